@@ -1,0 +1,40 @@
+"""idgrad: Integrated Decision Gradients and exact path attributions for PyTorch.
+
+Example:
+    >>> import torch, idgrad
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    >>> x = torch.rand(4, 3)
+    >>> attr = idgrad.integrated_decision_gradients(model, x, target=0, n_steps=16)
+    >>> attr.shape
+    torch.Size([4, 3])
+"""
+
+from idgrad.attr import IntegratedDecisionGradients, IntegratedGradients
+from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
+from idgrad.methods import (
+    IDGWarning,
+    default_pilot_steps,
+    integrated_decision_gradients,
+    integrated_gradients,
+)
+from idgrad.results import Details
+from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "integrated_gradients",
+    "integrated_decision_gradients",
+    "default_pilot_steps",
+    "IDGWarning",
+    "IntegratedGradients",
+    "IntegratedDecisionGradients",
+    "get_integrated_decision_gradients",
+    "get_integrated_gradients",
+    "Details",
+    "Schedule",
+    "RULES",
+    "uniform_schedule",
+    "adaptive_schedule",
+    "__version__",
+]

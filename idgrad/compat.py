@@ -1,0 +1,105 @@
+"""The seed package's function names (``integrated-decision-gradients`` 0.1.2).
+
+Same parameter names, defaults and return shapes as that package, computed by
+idgrad's methods, without its bugs: the convergence delta is honest (computed
+before the completeness rescaling), the adaptive schedule is built per example,
+the step budget is exact, tensor targets work, and the caller's model is never
+switched to eval mode.
+
+Differences that remain on purpose: ``n_prechar_steps=None`` uses
+:func:`idgrad.default_pilot_steps` rather than ``n_steps // 2``; the rule is the
+midpoint rule; ``delta`` has one entry per example (``(B,)``; ``.item()`` works for
+one example).
+
+Example:
+    >>> import torch
+    >>> model = torch.nn.Linear(3, 1)
+    >>> x = torch.rand(2, 3)
+    >>> get_integrated_decision_gradients(model, x).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from idgrad.methods import integrated_decision_gradients, integrated_gradients
+from idgrad.seam import TargetType
+
+__all__ = ["get_integrated_decision_gradients", "get_integrated_gradients"]
+
+
+def _sum_of_outputs(output: torch.Tensor) -> torch.Tensor:
+    return output.reshape(output.shape[0], -1).sum(1)
+
+
+def _seed_target(target: Any) -> TargetType:
+    return _sum_of_outputs if target is None else target
+
+
+def _points_per_pass(batch_size: int, input: torch.Tensor) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size (steps per pass) must be an int >= 1, got {batch_size!r}")
+    return batch_size * int(input.shape[0]) if input.ndim else batch_size
+
+
+def get_integrated_decision_gradients(
+    model: torch.nn.Module,
+    input: torch.Tensor,
+    baseline: torch.Tensor | None = None,
+    target: int | torch.Tensor | None = None,
+    n_steps: int = 50,
+    adaptive: bool = True,
+    n_prechar_steps: int | None = None,
+    batch_size: int = 1,
+    return_convergence_delta: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Integrated Decision Gradients with the seed package's signature.
+
+    ``target=None`` attributes the sum of all outputs; ``batch_size`` is the number
+    of steps evaluated per forward/backward pass (for the whole batch).
+
+    Returns:
+        Attributions shaped like ``input``; with ``return_convergence_delta`` also
+        the pre-rescaling delta ``(B,)``.
+    """
+    return integrated_decision_gradients(
+        model,
+        input,
+        baselines=baseline,
+        target=_seed_target(target),
+        n_steps=n_steps,
+        adaptive=adaptive,
+        n_pilot_steps=n_prechar_steps,
+        internal_batch_size=_points_per_pass(batch_size, input),
+        return_convergence_delta=return_convergence_delta,
+    )
+
+
+def get_integrated_gradients(
+    model: torch.nn.Module,
+    input: torch.Tensor,
+    baseline: torch.Tensor | None = None,
+    target: int | torch.Tensor | None = None,
+    n_steps: int = 50,
+    batch_size: int = 1,
+    return_convergence_delta: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Integrated Gradients with the seed package's signature (midpoint rule).
+
+    Returns:
+        Attributions shaped like ``input``; with ``return_convergence_delta`` also
+        the delta ``sum(IG) - (F(x) - F(x'))`` ``(B,)``.
+    """
+    return integrated_gradients(
+        model,
+        input,
+        baselines=baseline,
+        target=_seed_target(target),
+        n_steps=n_steps,
+        method="riemann_middle",
+        internal_batch_size=_points_per_pass(batch_size, input),
+        return_convergence_delta=return_convergence_delta,
+    )

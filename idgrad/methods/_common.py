@@ -1,0 +1,95 @@
+"""What every path method does first and last: normalise, validate, restore form."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+
+from idgrad.integrator import accumulation_dtype, check_chunk_size, evaluate_path
+from idgrad.seam import (
+    BaselineType,
+    ModelSeam,
+    TargetType,
+    TensorOrTuple,
+    as_input_tuple,
+    check_no_inference_mode,
+    expand_baselines,
+)
+
+__all__ = [
+    "Prepared",
+    "prepare",
+    "check_steps",
+    "endpoint_outputs",
+    "total_attribution",
+    "to_input_dtypes",
+    "differences",
+]
+
+
+class Prepared(NamedTuple):
+    """Inputs as a tuple, baselines expanded, the model seam, the batch size."""
+
+    inputs: tuple[torch.Tensor, ...]
+    was_tuple: bool
+    baselines: tuple[torch.Tensor, ...]
+    seam: ModelSeam
+    batch_size: int
+
+
+def check_steps(n: int, name: str = "n_steps") -> int:
+    """An int >= 1, or a clear error naming ``name``."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1, got {n}")
+    return int(n)
+
+
+def prepare(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType,
+    target: TargetType,
+    additional_forward_args: Any,
+    internal_batch_size: int | None,
+) -> Prepared:
+    """Validate and normalise the arguments every path method takes."""
+    check_no_inference_mode()
+    xs, was_tuple = as_input_tuple(inputs)
+    bs = expand_baselines(baselines, xs)
+    check_chunk_size(internal_batch_size)
+    seam = ModelSeam.build(forward_func, xs, target, additional_forward_args)
+    return Prepared(xs, was_tuple, bs, seam, int(xs[0].shape[0]))
+
+
+def endpoint_outputs(
+    prep: Prepared, internal_batch_size: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``F(x')`` and ``F(x)`` per example (``2 B`` forward-only evaluations)."""
+    alphas = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(prep.batch_size, 2)
+    values = evaluate_path(prep.seam, prep.inputs, prep.baselines, alphas, internal_batch_size)
+    return values[:, 0], values[:, 1]
+
+
+def total_attribution(attributions: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Sum of every attribution of each example, over all inputs: ``(B,)``."""
+    return torch.stack([a.flatten(1).sum(1) for a in attributions]).sum(0)
+
+
+def to_input_dtypes(
+    tensors: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, ...]:
+    """Cast accumulated results back to each input's dtype."""
+    return tuple(t.to(x.dtype) for t, x in zip(tensors, inputs))
+
+
+def differences(prep: Prepared) -> tuple[torch.Tensor, ...]:
+    """``x - x'`` per input, in the accumulation dtype."""
+    return tuple(
+        x.to(accumulation_dtype(x.dtype)) - b.to(accumulation_dtype(x.dtype))
+        for x, b in zip(prep.inputs, prep.baselines)
+    )

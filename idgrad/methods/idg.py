@@ -1,0 +1,244 @@
+"""Integrated Decision Gradients (Walker et al., AAAI 2024, arXiv:2305.20052).
+
+    IDG_i(x) = (x_i - x'_i) * integral_0^1 dF/dx_i(gamma(alpha)) * F'(alpha) d alpha,
+    F'(alpha) = grad F(gamma(alpha)) . (x - x')
+
+The importance factor ``F'`` comes from the same backward pass as the gradient (it
+is their dot product with ``x - x'``). It down-weights the saturated part of the
+path and up-weights the decision region, where the output moves.
+
+Adaptive sampling (the paper's Algorithm 1, done per example and on an exact
+budget): a forward-only pilot at ``N + 1`` uniform points measures how much ``F``
+changes on each interval; :func:`idgrad.schedules.adaptive_schedule` places the
+``n_steps`` gradient points accordingly.
+
+The raw attributions sum to ``integral F'(alpha)^2 d alpha``; with
+``normalize=True`` (default) each example is rescaled so its attributions sum to
+``F(x) - F(x')``. The convergence delta is computed before that rescaling: it is the
+schedule's quadrature error on ``integral F'(alpha) d alpha = F(x) - F(x')``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal, overload
+
+import torch
+
+from idgrad.integrator import evaluate_path, integrate_path
+from idgrad.methods._common import (
+    check_steps,
+    differences,
+    endpoint_outputs,
+    prepare,
+    to_input_dtypes,
+    total_attribution,
+)
+from idgrad.results import Details
+from idgrad.schedules import adaptive_schedule, uniform_schedule
+from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+
+__all__ = ["integrated_decision_gradients", "default_pilot_steps", "IDGWarning"]
+
+
+class IDGWarning(UserWarning):
+    """An example's IDG attributions could not be rescaled to completeness."""
+
+
+def default_pilot_steps(n_steps: int) -> int:
+    """Default pilot size ``N`` for a budget of ``n_steps`` gradient points.
+
+    ``N = max(4, n_steps // 4)``: fine enough to find a decision region a few
+    percent of the path wide, cheap (``N + 1`` forward-only evaluations, about a
+    twelfth of the gradient cost), and at most ``n_steps`` so that every pilot
+    interval gets a gradient point. Chosen from the measurements in BENCHMARKS.md.
+
+    Example:
+        >>> default_pilot_steps(50)
+        12
+    """
+    return max(4, n_steps // 4)
+
+
+def _importance(values: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor:
+    return derivatives
+
+
+@overload
+def integrated_decision_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    adaptive: bool = ...,
+    n_pilot_steps: int | None = ...,
+    method: str = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    normalize: bool = ...,
+    return_convergence_delta: Literal[False] = ...,
+    return_details: Literal[False] = ...,
+) -> TensorOrTuple: ...
+@overload
+def integrated_decision_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    adaptive: bool = ...,
+    n_pilot_steps: int | None = ...,
+    method: str = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    normalize: bool = ...,
+    *,
+    return_convergence_delta: Literal[True],
+    return_details: Literal[False] = ...,
+) -> tuple[TensorOrTuple, torch.Tensor]: ...
+@overload
+def integrated_decision_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    adaptive: bool = ...,
+    n_pilot_steps: int | None = ...,
+    method: str = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    normalize: bool = ...,
+    return_convergence_delta: bool = ...,
+    *,
+    return_details: Literal[True],
+) -> Details: ...
+
+
+def integrated_decision_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = None,
+    target: TargetType = None,
+    additional_forward_args: Any = None,
+    n_steps: int = 50,
+    adaptive: bool = True,
+    n_pilot_steps: int | None = None,
+    method: str = "riemann_middle",
+    internal_batch_size: int | None = None,
+    multiply_by_inputs: bool = True,
+    normalize: bool = True,
+    return_convergence_delta: bool = False,
+    return_details: bool = False,
+) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    """Integrated Decision Gradients, adaptive (default) or on a uniform rule.
+
+    ``IDG_i = s_b (x_i - x'_i) sum_k w_k F'(alpha_k) dF/dx_i(gamma(alpha_k))`` where
+    ``s_b = (F(x) - F(x')) / sum_k w_k F'(alpha_k)^2`` if ``normalize`` else 1.
+
+    Args:
+        forward_func, inputs, baselines, target, additional_forward_args,
+        internal_batch_size, multiply_by_inputs: as in
+            :func:`~idgrad.methods.ig.integrated_gradients`.
+        n_steps: gradient evaluations per example (exactly, also when adaptive).
+        adaptive: place the points from a pilot pass (True) or use the uniform rule.
+        n_pilot_steps: pilot intervals ``N`` (``N + 1`` forward-only evaluations per
+            example, which also give ``F(x')`` and ``F(x)``); default
+            :func:`default_pilot_steps`.
+        method: the rule: of the whole path when uniform, inside each pilot interval
+            when adaptive.
+        normalize: rescale each example to completeness. An example whose path
+            derivative vanishes at every point cannot be rescaled: it keeps its raw
+            attributions and an :class:`IDGWarning` is issued.
+        return_convergence_delta: also return the honest, pre-rescaling delta
+            ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` ``(B,)``.
+        return_details: return a :class:`~idgrad.results.Details` instead.
+
+    Example:
+        >>> import torch
+        >>> model = lambda x: torch.sigmoid(20 * (x.sum(1) - 1.0))
+        >>> x = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
+        >>> attr, delta = integrated_decision_gradients(model, x, n_steps=32,
+        ...                                             return_convergence_delta=True)
+        >>> bool(abs(attr.sum() - (model(x) - model(0 * x))) < 1e-12)  # completeness
+        True
+        >>> abs(delta.item()) < 1e-2  # quadrature error on integral of F'
+        True
+    """
+    n_steps = check_steps(n_steps)
+    prep = prepare(forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size)
+    batch = prep.batch_size
+    pilot_alphas = pilot_outputs = None
+    if adaptive:
+        n_pilot = default_pilot_steps(n_steps) if n_pilot_steps is None else check_steps(
+            n_pilot_steps, "n_pilot_steps"
+        )
+        grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
+        pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
+        pilot_outputs = evaluate_path(
+            prep.seam, prep.inputs, prep.baselines, pilot_alphas, internal_batch_size
+        )
+        start, end = pilot_outputs[:, 0], pilot_outputs[:, -1]
+        schedule = adaptive_schedule(pilot_outputs, n_steps, rule=method)
+        n_forward = batch * (n_pilot + 1)
+    else:
+        start, end = endpoint_outputs(prep, internal_batch_size)
+        schedule = uniform_schedule(n_steps, method).expand(batch)
+        n_forward = 2 * batch
+    path = integrate_path(
+        prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size, _importance
+    )
+    diffs = differences(prep)
+    raw = tuple(s * d for s, d in zip(path.sums, diffs))
+    delta = schedule.integrate(path.derivatives) - (end - start)
+    result = raw if multiply_by_inputs else path.sums
+    if normalize:
+        scale = _completeness_scale(total_attribution(raw).to(start.dtype), start, end)
+        result = tuple(r * scale.to(r.dtype).reshape((-1,) + (1,) * (r.ndim - 1)) for r in result)
+    attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
+    if return_details:
+        return Details(
+            attributions=attributions,
+            delta=delta,
+            alphas=schedule.alphas,
+            weights=schedule.weights,
+            outputs=path.outputs,
+            derivatives=path.derivatives,
+            start=start,
+            end=end,
+            pilot_alphas=pilot_alphas,
+            pilot_outputs=pilot_outputs,
+            n_gradient_evals=batch * n_steps,
+            n_forward_evals=n_forward,
+        )
+    if return_convergence_delta:
+        return attributions, delta
+    return attributions
+
+
+def _completeness_scale(raw_total: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """``(F(x) - F(x')) / raw_total`` per example; 1 (with a warning) where raw_total ~ 0.
+
+    ``raw_total = sum_k w_k F'(alpha_k)^2 >= 0`` vanishes only when the path
+    derivative is zero at every point; below the noise floor
+    ``(64 eps max(1, |F(x)|, |F(x')|))^2`` the ratio is meaningless.
+    """
+    eps = torch.finfo(raw_total.dtype).eps
+    scale_of_f = torch.maximum(torch.ones_like(start), torch.maximum(start.abs(), end.abs()))
+    degenerate = raw_total <= (64 * eps * scale_of_f) ** 2
+    if degenerate.any():
+        rows = degenerate.nonzero().flatten().tolist()
+        warnings.warn(
+            f"IDG: the path derivative F'(alpha) is ~0 at every sampled point for example(s) "
+            f"{rows}, so their attributions cannot be rescaled to F(x) - F(x'); they are "
+            "returned unnormalised. Check the target and baseline, or use more steps.",
+            IDGWarning,
+            stacklevel=3,
+        )
+    safe_total = torch.where(degenerate, torch.ones_like(raw_total), raw_total)
+    return torch.where(degenerate, torch.ones_like(raw_total), (end - start) / safe_total)

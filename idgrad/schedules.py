@@ -1,0 +1,350 @@
+"""Quadrature schedules on the path parameter ``alpha`` in ``[0, 1]``.
+
+A schedule is a value: the points ``alpha_k`` at which a path method evaluates the
+model, and the weights ``w_k`` of those points, in float64, so that
+
+    integral_0^1 h(alpha) d alpha  ~=  sum_k w_k h(alpha_k),     sum_k w_k = 1.
+
+A schedule holds one row per example (shape ``(B, S)``) or one shared row
+(shape ``(1, S)``), which broadcasts over the batch. This module knows nothing
+about models: the adaptive schedule is built from the values of a pilot pass.
+
+Rules (captum's names):
+
+==================== ===================================== ===============
+rule                 points (n of them)                    exact up to
+==================== ===================================== ===============
+``riemann_left``     k/n,            k = 0..n-1            degree 0
+``riemann_right``    k/n,            k = 1..n              degree 0
+``riemann_middle``   (k + 1/2)/n,    k = 0..n-1            degree 1
+``riemann_trapezoid`` k/(n-1),       k = 0..n-1 (ends 1/2) degree 1
+``gausslegendre``    Gauss-Legendre nodes on [0, 1]        degree 2n - 1
+==================== ===================================== ===============
+
+Example:
+    >>> s = uniform_schedule(4, "riemann_middle")
+    >>> s.alphas.tolist()
+    [[0.125, 0.375, 0.625, 0.875]]
+    >>> float(s.weights.sum())
+    1.0
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+__all__ = [
+    "RULES",
+    "Rule",
+    "Schedule",
+    "uniform_schedule",
+    "rule_points",
+    "composite_schedule",
+    "allocate_budget",
+    "adaptive_schedule",
+]
+
+Rule = Literal[
+    "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"
+]
+RULES: tuple[str, ...] = (
+    "riemann_left",
+    "riemann_right",
+    "riemann_middle",
+    "riemann_trapezoid",
+    "gausslegendre",
+)
+
+
+class Schedule(NamedTuple):
+    """Points and weights of a quadrature on ``[0, 1]``.
+
+    Attributes:
+        alphas: ``(B, S)`` or ``(1, S)`` float64 points in ``[0, 1]``.
+        weights: same shape, float64, each row sums to 1.
+    """
+
+    alphas: torch.Tensor
+    weights: torch.Tensor
+
+    @property
+    def n_points(self) -> int:
+        """Number of points per example (``S``)."""
+        return int(self.alphas.shape[-1])
+
+    def expand(self, batch_size: int) -> Schedule:
+        """Return the schedule with one row per example (``(batch_size, S)``)."""
+        rows = self.alphas.shape[0]
+        if rows == batch_size:
+            return self
+        if rows != 1:
+            raise ValueError(
+                f"schedule has {rows} rows; it cannot serve a batch of {batch_size} examples"
+            )
+        return Schedule(
+            self.alphas.expand(batch_size, -1).contiguous(),
+            self.weights.expand(batch_size, -1).contiguous(),
+        )
+
+    def integrate(self, values: torch.Tensor) -> torch.Tensor:
+        """``sum_k w_k values[..., k]`` over the last axis (values ``(B, S)``)."""
+        return (self.weights.to(values.dtype) * values).sum(-1)
+
+
+def _check_count(n: int, name: str = "n_steps") -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"{name} must be >= 1, got {n}")
+    return int(n)
+
+
+def rule_points(n: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
+    """Points and weights of an ``n``-point rule on ``[0, 1]`` (float64 numpy arrays).
+
+    Args:
+        n: number of points (>= 1).
+        rule: one of :data:`RULES`.
+
+    Returns:
+        ``(alphas, weights)``, each of shape ``(n,)``; the weights sum to 1.
+
+    Example:
+        >>> a, w = rule_points(3, "riemann_trapezoid")
+        >>> a.tolist(), w.tolist()
+        ([0.0, 0.5, 1.0], [0.25, 0.5, 0.25])
+    """
+    n = _check_count(n)
+    if rule == "riemann_left":
+        alphas = np.arange(n, dtype=np.float64) / n
+        weights = np.full(n, 1.0 / n)
+    elif rule == "riemann_right":
+        alphas = np.arange(1, n + 1, dtype=np.float64) / n
+        weights = np.full(n, 1.0 / n)
+    elif rule == "riemann_middle":
+        alphas = (np.arange(n, dtype=np.float64) + 0.5) / n
+        weights = np.full(n, 1.0 / n)
+    elif rule == "riemann_trapezoid":
+        if n == 1:
+            raise ValueError("riemann_trapezoid needs n_steps >= 2 (both end points)")
+        alphas = np.arange(n, dtype=np.float64) / (n - 1)
+        weights = np.full(n, 1.0 / (n - 1))
+        weights[0] = weights[-1] = 0.5 / (n - 1)
+    elif rule == "gausslegendre":
+        nodes, gl_weights = np.polynomial.legendre.leggauss(n)
+        alphas = (nodes + 1.0) / 2.0
+        weights = gl_weights / 2.0
+    else:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+    return alphas, weights
+
+
+def uniform_schedule(
+    n_steps: int, rule: str = "gausslegendre", device: torch.device | str | None = None
+) -> Schedule:
+    """The ``n_steps``-point rule on ``[0, 1]`` as a shared ``(1, n_steps)`` schedule.
+
+    Example:
+        >>> uniform_schedule(2, "riemann_left").alphas.tolist()
+        [[0.0, 0.5]]
+    """
+    alphas, weights = rule_points(n_steps, rule)
+    return Schedule(
+        torch.as_tensor(alphas, dtype=torch.float64, device=device).unsqueeze(0),
+        torch.as_tensor(weights, dtype=torch.float64, device=device).unsqueeze(0),
+    )
+
+
+def composite_schedule(
+    edges: torch.Tensor, counts: torch.Tensor, rule: str = "riemann_middle"
+) -> Schedule:
+    """Apply ``rule`` inside each interval with its own number of points.
+
+    Interval ``j`` is ``[edges[b, j], edges[b, j + 1]]`` and receives ``counts[b, j]``
+    points of ``rule``, scaled to the interval: points
+    ``e_j + (e_{j+1} - e_j) * a_i`` with weights ``(e_{j+1} - e_j) * v_i``, where
+    ``(a_i, v_i)`` is the rule on ``[0, 1]``. Every point lies inside its own
+    interval. Every interval must receive at least one point (merge empty ones
+    first), so the weights of each row sum to ``edges[-1] - edges[0]``.
+
+    Args:
+        edges: ``(B, J + 1)`` increasing interval edges.
+        counts: ``(B, J)`` integer points per interval (>= 1), the same total per row.
+        rule: rule inside every interval (one of :data:`RULES`).
+
+    Example:
+        >>> e = torch.tensor([[0.0, 0.5, 1.0]], dtype=torch.float64)
+        >>> s = composite_schedule(e, torch.tensor([[1, 2]]))
+        >>> s.alphas.tolist(), s.weights.tolist()
+        ([[0.25, 0.625, 0.875]], [[0.5, 0.25, 0.25]])
+    """
+    edges = torch.as_tensor(edges, dtype=torch.float64)
+    counts = torch.as_tensor(counts)
+    if edges.ndim != 2 or counts.ndim != 2 or edges.shape[1] != counts.shape[1] + 1:
+        raise ValueError(
+            f"edges (B, J+1) and counts (B, J) do not match: {tuple(edges.shape)} vs "
+            f"{tuple(counts.shape)}"
+        )
+    if (counts < 1).any():
+        raise ValueError("every interval needs at least one point")
+    totals = counts.sum(1)
+    if (totals != totals[0]).any():
+        raise ValueError("every row of counts must have the same total")
+    rule_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    alphas_rows, weights_rows = [], []
+    edges_np = edges.cpu().numpy()
+    for b, row in enumerate(counts.cpu().numpy()):
+        a_parts, w_parts = [], []
+        for j, c in enumerate(row):
+            c = int(c)
+            if c not in rule_cache:
+                rule_cache[c] = rule_points(c, rule)
+            a, v = rule_cache[c]
+            lo, hi = edges_np[b, j], edges_np[b, j + 1]
+            a_parts.append(lo + (hi - lo) * a)
+            w_parts.append((hi - lo) * v)
+        alphas_rows.append(np.concatenate(a_parts))
+        weights_rows.append(np.concatenate(w_parts))
+    return Schedule(
+        torch.as_tensor(np.stack(alphas_rows), device=edges.device),
+        torch.as_tensor(np.stack(weights_rows), device=edges.device),
+    )
+
+
+def allocate_budget(
+    scores: torch.Tensor, n_steps: int, floor_fraction: float = 0.1
+) -> torch.Tensor:
+    """Split ``n_steps`` points over intervals in proportion to their scores, per row.
+
+    The share of interval ``j`` is ``(1 - f) * s_j / sum(s) + f / J`` (``f`` =
+    ``floor_fraction``): proportional to the score, plus a uniform floor so that
+    every interval's count grows with ``n_steps`` (no interval is starved for good,
+    hence convergence to the exact integral). Rounding is by largest remainder, so
+    each row sums to exactly ``n_steps``. A row whose scores are all zero gets the
+    uniform share.
+
+    Args:
+        scores: ``(B, J)`` non-negative scores (e.g. ``|F(a_{j+1}) - F(a_j)|``).
+        n_steps: total points per row.
+        floor_fraction: weight of the uniform floor, in ``[0, 1]``.
+
+    Returns:
+        ``(B, J)`` int64 counts, each row summing to ``n_steps``.
+
+    Example:
+        >>> allocate_budget(torch.tensor([[0.0, 3.0, 1.0]]), 8, floor_fraction=0.0).tolist()
+        [[0, 6, 2]]
+    """
+    n_steps = _check_count(n_steps)
+    if not 0.0 <= floor_fraction <= 1.0:
+        raise ValueError(f"floor_fraction must be in [0, 1], got {floor_fraction}")
+    scores = torch.as_tensor(scores, dtype=torch.float64)
+    if scores.ndim != 2 or scores.shape[1] < 1:
+        raise ValueError(f"scores must be (B, J) with J >= 1, got {tuple(scores.shape)}")
+    if not torch.isfinite(scores).all() or (scores < 0).any():
+        raise ValueError("scores must be finite and non-negative")
+    n_intervals = scores.shape[1]
+    total = scores.sum(1, keepdim=True)
+    flat = total <= 0
+    proportional = torch.where(flat, 1.0 / n_intervals, scores / total.clamp_min(1e-300))
+    share = (1.0 - floor_fraction) * proportional + floor_fraction / n_intervals
+    share = torch.where(flat, torch.full_like(share, 1.0 / n_intervals), share)
+    ideal = share * n_steps
+    counts = ideal.floor().to(torch.int64)
+    missing = n_steps - counts.sum(1)
+    remainder = ideal - counts
+    # Largest remainder; ties go to the earliest interval (stable sort).
+    order = torch.sort(-remainder, dim=1, stable=True).indices
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(n_intervals).expand_as(order).contiguous())
+    counts += (rank < missing.unsqueeze(1)).to(torch.int64)
+    return counts
+
+
+def adaptive_schedule(
+    pilot_outputs: torch.Tensor,
+    n_steps: int,
+    rule: str = "riemann_middle",
+    floor_fraction: float = 0.1,
+) -> Schedule:
+    """Adaptive schedule from a uniform pilot pass (IDG, Walker et al. 2024, Alg. 1).
+
+    The pilot holds ``F`` at the ``N + 1`` uniform points ``j / N`` for each example.
+    Interval ``j`` scores ``|F(j+1) - F(j)|``. When ``n_steps >= N`` every interval
+    first gets one point, and the other ``n_steps - N`` are split by
+    :func:`allocate_budget` (proportional to the score, with a uniform floor);
+    otherwise all ``n_steps`` are split that way. Inside each interval ``rule``
+    places its points (midpoints by default: evenly spaced, each with the Riemann
+    weight width / count), so every point lies inside its own pilot interval. The
+    span of an interval left without a point (only when ``n_steps < N``) is added to
+    the weights of the nearest points on either side, half each. A flat pilot gives
+    the uniform schedule when ``N`` divides ``n_steps``.
+
+    Args:
+        pilot_outputs: ``(B, N + 1)`` model outputs at ``alpha = j / N``.
+        n_steps: points per example (exactly).
+        rule: rule inside each interval.
+        floor_fraction: uniform floor of the allocation (see :func:`allocate_budget`).
+
+    Returns:
+        A ``(B, n_steps)`` schedule, weights summing to 1 per row.
+
+    Example:
+        >>> pilot = torch.tensor([[0.0, 1.0, 1.0, 1.0, 1.0]])  # all change in [0, 1/4]
+        >>> s = adaptive_schedule(pilot, 8, floor_fraction=0.0)
+        >>> s.alphas.tolist()
+        [[0.025, 0.075, 0.125, 0.175, 0.225, 0.375, 0.625, 0.875]]
+    """
+    pilot_outputs = torch.as_tensor(pilot_outputs)
+    if pilot_outputs.ndim != 2 or pilot_outputs.shape[1] < 2:
+        raise ValueError(
+            f"pilot_outputs must be (B, N + 1) with N >= 1, got {tuple(pilot_outputs.shape)}"
+        )
+    n_steps = _check_count(n_steps)
+    pilot = pilot_outputs.detach().to(torch.float64).cpu()
+    if not torch.isfinite(pilot).all():
+        raise ValueError("pilot outputs contain NaN or Inf")
+    n_intervals = pilot.shape[1] - 1
+    scores = (pilot[:, 1:] - pilot[:, :-1]).abs()
+    if n_steps > n_intervals:
+        counts = 1 + allocate_budget(scores, n_steps - n_intervals, floor_fraction)
+    elif n_steps == n_intervals:
+        counts = torch.ones(scores.shape, dtype=torch.int64)
+    else:
+        counts = allocate_budget(scores, n_steps, floor_fraction)
+    grid = np.linspace(0.0, 1.0, n_intervals + 1)
+    rule_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    alphas_rows, weights_rows = [], []
+    for row in counts.numpy():
+        a_parts: list[np.ndarray] = []
+        w_parts: list[np.ndarray] = []
+        pending = 0.0  # span of empty intervals waiting for the next point
+        for j, c in enumerate(row):
+            lo, hi = grid[j], grid[j + 1]
+            if c == 0:
+                pending += hi - lo
+                continue
+            if c not in rule_cache:
+                rule_cache[c] = rule_points(int(c), rule)
+            a, v = rule_cache[c]
+            w = (hi - lo) * v
+            if pending:
+                if w_parts:
+                    w_parts[-1][-1] += pending / 2
+                    w[0] += pending / 2
+                else:
+                    w[0] += pending
+                pending = 0.0
+            a_parts.append(lo + (hi - lo) * a)
+            w_parts.append(w)
+        if pending:
+            w_parts[-1][-1] += pending
+        alphas_rows.append(np.concatenate(a_parts))
+        weights_rows.append(np.concatenate(w_parts))
+    return Schedule(
+        torch.as_tensor(np.stack(alphas_rows), device=pilot_outputs.device),
+        torch.as_tensor(np.stack(weights_rows), device=pilot_outputs.device),
+    )

@@ -1,0 +1,235 @@
+"""Schedules: weights, exactness by degree, error rates, adaptive budget properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from idgrad.schedules import (
+    RULES,
+    Schedule,
+    adaptive_schedule,
+    allocate_budget,
+    composite_schedule,
+    rule_points,
+    uniform_schedule,
+)
+
+# Highest polynomial degree each n-point rule integrates exactly on [0, 1].
+EXACT_DEGREE = {
+    "riemann_left": lambda n: 0,
+    "riemann_right": lambda n: 0,
+    "riemann_middle": lambda n: 1,
+    "riemann_trapezoid": lambda n: 1,
+    "gausslegendre": lambda n: 2 * n - 1,
+}
+
+
+def _smallest_n(rule: str) -> int:
+    return 2 if rule == "riemann_trapezoid" else 1
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 50, 257])
+def test_weights_sum_to_one_and_points_in_unit_interval(rule: str, n: int) -> None:
+    if n < _smallest_n(rule):
+        with pytest.raises(ValueError, match="trapezoid"):
+            rule_points(n, rule)
+        return
+    a, w = rule_points(n, rule)
+    assert a.dtype == np.float64 and w.dtype == np.float64
+    assert a.shape == w.shape == (n,)
+    assert abs(w.sum() - 1.0) < 1e-14
+    assert (w > 0).all()
+    assert (a >= 0).all() and (a <= 1).all()
+    assert (np.diff(a) > 0).all()
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_exact_on_polynomials_of_the_rule_degree(rule: str, n: int) -> None:
+    a, w = rule_points(n, rule)
+    degree = EXACT_DEGREE[rule](n)
+    for d in range(degree + 1):
+        assert abs((w * a**d).sum() - 1.0 / (d + 1)) < 1e-13, (rule, n, d)
+    # ... and not exact one degree above (the bound is tight)
+    d = degree + 1
+    assert abs((w * a**d).sum() - 1.0 / (d + 1)) > 1e-12, (rule, n, d)
+
+
+@pytest.mark.parametrize(
+    "rule, order", [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)]
+)
+def test_error_rate_when_n_doubles(rule: str, order: int) -> None:
+    f = np.exp  # integral on [0, 1] = e - 1
+    exact = math.e - 1
+    errors = []
+    # trapezoid spacing is 1 / (n - 1): double the spacing, not the count
+    counts = (17, 33, 65, 129) if rule == "riemann_trapezoid" else (16, 32, 64, 128)
+    for n in counts:
+        a, w = rule_points(n, rule)
+        errors.append(abs((w * f(a)).sum() - exact))
+    ratios = [errors[i] / errors[i + 1] for i in range(3)]
+    for r in ratios:
+        assert r == pytest.approx(2.0**order, rel=0.05), ratios
+
+
+def test_gausslegendre_converges_spectrally() -> None:
+    a, w = rule_points(8, "gausslegendre")
+    assert abs((w * np.exp(a)).sum() - (math.e - 1)) < 1e-13
+
+
+def test_uniform_schedule_is_shared_row_float64() -> None:
+    s = uniform_schedule(5, "riemann_left")
+    assert s.alphas.shape == (1, 5) and s.alphas.dtype == torch.float64
+    assert s.expand(3).alphas.shape == (3, 5)
+    with pytest.raises(ValueError, match="rows"):
+        Schedule(torch.zeros(2, 3), torch.zeros(2, 3)).expand(4)
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_bad_counts(bad: int) -> None:
+    with pytest.raises(ValueError, match="n_steps"):
+        rule_points(bad, "riemann_left")
+    with pytest.raises(TypeError, match="n_steps"):
+        rule_points(2.5, "riemann_left")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown rule"):
+        rule_points(3, "simpson")
+
+
+def test_composite_schedule_places_points_in_their_interval() -> None:
+    edges = torch.tensor([[0.0, 0.2, 0.7, 1.0]], dtype=torch.float64)
+    counts = torch.tensor([[3, 1, 2]])
+    s = composite_schedule(edges, counts, "gausslegendre")
+    a = s.alphas[0]
+    assert ((a[:3] > 0.0) & (a[:3] < 0.2)).all()
+    assert 0.2 < a[3] < 0.7
+    assert ((a[4:] > 0.7) & (a[4:] < 1.0)).all()
+    assert float(s.weights.sum()) == pytest.approx(1.0, abs=1e-15)
+    # composite GL with 3 points on [0, 0.2] integrates x^5 there exactly
+    assert float((s.weights[0, :3] * a[:3] ** 5).sum()) == pytest.approx(0.2**6 / 6, rel=1e-13)
+    with pytest.raises(ValueError, match="at least one point"):
+        composite_schedule(edges, torch.tensor([[3, 0, 2]]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=30),
+    n_steps=st.integers(1, 200),
+    floor=st.floats(0, 1),
+)
+def test_allocate_budget_is_exact(scores: list[float], n_steps: int, floor: float) -> None:
+    counts = allocate_budget(torch.tensor([scores]), n_steps, floor)
+    assert counts.dtype == torch.int64
+    assert int(counts.sum()) == n_steps
+    assert (counts >= 0).all()
+    # no count deviates from its ideal share by a full point
+    share = torch.tensor(scores, dtype=torch.float64)
+    total = share.sum()
+    j = len(scores)
+    ideal = ((1 - floor) * (share / total if total > 0 else torch.full((j,), 1 / j)) + floor / j) * n_steps
+    if total <= 0:
+        ideal = torch.full((j,), n_steps / j, dtype=torch.float64)
+    assert ((counts[0] - ideal).abs() < 1.0 + 1e-9).all()
+
+
+def _pilots(draw_rows: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(draw_rows, dtype=torch.float64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_pilot=st.integers(1, 24),
+    n_steps=st.integers(1, 120),
+    batch=st.integers(1, 4),
+    seed=st.integers(0, 10_000),
+    rule=st.sampled_from(["riemann_middle", "gausslegendre", "riemann_left"]),
+)
+def test_adaptive_schedule_properties(n_pilot: int, n_steps: int, batch: int, seed: int, rule: str) -> None:
+    g = torch.Generator().manual_seed(seed)
+    # monotone-ish random pilots with steps of very different sizes, per example
+    pilot = torch.cumsum(torch.rand(batch, n_pilot + 1, generator=g, dtype=torch.float64) ** 4, 1)
+    s = adaptive_schedule(pilot, n_steps, rule=rule)
+    assert s.alphas.shape == s.weights.shape == (batch, n_steps)  # exact budget, per example
+    assert torch.allclose(s.weights.sum(1), torch.ones(batch, dtype=torch.float64), atol=1e-14)
+    assert (s.weights > 0).all()
+    assert ((s.alphas >= 0) & (s.alphas <= 1)).all()
+    assert (s.alphas.diff(dim=1) > 0).all()
+    if n_steps >= n_pilot:
+        # every pilot interval holds at least one point, and every point lies in its own interval
+        # (a left-rule point sits on its interval's left edge: guard the rounding)
+        cells = torch.clamp((s.alphas * n_pilot + 1e-9).floor().long(), max=n_pilot - 1)
+        for row in cells:
+            assert set(row.tolist()) == set(range(n_pilot))
+        # weights inside each interval add up to the interval's width
+        for b in range(batch):
+            per_cell = torch.zeros(n_pilot, dtype=torch.float64).index_add_(0, cells[b], s.weights[b])
+            assert torch.allclose(per_cell, torch.full_like(per_cell, 1 / n_pilot), atol=1e-14)
+
+
+def test_adaptive_schedules_differ_per_example() -> None:
+    pilot = torch.tensor([[0, 1, 1, 1, 1], [0, 0, 0, 0, 1]], dtype=torch.float64)
+    s = adaptive_schedule(pilot, 20)
+    assert (s.alphas[0] < 0.25).sum() > 10  # first example: change in the first quarter
+    assert (s.alphas[1] > 0.75).sum() > 10  # second: in the last quarter
+
+
+@pytest.mark.parametrize("n_pilot, n_steps", [(4, 8), (5, 5), (10, 50), (3, 7)])
+def test_flat_pilot_gives_uniform(n_pilot: int, n_steps: int) -> None:
+    flat = torch.full((2, n_pilot + 1), 3.0, dtype=torch.float64)
+    s = adaptive_schedule(flat, n_steps)
+    if n_steps % n_pilot == 0:
+        u = uniform_schedule(n_steps, "riemann_middle").expand(2)
+        assert torch.allclose(s.alphas, u.alphas, atol=1e-15)
+        assert torch.allclose(s.weights, u.weights, atol=1e-15)
+    else:  # as even as whole points allow: counts per interval differ by at most one
+        cells = (s.alphas * n_pilot).floor().long()
+        counts = torch.stack([torch.bincount(c, minlength=n_pilot) for c in cells])
+        assert int(counts.max() - counts.min()) <= 1
+
+
+def test_linear_pilot_gives_uniform() -> None:
+    pilot = torch.linspace(0, 2, 9, dtype=torch.float64).unsqueeze(0)  # equal steps everywhere
+    s = adaptive_schedule(pilot, 16)
+    u = uniform_schedule(16, "riemann_middle")
+    assert torch.allclose(s.alphas, u.alphas, atol=1e-15)
+
+
+def test_fewer_steps_than_pilot_intervals_keeps_weights_summing_to_one() -> None:
+    pilot = torch.tensor([[0.0, 0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]], dtype=torch.float64)
+    s = adaptive_schedule(pilot, 3, floor_fraction=0.0)
+    assert s.alphas.shape == (1, 3)
+    assert float(s.weights.sum()) == pytest.approx(1.0, abs=1e-15)
+    assert ((s.alphas > 1 / 8) & (s.alphas < 2 / 8)).sum() == 3  # all in the changing interval
+
+
+@pytest.mark.parametrize("rule", ["riemann_middle", "gausslegendre"])
+def test_adaptive_converges_to_exact_integral(rule: str) -> None:
+    # a sharp sigmoid path: the adaptive rule's error on integral F' must go to 0
+    alpha = torch.linspace(0, 1, 17, dtype=torch.float64)
+    f = lambda a: torch.sigmoid(60 * (a - 0.3))  # noqa: E731
+    pilot = f(alpha).unsqueeze(0)
+    exact = float(f(torch.tensor(1.0, dtype=torch.float64)) - f(torch.tensor(0.0, dtype=torch.float64)))
+    errors = []
+    for n in (32, 128, 512, 2048):
+        s = adaptive_schedule(pilot, n, rule=rule)
+        a = s.alphas[0]
+        deriv = 60 * f(a) * (1 - f(a))
+        errors.append(abs(float((s.weights[0] * deriv).sum()) - exact))
+    assert all(errors[i + 1] < errors[i] for i in range(len(errors) - 1)), errors
+    if rule == "gausslegendre":
+        assert errors[-1] < 1e-12
+    else:  # O(h^2): 4x the points -> asymptotically 16x smaller error
+        assert errors[-1] < 2e-5 and errors[-2] / errors[-1] > 8
+
+
+def test_adaptive_bad_pilot() -> None:
+    with pytest.raises(ValueError, match="pilot_outputs"):
+        adaptive_schedule(torch.zeros(3), 4)
+    with pytest.raises(ValueError, match="NaN"):
+        adaptive_schedule(torch.tensor([[0.0, float("nan")]]), 4)
