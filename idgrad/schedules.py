@@ -247,9 +247,10 @@ def allocate_budget(
     if not torch.isfinite(scores).all() or (scores < 0).any():
         raise ValueError("scores must be finite and non-negative")
     n_intervals = scores.shape[1]
-    total = scores.sum(1, keepdim=True)
-    flat = total <= 0
-    proportional = torch.where(flat, 1.0 / n_intervals, scores / total.clamp_min(1e-300))
+    peak = scores.amax(1, keepdim=True)
+    flat = peak <= 0
+    scaled = scores / torch.where(flat, torch.ones_like(peak), peak)  # in [0, 1], no underflow
+    proportional = scaled / scaled.sum(1, keepdim=True).clamp_min(1.0)
     share = (1.0 - floor_fraction) * proportional + floor_fraction / n_intervals
     share = torch.where(flat, torch.full_like(share, 1.0 / n_intervals), share)
     ideal = share * n_steps
@@ -304,6 +305,11 @@ def adaptive_schedule(
             f"pilot_outputs must be (B, N + 1) with N >= 1, got {tuple(pilot_outputs.shape)}"
         )
     n_steps = _check_count(n_steps)
+    if rule == "riemann_trapezoid":
+        raise ValueError(
+            "adaptive schedules place points inside each pilot interval; riemann_trapezoid "
+            "would evaluate shared interval ends twice: use riemann_middle or gausslegendre"
+        )
     pilot = pilot_outputs.detach().to(torch.float64).cpu()
     if not torch.isfinite(pilot).all():
         raise ValueError("pilot outputs contain NaN or Inf")

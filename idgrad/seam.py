@@ -96,7 +96,8 @@ def as_input_tuple(inputs: TensorOrTuple, name: str = "inputs") -> tuple[tuple[t
             )
         if t.device != tensors[0].device:
             raise ValueError(f"{name}[{i}] is on {t.device} but {name}[0] is on {tensors[0].device}")
-    return tensors, was_tuple
+    # Work on detached views: the caller's tensors keep their graph and flags.
+    return tuple(t.detach() for t in tensors), was_tuple
 
 
 def restore_form(tensors: Sequence[torch.Tensor], was_tuple: bool) -> TensorOrTuple:
@@ -134,6 +135,7 @@ def expand_baselines(
                 raise ValueError(f"{label} is {b}; it must be finite")
             out.append(torch.full_like(x, float(b)))
             continue
+        b = b.detach()
         if not torch.isfinite(b).all():
             raise ValueError(f"{label} contains NaN or Inf")
         if b.is_complex():

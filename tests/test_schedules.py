@@ -124,7 +124,7 @@ def test_composite_schedule_places_points_in_their_interval() -> None:
     floor=st.floats(0, 1),
 )
 def test_allocate_budget_is_exact(scores: list[float], n_steps: int, floor: float) -> None:
-    counts = allocate_budget(torch.tensor([scores]), n_steps, floor)
+    counts = allocate_budget(torch.tensor([scores], dtype=torch.float64), n_steps, floor)
     assert counts.dtype == torch.int64
     assert int(counts.sum()) == n_steps
     assert (counts >= 0).all()

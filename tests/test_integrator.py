@@ -1,0 +1,140 @@
+"""The integrator: chunk invariance, call counting, bounded chunks, per-point weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import idgrad
+from idgrad.integrator import evaluate_path, integrate_path
+from idgrad.schedules import Schedule, uniform_schedule
+from idgrad.seam import ModelSeam
+
+D = torch.float64
+
+
+class Counting(torch.nn.Module):
+    """A small smooth CNN-ish model that records the rows of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.conv = torch.nn.Conv1d(2, 4, 3, padding=1).double()
+        self.head = torch.nn.Linear(4 * 6, 3).double()
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=D) * 0.5)
+        self.rows: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows.append(int(x.shape[0]))
+        return self.head(torch.tanh(self.conv(x)).flatten(1))
+
+
+def _x(b: int = 5) -> torch.Tensor:
+    return torch.randn(b, 2, 6, dtype=D)
+
+
+@pytest.mark.parametrize("rule", idgrad.RULES)
+@pytest.mark.parametrize("chunk", [1, 7, None])
+def test_ig_identical_for_every_chunk_size(rule: str, chunk: int | None) -> None:
+    model, x = Counting(), _x()
+    t = torch.tensor([0, 2, 1, 1, 0])
+    ref, dref = idgrad.integrated_gradients(model, x, target=t, n_steps=9, method=rule,
+                                            return_convergence_delta=True)
+    out, d = idgrad.integrated_gradients(model, x, target=t, n_steps=9, method=rule,
+                                         internal_batch_size=chunk, return_convergence_delta=True)
+    assert torch.allclose(out, ref, rtol=0, atol=1e-12)
+    assert torch.allclose(d, dref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+@pytest.mark.parametrize("chunk", [1, 7, None])
+def test_idg_identical_for_every_chunk_size(adaptive: bool, chunk: int | None) -> None:
+    model, x = Counting(), _x()
+    ref = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=11, adaptive=adaptive,
+                                               return_details=True)
+    out = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=11, adaptive=adaptive,
+                                               internal_batch_size=chunk, return_details=True)
+    assert torch.allclose(out.attributions, ref.attributions, rtol=0, atol=1e-12)
+    assert torch.allclose(out.delta, ref.delta, rtol=0, atol=1e-12)
+    assert torch.equal(out.alphas, ref.alphas)
+
+
+def test_tuple_inputs_chunk_invariant() -> None:
+    f = lambda a, b: torch.sin(a).sum(1) * torch.cos(b).sum(1)  # noqa: E731
+    a, b = torch.rand(3, 4, dtype=D), torch.rand(3, 2, dtype=D)
+    ref = idgrad.integrated_decision_gradients(f, (a, b), n_steps=10)
+    for chunk in (1, 4, 29):
+        out = idgrad.integrated_decision_gradients(f, (a, b), n_steps=10, internal_batch_size=chunk)
+        for o, r in zip(out, ref):
+            assert torch.allclose(o, r, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, 40])
+def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
+    model, x = Counting(), _x(4)
+    idgrad.integrated_gradients(model, x, target=0, n_steps=10, internal_batch_size=chunk)
+    # 4 * 10 gradient points + 4 * 2 end points, in chunks of at most `chunk` rows
+    grad_calls = -(-40 // chunk)
+    end_calls = -(-8 // chunk)
+    assert len(model.rows) == grad_calls + end_calls
+    assert max(model.rows) <= chunk
+    assert sum(model.rows) == 48
+
+
+def test_adaptive_idg_evaluations_are_counted_exactly() -> None:
+    model, x = Counting(), _x(3)
+    d = idgrad.integrated_decision_gradients(model, x, target=2, n_steps=20, n_pilot_steps=5,
+                                             return_details=True)
+    assert d.n_gradient_evals == 3 * 20
+    assert d.n_forward_evals == 3 * 6
+    assert sum(model.rows) == d.n_evaluations
+    assert d.alphas.shape == (3, 20) and d.pilot_alphas.shape == (3, 6)
+
+
+def test_one_pass_with_no_chunk_when_none() -> None:
+    model, x = Counting(), _x(2)
+    idgrad.integrated_gradients(model, x, target=0, n_steps=16)
+    assert model.rows == [32, 4]
+
+
+def test_outputs_and_derivatives_are_exact() -> None:
+    # F(x) = sum x^3 along x' = 0: F(alpha) = alpha^3 S, F'(alpha) = 3 alpha^2 S
+    f = lambda z: (z**3).sum(1)  # noqa: E731
+    x = torch.rand(3, 4, dtype=D)
+    seam = ModelSeam.build(f, (x,), None, None)
+    sched = uniform_schedule(5, "riemann_left")
+    p = integrate_path(seam, (x,), (torch.zeros_like(x),), sched, internal_batch_size=4)
+    s = (x**3).sum(1, keepdim=True)
+    a = sched.alphas
+    assert torch.allclose(p.outputs, a**3 * s, atol=1e-14)
+    assert torch.allclose(p.derivatives, 3 * a**2 * s, atol=1e-14)
+    assert torch.allclose(evaluate_path(seam, (x,), (torch.zeros_like(x),), a.expand(3, -1), 2),
+                          p.outputs, atol=1e-15)
+
+
+def test_per_example_schedule_weights_travel_with_points() -> None:
+    # two examples with different schedules, cut by chunks that straddle them
+    f = lambda z: (z**2).sum(1)  # noqa: E731
+    x = torch.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=D)
+    sched = Schedule(
+        torch.tensor([[0.1, 0.5, 0.9], [0.2, 0.3, 0.7]], dtype=D),
+        torch.tensor([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]], dtype=D),
+    )
+    seam = ModelSeam.build(f, (x,), None, None)
+    for chunk in (1, 2, 4, None):
+        p = integrate_path(seam, (x,), (torch.zeros_like(x),), sched, internal_batch_size=chunk)
+        expected = torch.stack([(sched.weights[b] * sched.alphas[b]).sum() * 2 * x[b] for b in range(2)])
+        assert torch.allclose(p.sums[0], expected, atol=1e-15)
+
+
+def test_point_factor_multiplies_each_weight() -> None:
+    f = lambda z: (z**2).sum(1)  # noqa: E731
+    x = torch.tensor([[1.0, 2.0]], dtype=D)
+    seam = ModelSeam.build(f, (x,), None, None)
+    sched = uniform_schedule(3, "riemann_left")
+    p = integrate_path(seam, (x,), (torch.zeros_like(x),), sched, point_factor=lambda v, d: v)
+    a, w = sched.alphas[0], sched.weights[0]
+    expected = (w * (a**2 * 5) * a).sum() * 2 * x
+    assert torch.allclose(p.sums[0], expected, atol=1e-15)
