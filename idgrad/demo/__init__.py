@@ -1,0 +1,1 @@
+"""Demonstrations run by ``idgrad demo`` (and ``make demo``)."""
