@@ -41,6 +41,7 @@ __all__ = [
     "Rule",
     "Schedule",
     "uniform_schedule",
+    "check_rule",
     "rule_points",
     "composite_schedule",
     "allocate_budget",
@@ -100,6 +101,17 @@ def _check_count(n: int, name: str = "n_steps") -> int:
     if n < 1:
         raise ValueError(f"{name} must be >= 1, got {n}")
     return int(n)
+
+
+def check_rule(rule: str, adaptive: bool = False) -> None:
+    """Raise ValueError for an unknown rule, or one an adaptive schedule cannot use."""
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+    if adaptive and rule == "riemann_trapezoid":
+        raise ValueError(
+            "adaptive schedules place points inside each pilot interval; riemann_trapezoid "
+            "would evaluate shared interval ends twice: use riemann_middle or gausslegendre"
+        )
 
 
 def rule_points(n: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
@@ -305,11 +317,7 @@ def adaptive_schedule(
             f"pilot_outputs must be (B, N + 1) with N >= 1, got {tuple(pilot_outputs.shape)}"
         )
     n_steps = _check_count(n_steps)
-    if rule == "riemann_trapezoid":
-        raise ValueError(
-            "adaptive schedules place points inside each pilot interval; riemann_trapezoid "
-            "would evaluate shared interval ends twice: use riemann_middle or gausslegendre"
-        )
+    check_rule(rule, adaptive=True)
     pilot = pilot_outputs.detach().to(torch.float64).cpu()
     if not torch.isfinite(pilot).all():
         raise ValueError("pilot outputs contain NaN or Inf")

@@ -36,7 +36,7 @@ from idgrad.methods._common import (
     total_attribution,
 )
 from idgrad.results import Details
-from idgrad.schedules import adaptive_schedule, uniform_schedule
+from idgrad.schedules import adaptive_schedule, check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 
 __all__ = ["integrated_decision_gradients", "default_pilot_steps", "IDGWarning"]
@@ -171,6 +171,7 @@ def integrated_decision_gradients(
         True
     """
     n_steps = check_steps(n_steps)
+    check_rule(method, adaptive=adaptive)
     prep = prepare(forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size)
     batch = prep.batch_size
     pilot_alphas = pilot_outputs = None

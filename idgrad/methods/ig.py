@@ -24,7 +24,7 @@ from idgrad.methods._common import (
     total_attribution,
 )
 from idgrad.results import Details
-from idgrad.schedules import uniform_schedule
+from idgrad.schedules import check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 
 __all__ = ["integrated_gradients"]
@@ -128,6 +128,7 @@ def integrated_gradients(
         ([[1.0, 4.0]], True)
     """
     n_steps = check_steps(n_steps)
+    check_rule(method)
     prep = prepare(forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size)
     schedule = uniform_schedule(n_steps, method).expand(prep.batch_size)
     path = integrate_path(prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size)
