@@ -11,11 +11,19 @@ Example:
 
 from idgrad.attr import IntegratedDecisionGradients, IntegratedGradients
 from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
+from idgrad.baselines import BASELINE_KINDS, make_baseline
 from idgrad.methods import (
+    AGIDetails,
     IDGWarning,
+    LeftIGDetails,
+    adversarial_gradient_integration,
+    blur_integrated_gradients,
     default_pilot_steps,
+    guided_integrated_gradients,
     integrated_decision_gradients,
     integrated_gradients,
+    integrated_gradients_sign,
+    left_integrated_gradients,
 )
 from idgrad.results import Details
 from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
@@ -25,6 +33,15 @@ __version__ = "0.1.0"
 __all__ = [
     "integrated_gradients",
     "integrated_decision_gradients",
+    "left_integrated_gradients",
+    "guided_integrated_gradients",
+    "blur_integrated_gradients",
+    "adversarial_gradient_integration",
+    "integrated_gradients_sign",
+    "make_baseline",
+    "BASELINE_KINDS",
+    "LeftIGDetails",
+    "AGIDetails",
     "default_pilot_steps",
     "IDGWarning",
     "IntegratedGradients",

@@ -17,6 +17,12 @@ From one forward + backward pass, :func:`integrate_path` returns
 
 Accumulation is in float64 for float64 inputs and float32 otherwise.
 
+Other paths: pass a :class:`Path` (points ``gamma_b(alpha)`` and velocities
+``d gamma_b / d alpha`` for any ``(rows, alphas)``, e.g. a blur path). Then
+``derivatives = grad F . d gamma / d alpha`` and the sums hold
+``sum_k w_bk c_bk grad_i F(gamma_b(alpha_bk)) * d gamma_b,i / d alpha (alpha_bk)``:
+already the path integral of each feature, not to be multiplied by ``x - x'``.
+
 Example:
     >>> from idgrad.seam import ModelSeam
     >>> from idgrad.schedules import uniform_schedule
@@ -32,16 +38,42 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import torch
 
 from idgrad.schedules import Schedule
 from idgrad.seam import ModelSeam
 
-__all__ = ["PathPass", "integrate_path", "evaluate_path", "accumulation_dtype", "check_chunk_size"]
+__all__ = [
+    "Path",
+    "PathPass",
+    "accumulation_dtype",
+    "check_chunk_size",
+    "evaluate_path",
+    "integrate_path",
+]
 
 PointFactor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Path(Protocol):
+    """A path per example other than the straight line, evaluated point by point.
+
+    ``rows`` ``(n,)`` long (on the inputs' device) gives the example of each point and
+    ``alphas`` ``(n,)`` float64 its path parameter in ``[0, 1]``. Both methods return
+    one ``(n, ...)`` tensor per input, shaped and typed like that input's rows.
+    """
+
+    def points(self, rows: torch.Tensor, alphas: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``gamma_{rows[i]}(alphas[i])`` per input."""
+        ...
+
+    def points_and_velocities(
+        self, rows: torch.Tensor, alphas: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """The points and ``d gamma / d alpha`` at them, per input."""
+        ...
 
 
 class PathPass(NamedTuple):
@@ -104,11 +136,12 @@ def evaluate_path(
     baselines: tuple[torch.Tensor, ...],
     alphas: torch.Tensor,
     internal_batch_size: int | None = None,
+    path: Path | None = None,
 ) -> torch.Tensor:
     """Forward only: ``F(gamma_b(alpha_bk))`` for ``alphas`` ``(B, S)``; returns ``(B, S)``.
 
     Computed in chunks of at most ``internal_batch_size`` points, in the
-    accumulation dtype of the first input.
+    accumulation dtype of the first input. ``path`` replaces the straight line.
     """
     batch, n = alphas.shape
     acc = accumulation_dtype(inputs[0].dtype)
@@ -116,7 +149,10 @@ def evaluate_path(
     for start, stop in _chunks(batch * n, internal_batch_size):
         rows, cols = _flat_rows(alphas, start, stop)
         rows_dev = rows.to(inputs[0].device)
-        pts = _points(inputs, baselines, rows_dev, alphas[rows, cols])
+        if path is None:
+            pts = _points(inputs, baselines, rows_dev, alphas[rows, cols])
+        else:
+            pts = tuple(p.detach() for p in path.points(rows_dev, alphas[rows, cols]))
         out[start:stop] = seam.scalars(pts, rows_dev).to(acc)
     return out.reshape(batch, n)
 
@@ -128,6 +164,7 @@ def integrate_path(
     schedule: Schedule,
     internal_batch_size: int | None = None,
     point_factor: PointFactor | None = None,
+    path: Path | None = None,
 ) -> PathPass:
     """One forward + backward pass over every point of ``schedule`` (see module doc).
 
@@ -137,6 +174,8 @@ def integrate_path(
         schedule: points and weights, ``(B, S)`` or shared ``(1, S)``.
         internal_batch_size: at most this many points per forward/backward (None: all).
         point_factor: ``(outputs, derivatives) -> (n,)`` extra factor per point.
+        path: a :class:`Path` instead of the straight line from ``baselines`` to
+            ``inputs`` (then ``baselines`` is unused and the sums include the velocity).
 
     Returns:
         :class:`PathPass` with ``outputs``/``derivatives`` ``(B, S)`` and one weighted
@@ -155,12 +194,20 @@ def integrate_path(
     for start, stop in _chunks(batch * n, internal_batch_size):
         rows, cols = _flat_rows(alphas, start, stop)
         rows_dev = rows.to(device)
-        pts = _points(inputs, baselines, rows_dev, alphas[rows, cols])
+        if path is None:
+            pts = _points(inputs, baselines, rows_dev, alphas[rows, cols])
+            velocities = [d.index_select(0, rows_dev) for d in diffs]
+        else:
+            pts, vel = path.points_and_velocities(rows_dev, alphas[rows, cols])
+            pts = tuple(p.detach() for p in pts)
+            velocities = [v.detach().to(s.dtype) for v, s in zip(vel, sums)]
         values, grads = seam.scalars_and_grads(pts, rows_dev)
         grads_acc = [g.to(s.dtype) for g, s in zip(grads, sums)]
         deriv = torch.zeros(stop - start, dtype=acc, device=device)
-        for g, d in zip(grads_acc, diffs):
-            deriv += (g.flatten(1) * d.index_select(0, rows_dev).flatten(1)).sum(1).to(acc)
+        for g, v in zip(grads_acc, velocities):
+            deriv += (g.flatten(1) * v.flatten(1)).sum(1).to(acc)
+        if path is not None:
+            grads_acc = [g * v for g, v in zip(grads_acc, velocities)]
         values = values.to(acc)
         coef = weights[rows, cols].to(device=device, dtype=acc)
         if point_factor is not None:

@@ -171,3 +171,30 @@ def test_demo_parser_registered() -> None:
     parser = build_parser()
     args = parser.parse_args(["demo"])
     assert args.command == "demo"
+
+
+@pytest.mark.parametrize("method", ["left-ig", "guided-ig", "blur-ig", "ig-sign", "idg-uniform"])
+def test_explain_every_registered_method(method: str, scripted: Path, npy_input: Path, tmp_path: Path) -> None:
+    out = tmp_path / f"{method}.npy"
+    rc = main(["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "1",
+               "--method", method, "--steps", "3", "--out", str(out)])
+    assert rc == 0
+    attr = np.load(out)
+    assert attr.shape == (2, 3, 8, 8) and np.isfinite(attr).all()
+
+
+def test_baseline_refused_for_methods_without_one(scripted: Path, npy_input: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "1",
+               "--method", "blur-ig", "--baseline", "0.5", "--out", str(tmp_path / "b.npy")])
+    assert rc == 2
+    assert "takes no baselines" in capsys.readouterr().err
+
+
+def test_agi_needs_enough_classes(scripted: Path, npy_input: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # the net has 5 classes; AGI's default top_k = 20 false classes cannot be met
+    rc = main(["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "1",
+               "--method", "agi", "--steps", "2", "--out", str(tmp_path / "agi.npy")])
+    assert rc == 2
+    assert "false classes" in capsys.readouterr().err

@@ -1,11 +1,23 @@
 """Attribution methods, each a thin function over the schedules, integrator and seam."""
 
+from idgrad.methods.agi import AGIDetails, adversarial_gradient_integration
+from idgrad.methods.blur_ig import blur_integrated_gradients
+from idgrad.methods.guided_ig import guided_integrated_gradients
 from idgrad.methods.idg import IDGWarning, default_pilot_steps, integrated_decision_gradients
 from idgrad.methods.ig import integrated_gradients
+from idgrad.methods.ig_sign import integrated_gradients_sign
+from idgrad.methods.left_ig import LeftIGDetails, left_integrated_gradients
 
 __all__ = [
     "integrated_gradients",
     "integrated_decision_gradients",
+    "left_integrated_gradients",
+    "guided_integrated_gradients",
+    "blur_integrated_gradients",
+    "adversarial_gradient_integration",
+    "integrated_gradients_sign",
     "default_pilot_steps",
     "IDGWarning",
+    "LeftIGDetails",
+    "AGIDetails",
 ]

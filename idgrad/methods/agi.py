@@ -1,0 +1,432 @@
+"""Adversarial Gradient Integration (Pan, Li & Zhu, IJCAI 2021, doi:10.24963/ijcai.2021/396).
+
+AGI needs no baseline: it walks from the input towards adversarial examples of
+several false classes and integrates the gradient of the explained class along
+those paths. For the explained class ``c`` and a false class ``j``, the path starts at
+``x^0 = x`` and takes steepest-ascent sign steps on the false class,
+
+    x^{t+1} = clip(x^t + epsilon sign(grad f_j(x^t))),
+
+until the model predicts ``j`` (``argmax f(x^t) = j``) or ``max_iter`` steps are made.
+The attribution integrates ``-grad f_c`` along every path (left Riemann sum) and adds
+the paths up:
+
+    AGI_i = sum_{j in J} sum_t -d f_c / d x_i (x^t) (x_i^{t+1} - x_i^t)
+
+``f`` is the softmax probability (``probabilities=True``, as in the paper's code) or
+the raw output. The false classes ``J`` are the ``top_k`` classes with the highest
+output at ``x`` other than ``c`` (``classes="top"``), ``top_k`` classes drawn at random
+(``classes="random"``, seeded, as the paper's class subsampling), or given per example.
+Each sum telescopes approximately: ``sum_i AGI_i ~ sum_j (f_c(x) - f_c(x^{T_j}))``;
+the gap is reported as the convergence delta.
+
+Differences from the authors' code, on purpose: the steps accumulate (their code
+adds every step to the *original* image, so its "path" never leaves the
+``epsilon``-box around ``x``); paths and classes run batched over examples; and
+clipping to a value range is optional (``clip``; their code clips to ``[0, 1]``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, overload
+
+import torch
+
+from idgrad.integrator import accumulation_dtype
+from idgrad.methods._common import check_steps, prepare, to_input_dtypes
+from idgrad.seam import TensorOrTuple, restore_form
+
+__all__ = ["AGIDetails", "adversarial_gradient_integration"]
+
+
+class AGIDetails(NamedTuple):
+    """What :func:`adversarial_gradient_integration` computed.
+
+    Attributes:
+        attributions: same form as the inputs.
+        delta: ``(B,)`` ``sum(attributions) - sum_j (f_c(x) - f_c(x^{T_j}))``.
+        target: ``(B,)`` the explained class ``c``.
+        false_classes: ``(B, k)`` the classes ``J``.
+        n_iterations: ``(B, k)`` steps made on each path.
+        reached: ``(B, k)`` whether the path ended at a point predicted as its class.
+        start: ``(B,)`` ``f_c(x)``.
+        end_outputs: ``(B, k)`` ``f_c`` at the end of each path.
+        n_gradient_evals: forward + backward point evaluations.
+        n_forward_evals: forward-only point evaluations.
+    """
+
+    attributions: TensorOrTuple
+    delta: torch.Tensor
+    target: torch.Tensor
+    false_classes: torch.Tensor
+    n_iterations: torch.Tensor
+    reached: torch.Tensor
+    start: torch.Tensor
+    end_outputs: torch.Tensor
+    n_gradient_evals: int
+    n_forward_evals: int
+
+    @property
+    def n_evaluations(self) -> int:
+        """All model evaluations (gradient points + forward-only points)."""
+        return self.n_gradient_evals + self.n_forward_evals
+
+
+class _Column:
+    """Seam target: column ``columns[i]`` of (the softmax of) the output ``(n, C)``.
+
+    Keeps the last detached output so the caller can read the predicted class and
+    every class score of the points it just evaluated.
+    """
+
+    def __init__(self, probabilities: bool) -> None:
+        self.probabilities = probabilities
+        self.columns: torch.Tensor | None = None
+        self.last: torch.Tensor | None = None
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        if not isinstance(output, torch.Tensor) or output.ndim != 2:
+            shape = (
+                tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            )
+            raise ValueError(f"AGI needs a classifier output (batch, classes); got {shape}")
+        assert self.columns is not None
+        scores = torch.softmax(output, dim=1) if self.probabilities else output
+        self.last = scores.detach()
+        return scores.gather(1, self.columns.to(output.device).unsqueeze(1))[:, 0]
+
+
+def _check_epsilon(epsilon: Any) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__}")
+    if not (math.isfinite(float(epsilon)) and float(epsilon) > 0):
+        raise ValueError(f"epsilon must be finite and > 0, got {epsilon}")
+    return float(epsilon)
+
+
+def _check_clip(clip: Any) -> tuple[float, float] | None:
+    if clip is None:
+        return None
+    if not isinstance(clip, (tuple, list)) or len(clip) != 2:
+        raise TypeError(f"clip must be None or a pair (low, high), got {clip!r}")
+    low, high = clip
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+            raise TypeError(f"clip bounds must be finite numbers, got {clip!r}")
+    if low >= high:
+        raise ValueError(f"clip must have low < high, got {clip!r}")
+    return float(low), float(high)
+
+
+def _explained_class(
+    target: Any, batch: int, predicted: torch.Tensor, n_classes: int
+) -> torch.Tensor:
+    if target is None:
+        return predicted.clone()
+    if isinstance(target, bool):
+        raise TypeError("target must be None, an int, a (B,) integer tensor or a list of ints")
+    if isinstance(target, numbers.Integral):
+        out = torch.full((batch,), int(target), dtype=torch.long)
+    elif isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.is_complex():
+            raise TypeError(f"target tensor must hold integers, got {target.dtype}")
+        if target.ndim == 0:
+            out = torch.full((batch,), int(target), dtype=torch.long)
+        elif target.shape == (batch,):
+            out = target.detach().to(torch.long).cpu()
+        else:
+            raise ValueError(
+                f"target tensor has shape {tuple(target.shape)}; AGI needs a class per "
+                f"example: a scalar or ({batch},)"
+            )
+    elif isinstance(target, (list, tuple)):
+        if len(target) != batch or not all(
+            isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in target
+        ):
+            raise ValueError(f"a target list must hold {batch} ints (one class per example)")
+        out = torch.tensor([int(t) for t in target], dtype=torch.long)
+    else:
+        raise TypeError(
+            "AGI target must be None (the predicted class), an int, a (B,) integer tensor or "
+            f"a list of ints; got {type(target).__name__}"
+        )
+    if (out < -n_classes).any() or (out >= n_classes).any():
+        raise ValueError(f"target class out of range for {n_classes} classes: {out.tolist()}")
+    return torch.remainder(out, n_classes)
+
+
+def _false_classes(
+    classes: Any,
+    top_k: int,
+    scores: torch.Tensor,
+    explained: torch.Tensor,
+    seed: int | None,
+) -> torch.Tensor:
+    batch, n_classes = scores.shape
+    if isinstance(classes, torch.Tensor):
+        if classes.is_floating_point() or classes.ndim != 2 or classes.shape[0] != batch:
+            raise ValueError(
+                f"classes tensor must be integer (B, k) = ({batch}, k), got "
+                f"{classes.dtype} {tuple(classes.shape)}"
+            )
+        out = classes.detach().to(torch.long).cpu()
+        if (out < 0).any() or (out >= n_classes).any():
+            raise ValueError(f"false classes out of range for {n_classes} classes")
+        if (out == explained.unsqueeze(1)).any():
+            raise ValueError("a false class equals the explained class of its example")
+        return out
+    if top_k > n_classes - 1:
+        raise ValueError(f"top_k={top_k} but the model has only {n_classes - 1} false classes")
+    if classes == "top":
+        masked = scores.detach().to(torch.float64).cpu().clone()
+        masked[torch.arange(batch), explained] = -math.inf
+        return torch.sort(masked, dim=1, descending=True, stable=True).indices[:, :top_k]
+    if classes == "random":
+        gen = torch.Generator()
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed))
+        rows = []
+        for b in range(batch):
+            others = torch.tensor([c for c in range(n_classes) if c != int(explained[b])])
+            rows.append(others[torch.randperm(others.numel(), generator=gen)[:top_k]])
+        return torch.stack(rows)
+    raise ValueError(f"classes must be 'top', 'random' or a (B, k) tensor, got {classes!r}")
+
+
+@overload
+def adversarial_gradient_integration(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    target: Any = ...,
+    additional_forward_args: Any = ...,
+    epsilon: float = ...,
+    max_iter: int = ...,
+    top_k: int = ...,
+    classes: Literal["top", "random"] | torch.Tensor = ...,
+    seed: int | None = ...,
+    probabilities: bool = ...,
+    clip: tuple[float, float] | None = ...,
+    internal_batch_size: int | None = ...,
+    return_convergence_delta: Literal[False] = ...,
+    return_details: Literal[False] = ...,
+) -> TensorOrTuple: ...
+@overload
+def adversarial_gradient_integration(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    target: Any = ...,
+    additional_forward_args: Any = ...,
+    epsilon: float = ...,
+    max_iter: int = ...,
+    top_k: int = ...,
+    classes: Literal["top", "random"] | torch.Tensor = ...,
+    seed: int | None = ...,
+    probabilities: bool = ...,
+    clip: tuple[float, float] | None = ...,
+    internal_batch_size: int | None = ...,
+    *,
+    return_convergence_delta: Literal[True],
+    return_details: Literal[False] = ...,
+) -> tuple[TensorOrTuple, torch.Tensor]: ...
+@overload
+def adversarial_gradient_integration(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    target: Any = ...,
+    additional_forward_args: Any = ...,
+    epsilon: float = ...,
+    max_iter: int = ...,
+    top_k: int = ...,
+    classes: Literal["top", "random"] | torch.Tensor = ...,
+    seed: int | None = ...,
+    probabilities: bool = ...,
+    clip: tuple[float, float] | None = ...,
+    internal_batch_size: int | None = ...,
+    return_convergence_delta: bool = ...,
+    *,
+    return_details: Literal[True],
+) -> AGIDetails: ...
+
+
+def adversarial_gradient_integration(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    target: Any = None,
+    additional_forward_args: Any = None,
+    epsilon: float = 0.05,
+    max_iter: int = 20,
+    top_k: int = 20,
+    classes: Literal["top", "random"] | torch.Tensor = "top",
+    seed: int | None = 0,
+    probabilities: bool = True,
+    clip: tuple[float, float] | None = None,
+    internal_batch_size: int | None = None,
+    return_convergence_delta: bool = False,
+    return_details: bool = False,
+) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | AGIDetails:
+    """AGI: integrate ``-grad f_c`` along adversarial paths towards false classes.
+
+    See the module docstring for the formula. Paper:
+    https://doi.org/10.24963/ijcai.2021/396 (IJCAI 2021; code github.com/pd90506/AGI).
+    All ``B k`` paths advance together; each iteration evaluates the points of the
+    paths still running in chunks of at most ``internal_batch_size``.
+    Cost per running path and iteration: one gradient of ``f_j`` (which also gives the
+    predicted class), plus one gradient of ``f_c`` when the path goes on; then one
+    forward evaluation at the end of every path that used up ``max_iter``.
+
+    Args:
+        forward_func: a classifier returning ``(n, C)`` logits, called as
+            ``forward_func(*inputs, *additional_forward_args)``.
+        inputs: tensor ``(B, ...)`` or tuple of tensors (a step moves all of them).
+        target: the explained class: None (the predicted class at ``x``), an int,
+            a ``(B,)`` integer tensor or a list of ints.
+        additional_forward_args: as in :func:`~idgrad.methods.ig.integrated_gradients`.
+        epsilon: step size (per feature, in input units; > 0).
+        max_iter: most steps per path.
+        top_k: number of false classes per example (unused when ``classes`` is a tensor).
+        classes: ``"top"``, ``"random"`` or a ``(B, k)`` integer tensor of false classes.
+        seed: seed of ``classes="random"`` (None: not reproducible).
+        probabilities: integrate softmax probabilities (True, as the paper's code) or the
+            raw outputs.
+        clip: ``(low, high)`` range every step is clipped to, or None.
+        internal_batch_size: at most this many points per forward/backward.
+        return_convergence_delta: also return the ``(B,)`` delta of :class:`AGIDetails`.
+        return_details: return an :class:`AGIDetails` instead.
+
+    Returns:
+        Attributions shaped like ``inputs``; ``(attributions, delta)`` or details on request.
+
+    Example:
+        >>> import torch
+        >>> W = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+        >>> model = lambda x: x @ W                   # 2 features, 3 classes
+        >>> x = torch.tensor([[1.0, 0.2]], dtype=torch.float64)
+        >>> d = adversarial_gradient_integration(model, x, top_k=2, epsilon=0.1,
+        ...                                      max_iter=40, return_details=True)
+        >>> d.target.tolist(), d.false_classes.tolist(), d.reached.tolist()
+        ([0], [[1, 2]], [[True, True]])
+        >>> bool(d.attributions[0, 0] > 0)            # feature 0 supports class 0
+        True
+    """
+    epsilon = _check_epsilon(epsilon)
+    max_iter = check_steps(max_iter, "max_iter")
+    top_k = check_steps(top_k, "top_k")
+    clip_range = _check_clip(clip)
+    if not isinstance(probabilities, bool):
+        raise TypeError(f"probabilities must be a bool, got {type(probabilities).__name__}")
+    column = _Column(probabilities)
+    prep = prepare(forward_func, inputs, None, column, additional_forward_args, internal_batch_size)
+    batch = prep.batch_size
+    xs = prep.inputs
+    device = xs[0].device
+    size = internal_batch_size
+
+    def chunks(n: int) -> list[tuple[int, int]]:
+        step = max(n, 1) if size is None else size
+        return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+    # Scores at x (forward only): the predicted class, the explained class, f_c(x).
+    scores_x = []
+    for lo, hi in chunks(batch):
+        column.columns = torch.zeros(hi - lo, dtype=torch.long)
+        prep.seam.scalars(tuple(x[lo:hi] for x in xs), torch.arange(lo, hi, device=device))
+        assert column.last is not None
+        scores_x.append(column.last)
+    scores = torch.cat(scores_x)
+    n_classes = scores.shape[1]
+    explained = _explained_class(target, batch, scores.argmax(1).cpu(), n_classes)
+    false = _false_classes(classes, top_k, scores, explained, seed)
+    k = false.shape[1]
+    n_forward = batch
+    start = scores.gather(1, explained.to(device).unsqueeze(1))[:, 0]
+
+    # One path per (example, false class): q = b * k + m.
+    n_paths = batch * k
+    path_rows = torch.arange(batch).repeat_interleave(k)
+    path_false = false.reshape(-1)
+    path_target = explained.repeat_interleave(k)
+    state = [x.repeat_interleave(k, dim=0).clone() for x in xs]
+    acc = [torch.zeros(s.shape, dtype=accumulation_dtype(s.dtype), device=device) for s in state]
+    running = torch.ones(n_paths, dtype=torch.bool)
+    reached = torch.zeros(n_paths, dtype=torch.bool)
+    iterations = torch.zeros(n_paths, dtype=torch.long)
+    end_values = torch.empty(n_paths, dtype=start.dtype, device=device)
+    n_grad = 0
+    for _ in range(max_iter):
+        live = running.nonzero().flatten()
+        if live.numel() == 0:
+            break
+        for lo, hi in chunks(int(live.numel())):
+            idx = live[lo:hi]
+            idx_dev = idx.to(device)
+            rows = path_rows[idx].to(device)
+            pts = tuple(s.index_select(0, idx_dev) for s in state)
+            column.columns = path_false[idx]
+            _, grads_false = prep.seam.scalars_and_grads(pts, rows)
+            pts = tuple(pt.detach() for pt in pts)  # the seam made them leaves needing grad
+            n_grad += idx.numel()
+            assert column.last is not None
+            last = column.last
+            end_values[idx_dev] = last.gather(1, path_target[idx].to(device).unsqueeze(1))[:, 0].to(
+                end_values.dtype
+            )
+            hit = (last.argmax(1).cpu() == path_false[idx])
+            reached[idx[hit]] = True
+            running[idx[hit]] = False
+            go = ~hit
+            if not bool(go.any()):
+                continue
+            moving = idx[go]
+            moving_dev = moving.to(device)
+            go_dev = go.to(device)
+            pts_go = tuple(pt[go_dev] for pt in pts)
+            column.columns = path_target[moving]
+            _, grads_target = prep.seam.scalars_and_grads(
+                tuple(pt.clone() for pt in pts_go), path_rows[moving].to(device)
+            )
+            n_grad += moving.numel()
+            for s, a, pt, gf, gt in zip(state, acc, pts_go, grads_false, grads_target):
+                new = pt + epsilon * torch.sign(gf[go_dev])
+                if clip_range is not None:
+                    new = new.clamp(*clip_range)
+                step = new.to(a.dtype) - pt.to(a.dtype)
+                a.index_add_(0, moving_dev, -gt.to(a.dtype) * step)
+                s.index_copy_(0, moving_dev, new.to(s.dtype))
+            iterations[moving] += 1
+    # Paths that used up max_iter: f_c at their last point (forward only).
+    left = running.nonzero().flatten()
+    for lo, hi in chunks(int(left.numel())):
+        idx = left[lo:hi]
+        idx_dev = idx.to(device)
+        column.columns = path_target[idx]
+        values = prep.seam.scalars(
+            tuple(s.index_select(0, idx_dev) for s in state), path_rows[idx].to(device)
+        )
+        end_values[idx_dev] = values.to(end_values.dtype)
+        n_forward += idx.numel()
+    summed = [a.reshape((batch, k) + a.shape[1:]).sum(1) for a in acc]
+    total = torch.stack([s.flatten(1).sum(1) for s in summed]).sum(0)
+    end_outputs = end_values.reshape(batch, k)
+    delta = total.to(start.dtype) - (start.unsqueeze(1) - end_outputs).sum(1)
+    attributions = restore_form(to_input_dtypes(summed, xs), prep.was_tuple)
+    if return_details:
+        return AGIDetails(
+            attributions=attributions,
+            delta=delta,
+            target=explained,
+            false_classes=false,
+            n_iterations=iterations.reshape(batch, k),
+            reached=reached.reshape(batch, k),
+            start=start,
+            end_outputs=end_outputs,
+            n_gradient_evals=n_grad,
+            n_forward_evals=n_forward,
+        )
+    if return_convergence_delta:
+        return attributions, delta
+    return attributions

@@ -1,0 +1,330 @@
+"""Left-IG (Miglani, Kokhlikyan, Alsallakh, Martin & Reblitz-Richardson, arXiv:2010.12697).
+
+Integrated Gradients on the left part of the straight path only, up to the point
+``alpha*`` where the model has made most of its decision:
+
+    LeftIG_i = (x_i - x'_i) * integral_0^{alpha*} dF/dx_i (x' + alpha (x - x')) d alpha,
+
+    alpha* = min { alpha in [0, 1] :  s (F(gamma(alpha)) - F(x')) >= fraction |F(x) - F(x')| },
+    s = sign(F(x) - F(x')),
+
+the first point where the target output has covered ``fraction`` of its way from
+``F(x')`` to ``F(x)`` (``fraction = 0.9`` in the IDG paper's experiments). Measuring
+the way from ``F(x')`` rather than from 0 makes ``alpha*`` independent of an output
+offset; the two agree when ``F(x') = 0``. ``fraction = 1`` gives the first point
+where ``F`` reaches ``F(x)``, which is ``alpha* = 1`` (plain IG) for an output that
+approaches ``F(x)`` monotonically. When ``F(x) = F(x')`` the condition already holds
+at ``alpha = 0``: ``alpha* = 0`` and the attributions are 0.
+
+``alpha*`` is found per example without gradients: a forward-only pilot at ``N + 1``
+uniform points finds the first pilot point where the condition holds, and
+``n_refine`` bisection steps (forward only, all examples at once) shrink the bracket
+``[(j - 1) / N, j / N]`` around the crossing by ``2^-n_refine``; ``alpha*`` is the
+bracket's right end, the leftmost point known to satisfy the condition (first
+crossing up to the pilot's resolution ``1 / N``). The integral over ``[0, alpha*]``
+then uses an exact rule (Gauss-Legendre by default) scaled to that interval, so
+``sum_i LeftIG_i = F(gamma(alpha*)) - F(x')`` up to the rule's quadrature error.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, overload
+
+import torch
+
+from idgrad.integrator import evaluate_path, integrate_path
+from idgrad.methods._common import (
+    check_steps,
+    differences,
+    prepare,
+    to_input_dtypes,
+    total_attribution,
+)
+from idgrad.methods.idg import default_pilot_steps
+from idgrad.schedules import Schedule, rule_points
+from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+
+__all__ = ["LeftIGDetails", "find_alpha_star", "left_integrated_gradients"]
+
+
+class LeftIGDetails(NamedTuple):
+    """What :func:`left_integrated_gradients` computed.
+
+    Attributes:
+        attributions: same form as the inputs.
+        delta: ``(B,)`` ``sum(attributions) - (F(gamma(alpha*)) - F(x'))``: the quadrature
+            error of the rule on ``[0, alpha*]`` (``multiply_by_inputs=True``; otherwise
+            the same error measured on ``sum_k w_k F'(alpha_k)``).
+        alpha_star: ``(B,)`` float64 end of the integration interval.
+        output_star: ``(B,)`` ``F(gamma(alpha*))``.
+        alphas: ``(B, S)`` float64 gradient points, in ``[0, alpha*]``.
+        weights: ``(B, S)`` float64 weights; each row sums to ``alpha*`` (not 1).
+        outputs: ``(B, S)`` ``F`` at the points.
+        derivatives: ``(B, S)`` ``F'(alpha) = grad F . (x - x')`` at the points.
+        start: ``(B,)`` ``F(x')``.
+        end: ``(B,)`` ``F(x)``.
+        pilot_alphas: ``(B, N + 1)`` the forward-only pilot points.
+        pilot_outputs: ``(B, N + 1)`` ``F`` at the pilot points.
+        n_gradient_evals: forward + backward point evaluations (``B n_steps``).
+        n_forward_evals: forward-only evaluations (pilot and bisection).
+    """
+
+    attributions: TensorOrTuple
+    delta: torch.Tensor
+    alpha_star: torch.Tensor
+    output_star: torch.Tensor
+    alphas: torch.Tensor
+    weights: torch.Tensor
+    outputs: torch.Tensor
+    derivatives: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
+    pilot_alphas: torch.Tensor | None
+    pilot_outputs: torch.Tensor | None
+    n_gradient_evals: int
+    n_forward_evals: int
+
+    @property
+    def n_evaluations(self) -> int:
+        """All model evaluations (gradient points + forward-only points)."""
+        return self.n_gradient_evals + self.n_forward_evals
+
+
+def _check_fraction(fraction: Any) -> float:
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"fraction must be a number, got {type(fraction).__name__}")
+    if not (math.isfinite(float(fraction)) and 0.0 < float(fraction) <= 1.0):
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return float(fraction)
+
+
+def _check_refine(n_refine: Any) -> int:
+    if isinstance(n_refine, bool) or not isinstance(n_refine, numbers.Integral):
+        raise TypeError(f"n_refine must be an int, got {type(n_refine).__name__}")
+    if n_refine < 0:
+        raise ValueError(f"n_refine must be >= 0, got {n_refine}")
+    return int(n_refine)
+
+
+def _reached(
+    values: torch.Tensor, start: torch.Tensor, end: torch.Tensor, fraction: float
+) -> torch.Tensor:
+    """Whether ``values`` ``(B, K)`` have covered ``fraction`` of the way from start to end."""
+    change = (end - start).unsqueeze(1)
+    progress = (values - start.unsqueeze(1)) * torch.sign(change)
+    return progress >= fraction * change.abs()
+
+
+def find_alpha_star(
+    evaluate: Callable[[torch.Tensor], torch.Tensor],
+    pilot_outputs: torch.Tensor,
+    fraction: float,
+    n_refine: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``alpha*`` per example from a uniform pilot, refined by bisection.
+
+    Args:
+        evaluate: ``alphas (B, 1) float64 -> F (B, 1)``, forward only.
+        pilot_outputs: ``(B, N + 1)`` ``F`` at ``alpha = j / N``.
+        fraction: in ``(0, 1]``.
+        n_refine: bisection steps (each evaluates ``B`` points).
+
+    Returns:
+        ``(alpha_star (B,) float64, F(gamma(alpha_star)) (B,), evaluations spent)``.
+
+    Example:
+        >>> f = lambda a: a ** 2                      # F along the path, F(0)=0, F(1)=1
+        >>> grid = torch.linspace(0, 1, 5, dtype=torch.float64)
+        >>> a, fa, n = find_alpha_star(f, f(grid)[None], 0.25, 20)
+        >>> round(float(a), 6), n
+        (0.5, 20)
+    """
+    pilot = pilot_outputs
+    batch, n_points = pilot.shape
+    n_intervals = n_points - 1
+    start, end = pilot[:, 0], pilot[:, -1]
+    reached = _reached(pilot, start, end, fraction)
+    reached[:, -1] = True  # F(x) has covered the whole way (guards against rounding)
+    first = reached.to(torch.int64).argmax(1)  # first pilot point that satisfies the condition
+    hi = first.to(torch.float64) / n_intervals
+    lo = (first - 1).clamp_min(0).to(torch.float64) / n_intervals
+    f_hi = pilot.gather(1, first.unsqueeze(1))[:, 0]
+    open_ = first > 0
+    spent = 0
+    if open_.any():
+        for _ in range(n_refine):
+            mid = (lo + hi) / 2
+            f_mid = evaluate(mid.unsqueeze(1))[:, 0].to(pilot.dtype)
+            spent += batch
+            ok = _reached(f_mid.unsqueeze(1), start, end, fraction)[:, 0] & open_
+            hi = torch.where(ok, mid, hi)
+            f_hi = torch.where(ok, f_mid, f_hi)
+            lo = torch.where(ok | ~open_, lo, mid)
+    return hi, f_hi, spent
+
+
+@overload
+def left_integrated_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    fraction: float = ...,
+    method: str = ...,
+    n_pilot_steps: int | None = ...,
+    n_refine: int = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    return_convergence_delta: Literal[False] = ...,
+    return_details: Literal[False] = ...,
+) -> TensorOrTuple: ...
+@overload
+def left_integrated_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    fraction: float = ...,
+    method: str = ...,
+    n_pilot_steps: int | None = ...,
+    n_refine: int = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    *,
+    return_convergence_delta: Literal[True],
+    return_details: Literal[False] = ...,
+) -> tuple[TensorOrTuple, torch.Tensor]: ...
+@overload
+def left_integrated_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    fraction: float = ...,
+    method: str = ...,
+    n_pilot_steps: int | None = ...,
+    n_refine: int = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    return_convergence_delta: bool = ...,
+    *,
+    return_details: Literal[True],
+) -> LeftIGDetails: ...
+
+
+def left_integrated_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = None,
+    target: TargetType = None,
+    additional_forward_args: Any = None,
+    n_steps: int = 50,
+    fraction: float = 0.9,
+    method: str = "gausslegendre",
+    n_pilot_steps: int | None = None,
+    n_refine: int = 8,
+    internal_batch_size: int | None = None,
+    multiply_by_inputs: bool = True,
+    return_convergence_delta: bool = False,
+    return_details: bool = False,
+) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | LeftIGDetails:
+    """Left-IG: Integrated Gradients on ``[0, alpha*]`` (see the module docstring).
+
+    ``LeftIG_i = (x_i - x'_i) alpha* sum_k w_k dF/dx_i(x' + alpha* a_k (x - x'))`` with
+    the ``n_steps``-point rule ``(a_k, w_k)`` of ``method`` on ``[0, 1]``. Paper:
+    https://arxiv.org/abs/2010.12697.
+
+    Args:
+        forward_func, inputs, baselines, target, additional_forward_args,
+        internal_batch_size, multiply_by_inputs: as in
+            :func:`~idgrad.methods.ig.integrated_gradients`.
+        n_steps: gradient evaluations per example.
+        fraction: share of the way from ``F(x')`` to ``F(x)`` that defines ``alpha*``,
+            in ``(0, 1]``; 1 gives IG for outputs that approach ``F(x)`` monotonically.
+        method: quadrature rule, scaled to ``[0, alpha*]``.
+        n_pilot_steps: pilot intervals ``N`` (``N + 1`` forward evaluations per example;
+            they also give ``F(x')`` and ``F(x)``); default
+            :func:`~idgrad.methods.idg.default_pilot_steps`.
+        n_refine: bisection steps on the crossing interval (``B`` forward evaluations each).
+        return_convergence_delta: also return
+            ``delta = sum(LeftIG) - (F(gamma(alpha*)) - F(x'))`` ``(B,)``.
+        return_details: return a :class:`LeftIGDetails` instead.
+
+    Returns:
+        Attributions shaped like ``inputs``; ``(attributions, delta)`` or details on request.
+
+    Example:
+        >>> import torch
+        >>> model = lambda x: 2 * x.sum(1)          # linear: F(alpha) = 2 alpha sum(x)
+        >>> x = torch.tensor([[1.0, 3.0]], dtype=torch.float64)
+        >>> d = left_integrated_gradients(model, x, n_steps=4, fraction=0.5, return_details=True)
+        >>> d.alpha_star.tolist(), d.attributions.tolist()
+        ([0.5], [[1.0, 3.0]])
+    """
+    n_steps = check_steps(n_steps)
+    fraction = _check_fraction(fraction)
+    n_refine = _check_refine(n_refine)
+    prep = prepare(
+        forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
+    )
+    batch = prep.batch_size
+    n_pilot = default_pilot_steps(n_steps) if n_pilot_steps is None else check_steps(
+        n_pilot_steps, "n_pilot_steps"
+    )
+    points, rule_weights = rule_points(n_steps, method)
+    grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
+    pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
+    pilot_outputs = evaluate_path(
+        prep.seam, prep.inputs, prep.baselines, pilot_alphas, internal_batch_size
+    )
+    start, end = pilot_outputs[:, 0], pilot_outputs[:, -1]
+
+    def evaluate(alphas: torch.Tensor) -> torch.Tensor:
+        return evaluate_path(
+            prep.seam, prep.inputs, prep.baselines, alphas.cpu(), internal_batch_size
+        )
+
+    alpha_star, output_star, spent = find_alpha_star(evaluate, pilot_outputs, fraction, n_refine)
+    a = torch.as_tensor(points, dtype=torch.float64).unsqueeze(0)
+    w = torch.as_tensor(rule_weights, dtype=torch.float64).unsqueeze(0)
+    scale = alpha_star.cpu().unsqueeze(1)
+    schedule = Schedule(scale * a, scale * w)
+    run = integrate_path(prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size)
+    diffs = differences(prep)
+    target_change = output_star - start
+    if multiply_by_inputs:
+        result = tuple(s * d for s, d in zip(run.sums, diffs))
+        delta = total_attribution(result).to(start.dtype) - target_change
+    else:
+        result = run.sums
+        delta = schedule.integrate(run.derivatives) - target_change
+    attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
+    if return_details:
+        return LeftIGDetails(
+            attributions=attributions,
+            delta=delta,
+            alpha_star=alpha_star,
+            output_star=output_star,
+            alphas=schedule.alphas,
+            weights=schedule.weights,
+            outputs=run.outputs,
+            derivatives=run.derivatives,
+            start=start,
+            end=end,
+            pilot_alphas=pilot_alphas,
+            pilot_outputs=pilot_outputs,
+            n_gradient_evals=batch * n_steps,
+            n_forward_evals=batch * (n_pilot + 1) + spent,
+        )
+    if return_convergence_delta:
+        return attributions, delta
+    return attributions

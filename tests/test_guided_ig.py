@@ -1,0 +1,197 @@
+"""Guided IG: reductions to IG, linear exactness, the path's constraints, completeness, chunking."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from idgrad.methods.guided_ig import guided_integrated_gradients
+from idgrad.methods.ig import integrated_gradients
+from tests.models import CountingModel, LinearModel, SineModel, SmallCNN, SmallMLP
+
+D = torch.float64
+
+
+class Recorder(torch.nn.Module):
+    """Keeps every point evaluated with a gradient (the guided path's points)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.points: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.requires_grad:
+            self.points.append(x.detach().clone())
+        return self.model(x)
+
+
+@pytest.mark.parametrize(("fraction", "max_dist"), [(0.1, 1.0), (0.5, 0.1), (1.0, 0.0)])
+def test_linear_model_equals_ig(fraction: float, max_dist: float) -> None:
+    model = LinearModel(torch.randn(6, 3, dtype=D))
+    x, b = torch.randn(4, 6, dtype=D), torch.randn(4, 6, dtype=D)
+    got = guided_integrated_gradients(model, x, b, target=2, n_steps=7, fraction=fraction,
+                                      max_dist=max_dist)
+    torch.testing.assert_close(got, (x - b) * model.w[:, 2].detach(), rtol=0, atol=1e-12)
+
+
+def test_linear_model_equals_ig_for_tuple_inputs() -> None:
+    w1, w2 = torch.randn(3, dtype=D), torch.randn(2, 2, dtype=D)
+    model = lambda a, c: a @ w1 + (c * w2).flatten(1).sum(1)
+    x = (torch.randn(2, 3, dtype=D), torch.randn(2, 2, 2, dtype=D))
+    a, c = guided_integrated_gradients(model, x, n_steps=5, fraction=0.3, max_dist=1.0)
+    torch.testing.assert_close(a, x[0] * w1, rtol=0, atol=1e-12)
+    torch.testing.assert_close(c, x[1] * w2, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "max_dist"), [(0.25, 0.0), (0.7, 0.0), (1.0, 0.05), (1.0, 1.0)]
+)
+def test_reductions_to_ig_left_riemann(fraction: float, max_dist: float) -> None:
+    # max_dist = 0 pins every feature to the straight line; fraction = 1 moves all features
+    # by the same share: either way the path is straight, sampled at (t - 1) / n.
+    model = SmallMLP(n_features=6, n_classes=3)
+    x, b = torch.randn(3, 6, dtype=D), torch.rand(3, 6, dtype=D)
+    got = guided_integrated_gradients(model, x, b, target=1, n_steps=9, fraction=fraction,
+                                      max_dist=max_dist)
+    ig = integrated_gradients(model, x, b, target=1, n_steps=9, method="riemann_left")
+    torch.testing.assert_close(got, ig, rtol=0, atol=1e-12)
+
+
+def test_guided_path_differs_from_ig_otherwise() -> None:
+    model = SmallMLP(n_features=6, n_classes=3)
+    x = torch.randn(3, 6, dtype=D)
+    got = guided_integrated_gradients(model, x, target=1, n_steps=9, fraction=0.25, max_dist=1.0)
+    ig = integrated_gradients(model, x, target=1, n_steps=9, method="riemann_left")
+    assert (got - ig).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(("fraction", "max_dist"), [(0.25, 0.1), (0.5, 1.0)])
+def test_path_respects_distance_budget_and_bounds(fraction: float, max_dist: float) -> None:
+    model = Recorder(SmallMLP(n_features=8, n_classes=2))
+    x, b = torch.randn(2, 8, dtype=D), torch.randn(2, 8, dtype=D)
+    n = 6
+    guided_integrated_gradients(model, x, b, target=0, n_steps=n, fraction=fraction,
+                                max_dist=max_dist)
+    assert len(model.points) == n
+    d = x - b
+    for t, pts in enumerate(model.points):  # point t is x^t (before step t + 1)
+        progress = (pts - b) / d
+        alpha = t / n
+        # L1 distance to the input is (1 - t / n) of the total
+        l1 = ((x - pts).abs().sum(1)) / d.abs().sum(1)
+        torch.testing.assert_close(l1, torch.full_like(l1, 1 - alpha), rtol=0, atol=1e-12)
+        assert (progress >= -1e-12).all() and (progress <= 1 + 1e-12).all()
+        if t > 0:
+            assert (progress >= alpha - max_dist - 1e-12).all()
+            assert (progress <= alpha + max_dist + 1e-12).all()
+            assert (progress >= ((model.points[t - 1] - b) / d) - 1e-12).all()  # monotone
+
+
+def test_smallest_gradient_moves_first() -> None:
+    # F = 10 x0 + x1 (plus a nonlinearity so it is not linear): at the baseline |g1| < |g0|,
+    # so with fraction 1/2 the first step moves x1 only (as far as the bound allows).
+    model = Recorder(torch.nn.Identity())
+    fwd = lambda z: 10 * z[:, 0] + z[:, 1] + 0.01 * z[:, 1] ** 2
+    rec = lambda z: fwd(model(z))
+    x = torch.tensor([[1.0, 1.0]], dtype=D)
+    guided_integrated_gradients(rec, x, n_steps=4, fraction=0.5, max_dist=1.0)
+    second = model.points[1][0]
+    assert second[0].item() == 0.0
+    assert second[1].item() == pytest.approx(0.5, abs=1e-12)  # 1/4 of the L1 budget of 2
+
+
+def test_completeness_error_shrinks_like_one_over_n() -> None:
+    model = SineModel([1.0, -2.0, 0.5, 1.5])
+    x = torch.tensor([[1.0, 2.0, -1.5, 0.5], [0.3, -0.7, 1.2, 2.0]], dtype=D)
+    errors = []
+    for n in (10, 40, 160):
+        d = guided_integrated_gradients(model, x, n_steps=n, fraction=0.25, max_dist=0.2,
+                                        return_details=True)
+        gap = model(x) - model(torch.zeros_like(x))
+        torch.testing.assert_close(d.attributions.sum(1) - gap.detach(), d.delta, rtol=0,
+                                   atol=1e-13)
+        torch.testing.assert_close(d.start, model(torch.zeros_like(x)).detach(), rtol=0, atol=0)
+        torch.testing.assert_close((d.weights * d.derivatives).sum(1), d.attributions.sum(1),
+                                   rtol=0, atol=1e-12)
+        errors.append(d.delta.abs().max().item())
+    # left Riemann sums on the guided path: the error falls like 1/n
+    assert 3.0 < errors[0] / errors[1] < 5.0
+    assert 3.0 < errors[1] / errors[2] < 5.0
+
+
+@pytest.mark.parametrize("size", [1, 7])
+def test_chunk_size_does_not_change_the_result(size: int) -> None:
+    model = SmallMLP(n_features=10, n_classes=3)
+    x = torch.randn(9, 10, dtype=D)
+    kwargs = {"target": torch.arange(9) % 3, "n_steps": 6, "fraction": 0.3, "max_dist": 0.1}
+    ref = guided_integrated_gradients(model, x, **kwargs)
+    got = guided_integrated_gradients(model, x, internal_batch_size=size, **kwargs)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+
+
+def test_input_equal_to_baseline_gives_zero() -> None:
+    model = SmallMLP(n_features=3, n_classes=2)
+    x = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]], dtype=D)
+    b = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=D)
+    attr = guided_integrated_gradients(model, x, b, target=0, n_steps=4)
+    assert torch.equal(attr[0], torch.zeros(3, dtype=D))
+    assert attr[1].abs().sum() > 0
+
+
+def test_counts_match_the_model_calls() -> None:
+    model = CountingModel(SmallMLP(n_features=3, n_classes=2))
+    d = guided_integrated_gradients(model, torch.randn(5, 3, dtype=D), target=1, n_steps=4,
+                                    internal_batch_size=2, return_details=True)
+    assert d.n_gradient_evals == 20 == model.grad_rows
+    assert d.n_forward_evals == 5 == model.rows - model.grad_rows
+    assert model.max_rows <= 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"fraction": 0.0}, ValueError, "fraction"),
+        ({"fraction": 1.2}, ValueError, "fraction"),
+        ({"fraction": None}, TypeError, "fraction"),
+        ({"max_dist": -0.1}, ValueError, "max_dist"),
+        ({"max_dist": 1.5}, ValueError, "max_dist"),
+        ({"max_dist": "1"}, TypeError, "max_dist"),
+        ({"n_steps": 0}, ValueError, "n_steps"),
+        ({"internal_batch_size": 0}, ValueError, "internal_batch_size"),
+        ({"baselines": torch.zeros(3, dtype=D)}, ValueError, "broadcast"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:
+    model = lambda z: z.sum(1)
+    with pytest.raises(error, match=match):
+        guided_integrated_gradients(model, torch.ones(2, 2, dtype=D), **kwargs)
+
+
+def test_user_state_is_left_as_found() -> None:
+    model = SmallMLP(n_features=3, n_classes=2).train()
+    model.net[0].weight.grad = torch.full_like(model.net[0].weight, 3.0)
+    before = copy.deepcopy(model.state_dict())
+    x = torch.rand(2, 3, dtype=D, requires_grad=True)
+    x_before = x.detach().clone()
+    with torch.no_grad():
+        attr = guided_integrated_gradients(model, x, target=1, n_steps=4)
+        assert not torch.is_grad_enabled()
+    assert model.training
+    assert torch.equal(model.net[0].weight.grad, torch.full_like(model.net[0].weight, 3.0))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert x.requires_grad and x.grad is None and torch.equal(x.detach(), x_before)
+    assert not attr.requires_grad
+
+
+def test_runs_on_the_device(device: torch.device) -> None:
+    model = SmallCNN(in_channels=1, n_classes=2)
+    x = torch.randn(3, 1, 4, 4, dtype=D)
+    ref = guided_integrated_gradients(model, x, target=1, n_steps=5)
+    got = guided_integrated_gradients(model.to(device), x.to(device), target=1, n_steps=5,
+                                      internal_batch_size=2)
+    assert got.device == x.to(device).device
+    torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=1e-10)
