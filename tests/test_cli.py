@@ -11,6 +11,9 @@ import torch
 
 from idgrad.cli import build_parser, main
 
+# TorchScript is deprecated upstream but still what many users have saved; we keep loading it.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+
 
 class Net(torch.nn.Module):
     def __init__(self) -> None:
