@@ -9,7 +9,12 @@ Example:
     torch.Size([4, 3])
 """
 
-from idgrad.attr import IntegratedDecisionGradients, IntegratedGradients
+from idgrad.attr import (
+    IntegratedDecisionGradients,
+    IntegratedGradients,
+    LayerIntegratedDecisionGradients,
+    LayerIntegratedGradients,
+)
 from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
 from idgrad.baselines import BASELINE_KINDS, make_baseline
 from idgrad.methods import (
@@ -25,6 +30,8 @@ from idgrad.methods import (
     integrated_gradients_sign,
     left_integrated_gradients,
 )
+from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.noise import NT_TYPES, noise_tunnel
 from idgrad.results import Details
 from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
 
@@ -46,6 +53,12 @@ __all__ = [
     "IDGWarning",
     "IntegratedGradients",
     "IntegratedDecisionGradients",
+    "LayerIntegratedGradients",
+    "LayerIntegratedDecisionGradients",
+    "layer_integrated_gradients",
+    "layer_integrated_decision_gradients",
+    "noise_tunnel",
+    "NT_TYPES",
     "get_integrated_decision_gradients",
     "get_integrated_gradients",
     "Details",
