@@ -30,6 +30,7 @@ from idgrad.methods import (
     integrated_gradients_sign,
     left_integrated_gradients,
 )
+from idgrad.dataset import attribute_dataset, load_attributions
 from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 from idgrad.noise import NT_TYPES, noise_tunnel
 from idgrad.results import Details
@@ -58,6 +59,8 @@ __all__ = [
     "layer_integrated_gradients",
     "layer_integrated_decision_gradients",
     "noise_tunnel",
+    "attribute_dataset",
+    "load_attributions",
     "NT_TYPES",
     "get_integrated_decision_gradients",
     "get_integrated_gradients",

@@ -1,0 +1,60 @@
+"""Dataset-scale attribution: streamed to disk, resumable, sharded over processes.
+
+* :func:`attribute_dataset` runs an idgrad method over a whole dataset, one block of
+  examples at a time, committing each block to disk atomically;
+* :func:`load_attributions` reads a run back in index order, whatever the number of
+  processes that made it; :func:`merge` writes it as single memory-mapped arrays;
+* :class:`BatchAttributor` is the per-batch callable for engines such as Ray Data's
+  ``map_batches``;
+* :class:`ArrayDataset` and :class:`ImageFolderDataset` turn ``.npy`` files and
+  image folders into datasets (the ``idgrad dataset`` command uses them).
+
+See ``docs/dataset.md`` for the commands on one machine, under ``torchrun`` and with
+Ray Data.
+
+Example:
+    >>> import tempfile, torch
+    >>> model = torch.nn.Linear(3, 2).eval()
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     _ = attribute_dataset("ig", model, torch.rand(5, 3), out, target=1,
+    ...                           batch_size=2, progress=False)
+    ...     load_attributions(out).attributions.shape
+    (5, 3)
+"""
+
+from idgrad.dataset.batch import BatchAttributor
+from idgrad.dataset.runner import (
+    METHODS,
+    DatasetError,
+    DatasetItemError,
+    DatasetRun,
+    attribute_dataset,
+    model_fingerprint,
+    resolve_method,
+)
+from idgrad.dataset.sources import ArrayDataset, ImageFolderDataset
+from idgrad.dataset.store import (
+    DatasetAttributions,
+    IncompleteRunError,
+    ResumeMismatchError,
+    load_attributions,
+    merge,
+)
+
+__all__ = [
+    "METHODS",
+    "ArrayDataset",
+    "BatchAttributor",
+    "DatasetAttributions",
+    "DatasetError",
+    "DatasetItemError",
+    "DatasetRun",
+    "ImageFolderDataset",
+    "IncompleteRunError",
+    "ResumeMismatchError",
+    "attribute_dataset",
+    "load_attributions",
+    "merge",
+    "model_fingerprint",
+    "resolve_method",
+]

@@ -1,0 +1,101 @@
+"""A batch attributor for engines that map a function over batches of columns.
+
+Ray Data's ``Dataset.map_batches`` (and similar engines) call a function or a
+callable class on a dict of NumPy columns and expect a dict of columns back.
+:class:`BatchAttributor` is that callable for any idgrad method; it does not import
+Ray. Build the model inside each worker (pass a zero-argument factory or a
+TorchScript path) so that every actor holds its own copy on its own device.
+
+Example:
+    >>> import numpy as np, torch
+    >>> attributor = BatchAttributor("ig", lambda: torch.nn.Linear(3, 2).eval(),
+    ...                              target=1, method_kwargs={"n_steps": 4})
+    >>> out = attributor({"index": np.arange(2), "input": np.ones((2, 3), np.float32)})
+    >>> sorted(out), out["attributions"].shape
+    (['attributions', 'delta', 'index', 'target'], (2, 3))
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from idgrad.dataset.runner import resolve_method
+
+__all__ = ["BatchAttributor"]
+
+
+class BatchAttributor:
+    """``{column: array}`` batch in, ``{"index", "attributions", "delta", "target"}`` out.
+
+    Args:
+        method: an idgrad method or its name (see :data:`idgrad.dataset.METHODS`).
+        model: an ``nn.Module``, a zero-argument callable that builds one, or the path
+            of a TorchScript file.
+        input_column: the column holding the inputs ``(B, ...)``.
+        label_column: the column of integer labels, used when ``target="label"``.
+        index_column: a column passed through to the output (e.g. the example id).
+        target: an int, ``"label"``, ``"predicted"``, or None.
+        preprocess: optional ``array -> tensor`` applied to the input column (e.g.
+            ``HWC uint8 -> CHW float``).
+        method_kwargs: further arguments of the method (``n_steps``, ...).
+        device: where to run (default: CUDA when available, else the CPU).
+    """
+
+    def __init__(
+        self,
+        method: str | Callable[..., Any],
+        model: Any,
+        *,
+        input_column: str = "input",
+        label_column: str = "label",
+        index_column: str = "index",
+        target: Any = "predicted",
+        preprocess: Callable[[np.ndarray], torch.Tensor] | None = None,
+        method_kwargs: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.fn, self.method_name = resolve_method(method)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if isinstance(model, (str, os.PathLike)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is asked for
+                model = torch.jit.load(str(model), map_location=self.device)  # type: ignore[no-untyped-call]
+        elif not isinstance(model, torch.nn.Module) and callable(model):
+            model = model()
+        self.model = model.to(self.device) if isinstance(model, torch.nn.Module) else model
+        self.input_column, self.label_column, self.index_column = input_column, label_column, index_column
+        self.target = target
+        self.preprocess = preprocess
+        self.method_kwargs = dict(method_kwargs or {})
+
+    def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raw = batch[self.input_column]
+        x = self.preprocess(raw) if self.preprocess is not None else torch.as_tensor(np.asarray(raw))
+        x = x.to(self.device)
+        if self.target == "label":
+            target: Any = torch.as_tensor(np.asarray(batch[self.label_column]), dtype=torch.int64)
+        elif self.target == "predicted":
+            with torch.no_grad():
+                target = self.model(x).argmax(1)
+        else:
+            target = self.target
+        attr, delta = self.fn(self.model, x, target=target, return_convergence_delta=True,
+                              **self.method_kwargs)
+        n = x.shape[0]
+        if isinstance(target, torch.Tensor):
+            targets = target.cpu().numpy().astype(np.int64)
+        elif isinstance(target, int):
+            targets = np.full(n, target, dtype=np.int64)
+        else:
+            targets = np.full(n, -1, dtype=np.int64)
+        index = np.asarray(batch[self.index_column]) if self.index_column in batch else np.arange(n)
+        return {"index": index, "attributions": attr.detach().cpu().numpy(),
+                "delta": delta.detach().cpu().double().numpy(), "target": targets}

@@ -1,0 +1,329 @@
+"""Where examples come from: map-style datasets, arrays, ``.npy`` files, image folders.
+
+A dataset item is read as follows:
+
+* a tensor (or NumPy array): the model's input, no label;
+* a tuple or list: ``item[0]`` is the input (a tensor, or a tuple of tensors for a
+  model with several inputs), ``item[1]`` the label if present, the rest ignored;
+* a mapping: ``item["input"]`` (or ``"inputs"``, ``"x"``) and ``item["label"]`` (or
+  ``"target"``, ``"y"``) if present.
+
+Loading an item is guarded: an exception while reading item ``i`` (a missing or
+corrupt file, a bad shape) is captured together with ``i``, so that the runner can
+name the index or record it as failed while the rest of the block goes on.
+
+Example:
+    >>> import numpy as np
+    >>> ds = ArrayDataset(np.zeros((5, 3), np.float32), labels=np.arange(5))
+    >>> x, y = ds[2]
+    >>> tuple(x.shape), int(y)
+    ((3,), 2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data._utils.collate import default_collate
+
+from idgrad.dataset.store import InputSpec
+
+__all__ = ["IMAGE_EXTENSIONS", "ArrayDataset", "ImageFolderDataset", "as_map_dataset", "split_item"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+_INPUT_KEYS = ("input", "inputs", "x")
+_LABEL_KEYS = ("label", "target", "y")
+
+
+def _to_tensor(value: Any, what: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    raise TypeError(f"{what} must be a tensor or NumPy array, got {type(value).__name__}")
+
+
+def split_item(item: Any) -> tuple[tuple[torch.Tensor, ...], bool, Any]:
+    """``(inputs as a tuple, was_tuple, label or None)`` of one dataset item."""
+    label = None
+    if isinstance(item, Mapping):
+        key = next((k for k in _INPUT_KEYS if k in item), None)
+        if key is None:
+            raise TypeError(f"a mapping item needs one of the keys {_INPUT_KEYS}, has {sorted(item)}")
+        x = item[key]
+        label = next((item[k] for k in _LABEL_KEYS if k in item), None)
+    elif isinstance(item, (tuple, list)):
+        if not item:
+            raise TypeError("an item is an empty tuple")
+        x = item[0]
+        label = item[1] if len(item) > 1 else None
+    else:
+        x = item
+    if isinstance(x, (tuple, list)):
+        return tuple(_to_tensor(t, f"input {i}") for i, t in enumerate(x)), True, label
+    return (_to_tensor(x, "the input"),), False, label
+
+
+def numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    """The NumPy dtype that stores ``dtype`` (float32 for bfloat16, which NumPy lacks)."""
+    try:
+        return torch.empty((), dtype=dtype).numpy().dtype
+    except TypeError:
+        return np.dtype(np.float32)
+
+
+def spec_of(inputs: Sequence[torch.Tensor], was_tuple: bool) -> InputSpec:
+    """The shapes and storage dtypes of one example's inputs."""
+    return InputSpec(tuple(tuple(t.shape) for t in inputs),
+                     tuple(str(numpy_dtype(t.dtype)) for t in inputs), was_tuple)
+
+
+def item_digest(inputs: Sequence[torch.Tensor]) -> str:
+    """A short SHA-256 of an item's input values (detects a changed dataset on resume)."""
+    h = hashlib.sha256()
+    for t in inputs:
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class ArrayDataset(Dataset):  # type: ignore[type-arg]
+    """Rows of one or more arrays (NumPy, memory-mapped ``.npy``, tensors) as items.
+
+    Integer arrays are cast to float32 (attributions need floating inputs); rows
+    are copied out one at a time, so a memory-mapped array is never read whole.
+
+    Args:
+        *arrays: one array per model input, all with the same first axis.
+        labels: optional per-example labels (first axis the same).
+    """
+
+    def __init__(self, *arrays: Any, labels: Any = None) -> None:
+        if not arrays:
+            raise ValueError("ArrayDataset needs at least one array")
+        lengths = {len(a) for a in arrays}
+        if labels is not None:
+            lengths.add(len(labels))
+        if len(lengths) != 1:
+            raise ValueError(f"arrays and labels must have the same length, got {sorted(lengths)}")
+        self.arrays = arrays
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def _row(self, a: Any, i: int) -> torch.Tensor:
+        row = a[i]
+        t = row.clone() if isinstance(row, torch.Tensor) else torch.from_numpy(np.array(row))
+        return t if t.is_floating_point() else t.to(torch.float32)
+
+    def __getitem__(self, i: int) -> Any:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} examples")
+        rows = tuple(self._row(a, i) for a in self.arrays)
+        if self.labels is None:
+            return rows[0] if len(rows) == 1 else (rows,)
+        return (rows if len(rows) > 1 else rows[0]), int(self.labels[i])
+
+    @classmethod
+    def from_npy(cls, *paths: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None) -> ArrayDataset:
+        """Memory-mapped ``.npy`` files (one per input) and an optional labels file."""
+        arrays = [np.load(p, mmap_mode="r", allow_pickle=False) for p in paths]
+        lab = np.load(labels, allow_pickle=False) if labels is not None else None
+        return cls(*arrays, labels=lab)
+
+
+class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
+    """Images under a folder, in sorted path order, as ``(C, H, W)`` float32 in [0, 1].
+
+    When the folder holds sub-folders, each is a class (sorted names, label = its
+    position) and its images are the examples; otherwise the images directly in the
+    folder are, without labels. Images are decoded with Pillow (imported lazily),
+    converted to ``mode`` and optionally resized to ``size = (height, width)``; a
+    missing or corrupt file raises when its item is read, naming the path.
+
+    Args:
+        root: the folder.
+        size: ``(height, width)`` to resize to, or None to keep each image's size.
+        mode: Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], size: tuple[int, int] | None = None,
+                 mode: str = "RGB") -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"image folder {self.root} does not exist")
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.mode = mode
+        subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
+        self.classes = [p.name for p in subdirs]
+        self.samples: list[tuple[Path, int | None]]
+        if subdirs:
+            self.samples = [(f, c) for c, d in enumerate(subdirs) for f in self._images(d)]
+        else:
+            self.samples = [(f, None) for f in self._images(self.root)]
+        if not self.samples:
+            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}")
+
+    @staticmethod
+    def _images(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Any:
+        from PIL import Image
+
+        path, label = self.samples[i]
+        try:
+            with Image.open(path) as file:
+                img = file.convert(self.mode)
+                if self.size is not None:
+                    img = img.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
+                arr = np.asarray(img, dtype=np.float32) / 255.0
+        except OSError as err:
+            raise OSError(f"cannot read image {path}: {err}") from err
+        x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
+        return x if label is None else (x, label)
+
+
+# ---------------------------------------------------------------------- normalising `data`
+
+
+class Source(NamedTuple):
+    """A map-style dataset and how to load it (taken from a user's DataLoader)."""
+
+    dataset: Any
+    num_workers: int
+    collate_fn: Callable[[list[Any]], Any] | None
+    pin_memory: bool
+    batch_size: int | None
+
+
+def as_map_dataset(data: Any, num_workers: int | None = None) -> Source:
+    """Normalise ``data`` (Dataset, DataLoader, array, tensor) to a map-style dataset.
+
+    A DataLoader contributes its dataset, ``num_workers``, ``collate_fn`` (when not
+    the default), ``pin_memory`` and ``batch_size``; its sampler is not used, since
+    examples are taken in index order (which is what makes a resume and a sharded
+    run reproduce a single uninterrupted run).
+
+    Raises:
+        TypeError: an iterable-style dataset (no random access by index) or another type.
+    """
+    collate = None
+    pin = False
+    batch_size = None
+    workers = 0
+    if isinstance(data, DataLoader):
+        loader = data
+        data = loader.dataset
+        workers = loader.num_workers
+        if loader.collate_fn is not default_collate:
+            collate = loader.collate_fn
+        pin = loader.pin_memory
+        batch_size = loader.batch_size
+    elif isinstance(data, (np.ndarray, torch.Tensor)):
+        data = ArrayDataset(data)
+    if num_workers is not None:
+        workers = int(num_workers)
+    if isinstance(data, IterableDataset):
+        raise TypeError("attribute_dataset needs a map-style dataset (len() and [i]); an "
+                        "IterableDataset cannot be resumed or sharded by index")
+    if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+        raise TypeError(f"data must be a torch Dataset, DataLoader, array or tensor, got {type(data).__name__}")
+    return Source(data, workers, collate, pin, batch_size)
+
+
+class ItemError(NamedTuple):
+    message: str
+
+
+class Guarded(Dataset):  # type: ignore[type-arg]
+    """``dataset[i]`` as ``(i, item)``, or ``(i, ItemError)`` when reading it raised."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[int, Any]:
+        try:
+            return i, self.dataset[i]
+        except Exception as err:  # noqa: BLE001 -- any failure of user code is a per-item error
+            return i, ItemError(f"{type(err).__name__}: {err}")
+
+
+class Batch(NamedTuple):
+    """One block as loaded: the good examples stacked, the bad ones with their errors."""
+
+    indices: list[int]
+    good: list[int]  # positions in `indices` of the examples that loaded
+    inputs: tuple[torch.Tensor, ...] | None
+    labels: Any
+    errors: dict[int, str]
+
+
+def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None:
+    if len(inputs) != len(spec.shapes):
+        return f"has {len(inputs)} inputs, expected {len(spec.shapes)}"
+    for k, (t, shape) in enumerate(zip(inputs, spec.shapes)):
+        where = f"input {k} " if spec.was_tuple else "input "
+        if tuple(t.shape) != shape:
+            return f"{where}has shape {tuple(t.shape)}, expected {shape} (the shape of the first example)"
+        if not t.is_floating_point():
+            return f"{where}has dtype {t.dtype}; attributions need floating-point inputs"
+        if not bool(torch.isfinite(t).all()):
+            return f"{where}contains NaN or Inf"
+    return None
+
+
+class Collate:
+    """Collate one block: validate each item against the spec, stack the good ones."""
+
+    def __init__(self, spec: InputSpec, user_collate: Callable[[list[Any]], Any] | None = None) -> None:
+        self.spec = spec
+        self.user_collate = user_collate
+
+    def __call__(self, pairs: list[tuple[int, Any]]) -> Batch:
+        indices = [i for i, _ in pairs]
+        errors: dict[int, str] = {}
+        good: list[int] = []
+        parts: list[tuple[tuple[torch.Tensor, ...], Any]] = []
+        raw: list[Any] = []
+        for pos, (i, item) in enumerate(pairs):
+            if isinstance(item, ItemError):
+                errors[i] = item.message
+                continue
+            try:
+                inputs, _, label = split_item(item)
+            except TypeError as err:
+                errors[i] = f"TypeError: {err}"
+                continue
+            problem = _check_item(inputs, self.spec)
+            if problem is not None:
+                errors[i] = f"ValueError: {problem}"
+                continue
+            good.append(pos)
+            parts.append((inputs, label))
+            raw.append(item)
+        if not good:
+            return Batch(indices, good, None, None, errors)
+        if self.user_collate is not None:
+            stacked, _, labels = split_item(self.user_collate(raw))
+        else:
+            stacked = tuple(torch.stack([p[0][k] for p in parts]) for k in range(len(self.spec.shapes)))
+            labels_list = [p[1] for p in parts]
+            labels = None if any(lab is None for lab in labels_list) else labels_list
+        return Batch(indices, good, stacked, labels, errors)

@@ -1,0 +1,537 @@
+"""Dataset-scale attribution: streaming, resume after a kill, sharding, faults, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import dataset_job
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+import idgrad
+from idgrad.cli import main as cli_main
+from idgrad.dataset import (
+    ArrayDataset,
+    BatchAttributor,
+    DatasetError,
+    DatasetItemError,
+    IncompleteRunError,
+    ResumeMismatchError,
+    attribute_dataset,
+    load_attributions,
+    merge,
+)
+from idgrad.dataset import store as store_module
+
+JOB = Path(dataset_job.__file__)
+REPO = JOB.parent.parent
+N, BS = dataset_job.N_EXAMPLES, dataset_job.BATCH_SIZE
+
+
+def _block_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "blocks").glob("*.npy"))}
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Bit-for-bit: the same block files, hence the same arrays."""
+    assert _block_bytes(a) == _block_bytes(b)
+    ra, rb = load_attributions(a), load_attributions(b)
+    assert np.array_equal(ra.attributions, rb.attributions, equal_nan=True)
+    assert np.array_equal(ra.delta, rb.delta, equal_nan=True)
+    assert np.array_equal(ra.target, rb.target) and np.array_equal(ra.ok, rb.ok)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Any:
+    """Every run here with one thread, as in the subprocesses: bit-for-bit comparisons
+    hold for a fixed thread count (a BLAS may split sums differently with more)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted single-process run of the job."""
+    out = tmp_path_factory.mktemp("reference")
+    run = dataset_job.run(str(out))
+    assert run.complete and run.blocks_written == N // BS
+    return out
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["GLOO_SOCKET_IFNAME"] = "lo"  # loopback only
+    env["MASTER_ADDR"] = "127.0.0.1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Items(Dataset):  # type: ignore[type-arg]
+    """The job's images, with chosen indices broken (raising, or a wrong shape, or NaN)."""
+
+    def __init__(self, broken: dict[int, str] | None = None, log: list[int] | None = None) -> None:
+        self.base = dataset_job.SlowImages()
+        self.broken = broken or {}
+        self.log = log
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> Any:
+        if self.log is not None:
+            self.log.append(i)
+        x, y = self.base[i]
+        kind = self.broken.get(i)
+        if kind == "missing":
+            raise FileNotFoundError(f"item-{i}.png")
+        if kind == "shape":
+            x = x[:, :5]
+        if kind == "nan":
+            x = x.clone()
+            x[0, 0, 0] = float("nan")
+        return x, y
+
+
+def _run(out: Path, data: Any = None, **kwargs: Any) -> Any:
+    kwargs.setdefault("target", "label")
+    kwargs.setdefault("batch_size", BS)
+    kwargs.setdefault("method_kwargs", dataset_job.METHOD_KWARGS)
+    return attribute_dataset("idg", dataset_job.model(), data if data is not None else Items(), out,
+                             progress=False, **kwargs)
+
+
+# ---------------------------------------------------------------------- results
+
+
+def test_results_equal_the_method_called_per_block(reference: Path) -> None:
+    res = load_attributions(reference)
+    data = dataset_job.SlowImages()
+    model = dataset_job.model()
+    for start in range(0, N, BS):
+        x, y = data.x[start:start + BS], data.y[start:start + BS]
+        attr, delta = idgrad.integrated_decision_gradients(
+            model, x, target=y, n_steps=8, return_convergence_delta=True)
+        assert np.array_equal(res.attributions[start:start + BS], attr.numpy())
+        assert np.array_equal(res.delta[start:start + BS], delta.double().numpy())
+    assert np.array_equal(res.target, data.y.numpy()) and np.array_equal(res.indices, np.arange(N))
+    assert res.ok.all() and res.errors == {}
+    index = json.loads((reference / "index.json").read_text())
+    assert index["complete"] and index["n_done"] == N and index["n_failed"] == 0
+
+
+def test_method_by_function_equals_by_name(reference: Path, tmp_path: Path) -> None:
+    attribute_dataset(idgrad.integrated_decision_gradients, dataset_job.model(), Items(), tmp_path,
+                      target="label", batch_size=BS, method_kwargs={"n_steps": 8}, progress=False)
+    assert_same_run(reference, tmp_path)
+
+
+def test_dataloader_with_workers_and_arrays(reference: Path, tmp_path: Path) -> None:
+    loader = DataLoader(Items(), batch_size=BS, num_workers=1, shuffle=True)  # sampler ignored
+    attribute_dataset("idg", dataset_job.model(), loader, tmp_path / "a", target="label",
+                      method_kwargs={"n_steps": 8}, progress=False)
+    assert_same_run(reference, tmp_path / "a")
+    base = dataset_job.SlowImages()
+    attribute_dataset("idg", dataset_job.model(), base.x.numpy(), tmp_path / "b", target=base.y.numpy(),
+                      batch_size=BS, method_kwargs={"n_steps": 8}, progress=False)
+    assert_same_run(reference, tmp_path / "b")
+
+
+def test_several_inputs_give_several_attribution_arrays(tmp_path: Path) -> None:
+    class TwoInputs(torch.nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.stack([(a * b).sum(1), (a ** 2).sum(1) - b.sum(1)], 1)
+
+    a, b = torch.rand(7, 3, dtype=torch.float64), torch.rand(7, 3, dtype=torch.float64)
+    attribute_dataset("ig", TwoInputs(), ArrayDataset(a, b), tmp_path, target=1, batch_size=3,
+                      method_kwargs={"n_steps": 4}, progress=False)
+    res = load_attributions(tmp_path)
+    want = idgrad.integrated_gradients(TwoInputs(), (a, b), target=1, n_steps=4)
+    assert isinstance(res.attributions, tuple) and len(res.attributions) == 2
+    for got, w in zip(res.attributions, want):
+        np.testing.assert_allclose(got, w.numpy(), rtol=0, atol=1e-12)
+    merged = merge(tmp_path)
+    assert isinstance(merged.attributions[0], np.memmap)
+    assert np.array_equal(merged.attributions[1], res.attributions[1])
+
+
+# ---------------------------------------------------------------------- resume
+
+
+def test_resume_after_sigkill_is_bit_identical(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    cmd = [sys.executable, str(JOB), str(out), "--delay", "0.1", "--threads", "1"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / "blocks").glob("*.npy"))) < 2:
+            assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the job wrote no blocks in time"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done_before = len(list((out / "blocks").glob("*.npy")))
+    assert 2 <= done_before < N // BS, "killed too late to test a resume"
+    assert not (out / "index.json").exists()
+    with pytest.raises(IncompleteRunError, match="not done"):
+        load_attributions(out)
+    run = dataset_job.run(str(out))
+    assert run.blocks_skipped == done_before and run.blocks_written == N // BS - done_before
+    assert run.complete
+    assert not list((out / "blocks").glob(".*.tmp"))  # a killed writer's temporary is cleaned
+    assert_same_run(reference, out)
+
+
+def test_interrupted_write_is_never_marked_done(reference: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    real_commit = store_module._commit
+
+    def commit(tmp: Path, final: Path) -> None:
+        if final.name == "000000003.npy":
+            assert tmp.stat().st_size > 0  # the data are written, only the commit is missing
+            raise OSError(28, "No space left on device")
+        real_commit(tmp, final)
+
+    monkeypatch.setattr(store_module, "_commit", commit)
+    with pytest.raises(OSError, match="No space left"):
+        _run(tmp_path, Items({13: "missing"}), skip_errors=True)
+    assert sorted(p.name for p in (tmp_path / "blocks").iterdir()) == [
+        f"{b:09d}.npy" for b in range(3)] + ["000000003.errors.json"]  # block 3 not done
+    monkeypatch.setattr(store_module, "_commit", real_commit)
+
+    real_save = np.save
+
+    def half_save(fh: Any, arr: np.ndarray, **kw: Any) -> None:  # disk full halfway through
+        fh.write(b"\x93NUMPY partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module.np, "save", half_save)
+    with pytest.raises(OSError, match="No space left"):
+        _run(tmp_path)
+    monkeypatch.setattr(store_module.np, "save", real_save)
+    assert len(list((tmp_path / "blocks").glob("*.npy"))) == 3  # and no temporary left behind
+    assert not list((tmp_path / "blocks").glob(".*"))
+    run = _run(tmp_path)  # the data are fixed now
+    assert run.blocks_skipped == 3 and run.complete
+    assert_same_run(reference, tmp_path)
+    # the uncommitted attempt's error messages did not survive the commit of block 3
+    assert not list((tmp_path / "blocks").glob("*.errors.json"))
+    assert load_attributions(tmp_path).errors == {}
+
+
+def test_resume_with_other_settings_is_refused(reference: Path, tmp_path: Path) -> None:
+    _run(tmp_path)
+    changed = {
+        "method_kwargs.n_steps": {"method_kwargs": {"n_steps": 9}},
+        "batch_size": {"batch_size": 5},
+        "target": {"target": 0},
+        "baselines": {"baselines": 0.5},
+    }
+    for key, kwargs in changed.items():
+        with pytest.raises(ResumeMismatchError, match=key.replace(".", r"\.")):
+            _run(tmp_path, **kwargs)
+    other_model = dataset_job.model()
+    with torch.no_grad():
+        other_model.head.bias.add_(1.0)
+    with pytest.raises(ResumeMismatchError, match="model"):
+        attribute_dataset("idg", other_model, Items(), tmp_path, target="label", batch_size=BS,
+                          method_kwargs={"n_steps": 8}, progress=False)
+    with pytest.raises(ResumeMismatchError, match="method"):
+        attribute_dataset("ig", dataset_job.model(), Items(), tmp_path, target="label",
+                          batch_size=BS, method_kwargs={"n_steps": 8}, progress=False)
+    assert_same_run(reference, tmp_path)  # nothing was touched
+    run = _run(tmp_path, batch_size=5, resume=False)  # start over
+    assert run.blocks_skipped == 0 and run.blocks_written == N // 5
+    assert load_attributions(tmp_path).manifest["settings"]["batch_size"] == 5
+
+
+# ---------------------------------------------------------------------- several processes
+
+
+def test_torchrun_two_processes_equal_one(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sharded"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(JOB), str(out)]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rank 0/2: wrote 5 blocks" in proc.stdout and "rank 1/2: wrote 5 blocks" in proc.stdout
+    assert json.loads((out / "index.json").read_text())["complete"]
+    assert load_attributions(out).manifest["environment"]["world_size"] == 2
+    assert_same_run(reference, out)
+
+
+def test_independent_shards_and_a_changed_world_size(reference: Path, tmp_path: Path) -> None:
+    first = _run(tmp_path, rank=1, world_size=3)  # e.g. one job of a scheduler's array
+    assert first.blocks_written == 3 and first.complete is False
+    with pytest.raises(IncompleteRunError):
+        load_attributions(tmp_path)
+    partial = load_attributions(tmp_path, allow_incomplete=True)
+    assert partial.ok.sum() == 3 * BS and np.isnan(partial.delta[~partial.ok]).all()
+    second = _run(tmp_path, rank=0, world_size=2)
+    third = _run(tmp_path, rank=1, world_size=2)
+    assert (second.blocks_skipped, third.blocks_skipped) == (1, 2)  # blocks 1, 4, 7 were done
+    assert third.complete
+    assert_same_run(reference, tmp_path)
+
+
+# ---------------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "FileNotFoundError: item-13.png"),
+    ("shape", r"shape \(2, 5, 6\), expected \(2, 6, 6\)"),
+    ("nan", "NaN or Inf"),
+])
+def test_bad_item_raises_with_its_index_and_keeps_earlier_blocks(
+        reference: Path, tmp_path: Path, kind: str, message: str) -> None:
+    with pytest.raises(DatasetItemError, match=f"example 13: .*{message}") as info:
+        _run(tmp_path, Items({13: kind}))
+    assert info.value.index == 13
+    assert sorted(p.name for p in (tmp_path / "blocks").glob("*.npy")) == [
+        f"{b:09d}.npy" for b in range(3)]  # blocks before the bad one are kept
+    run = _run(tmp_path)  # fixed data: resume finishes the run
+    assert run.blocks_skipped == 3
+    assert_same_run(reference, tmp_path)
+
+
+def test_skip_errors_records_failures_and_goes_on(reference: Path, tmp_path: Path) -> None:
+    loader = DataLoader(Items({5: "missing", 6: "shape", 30: "nan"}), batch_size=BS, num_workers=1)
+    run = attribute_dataset("idg", dataset_job.model(), loader, tmp_path, target="label",
+                            method_kwargs={"n_steps": 8}, skip_errors=True, progress=False)
+    assert run.examples_failed == 3 and run.complete
+    res = load_attributions(tmp_path)
+    assert sorted(res.errors) == [5, 6, 30] and "item-5.png" in res.errors[5]
+    assert not res.ok[[5, 6, 30]].any() and res.ok.sum() == N - 3
+    assert np.isnan(res.attributions[[5, 6, 30]]).all() and (res.target[[5, 6, 30]] == -1).all()
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["n_failed"] == 3 and "NaN" in index["failed"]["30"]
+    ref = load_attributions(reference)
+    # examples in blocks without failures are bit-identical; the others match to rounding
+    # (their block was one call with fewer rows).
+    clean = np.ones(N, bool)
+    clean[4:8] = clean[28:32] = False
+    assert np.array_equal(res.attributions[clean], ref.attributions[clean])
+    np.testing.assert_allclose(res.attributions[res.ok], ref.attributions[res.ok], rtol=1e-5, atol=1e-6)
+
+
+def test_model_failing_on_one_example_is_found(tmp_path: Path) -> None:
+    class Picky(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if (x[:, 0] > 99).any():
+                raise RuntimeError("cannot handle this input")
+            return x * 2
+
+    x = torch.rand(9, 2, dtype=torch.float64)
+    x[4, 0] = 100.0
+    with pytest.raises(DatasetItemError, match="example 4: RuntimeError: cannot handle") as info:
+        attribute_dataset("ig", Picky(), x, tmp_path / "a", target=1, batch_size=3, progress=False)
+    assert info.value.index == 4
+    run = attribute_dataset("ig", Picky(), x, tmp_path / "b", target=1, batch_size=3,
+                            skip_errors=True, progress=False)
+    assert run.examples_failed == 1
+    res = load_attributions(tmp_path / "b")
+    assert list(res.errors) == [4] and res.ok.sum() == 8
+    np.testing.assert_allclose(res.attributions[res.ok][:, 1], 2 * x[res.ok.tolist()][:, 1].numpy())
+
+
+class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        return iter(torch.rand(4, 2, 6, 6))
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    model, x = dataset_job.model(), torch.rand(4, 2, 6, 6)
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        attribute_dataset("nope", model, x, tmp_path)
+    with pytest.raises(ValueError, match="may not set"):
+        attribute_dataset("ig", model, x, tmp_path, method_kwargs={"target": 1})
+    with pytest.raises(ValueError, match="takes no argument 'n_stepz'"):
+        attribute_dataset("ig", model, x, tmp_path, method_kwargs={"n_stepz": 1})
+    with pytest.raises(ValueError, match="carry no label"):
+        attribute_dataset("ig", model, x, tmp_path, target="label")
+    with pytest.raises(ValueError, match="4 integers"):
+        attribute_dataset("ig", model, x, tmp_path, target=[0, 1])
+    with pytest.raises(TypeError, match="map-style"):
+        attribute_dataset("ig", model, Stream(), tmp_path)
+    with pytest.raises(TypeError, match="floating-point"):
+        attribute_dataset("ig", model, [torch.ones(2, 6, 6, dtype=torch.int64)] * 4, tmp_path, target=0)
+    with pytest.raises(FileNotFoundError, match="no idgrad dataset run"):
+        load_attributions(tmp_path / "nothing")
+    with pytest.raises(DatasetError, match="no example"):
+        attribute_dataset("ig", model, Items({i: "missing" for i in range(N)}), tmp_path / "x",
+                          target=0, skip_errors=True, progress=False)
+
+
+# ---------------------------------------------------------------------- bounded memory
+
+
+def test_streams_one_block_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item i is read only after block i // BS - 1 is on disk; each write is one block."""
+    events: list[tuple[str, int]] = []
+    data = Items()
+    original_get = Items.__getitem__
+
+    def get(self: Items, i: int) -> Any:
+        events.append(("read", i))
+        return original_get(self, i)
+
+    real_write = store_module.BlockStore.write_block
+
+    def write(self: Any, block: int, records: np.ndarray, errors: Any = None) -> None:
+        assert records.shape == (BS,)  # never more than one block of records
+        events.append(("write", block))
+        real_write(self, block, records, errors)
+
+    monkeypatch.setattr(Items, "__getitem__", get)
+    monkeypatch.setattr(store_module.BlockStore, "write_block", write)
+    _run(tmp_path, data)
+    written = -1
+    for kind, value in events:
+        if kind == "write":
+            assert value == written + 1
+            written = value
+        elif value >= BS:  # the probe reads item 0 first; after that, strictly by block
+            assert value // BS <= written + 1, f"item {value} read before block {written + 1} was written"
+    assert written == N // BS - 1
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def _script(model: torch.nn.Module, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is what the CLI takes
+        torch.jit.save(torch.jit.script(model), str(path))
+
+
+@pytest.fixture()
+def cli_files(tmp_path: Path) -> dict[str, Path]:
+    data = dataset_job.SlowImages()
+    model_path = tmp_path / "model.pt"
+    _script(dataset_job.model(), model_path)
+    x_path, y_path = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(x_path, data.x.numpy())
+    np.save(y_path, data.y.numpy())
+    return {"model": model_path, "x": x_path, "y": y_path, "dir": tmp_path}
+
+
+def test_cli_npy_matches_the_function(reference: Path, cli_files: dict[str, Path],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = cli_files["dir"] / "out"
+    argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"]),
+            "--labels", str(cli_files["y"]), "--target", "label", "--method", "idg", "--steps", "8",
+            "--batch-size", str(BS), "--out", str(out), "--quiet"]
+    assert cli_main(argv) == 0
+    assert "wrote 10 blocks (40 examples, 0 failed)" in capsys.readouterr().out
+    assert np.array_equal(load_attributions(out).attributions, load_attributions(reference).attributions)
+    assert cli_main(argv) == 0  # resumes: nothing to do
+    assert "wrote 0 blocks" in capsys.readouterr().out
+    assert cli_main([*argv, "--steps", "9"]) == 2
+    assert "refusing to resume" in capsys.readouterr().err
+    assert cli_main([*argv, "--steps", "9", "--no-resume"]) == 0
+    assert load_attributions(out).manifest["settings"]["method_kwargs"] == {"n_steps": 9}
+
+
+def test_cli_exported_program(reference: Path, cli_files: dict[str, Path]) -> None:
+    program = torch.export.export(dataset_job.model(), (torch.rand(2, 2, 6, 6),),
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(program, str(cli_files["dir"] / "model.pt2"))
+    out = cli_files["dir"] / "out"
+    assert cli_main(["dataset", "--model", str(cli_files["dir"] / "model.pt2"), "--data",
+                     str(cli_files["x"]), "--target", str(cli_files["y"]), "--steps", "8",
+                     "--batch-size", str(BS), "--out", str(out), "--quiet"]) == 0
+    np.testing.assert_allclose(load_attributions(out).attributions,
+                               load_attributions(reference).attributions, rtol=1e-5, atol=1e-6)
+
+
+def test_cli_image_folder_corrupt_file(cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    root = cli_files["dir"] / "images"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["cat", "dog"]):
+        (root / name).mkdir(parents=True)
+        for k in range(3):
+            img = (rng.random((6, 6)) * 255).astype(np.uint8)
+            Image.fromarray(img, mode="L").save(root / name / f"{k}.png")
+    (root / "dog" / "1.png").write_bytes(b"not a png")  # example 4
+    _script(dataset_job.SmallCNN(in_channels=1, n_classes=2, width=2, dtype=torch.float32).eval(),
+            cli_files["dir"] / "gray.pt")
+    argv = ["dataset", "--model", str(cli_files["dir"] / "gray.pt"), "--data", str(root),
+            "--grayscale", "--target", "label", "--steps", "4", "--batch-size", "2",
+            "--out", str(cli_files["dir"] / "img"), "--quiet"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "example 4:" in err and "1.png" in err and "--skip-errors" in err
+    assert cli_main([*argv, "--skip-errors"]) == 0
+    res = load_attributions(cli_files["dir"] / "img")
+    assert list(res.errors) == [4] and res.attributions.shape == (6, 1, 6, 6)
+    assert res.target.tolist() == [0, 0, 0, 1, -1, 1]
+
+
+def test_cli_user_errors(cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    d = cli_files["dir"]
+    base = ["dataset", "--out", str(d / "o"), "--quiet"]
+    cases = [
+        (["--model", str(d / "missing.pt"), "--data", str(cli_files["x"])], "model file .* does not exist"),
+        (["--model", str(cli_files["x"]), "--data", str(cli_files["x"])], "cannot load .* TorchScript"),
+        (["--model", str(cli_files["model"]), "--data", str(d / "none.npy")], "data .* does not exist"),
+        (["--model", str(cli_files["model"]), "--data", str(cli_files["model"])], "image folder or .npy"),
+        (["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--target", "best"],
+         "--target must be"),
+        (["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--target", "label"],
+         "carry no label"),
+        (["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--labels",
+          str(cli_files["model"])], "cannot read the data"),
+    ]
+    import re
+
+    for args, pattern in cases:
+        assert cli_main([*base, *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("idgrad: error: ") and re.search(pattern, err), err
+
+
+# ---------------------------------------------------------------------- engines' batch callable
+
+
+def test_batch_attributor_matches_attribute_dataset(reference: Path, tmp_path: Path) -> None:
+    """The callable of the Ray Data recipe (``map_batches``), without Ray."""
+    data = dataset_job.SlowImages()
+    attributor = BatchAttributor("idg", dataset_job.model, target="label",
+                                 method_kwargs={"n_steps": 8}, device="cpu")
+    ref = load_attributions(reference)
+    for start in range(0, N, BS):
+        rows = slice(start, start + BS)
+        out = attributor({"index": np.arange(N)[rows], "input": data.x[rows].numpy(),
+                          "label": data.y[rows].numpy()})
+        assert np.array_equal(out["attributions"], ref.attributions[rows])
+        assert np.array_equal(out["delta"], ref.delta[rows])
+        assert np.array_equal(out["target"], ref.target[rows])
+        assert np.array_equal(out["index"], np.arange(N)[rows])
+    path = tmp_path / "model.pt"
+    _script(dataset_job.model(), path)
+    from_file = BatchAttributor("idg", str(path), target=0, method_kwargs={"n_steps": 8})
+    out = from_file({"input": data.x[:2].numpy()})
+    assert out["attributions"].shape == (2, 2, 6, 6) and out["target"].tolist() == [0, 0]
