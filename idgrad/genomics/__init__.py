@@ -1,0 +1,100 @@
+"""Genomics helpers for path attributions: one-hot DNA, references, expected attributions,
+targets for track models, contribution scores for TF-MoDISco, logos, and a planted-motif
+benchmark.
+
+Modules: :mod:`~idgrad.genomics.sequences`, :mod:`~idgrad.genomics.references`,
+:mod:`~idgrad.genomics.expected`, :mod:`~idgrad.genomics.targets`,
+:mod:`~idgrad.genomics.contributions`, :mod:`~idgrad.genomics.plots` (matplotlib, lazy),
+:mod:`~idgrad.genomics.synthetic`.
+
+Example:
+    >>> import idgrad
+    >>> from idgrad.genomics import one_hot, dinucleotide_shuffle, expected_attributions
+    >>> x = one_hot(["GATAAGATAC"])
+    >>> refs = dinucleotide_shuffle(x, n_shuffles=8, seed=0)  # (1, 8, 4, 10)
+    >>> model = lambda z: z[:, 2].sum(dim=1)  # counts the Gs
+    >>> attr = expected_attributions(idgrad.integrated_gradients, model, x, refs)
+    >>> attr.shape
+    torch.Size([1, 4, 10])
+"""
+
+from __future__ import annotations
+
+from idgrad.genomics.contributions import (
+    Contributions,
+    actual_contributions,
+    contribution_scores,
+    hypothetical_contributions,
+    load_modisco_npz,
+    save_modisco_cli_inputs,
+    save_modisco_npz,
+)
+from idgrad.genomics.expected import expected_attributions, repeat_per_reference
+from idgrad.genomics.plots import logo_layout, plot_logo, plot_tracks
+from idgrad.genomics.references import (
+    dinucleotide_counts,
+    dinucleotide_shuffle,
+    gc_reference,
+    uniform_reference,
+    zeros_reference,
+)
+from idgrad.genomics.sequences import (
+    Layout,
+    check_one_hot,
+    decode,
+    from_channels_first,
+    infer_layout,
+    one_hot,
+    reverse_complement,
+    to_channels_first,
+)
+from idgrad.genomics.synthetic import (
+    CTCF_MOTIF,
+    GATA_MOTIF,
+    MotifData,
+    auroc,
+    motif_cnn,
+    planted_motifs,
+    topk_precision,
+    train_motif_model,
+)
+from idgrad.genomics.targets import counts_target, profile_target, track_target
+
+__all__ = [
+    "CTCF_MOTIF",
+    "GATA_MOTIF",
+    "Contributions",
+    "Layout",
+    "MotifData",
+    "actual_contributions",
+    "auroc",
+    "check_one_hot",
+    "contribution_scores",
+    "counts_target",
+    "decode",
+    "dinucleotide_counts",
+    "dinucleotide_shuffle",
+    "expected_attributions",
+    "from_channels_first",
+    "gc_reference",
+    "hypothetical_contributions",
+    "infer_layout",
+    "load_modisco_npz",
+    "logo_layout",
+    "motif_cnn",
+    "one_hot",
+    "planted_motifs",
+    "plot_logo",
+    "plot_tracks",
+    "profile_target",
+    "repeat_per_reference",
+    "reverse_complement",
+    "save_modisco_cli_inputs",
+    "save_modisco_npz",
+    "to_channels_first",
+    "topk_precision",
+    "track_target",
+    "train_motif_model",
+    "uniform_reference",
+    "zeros_reference",
+]

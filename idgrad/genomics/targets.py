@@ -1,0 +1,216 @@
+"""Scalar targets for models that predict tracks (per-position outputs) or profile + counts.
+
+Each factory returns a callable ``output -> (n,)`` to pass as ``target=`` to
+:func:`idgrad.integrated_gradients` / :func:`idgrad.integrated_decision_gradients`; the core
+applies it to the model output for a chunk of path points, so it must (and does) act row-wise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+
+__all__ = ["counts_target", "profile_target", "track_target"]
+
+Reduce = Literal["sum", "mean"]
+TrackLayout = Literal["NLT", "NTL"]
+
+
+def _check_reduce(reduce: str) -> None:
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+
+
+def _check_window(window: tuple[int, int] | None) -> None:
+    if window is None:
+        return
+    if (
+        not isinstance(window, (tuple, list))
+        or len(window) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in window)
+    ):
+        raise TypeError(f"window must be a (start, stop) pair of ints or None, got {window!r}")
+    start, stop = window
+    if start < 0 or stop <= start:
+        raise ValueError(f"window must satisfy 0 <= start < stop, got {tuple(window)}")
+
+
+def _check_tracks(tracks: Sequence[int] | int | None) -> list[int] | None:
+    if tracks is None:
+        return None
+    if isinstance(tracks, bool):
+        raise TypeError("tracks must be None, an int or a list of ints, not a bool")
+    if isinstance(tracks, int):
+        return [tracks]
+    items = list(tracks)
+    if not items or not all(isinstance(t, int) and not isinstance(t, bool) for t in items):
+        raise TypeError(f"tracks must be None, an int or a non-empty list of ints, got {tracks!r}")
+    return items
+
+
+def _as_nlt(output: Any, layout: str, what: str) -> torch.Tensor:
+    """Bring a track output to ``(n, L, T)``; ``(n, L)`` is one track."""
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"{what} expects a tensor output, got {type(output).__name__}")
+    if output.dim() == 2:
+        return output[:, :, None]
+    if output.dim() != 3:
+        raise ValueError(
+            f"{what} expects an (n, L, T) or (n, L) output, got shape {tuple(output.shape)}"
+        )
+    return output if layout == "NLT" else output.transpose(1, 2)
+
+
+def _select(
+    nlt: torch.Tensor, window: tuple[int, int] | None, tracks: list[int] | None, what: str
+) -> torch.Tensor:
+    length, n_tracks = nlt.shape[1], nlt.shape[2]
+    if window is not None:
+        if window[1] > length:
+            raise ValueError(f"{what}: window {tuple(window)} reaches past the length {length}")
+        nlt = nlt[:, window[0] : window[1]]
+    if tracks is not None:
+        bad = [t for t in tracks if not -n_tracks <= t < n_tracks]
+        if bad:
+            raise ValueError(f"{what}: tracks {bad} out of range for {n_tracks} track(s)")
+        nlt = nlt[:, :, tracks]
+    return nlt
+
+
+def track_target(
+    window: tuple[int, int] | None = None,
+    tracks: Sequence[int] | int | None = None,
+    reduce: Reduce = "sum",
+    layout: TrackLayout = "NLT",
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Target that sums (or averages) a window of positions of some tracks of an output.
+
+    For an output ``y`` of shape ``(n, L, T)`` (``layout="NLT"``; ``"NTL"`` for ``(n, T, L)``;
+    ``(n, L)`` is one track) the target is
+
+    ``t(y)_k = Σ_{i ∈ [start, stop)} Σ_{j ∈ tracks} y[k, i, j]``  (``reduce="sum"``),
+
+    or that sum divided by the number of terms (``reduce="mean"``).
+
+    Args:
+        window: ``(start, stop)`` positions, Python slice semantics; ``None`` for all.
+        tracks: track indices (an int or a list); ``None`` for all.
+        reduce: ``"sum"`` or ``"mean"``.
+        layout: ``"NLT"`` or ``"NTL"``.
+
+    Example:
+        >>> y = torch.arange(12.0).reshape(1, 4, 3)  # n=1, L=4, T=3
+        >>> track_target(window=(1, 3), tracks=[0, 2])(y)  # 3 + 5 + 6 + 8
+        tensor([22.])
+    """
+    _check_window(window)
+    chosen = _check_tracks(tracks)
+    _check_reduce(reduce)
+    if layout not in ("NLT", "NTL"):
+        raise ValueError(f"layout must be 'NLT' or 'NTL', got {layout!r}")
+
+    def target(output: torch.Tensor) -> torch.Tensor:
+        part = _select(_as_nlt(output, layout, "track_target"), window, chosen, "track_target")
+        flat = part.reshape(part.shape[0], -1)
+        return flat.sum(dim=1) if reduce == "sum" else flat.mean(dim=1)
+
+    return target
+
+
+def _head(output: Any, head: int | str, what: str) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        raise TypeError(
+            f"{what} expects a model returning several heads (a tuple, list or dict), got one "
+            "tensor; use track_target for a single output"
+        )
+    try:
+        part = output[head]
+    except (IndexError, KeyError, TypeError):
+        raise ValueError(f"{what}: the model output has no head {head!r}") from None
+    if not isinstance(part, torch.Tensor):
+        raise TypeError(f"{what}: head {head!r} is a {type(part).__name__}, not a tensor")
+    return part
+
+
+def counts_target(
+    head: int | str = 1,
+    tracks: Sequence[int] | int | None = None,
+    reduce: Reduce = "sum",
+) -> Callable[[Any], torch.Tensor]:
+    """Target selecting the counts head of a profile model (BPNet / ChromBPNet style).
+
+    Such models return ``(profile, counts)`` with ``counts`` the predicted log total counts,
+    ``(n,)`` or ``(n, T)``. The target is ``Σ_{j ∈ tracks} counts[k, j]`` (or the mean): the
+    attribution then explains the predicted log-counts, the usual "counts" contribution scores.
+
+    Args:
+        head: index (or dict key) of the counts head in the model output.
+        tracks: count tracks to use; ``None`` for all.
+        reduce: ``"sum"`` or ``"mean"`` over the chosen tracks.
+
+    Example:
+        >>> out = (torch.zeros(2, 5, 1), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        >>> counts_target()(out)
+        tensor([3., 7.])
+        >>> counts_target(tracks=[1])(out)
+        tensor([2., 4.])
+    """
+    chosen = _check_tracks(tracks)
+    _check_reduce(reduce)
+
+    def target(output: Any) -> torch.Tensor:
+        counts = _head(output, head, "counts_target")
+        if counts.dim() == 1:
+            counts = counts[:, None]
+        if counts.dim() != 2:
+            raise ValueError(
+                f"counts_target expects counts of shape (n,) or (n, T), got {tuple(counts.shape)}"
+            )
+        if chosen is not None:
+            bad = [t for t in chosen if not -counts.shape[1] <= t < counts.shape[1]]
+            if bad:
+                raise ValueError(f"counts_target: tracks {bad} out of range for {counts.shape[1]}")
+            counts = counts[:, chosen]
+        return counts.sum(dim=1) if reduce == "sum" else counts.mean(dim=1)
+
+    return target
+
+
+def profile_target(
+    head: int | str | None = 0,
+    window: tuple[int, int] | None = None,
+    tracks: Sequence[int] | int | None = None,
+    layout: TrackLayout = "NLT",
+) -> Callable[[Any], torch.Tensor]:
+    """Target for the profile (shape) head: softmax-weighted, mean-centred logits (BPNet).
+
+    With ``z[k, :, j]`` the profile logits of track ``j`` over the window and
+    ``z̄ = z - mean_i z``, the target is ``Σ_j Σ_i stopgrad(softmax_i(z̄))_i · z̄_i``: the
+    logits weighted by the predicted profile, the weights held constant so only the logits carry
+    gradient (the "profile" contribution scores of BPNet and ChromBPNet).
+
+    Args:
+        head: index (or key) of the profile head; ``None`` when the model returns the profile
+            tensor alone.
+        window, tracks, layout: as in :func:`track_target`.
+
+    Example:
+        >>> z = torch.tensor([[[0.0], [0.0]]])  # flat profile, L=2, T=1
+        >>> profile_target(head=None)(z)
+        tensor([0.])
+    """
+    _check_window(window)
+    chosen = _check_tracks(tracks)
+    if layout not in ("NLT", "NTL"):
+        raise ValueError(f"layout must be 'NLT' or 'NTL', got {layout!r}")
+
+    def target(output: Any) -> torch.Tensor:
+        logits = output if head is None else _head(output, head, "profile_target")
+        part = _select(_as_nlt(logits, layout, "profile_target"), window, chosen, "profile_target")
+        centred = part - part.mean(dim=1, keepdim=True)
+        weights = torch.softmax(centred, dim=1).detach()
+        return (weights * centred).sum(dim=(1, 2))
+
+    return target
