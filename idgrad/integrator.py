@@ -107,27 +107,87 @@ def _chunks(total: int, size: int | None) -> Iterator[tuple[int, int]]:
         yield start, min(start + size, total)
 
 
-def _points(
-    inputs: tuple[torch.Tensor, ...],
-    baselines: tuple[torch.Tensor, ...],
-    rows: torch.Tensor,
-    alphas: torch.Tensor,
-) -> tuple[torch.Tensor, ...]:
-    """``x'_row + alpha (x_row - x'_row)`` for each point, in the input's dtype."""
-    out = []
-    for x, b in zip(inputs, baselines):
-        work = accumulation_dtype(x.dtype)
-        xr = x.index_select(0, rows).to(work)
-        br = b.index_select(0, rows).to(work)
-        a = alphas.to(device=x.device, dtype=work).reshape((-1,) + (1,) * (x.ndim - 1))
-        out.append(torch.lerp(br, xr, a).to(x.dtype).detach())
-    return tuple(out)
-
-
 def _flat_rows(alphas: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
     n_per_row = alphas.shape[1]
     flat = torch.arange(start, stop)
     return flat // n_per_row, flat % n_per_row
+
+
+Block = tuple[int, int, int, int]
+
+
+def _blocks(start: int, stop: int, n_per_row: int) -> list[Block]:
+    """Cut the flat points ``[start, stop)`` into at most three rectangles.
+
+    Each block ``(r0, r1, k0, k1)`` holds the points of examples ``r0..r1-1`` and
+    columns ``k0..k1-1``, in the flat (example-major) order: a partial first
+    example, whole examples, a partial last example.
+    """
+    r, k = divmod(start, n_per_row)
+    end_r, end_k = divmod(stop, n_per_row)
+    if r == end_r:
+        return [(r, r + 1, k, end_k)]
+    blocks = []
+    if k:
+        blocks.append((r, r + 1, k, n_per_row))
+        r += 1
+    if end_r > r:
+        blocks.append((r, end_r, 0, n_per_row))
+    if end_k:
+        blocks.append((end_r, end_r + 1, 0, end_k))
+    return blocks
+
+
+def _straight_points(
+    inputs: tuple[torch.Tensor, ...],
+    baselines: tuple[torch.Tensor, ...],
+    alphas: torch.Tensor,
+    blocks: list[Block],
+) -> tuple[torch.Tensor, ...]:
+    """``x'_b + alpha_bk (x_b - x'_b)`` for the points of ``blocks``, in each input's dtype.
+
+    Computed with ``lerp`` in the accumulation dtype, broadcasting each example's
+    ``x'`` and ``x`` over its columns straight into one buffer (no per-point copy
+    of the inputs is gathered first).
+    """
+    n = sum((r1 - r0) * (k1 - k0) for r0, r1, k0, k1 in blocks)
+    out = []
+    for x, b in zip(inputs, baselines):
+        work = accumulation_dtype(x.dtype)
+        xw, bw = x.to(work), b.to(work)
+        buf = torch.empty((n,) + tuple(x.shape[1:]), dtype=work, device=x.device)
+        off = 0
+        for r0, r1, k0, k1 in blocks:
+            shape = (r1 - r0, k1 - k0) + tuple(x.shape[1:])
+            a = alphas[r0:r1, k0:k1].to(device=x.device, dtype=work)
+            a = a.reshape(shape[:2] + (1,) * (x.ndim - 1))
+            size = shape[0] * shape[1]
+            torch.lerp(
+                bw[r0:r1].unsqueeze(1), xw[r0:r1].unsqueeze(1), a, out=buf[off : off + size].view(shape)
+            )
+            off += size
+        out.append(buf.to(x.dtype))
+    return tuple(out)
+
+
+def _block_sums(
+    values: torch.Tensor, blocks: list[Block], weights: torch.Tensor
+) -> list[tuple[int, int, torch.Tensor]]:
+    """``(r0, r1, sum over the block's columns of weights * values)`` per block.
+
+    ``values`` is ``(n, D)`` in flat point order, ``weights`` ``(n,)``; one batched
+    matrix product per block fuses the weighting and the sum (no ``(n, D)`` temporary).
+    """
+    out = []
+    off = 0
+    for r0, r1, k0, k1 in blocks:
+        rows, cols = r1 - r0, k1 - k0
+        size = rows * cols
+        v = values[off : off + size].reshape(rows, cols, -1)
+        w = weights[off : off + size].reshape(rows, 1, cols).to(v.dtype)
+        out.append((r0, r1, torch.bmm(w, v).reshape(rows, -1)))
+        off += size
+    return out
 
 
 def evaluate_path(
@@ -150,7 +210,7 @@ def evaluate_path(
         rows, cols = _flat_rows(alphas, start, stop)
         rows_dev = rows.to(inputs[0].device)
         if path is None:
-            pts = _points(inputs, baselines, rows_dev, alphas[rows, cols])
+            pts = _straight_points(inputs, baselines, alphas, _blocks(start, stop, n))
         else:
             pts = tuple(p.detach() for p in path.points(rows_dev, alphas[rows, cols]))
         out[start:stop] = seam.scalars(pts, rows_dev).to(acc)
@@ -191,29 +251,43 @@ def integrate_path(
     derivatives = torch.empty(batch * n, dtype=acc, device=device)
     sums = [torch.zeros(x.shape, dtype=accumulation_dtype(x.dtype), device=device) for x in inputs]
     diffs = [(x.to(accumulation_dtype(x.dtype)) - b.to(accumulation_dtype(x.dtype))) for x, b in zip(inputs, baselines)]
+    # Points are example-major, so a chunk is at most three rectangles of (example, column):
+    # points are built by broadcasting and the weighted sums are batched matrix products.
     for start, stop in _chunks(batch * n, internal_batch_size):
         rows, cols = _flat_rows(alphas, start, stop)
         rows_dev = rows.to(device)
+        blocks = _blocks(start, stop, n)
         if path is None:
-            pts = _points(inputs, baselines, rows_dev, alphas[rows, cols])
-            velocities = [d.index_select(0, rows_dev) for d in diffs]
+            pts = _straight_points(inputs, baselines, alphas, blocks)
         else:
             pts, vel = path.points_and_velocities(rows_dev, alphas[rows, cols])
             pts = tuple(p.detach() for p in pts)
             velocities = [v.detach().to(s.dtype) for v, s in zip(vel, sums)]
         values, grads = seam.scalars_and_grads(pts, rows_dev)
-        grads_acc = [g.to(s.dtype) for g, s in zip(grads, sums)]
+        grads_acc = [g.to(s.dtype).reshape(stop - start, -1) for g, s in zip(grads, sums)]
         deriv = torch.zeros(stop - start, dtype=acc, device=device)
-        for g, v in zip(grads_acc, velocities):
-            deriv += (g.flatten(1) * v.flatten(1)).sum(1).to(acc)
-        if path is not None:
-            grads_acc = [g * v for g, v in zip(grads_acc, velocities)]
+        if path is None:
+            # F'(alpha) = grad F . (x - x'): one (columns x D) @ (D x 1) product per block
+            for g, d in zip(grads_acc, diffs):
+                off = 0
+                for r0, r1, k0, k1 in blocks:
+                    size = (r1 - r0) * (k1 - k0)
+                    block = g[off : off + size].reshape(r1 - r0, k1 - k0, -1)
+                    dv = d[r0:r1].reshape(r1 - r0, -1, 1).to(block.dtype)
+                    deriv[off : off + size] += torch.bmm(block, dv).reshape(-1).to(acc)
+                    off += size
+        else:
+            for g, v in zip(grads_acc, velocities):
+                deriv += (g * v.reshape(stop - start, -1)).sum(1).to(acc)
+            grads_acc = [g * v.reshape(stop - start, -1) for g, v in zip(grads_acc, velocities)]
         values = values.to(acc)
         coef = weights[rows, cols].to(device=device, dtype=acc)
         if point_factor is not None:
             coef = coef * point_factor(values, deriv)
         for g, s in zip(grads_acc, sums):
-            s.index_add_(0, rows_dev, g * coef.to(s.dtype).reshape((-1,) + (1,) * (g.ndim - 1)))
+            flat_sum = s.view(batch, -1)
+            for r0, r1, part in _block_sums(g, blocks, coef):
+                flat_sum[r0:r1] += part
         outputs[start:stop] = values
         derivatives[start:stop] = deriv
     return PathPass(outputs.reshape(batch, n), derivatives.reshape(batch, n), tuple(sums))

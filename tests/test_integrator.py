@@ -75,10 +75,15 @@ def test_tuple_inputs_chunk_invariant() -> None:
 def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
     model, x = Counting(), _x(4)
     idgrad.integrated_gradients(model, x, target=0, n_steps=10, internal_batch_size=chunk)
-    # 4 * 10 gradient points + 4 * 2 end points, in chunks of at most `chunk` rows
-    grad_calls = -(-40 // chunk)
-    end_calls = -(-8 // chunk)
-    assert len(model.rows) == grad_calls + end_calls
+    # 4 * 10 gradient points in chunks of at most `chunk` rows (no end points: no delta asked)
+    assert len(model.rows) == -(-40 // chunk)
+    assert max(model.rows) <= chunk
+    assert sum(model.rows) == 40
+    model.rows.clear()
+    idgrad.integrated_gradients(model, x, target=0, n_steps=10, internal_batch_size=chunk,
+                                return_convergence_delta=True)
+    # ... + 4 * 2 end points (Gauss-Legendre has neither alpha = 0 nor 1), also chunked
+    assert len(model.rows) == -(-40 // chunk) + -(-8 // chunk)
     assert max(model.rows) <= chunk
     assert sum(model.rows) == 48
 
@@ -96,7 +101,26 @@ def test_adaptive_idg_evaluations_are_counted_exactly() -> None:
 def test_one_pass_with_no_chunk_when_none() -> None:
     model, x = Counting(), _x(2)
     idgrad.integrated_gradients(model, x, target=0, n_steps=16)
+    assert model.rows == [32]
+    model.rows.clear()
+    idgrad.integrated_gradients(model, x, target=0, n_steps=16, return_convergence_delta=True)
     assert model.rows == [32, 4]
+
+
+@pytest.mark.parametrize("rule, forward_rows", [("riemann_trapezoid", 0), ("riemann_left", 3),
+                                                 ("riemann_right", 3), ("gausslegendre", 6)])
+def test_end_points_are_reused_from_the_rule(rule: str, forward_rows: int) -> None:
+    # a rule with alpha = 0 / 1 among its points has F(x') / F(x) already: no extra forward
+    model, x = Counting(), _x(3)
+    d = idgrad.integrated_gradients(model, x, target=1, n_steps=6, method=rule, return_details=True)
+    assert d.n_forward_evals == forward_rows and sum(model.rows) == 18 + forward_rows
+    with torch.no_grad():
+        exact = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
+    assert torch.allclose(d.end - d.start, exact, atol=1e-12)
+    u = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=6, method=rule,
+                                             adaptive=False, return_details=True)
+    assert u.n_forward_evals == forward_rows
+    assert torch.allclose(u.end - u.start, exact, atol=1e-12)
 
 
 def test_outputs_and_derivatives_are_exact() -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "prepare",
     "check_steps",
     "endpoint_outputs",
+    "path_endpoints",
     "total_attribution",
     "to_input_dtypes",
     "differences",
@@ -73,6 +74,31 @@ def endpoint_outputs(
     alphas = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(prep.batch_size, 2)
     values = evaluate_path(prep.seam, prep.inputs, prep.baselines, alphas, internal_batch_size)
     return values[:, 0], values[:, 1]
+
+
+def path_endpoints(
+    prep: Prepared,
+    alphas: torch.Tensor,
+    outputs: torch.Tensor,
+    internal_batch_size: int | None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``F(x')``, ``F(x)`` and the number of forward-only evaluations they cost.
+
+    A schedule whose first point is ``alpha = 0`` (or last point ``alpha = 1``) for
+    every example already evaluated ``F`` there (``outputs``, ``(B, S)``): that value
+    is reused; only the missing end points are evaluated, forward only.
+    """
+    batch = prep.batch_size
+    has_start = bool((alphas[:, 0] == 0).all())
+    has_end = bool((alphas[:, -1] == 1).all())
+    missing = [a for a, has in ((0.0, has_start), (1.0, has_end)) if not has]
+    values = None
+    if missing:
+        grid = torch.tensor([missing], dtype=torch.float64).expand(batch, -1)
+        values = evaluate_path(prep.seam, prep.inputs, prep.baselines, grid, internal_batch_size)
+    start = outputs[:, 0] if has_start else values[:, 0]  # type: ignore[index]
+    end = outputs[:, -1] if has_end else values[:, -1]  # type: ignore[index]
+    return start, end, batch * len(missing)
 
 
 def total_attribution(attributions: Sequence[torch.Tensor]) -> torch.Tensor:

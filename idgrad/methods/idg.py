@@ -30,7 +30,7 @@ from idgrad.integrator import evaluate_path, integrate_path
 from idgrad.methods._common import (
     check_steps,
     differences,
-    endpoint_outputs,
+    path_endpoints,
     prepare,
     to_input_dtypes,
     total_attribution,
@@ -188,12 +188,13 @@ def integrated_decision_gradients(
         schedule = adaptive_schedule(pilot_outputs, n_steps, rule=method)
         n_forward = batch * (n_pilot + 1)
     else:
-        start, end = endpoint_outputs(prep, internal_batch_size)
         schedule = uniform_schedule(n_steps, method).expand(batch)
-        n_forward = 2 * batch
     path = integrate_path(
         prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size, _importance
     )
+    if not adaptive:
+        # F(x') and F(x): reused from the rule's own points when it has alpha = 0 / 1
+        start, end, n_forward = path_endpoints(prep, schedule.alphas, path.outputs, internal_batch_size)
     diffs = differences(prep)
     raw = tuple(s * d for s, d in zip(path.sums, diffs))
     delta = schedule.integrate(path.derivatives) - (end - start)

@@ -18,7 +18,7 @@ from idgrad.integrator import integrate_path
 from idgrad.methods._common import (
     check_steps,
     differences,
-    endpoint_outputs,
+    path_endpoints,
     prepare,
     to_input_dtypes,
     total_attribution,
@@ -132,16 +132,18 @@ def integrated_gradients(
     prep = prepare(forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size)
     schedule = uniform_schedule(n_steps, method).expand(prep.batch_size)
     path = integrate_path(prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size)
-    start, end = endpoint_outputs(prep, internal_batch_size)
     diffs = differences(prep)
     scaled = tuple(s * d for s, d in zip(path.sums, diffs))
+    result = scaled if multiply_by_inputs else path.sums
+    attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
+    if not (return_convergence_delta or return_details):
+        return attributions  # the end points are needed only for the delta
+    # F(x') and F(x): reused from the rule's own points when it has alpha = 0 / 1
+    start, end, n_forward = path_endpoints(prep, schedule.alphas, path.outputs, internal_batch_size)
     if multiply_by_inputs:
         delta = total_attribution(scaled).to(start.dtype) - (end - start)
-        result = scaled
     else:
         delta = schedule.integrate(path.derivatives) - (end - start)
-        result = path.sums
-    attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
     if return_details:
         return Details(
             attributions=attributions,
@@ -155,7 +157,7 @@ def integrated_gradients(
             pilot_alphas=None,
             pilot_outputs=None,
             n_gradient_evals=prep.batch_size * n_steps,
-            n_forward_evals=2 * prep.batch_size,
+            n_forward_evals=n_forward,
         )
     if return_convergence_delta:
         return attributions, delta

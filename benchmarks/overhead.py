@@ -1,0 +1,172 @@
+"""Overhead of idgrad's IG and IDG against the floor.
+
+The floor is the least work the method's points need: one batched forward +
+backward pass over exactly the gradient points the method evaluates, plus a
+forward-only pass over its forward-only points (the pilot for adaptive IDG, the
+two end points for uniform IDG), with no weighting or bookkeeping
+(:func:`benchmarks._common.floor_pass`). The ratio method / floor is measured
+in the same process, interleaved, median over rounds.
+
+Targets (issue 3): IG <= 1.03x, IDG <= 1.05x on a small CNN (32x32, batch 8), an
+MLP on tabular data and EfficientNet-Lite0 (224x224, batch 1), 50 steps.
+
+Run: ``python -m benchmarks.overhead [--quick] [--smoke]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import idgrad
+from benchmarks._common import (
+    command_line,
+    compare_times,
+    efficientnet,
+    floor_pass,
+    fmt_ratio,
+    fmt_seconds,
+    header,
+    markdown_table,
+    photo_batch,
+    small_cnn,
+    tabular_batch,
+    tabular_mlp,
+    verdict,
+    write_result,
+)
+
+__all__ = ["Case", "cases", "measure", "main"]
+
+TARGETS = {"IG": 1.03, "IDG": 1.05, "IDG uniform": 1.05}
+
+
+@dataclass
+class Case:
+    name: str
+    model: Callable[..., torch.Tensor]
+    x: torch.Tensor
+    target: torch.Tensor
+    repeats: int
+
+
+def _with_predicted_target(name: str, model: Any, x: torch.Tensor, repeats: int) -> Case:
+    with torch.no_grad():
+        target = model(x).argmax(1)
+    return Case(name, model, x, target, repeats)
+
+
+def cases(level: str) -> list[Case]:
+    """The models of the table; ``level`` is ``smoke``, ``quick`` or ``full``."""
+    g = torch.Generator().manual_seed(0)
+    if level == "smoke":
+        cnn = small_cnn(size=8, width=4)
+        return [
+            _with_predicted_target("CNN 8x8 (smoke)", cnn, torch.rand(2, 3, 8, 8, generator=g), 1),
+        ]
+    reps = 5 if level == "quick" else 15
+    out = [
+        _with_predicted_target(
+            "CNN 3x32x32, batch 8", small_cnn(), torch.rand(8, 3, 32, 32, generator=g), reps
+        ),
+        _with_predicted_target(
+            "MLP 30-256-256-256-2 (breast cancer), batch 32", tabular_mlp(), tabular_batch(32)[0], reps
+        ),
+    ]
+    if level == "full":
+        _, photo = photo_batch(["chelsea"])
+        out.append(_with_predicted_target("EfficientNet-Lite0 224x224, batch 1", efficientnet(), photo, 3))
+    return out
+
+
+def _contenders(case: Case, n_steps: int) -> list[tuple[str, dict[str, Callable[[], Any]]]]:
+    """(method label, {method, floor}) for IG, IDG (adaptive) and IDG uniform."""
+    model, x, t = case.model, case.x, case.target
+    zero = torch.zeros_like(x)
+    ig_sched = idgrad.uniform_schedule(n_steps, "gausslegendre").alphas.expand(x.shape[0], -1)
+    details = idgrad.integrated_decision_gradients(model, x, target=t, n_steps=n_steps, return_details=True)
+    idg_alphas, idg_pilot = details.alphas, details.pilot_alphas
+    uni_alphas = idgrad.uniform_schedule(n_steps, "riemann_middle").alphas.expand(x.shape[0], -1)
+    ends = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(x.shape[0], -1)
+    return [
+        (
+            "IG",
+            {
+                "floor": lambda: floor_pass(model, x, zero, t, ig_sched),
+                "method": lambda: idgrad.integrated_gradients(model, x, target=t, n_steps=n_steps),
+            },
+        ),
+        (
+            "IDG",
+            {
+                "floor": lambda: floor_pass(model, x, zero, t, idg_alphas, idg_pilot),
+                "method": lambda: idgrad.integrated_decision_gradients(
+                    model, x, target=t, n_steps=n_steps
+                ),
+            },
+        ),
+        (
+            "IDG uniform",
+            {
+                "floor": lambda: floor_pass(model, x, zero, t, uni_alphas, ends),
+                "method": lambda: idgrad.integrated_decision_gradients(
+                    model, x, target=t, n_steps=n_steps, adaptive=False
+                ),
+            },
+        ),
+    ]
+
+
+def measure(level: str, n_steps: int = 50) -> list[list[Any]]:
+    """Rows: case, method, floor time, method time, median ratio, quartiles, verdict."""
+    rows: list[list[Any]] = []
+    for case in cases(level):
+        for label, contenders in _contenders(case, n_steps):
+            times = compare_times(contenders, reference="floor", repeats=case.repeats)
+            ratio = times.ratio("method")
+            lo, hi = times.spread("method")
+            rows.append(
+                [
+                    case.name,
+                    label,
+                    fmt_seconds(times.median("floor")),
+                    fmt_seconds(times.median("method")),
+                    fmt_ratio(ratio),
+                    f"{lo:.3f}-{hi:.3f}",
+                    f"<= {TARGETS[label]:.2f}x: {verdict(ratio <= TARGETS[label])}",
+                ]
+            )
+            print(" | ".join(str(c) for c in rows[-1]), flush=True)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small models only, fewer rounds")
+    parser.add_argument("--smoke", action="store_true", help="a tiny case (for the test suite)")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
+    args = parser.parse_args(argv)
+    level = "smoke" if args.smoke else "quick" if args.quick else "full"
+    rows = measure(level, args.steps)
+    text = header("Overhead against the floor", command_line("benchmarks.overhead", argv))
+    text += (
+        f"\n{args.steps} steps; IG = Gauss-Legendre, IDG = adaptive (default pilot), IDG uniform = "
+        "midpoint. Floor = one batched forward+backward over the same gradient points plus a "
+        "forward-only pass over the same pilot / end points. Ratio = median over rounds of "
+        "method / floor timed back to back; quartiles of the ratio in the next column.\n\n"
+    )
+    text += markdown_table(
+        ["model", "method", "floor", "method", "ratio", "ratio IQR", "target"], rows
+    )
+    write_result("overhead", text, args.out)
+    return text
+
+
+if __name__ == "__main__":
+    main()
