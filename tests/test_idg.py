@@ -137,3 +137,13 @@ def test_default_pilot_steps() -> None:
     assert idgrad.default_pilot_steps(50) >= 4
     for n in (1, 4, 10, 50, 200):
         assert 1 <= idgrad.default_pilot_steps(n)
+
+
+@pytest.mark.parametrize("n_steps", [1, 2, 3, 4, 5, 16, 50, 400])
+def test_default_pilot_never_exceeds_the_budget(n_steps: int) -> None:
+    n_pilot = idgrad.default_pilot_steps(n_steps)
+    assert 1 <= n_pilot <= n_steps
+    d = idgrad.integrated_decision_gradients(logistic, X, n_steps=n_steps, return_details=True)
+    # every pilot interval holds at least one gradient point
+    cells = torch.clamp((d.alphas[0] * n_pilot).floor().long(), max=n_pilot - 1)
+    assert set(cells.tolist()) == set(range(n_pilot))

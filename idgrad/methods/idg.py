@@ -49,7 +49,7 @@ class IDGWarning(UserWarning):
 def default_pilot_steps(n_steps: int) -> int:
     """Default pilot size ``N`` for a budget of ``n_steps`` gradient points.
 
-    ``N = max(4, n_steps // 4)``: fine enough to find a decision region a few
+    ``N = min(n_steps, max(4, n_steps // 4))``: fine enough to find a decision region a few
     percent of the path wide, cheap (``N + 1`` forward-only evaluations, about a
     twelfth of the gradient cost), and at most ``n_steps`` so that every pilot
     interval gets a gradient point. Chosen from the measurements in BENCHMARKS.md.
@@ -58,7 +58,7 @@ def default_pilot_steps(n_steps: int) -> int:
         >>> default_pilot_steps(50)
         12
     """
-    return max(4, n_steps // 4)
+    return min(n_steps, max(4, n_steps // 4))
 
 
 def _importance(values: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor:
