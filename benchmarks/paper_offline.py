@@ -24,8 +24,8 @@ The protocol of :mod:`benchmarks.paper_imagenet` (same code: :func:`evaluate_bat
 like a gradient one (so the pilots are charged in full). Per method (:func:`equal_cost_steps`):
 
 * IG: 50 points (Gauss-Legendre) + 2 forward;
-* IDG: ``M`` gradient points and a pilot of ``N = M // 4`` intervals (``N + 1`` forward,
-  which also give ``F(x')`` and ``F(x)``): ``M = 41``, ``N = 10``;
+* IDG: ``M`` gradient points and the default pilot of ``N`` intervals (``N + 1`` forward,
+  which also give ``F(x')`` and ``F(x)``): ``M = 43``, ``N = 8``;
 * Left-IG: the same pilot + 8 bisection steps for ``alpha*`` + ``M`` points: ``M = 35``;
 * Guided IG: 51 steps (one gradient each) + 1 forward at ``x``;
 * AGI: one false class (drawn at random per image), 25 iterations of 2 gradients each
@@ -121,7 +121,7 @@ def equal_cost_steps(ig_steps: int = 50, protocol: Protocol | None = None) -> di
 
     Example:
         >>> equal_cost_steps(50)
-        {'ig': 50, 'idg': 41, 'left-ig': 35, 'guided-ig': 51, 'agi': 25, 'blur-ig': 50}
+        {'ig': 50, 'idg': 43, 'left-ig': 35, 'guided-ig': 51, 'agi': 25, 'blur-ig': 50}
     """
     protocol = Protocol() if protocol is None else protocol
     budget = ig_steps + 2

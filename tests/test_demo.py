@@ -72,7 +72,7 @@ def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
 
 @pytest.mark.parametrize(
     ("n", "pilot", "expected"),
-    [(50, None, (41, 10)), (32, None, (27, 6)), (1, None, (1, 1)), (7, None, (4, 4)), (4, None, (4, 1)), (6, None, (5, 2)),
+    [(50, None, (43, 8)), (32, None, (25, 8)), (1, None, (1, 1)), (7, None, (5, 2)), (4, None, (3, 1)), (6, None, (5, 2)),
      (20, 8, (13, 8))],
 )
 def test_equal_cost_steps(n: int, pilot: int | None, expected: tuple[int, int]) -> None:

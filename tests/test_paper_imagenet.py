@@ -236,8 +236,8 @@ def test_evaluate_batch_counts_and_pic(val_folder: tuple[Path, Path]) -> None:
     rows = pi.evaluate_batch(_spec(), pixels, [r.image for r in recs], [r.label for r in recs],
                              ["idg", "left-ig", "agi"], protocol)
     counts = {r["method"]: (r["n_gradient_evals"], r["n_forward_evals"]) for r in rows}
-    assert counts["idg"] == (6, 4 + 1)  # 6 gradient points, pilot of 4 intervals
-    assert counts["left-ig"] == (4, 4 + 1 + 8)  # + 8 bisection steps
+    assert counts["idg"] == (6, 3 + 1)  # 6 gradient points, pilot of 3 intervals
+    assert counts["left-ig"] == (4, 2 + 1 + 8)  # pilot of 2 intervals + 8 bisection steps
     g, f = counts["agi"]
     assert 1 <= g <= 2 * 3 + 1 and f in (1, 2)
     assert all(isinstance(r["sic"], float) and isinstance(r["aic"], float) for r in rows)

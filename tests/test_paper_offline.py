@@ -15,7 +15,7 @@ from benchmarks import paper_offline as po
 
 def test_equal_cost_steps_fill_the_ig_budget() -> None:
     steps = po.equal_cost_steps(50)
-    assert steps == {"ig": 50, "idg": 41, "left-ig": 35, "guided-ig": 51, "agi": 25,
+    assert steps == {"ig": 50, "idg": 43, "left-ig": 35, "guided-ig": 51, "agi": 25,
                      "blur-ig": 50}
     protocol = pi.Protocol(agi_max_iter=steps["agi"], steps=tuple(steps.items()))
     for method in steps:

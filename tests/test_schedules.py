@@ -16,6 +16,7 @@ from idgrad.schedules import (
     adaptive_schedule,
     allocate_budget,
     composite_schedule,
+    interval_scores,
     rule_points,
     uniform_schedule,
 )
@@ -202,7 +203,7 @@ def test_linear_pilot_gives_uniform() -> None:
 
 def test_fewer_steps_than_pilot_intervals_keeps_weights_summing_to_one() -> None:
     pilot = torch.tensor([[0.0, 0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]], dtype=torch.float64)
-    s = adaptive_schedule(pilot, 3, floor_fraction=0.0)
+    s = adaptive_schedule(pilot, 3, floor_fraction=0.0, neighbour_fraction=0.0)
     assert s.alphas.shape == (1, 3)
     assert float(s.weights.sum()) == pytest.approx(1.0, abs=1e-15)
     assert ((s.alphas > 1 / 8) & (s.alphas < 2 / 8)).sum() == 3  # all in the changing interval
@@ -233,3 +234,35 @@ def test_adaptive_bad_pilot() -> None:
         adaptive_schedule(torch.zeros(3), 4)
     with pytest.raises(ValueError, match="NaN"):
         adaptive_schedule(torch.tensor([[0.0, float("nan")]]), 4)
+
+
+def test_interval_scores_share_with_neighbours() -> None:
+    pilot = torch.tensor([[0.0, 0.0, 4.0, 4.0, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0]], dtype=torch.float64)
+    assert interval_scores(pilot, 0.0).tolist() == [[0.0, 4.0, 0.0, 0.0], [1.0] * 4]
+    assert interval_scores(pilot, 0.5).tolist() == [[2.0, 4.0, 2.0, 0.0], [1.0] * 4]
+    assert interval_scores(pilot[:, :2], 0.5).tolist() == [[0.0], [1.0]]
+    with pytest.raises(ValueError, match="neighbour_fraction"):
+        interval_scores(pilot, 1.5)
+
+
+def test_neighbours_of_a_jump_are_not_starved() -> None:
+    # all the change in one interval: its neighbours get half its density (floor aside)
+    pilot = torch.tensor([[0.0, 0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0, 8.0]], dtype=torch.float64)
+    plain = adaptive_schedule(pilot, 40, floor_fraction=0.0, neighbour_fraction=0.0)
+    shared = adaptive_schedule(pilot, 40, floor_fraction=0.0)
+    cells = lambda s: torch.bincount((s.alphas[0] * 8).floor().long(), minlength=8)  # noqa: E731
+    assert cells(plain).tolist() == [1, 1, 1, 33, 1, 1, 1, 1]
+    assert cells(shared).tolist() == [1, 1, 9, 17, 9, 1, 1, 1]
+
+
+@pytest.mark.parametrize("rule", ["riemann_middle", "gausslegendre", "riemann_left", "riemann_right"])
+def test_vectorised_composite_equals_the_interval_loop(rule: str) -> None:
+    from idgrad.schedules import _composite_on_grid, _composite_with_gaps
+
+    g = torch.Generator().manual_seed(3)
+    counts = torch.randint(1, 9, (4, 7), generator=g).numpy()
+    counts[:, -1] += 60 - counts.sum(1)  # equal totals per row (all >= 1)
+    grid = np.linspace(0.0, 1.0, 8)
+    a1, w1 = _composite_on_grid(grid, counts, rule)
+    a2, w2 = _composite_with_gaps(grid, counts, rule)
+    assert np.array_equal(a1, a2) and np.array_equal(w1, w2)

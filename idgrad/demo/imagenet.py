@@ -207,10 +207,10 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
         ValueError: If a count is below 1 or the given pilot leaves no gradient point.
 
     Example:
-        >>> equal_cost_steps(50)  # 41 + 10 + 1 = 52 = 50 + 2
-        (41, 10)
+        >>> equal_cost_steps(50)  # 43 + 8 + 1 = 52 = 50 + 2
+        (43, 8)
         >>> equal_cost_steps(4)
-        (4, 1)
+        (3, 1)
         >>> equal_cost_steps(20, n_pilot_steps=8)
         (13, 8)
     """
