@@ -58,7 +58,7 @@ from torch import nn
 import idgrad
 from benchmarks._common import RESULTS, command_line, header, markdown_table, verdict, write_result
 
-__all__ = ["Problem", "shared_point_sums", "problems", "main"]
+__all__ = ["Problem", "main", "problems", "shared_point_sums"]
 
 IG_RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -164,10 +164,12 @@ class Problem:
     ref_note: str = ""
     free_rows: list[dict[str, Any]] = field(default_factory=list)
     ladder: tuple[int, ...] = ()
-    pilot_variants: tuple[tuple[str, Callable[[int], int]], ...] = ()
+    # (label, pilot size for n, neighbour_fraction, ladder of n_steps)
+    pilot_variants: tuple[tuple[str, Callable[[int], int], float, tuple[int, ...]], ...] = ()
+    uniform_ladder: tuple[int, ...] | None = None
+    chunk: int | None = None  # internal_batch_size of every call (memory)
+    seed_ladder: tuple[int, ...] = ()
     ig_rules: tuple[str, ...] = IG_RULES
-    seed: bool = True
-    adaptive_ladder: tuple[int, ...] = ()
 
 
 def _normalised_idg(sums: dict[str, torch.Tensor], f_change: torch.Tensor) -> torch.Tensor:
@@ -209,14 +211,21 @@ def logistic_problem(level: str) -> Problem:
         f"{fine}-point Gauss-Legendre; distance to {coarse} points: IG "
         f"{_rel_err(chk['ig'], p.ref_ig):.1e}, IDG {_rel_err(_normalised_idg(chk, p.f_change), p.ref_idg):.1e}"  # type: ignore[index]
     )
-    p.ladder = (8, 16) if level == "smoke" else (8, 16, 32, 64, 128, 256, 512)
-    p.adaptive_ladder = p.ladder
-    p.pilot_variants = (
-        ("default", idgrad.default_pilot_steps),
-        ("N = n/8", lambda n: max(4, n // 8)),
-        ("N = n/2", lambda n: max(4, n // 2)),
-    )
+    _small_problem_ladders(p, level)
     return p
+
+
+def _small_problem_ladders(p: Problem, level: str) -> None:
+    p.ladder = (8, 16) if level == "smoke" else (8, 16, 32, 64, 128, 256, 512)
+    mid = p.ladder[1:-1] or p.ladder
+    p.pilot_variants = (("default", idgrad.default_pilot_steps, 0.5, p.ladder),)
+    if level != "smoke":
+        p.pilot_variants += (
+            ("N = n/4", lambda n: max(4, n // 4), 0.5, mid),
+            ("N = n/2", lambda n: max(4, n // 2), 0.5, mid),
+            ("previous rule (N = n/4, no neighbour share)", lambda n: max(4, n // 4), 0.0, p.ladder),
+        )
+    p.seed_ladder = p.ladder[:5]
 
 
 def digits_problem(level: str) -> Problem:
@@ -239,13 +248,7 @@ def digits_problem(level: str) -> Problem:
     sums = shared_point_sums(model, x, target, points, sets, chunk=4096)
     _set_reference(p, sums, f"mid{fine}", f"mid{fine // 3}", f"{fine}-point midpoint rule")
     _free_uniform_rows(p, sums, {3**k: f"mid{3 ** k}" for k in range(1, levels)})
-    p.ladder = (8, 16) if level == "smoke" else (8, 16, 32, 64, 128, 256, 512)
-    p.adaptive_ladder = p.ladder
-    p.pilot_variants = (
-        ("default", idgrad.default_pilot_steps),
-        ("N = n/8", lambda n: max(4, n // 8)),
-        ("N = n/2", lambda n: max(4, n // 2)),
-    )
+    _small_problem_ladders(p, level)
     return p
 
 
@@ -316,7 +319,7 @@ def efficientnet_problem(level: str, photos: Sequence[str]) -> Problem:
         k += 1
     t0 = time.perf_counter()
     points, sets = _union_weights(rules)
-    sums = shared_point_sums(model, x, target, points, sets, chunk=32)
+    sums = shared_point_sums(model, x, target, points, sets, chunk=16)
     _set_reference(
         p, sums, "ref", "coarse",
         f"composite midpoint rule on 16 intervals with {counts} points ({len(points)} gradient "
@@ -324,13 +327,16 @@ def efficientnet_problem(level: str, photos: Sequence[str]) -> Problem:
     )
     _free_uniform_rows(p, sums, uniform)
     p.ig_rules = ("gausslegendre",)
+    p.chunk = 16 * x.shape[0]
     p.ladder = (16,) if level == "smoke" else (16, 64, 256)
-    p.adaptive_ladder = (16,) if level == "smoke" else (32, 64, 128, 256, 512)
-    p.pilot_variants = (("default", idgrad.default_pilot_steps),) if level == "smoke" else (
-        ("default", idgrad.default_pilot_steps),
-        ("N = n/8", lambda n: max(4, n // 8)),
-    )
-    p.seed = level != "smoke"
+    p.uniform_ladder = ()  # the uniform midpoint ladder comes with the reference's points
+    ladder = (16,) if level == "smoke" else (32, 64, 128, 256, 512)
+    p.pilot_variants = (("default", idgrad.default_pilot_steps, 0.5, ladder),)
+    if level != "smoke":
+        p.pilot_variants += (
+            ("previous rule (N = n/4, no neighbour share)", lambda n: max(4, n // 4), 0.0, ladder[1:]),
+        )
+    p.seed_ladder = () if level == "smoke" else (32, 64, 128)
     return p
 
 
@@ -338,7 +344,9 @@ def efficientnet_problem(level: str, photos: Sequence[str]) -> Problem:
 
 
 def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
-    d = idgrad.integrated_gradients(p.model, p.x, target=p.target, n_steps=n, method=rule, return_details=True)
+    d = idgrad.integrated_gradients(
+        p.model, p.x, target=p.target, n_steps=n, method=rule, internal_batch_size=p.chunk, return_details=True
+    )
     return {
         "method": f"IG {rule}",
         "n_steps": n,
@@ -349,13 +357,41 @@ def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
 
 
 def _idg_row(p: Problem, n: int, label: str, **kwargs: Any) -> dict[str, Any]:
-    d = idgrad.integrated_decision_gradients(p.model, p.x, target=p.target, n_steps=n, return_details=True, **kwargs)
+    d = idgrad.integrated_decision_gradients(
+        p.model, p.x, target=p.target, n_steps=n, internal_batch_size=p.chunk, return_details=True, **kwargs
+    )
     return {
         "method": label,
         "n_steps": n,
         "evals": d.n_evaluations // p.x.shape[0],
         "err": _rel_err(d.attributions, p.ref_idg),
         "delta": statistics.median((d.delta.abs() / p.f_change.abs()).tolist()),
+    }
+
+
+def _idg_variant_row(p: Problem, n: int, label: str, n_pilot: int, neighbour_fraction: float) -> dict[str, Any]:
+    """Adaptive IDG with another pilot size / allocation, built from idgrad's own layers."""
+    from idgrad.integrator import evaluate_path, integrate_path
+    from idgrad.schedules import adaptive_schedule
+    from idgrad.seam import ModelSeam
+
+    xs, bs = (p.x,), (torch.zeros_like(p.x),)
+    seam = ModelSeam.build(p.model, xs, p.target, None)
+    grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64).expand(p.x.shape[0], -1)
+    pilot = evaluate_path(seam, xs, bs, grid, p.chunk)
+    sched = adaptive_schedule(pilot, n, neighbour_fraction=neighbour_fraction)
+    run = integrate_path(seam, xs, bs, sched, p.chunk, lambda v, d: d)
+    change = (pilot[:, -1] - pilot[:, 0]).to(torch.float64)
+    raw = run.sums[0].to(torch.float64) * p.x.to(torch.float64)
+    total = raw.flatten(1).sum(1)
+    attr = raw * (change / total).reshape((-1,) + (1,) * (raw.ndim - 1))
+    delta = sched.integrate(run.derivatives.to(torch.float64)) - change
+    return {
+        "method": label,
+        "n_steps": n,
+        "evals": n + n_pilot + 1,
+        "err": _rel_err(attr, p.ref_idg),
+        "delta": statistics.median((delta.abs() / p.f_change.abs()).tolist()),
     }
 
 
@@ -378,7 +414,10 @@ def _seed_row(p: Problem, n: int) -> dict[str, Any] | None:
     attrs = []
     for b in range(p.x.shape[0]):  # one at a time: its schedule is shared by the batch
         t = None if p.target is None else int(p.target[b])
-        attrs.append(get_integrated_decision_gradients(counter, p.x[b : b + 1], target=t, n_steps=n, batch_size=n))
+        step_batch = n if p.chunk is None else max(1, p.chunk)
+        attrs.append(
+            get_integrated_decision_gradients(counter, p.x[b : b + 1], target=t, n_steps=n, batch_size=step_batch)
+        )
     return {
         "method": "seed IDG (defaults)",
         "n_steps": n,
@@ -396,18 +435,19 @@ def measure(p: Problem) -> list[dict[str, Any]]:
             if (f"IG {rule}", n) in shared or (rule == "riemann_trapezoid" and n < 2):
                 continue
             rows.append(_ig_row(p, rule, n))
-    for n in p.ladder:
+    for n in p.ladder if p.uniform_ladder is None else p.uniform_ladder:
         if ("IDG uniform", n) not in shared:
             rows.append(_idg_row(p, n, "IDG uniform", adaptive=False))
-    for label, pilot in p.pilot_variants:
-        ladder = p.adaptive_ladder if label == "default" else p.adaptive_ladder[1:-1] or p.adaptive_ladder
+    for label, pilot, share, ladder in p.pilot_variants:
         for n in ladder:
-            rows.append(_idg_row(p, n, f"IDG adaptive, pilot {label}", n_pilot_steps=pilot(n)))
-    if p.seed:
-        for n in p.adaptive_ladder[:4]:
-            row = _seed_row(p, n)
-            if row is not None:
-                rows.append(row)
+            if label == "default" and share == 0.5:
+                rows.append(_idg_row(p, n, "IDG adaptive, pilot default", n_pilot_steps=pilot(n)))
+            else:
+                rows.append(_idg_variant_row(p, n, f"IDG adaptive, {label}", pilot(n), share))
+    for n in p.seed_ladder:
+        row = _seed_row(p, n)
+        if row is not None:
+            rows.append(row)
     rows.sort(key=lambda r: (r["method"], r["evals"]))
     return rows
 
@@ -449,7 +489,7 @@ def plot(p: Problem, rows: list[dict[str, Any]], out: Path) -> Path:
         pts = sorted((r["evals"], r["err"], r["delta"]) for r in rows if r["method"] == m)
         style = "-o" if "IDG" in m else "--s"
         axes[0].loglog([e for e, _, _ in pts], [r for _, r, _ in pts], style, ms=4, label=m)
-        dl = [(e, d) for e, _, d in pts if d == d and d > 0]
+        dl = [(e, d) for e, _, d in pts if not math.isnan(d) and d > 0]
         if dl:
             axes[1].loglog([e for e, _ in dl], [d for _, d in dl], style, ms=4, label=m)
     axes[0].axhline(0.01, color="grey", lw=0.8, ls=":")
@@ -511,22 +551,29 @@ def main(argv: Sequence[str] | None = None) -> str:
                     r["n_steps"],
                     r["evals"],
                     f"{r['err']:.2e}",
-                    "n/a" if r["delta"] != r["delta"] else f"{r['delta']:.1e}",
+                    "n/a" if math.isnan(r["delta"]) else f"{r['delta']:.1e}",
                 ]
                 for r in rows
             ],
         )
-        for method in ("IDG uniform", "IDG adaptive, pilot default", "IG gausslegendre", "IG riemann_middle"):
+        for method in (
+            "IDG uniform",
+            "IDG adaptive, pilot default",
+            "IDG adaptive, previous rule (N = n/4, no neighbour share)",
+            "seed IDG (defaults)",
+            "IG gausslegendre",
+            "IG riemann_middle",
+        ):
             e, how = evals_to_reach(rows, method)
-            summary.append([p.name, method, "-" if e != e else f"{e:.0f}", how])
+            summary.append([p.name, method, "-" if math.isnan(e) else f"{e:.0f}", how])
         print(text[-3000:], flush=True)
         if p.name == "efficientnet":
             u, _ = evals_to_reach(rows, "IDG uniform")
             a, _ = evals_to_reach(rows, "IDG adaptive, pilot default")
-            ratio = a / u if u == u and a == a else math.nan
+            ratio = a / u if not (math.isnan(u) or math.isnan(a)) else math.nan
             text += (
                 f"\nTarget: adaptive IDG reaches 1% with <= 1/4 of the evaluations uniform IDG needs: "
-                f"{a:.0f} / {u:.0f} = {ratio:.2f} ({verdict(ratio <= 0.25) if ratio == ratio else 'undetermined'}).\n"
+                f"{a:.0f} / {u:.0f} = {ratio:.2f} ({'undetermined' if math.isnan(ratio) else verdict(ratio <= 0.25)}).\n"
             )
     text += "\n### Evaluations per example to reach 1% relative error\n\n"
     text += markdown_table(["problem", "method", "evaluations", "how"], summary)

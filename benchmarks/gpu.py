@@ -27,9 +27,17 @@ import torch
 from torch import nn
 
 import idgrad
-from benchmarks._common import command_line, compare_times, floor_pass, header, markdown_table, verdict, write_result
+from benchmarks._common import (
+    command_line,
+    compare_times,
+    floor_pass,
+    header,
+    markdown_table,
+    verdict,
+    write_result,
+)
 
-__all__ = ["resnet50", "main"]
+__all__ = ["main", "resnet50"]
 
 
 class _Bottleneck(nn.Module):
@@ -133,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         cases = {
             "IG": (
                 lambda f=fwd: idgrad.integrated_gradients(f, x, target=target, n_steps=steps, internal_batch_size=chunk),
-                lambda f=fwd: floor_pass(f, x, zero, target, ig_alphas, chunk=chunk),
+                lambda f=fwd, a=ig_alphas: floor_pass(f, x, zero, target, a, chunk=chunk),
                 batch * steps,
             ),
             "IDG": (

@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks._common import command_line, header, markdown_table, verdict, write_result
 
-__all__ = ["run_case", "main"]
+__all__ = ["main", "run_case"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,6 +16,7 @@ Run: ``python -m benchmarks.overhead [--quick] [--smoke]``.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from benchmarks._common import (
     write_result,
 )
 
-__all__ = ["Case", "cases", "measure", "main"]
+__all__ = ["Case", "cases", "main", "measure"]
 
 TARGETS = {"IG": 1.03, "IDG": 1.05, "IDG uniform": 1.05}
 
@@ -145,6 +146,63 @@ def measure(level: str, n_steps: int = 50) -> list[list[Any]]:
     return rows
 
 
+def compute_variants(level: str, n_steps: int = 50) -> list[list[Any]]:
+    """bfloat16 autocast and ``torch.compile`` against plain float32 eager mode.
+
+    The same idgrad call, with the model replaced by (a) the model under
+    ``torch.autocast(dtype=torch.bfloat16)`` (bfloat16 matmuls and convolutions;
+    idgrad's points, weights and sums stay float32) and (b) ``torch.compile(model)``
+    (not at the smoke level: compiling takes ~10 s). Reported: the median time
+    ratio variant / float32 eager over paired rounds (compilation happens in the
+    untimed warm-up round; its time is shown separately) and the relative L2
+    distance of the attributions from the eager float32 ones (median over examples).
+    """
+    g = torch.Generator().manual_seed(0)
+    if level == "full":
+        _, x = photo_batch(["chelsea"])
+        model: Any = efficientnet()
+        name, reps = "EfficientNet-Lite0, batch 1", 3
+    elif level == "smoke":
+        model = small_cnn(size=8, width=4)
+        x = torch.rand(2, 3, 8, 8, generator=g)
+        name, reps = "CNN (smoke)", 1
+    else:
+        model = small_cnn()
+        x = torch.rand(8, 3, 32, 32, generator=g)
+        name, reps = "CNN 3x32x32, batch 8", 5
+    with torch.no_grad():
+        t = model(x).argmax(1)
+
+    def bf16(z: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(z.device.type, dtype=torch.bfloat16):
+            return model(z).float()
+
+    variants: dict[str, Any] = {"bf16 autocast": bf16}
+    if level != "smoke":
+        variants["torch.compile"] = torch.compile(model)
+    rows = []
+    for label, fn in (("IG", idgrad.integrated_gradients), ("IDG", idgrad.integrated_decision_gradients)):
+        ref = fn(model, x, target=t, n_steps=n_steps)
+        for variant, forward in variants.items():
+            t0 = time.perf_counter()
+            low = fn(forward, x, target=t, n_steps=n_steps)  # compiles on the first call
+            first = time.perf_counter() - t0
+            diff = float(((low - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)).median())
+            times = compare_times(
+                {
+                    "float32": lambda f=fn: f(model, x, target=t, n_steps=n_steps),
+                    "variant": lambda f=fn, m=forward: f(m, x, target=t, n_steps=n_steps),
+                },
+                reference="float32",
+                repeats=reps,
+            )
+            rows.append(
+                [name, label, variant, fmt_ratio(times.ratio("variant")), f"{first:.1f} s", f"{diff:.1e}"]
+            )
+            print(" | ".join(str(c) for c in rows[-1]), flush=True)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small models only, fewer rounds")
@@ -163,6 +221,17 @@ def main(argv: Sequence[str] | None = None) -> str:
     )
     text += markdown_table(
         ["model", "method", "floor", "method", "ratio", "ratio IQR", "target"], rows
+    )
+    variants = compute_variants(level, args.steps)
+    text += (
+        "\n### bfloat16 autocast and torch.compile (CPU)\n\nThe same call with the model under "
+        "`torch.autocast(dtype=torch.bfloat16)` (points, weights and sums stay float32) or "
+        "replaced by `torch.compile(model)`. Time ratio = variant / eager float32 (median of "
+        "paired rounds, after an untimed first call that compiles); distance = relative L2 "
+        "distance of the attributions from the eager float32 run.\n\n"
+    )
+    text += markdown_table(
+        ["model", "method", "variant", "time ratio", "first call", "distance from float32"], variants
     )
     write_result("overhead", text, args.out)
     return text

@@ -86,87 +86,93 @@ def _cases(level: str) -> list[tuple[str, Any, torch.Tensor, int]]:
 
 
 def measure(level: str, n_steps: int = 50) -> tuple[list[list[Any]], list[list[Any]]]:
+    """Rows of the captum table and of the seed-package table, for every model."""
+    captum_rows: list[list[Any]] = []
+    seed_rows: list[list[Any]] = []
+    for name, model, x, reps in _cases(level):
+        c_rows, s_rows = _case_rows(name, model, x, reps, level, n_steps)
+        captum_rows += c_rows
+        seed_rows += s_rows
+    return captum_rows, seed_rows
+
+
+def _case_rows(
+    name: str, model: Any, x: torch.Tensor, reps: int, level: str, n_steps: int
+) -> tuple[list[list[Any]], list[list[Any]]]:
     from captum.attr import IntegratedGradients
     from integrated_decision_gradients import get_integrated_decision_gradients as seed_idg
 
     captum_rows: list[list[Any]] = []
     seed_rows: list[list[Any]] = []
-    for name, model, x, reps in _cases(level):
-        with torch.no_grad():
-            # one int class for the whole batch: the seed package crashes on tensor targets
-            t = int(model(x[:1]).argmax(1))
-        batch = x.shape[0]
-        rules = ("gausslegendre",) if level == "smoke" else ("gausslegendre", "riemann_trapezoid")
-        for rule in rules:
-            for chunk in (None, batch * 10):
-                def run_captum(m: Any = model, chunk: int | None = chunk, rule: str = rule) -> Any:
-                    return IntegratedGradients(m).attribute(
-                        x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
-                    )
+    with torch.no_grad():
+        # one int class for the whole batch: the seed package crashes on tensor targets
+        t = int(model(x[:1]).argmax(1))
+    batch = x.shape[0]
+    rules = ("gausslegendre",) if level == "smoke" else ("gausslegendre", "riemann_trapezoid")
+    for rule in rules:
+        for chunk in (None, batch * 10):
 
-                def run_idgrad(m: Any = model, chunk: int | None = chunk, rule: str = rule) -> Any:
-                    return idgrad.integrated_gradients(
-                        m, x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
-                    )
-
-                times = compare_times({"captum": run_captum, "idgrad": run_idgrad}, "captum", reps)
-                ratio = times.ratio("idgrad")
-                captum_rows.append(
-                    [
-                        name,
-                        rule,
-                        "all" if chunk is None else chunk,
-                        fmt_seconds(times.median("captum")),
-                        fmt_seconds(times.median("idgrad")),
-                        fmt_ratio(1 / ratio),
-                        f"not slower: {verdict(ratio <= 1.0)}",
-                    ]
+            def run_captum(chunk: int | None = chunk, rule: str = rule) -> Any:
+                return IntegratedGradients(model).attribute(
+                    x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
                 )
-                print(" | ".join(str(c) for c in captum_rows[-1]), flush=True)
-        pilot = idgrad.default_pilot_steps(n_steps)
-        settings = [
-            (
-                "defaults",
-                lambda m, model=model: seed_idg(m, x, target=t, n_steps=n_steps),
-                lambda m, model=model: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps),
-            ),
-            (
-                f"equal batch, pilot {pilot}",
-                lambda m: seed_idg(m, x, target=t, n_steps=n_steps, batch_size=n_steps, n_prechar_steps=pilot),
-                lambda m: idgrad.integrated_decision_gradients(
-                    m, x, target=t, n_steps=n_steps, n_pilot_steps=pilot
-                ),
-            ),
-            (
-                "uniform, equal batch",
-                lambda m: seed_idg(m, x, target=t, n_steps=n_steps, adaptive=False, batch_size=n_steps),
-                lambda m: idgrad.integrated_decision_gradients(
-                    m, x, target=t, n_steps=n_steps, adaptive=False
-                ),
-            ),
-        ]
-        for label, seed_fn, ours_fn in settings:
-            times = compare_times(
-                {"seed": lambda f=seed_fn, m=model: f(m), "idgrad": lambda f=ours_fn, m=model: f(m)},
-                "seed",
-                reps,
-            )
-            speedup = 1 / times.ratio("idgrad")
-            target = "idgrad >= 1.5x faster" if label == "defaults" else "-"
-            ok = speedup >= 1.5 if label == "defaults" else None
-            seed_rows.append(
+
+            def run_idgrad(chunk: int | None = chunk, rule: str = rule) -> Any:
+                return idgrad.integrated_gradients(
+                    model, x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
+                )
+
+            times = compare_times({"captum": run_captum, "idgrad": run_idgrad}, "captum", reps)
+            ratio = times.ratio("idgrad")
+            captum_rows.append(
                 [
                     name,
-                    label,
-                    _count(seed_fn, model),
-                    _count(ours_fn, model),
-                    fmt_seconds(times.median("seed")),
+                    rule,
+                    "all" if chunk is None else chunk,
+                    fmt_seconds(times.median("captum")),
                     fmt_seconds(times.median("idgrad")),
-                    fmt_ratio(speedup),
-                    target if ok is None else f"{target}: {verdict(ok)}",
+                    fmt_ratio(1 / ratio),
+                    f"not slower: {verdict(ratio <= 1.0)}",
                 ]
             )
-            print(" | ".join(str(c) for c in seed_rows[-1]), flush=True)
+            print(" | ".join(str(c) for c in captum_rows[-1]), flush=True)
+    pilot = idgrad.default_pilot_steps(n_steps)
+    settings: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = [
+        (
+            "defaults",
+            lambda m: seed_idg(m, x, target=t, n_steps=n_steps),
+            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps),
+        ),
+        (
+            f"equal batch, pilot {pilot}",
+            lambda m: seed_idg(m, x, target=t, n_steps=n_steps, batch_size=n_steps, n_prechar_steps=pilot),
+            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps, n_pilot_steps=pilot),
+        ),
+        (
+            "uniform, equal batch",
+            lambda m: seed_idg(m, x, target=t, n_steps=n_steps, adaptive=False, batch_size=n_steps),
+            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps, adaptive=False),
+        ),
+    ]
+    for label, seed_fn, ours_fn in settings:
+        times = compare_times(
+            {"seed": lambda f=seed_fn: f(model), "idgrad": lambda f=ours_fn: f(model)}, "seed", reps
+        )
+        speedup = 1 / times.ratio("idgrad")
+        target = "idgrad >= 1.5x faster" if label == "defaults" else "-"
+        seed_rows.append(
+            [
+                name,
+                label,
+                _count(seed_fn, model),
+                _count(ours_fn, model),
+                fmt_seconds(times.median("seed")),
+                fmt_seconds(times.median("idgrad")),
+                fmt_ratio(speedup),
+                f"{target}: {verdict(speedup >= 1.5)}" if label == "defaults" else target,
+            ]
+        )
+        print(" | ".join(str(c) for c in seed_rows[-1]), flush=True)
     return captum_rows, seed_rows
 
 

@@ -4,7 +4,8 @@ Run: ``python -m benchmarks.run [--quick] [--only NAME[,NAME...]]`` with NAME in
 ``overhead, peers, memory, accuracy, gpu``. ``--quick`` (< 1 minute) runs the small
 cases only; the full run takes about 20 minutes on 2 CPU cores. The GPU table runs
 when CUDA is available (``gpu`` on the CPU only with ``--only gpu``, small).
-Each table goes to ``results/<name>.md``; ``results/all.md`` collects them.
+Each table goes to ``results/<name>.md``; ``results/all.md`` collects them, and a
+full run into ``results/`` rebuilds BENCHMARKS.md (:mod:`benchmarks.assemble`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     (args.out / "all.md").write_text(summary + "\n\n".join(sections))
     print(summary)
+    if args.out.resolve() == RESULTS.resolve() and not args.quick:
+        from benchmarks import assemble
+
+        assemble.main([])  # BENCHMARKS.md from results/*.md
 
 
 if __name__ == "__main__":

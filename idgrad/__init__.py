@@ -15,8 +15,10 @@ from idgrad.attr import (
     LayerIntegratedDecisionGradients,
     LayerIntegratedGradients,
 )
-from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
 from idgrad.baselines import BASELINE_KINDS, make_baseline
+from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
+from idgrad.dataset import attribute_dataset, load_attributions
+from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 from idgrad.methods import (
     AGIDetails,
     IDGWarning,
@@ -30,8 +32,6 @@ from idgrad.methods import (
     integrated_gradients_sign,
     left_integrated_gradients,
 )
-from idgrad.dataset import attribute_dataset, load_attributions
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 from idgrad.noise import NT_TYPES, noise_tunnel
 from idgrad.results import Details
 from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
@@ -39,35 +39,35 @@ from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedul
 __version__ = "0.1.0"
 
 __all__ = [
-    "integrated_gradients",
-    "integrated_decision_gradients",
-    "left_integrated_gradients",
-    "guided_integrated_gradients",
-    "blur_integrated_gradients",
-    "adversarial_gradient_integration",
-    "integrated_gradients_sign",
-    "make_baseline",
     "BASELINE_KINDS",
-    "LeftIGDetails",
-    "AGIDetails",
-    "default_pilot_steps",
-    "IDGWarning",
-    "IntegratedGradients",
-    "IntegratedDecisionGradients",
-    "LayerIntegratedGradients",
-    "LayerIntegratedDecisionGradients",
-    "layer_integrated_gradients",
-    "layer_integrated_decision_gradients",
-    "noise_tunnel",
-    "attribute_dataset",
-    "load_attributions",
     "NT_TYPES",
+    "RULES",
+    "AGIDetails",
+    "Details",
+    "IDGWarning",
+    "IntegratedDecisionGradients",
+    "IntegratedGradients",
+    "LayerIntegratedDecisionGradients",
+    "LayerIntegratedGradients",
+    "LeftIGDetails",
+    "Schedule",
+    "__version__",
+    "adaptive_schedule",
+    "adversarial_gradient_integration",
+    "attribute_dataset",
+    "blur_integrated_gradients",
+    "default_pilot_steps",
     "get_integrated_decision_gradients",
     "get_integrated_gradients",
-    "Details",
-    "Schedule",
-    "RULES",
+    "guided_integrated_gradients",
+    "integrated_decision_gradients",
+    "integrated_gradients",
+    "integrated_gradients_sign",
+    "layer_integrated_decision_gradients",
+    "layer_integrated_gradients",
+    "left_integrated_gradients",
+    "load_attributions",
+    "make_baseline",
+    "noise_tunnel",
     "uniform_schedule",
-    "adaptive_schedule",
-    "__version__",
 ]

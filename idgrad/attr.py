@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -87,7 +87,7 @@ class IntegratedGradients:
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
         """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request)."""
-        return integrated_gradients(
+        result = integrated_gradients(
             self.forward_func,
             inputs,
             baselines=baselines,
@@ -99,6 +99,7 @@ class IntegratedGradients:
             multiply_by_inputs=self._multiply_by_inputs,
             return_convergence_delta=return_convergence_delta,
         )
+        return cast("TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]", result)
 
 
 class IntegratedDecisionGradients(IntegratedGradients):
@@ -139,7 +140,7 @@ class IntegratedDecisionGradients(IntegratedGradients):
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
         """Attributions shaped like ``inputs`` (and the pre-rescaling delta on request)."""
-        return integrated_decision_gradients(
+        result = integrated_decision_gradients(
             self.forward_func,
             inputs,
             baselines=baselines,
@@ -154,6 +155,7 @@ class IntegratedDecisionGradients(IntegratedGradients):
             normalize=self.normalize,
             return_convergence_delta=return_convergence_delta,
         )
+        return cast("TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]", result)
 
 
 class LayerIntegratedGradients:

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -65,7 +65,7 @@ def get_integrated_decision_gradients(
         Attributions shaped like ``input``; with ``return_convergence_delta`` also
         the pre-rescaling delta ``(B,)``.
     """
-    return integrated_decision_gradients(
+    result = integrated_decision_gradients(
         model,
         input,
         baselines=baseline,
@@ -76,6 +76,7 @@ def get_integrated_decision_gradients(
         internal_batch_size=_points_per_pass(batch_size, input),
         return_convergence_delta=return_convergence_delta,
     )
+    return cast("torch.Tensor | tuple[torch.Tensor, torch.Tensor]", result)
 
 
 def get_integrated_gradients(
@@ -93,7 +94,7 @@ def get_integrated_gradients(
         Attributions shaped like ``input``; with ``return_convergence_delta`` also
         the delta ``sum(IG) - (F(x) - F(x'))`` ``(B,)``.
     """
-    return integrated_gradients(
+    result = integrated_gradients(
         model,
         input,
         baselines=baseline,
@@ -103,3 +104,4 @@ def get_integrated_gradients(
         internal_batch_size=_points_per_pass(batch_size, input),
         return_convergence_delta=return_convergence_delta,
     )
+    return cast("torch.Tensor | tuple[torch.Tensor, torch.Tensor]", result)

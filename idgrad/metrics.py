@@ -664,7 +664,7 @@ def random_pixel_mask(
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     n = height * width
-    k = int(math.floor(fraction * n))
+    k = math.floor(fraction * n)
     gen = torch.Generator().manual_seed(int(seed))
     mask = torch.zeros(batch, n, dtype=torch.bool)
     for i in range(batch):
@@ -940,7 +940,7 @@ def pic(
         )
     if np.any(np.diff(th) <= 0):
         raise ValueError(f"thresholds must be strictly increasing, got {th.tolist()}")
-    b, c, h, w = images.shape
+    b, _c, h, w = images.shape
     if h < 2 or w < 2:
         raise ValueError(f"pic needs images of at least 2x2 pixels, got H={h}, W={w}")
     n = h * w

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 
@@ -38,8 +38,8 @@ class Details(NamedTuple):
     derivatives: torch.Tensor
     start: torch.Tensor
     end: torch.Tensor
-    pilot_alphas: Optional[torch.Tensor]
-    pilot_outputs: Optional[torch.Tensor]
+    pilot_alphas: torch.Tensor | None
+    pilot_outputs: torch.Tensor | None
     n_gradient_evals: int
     n_forward_evals: int
 

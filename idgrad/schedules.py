@@ -41,13 +41,13 @@ __all__ = [
     "RULES",
     "Rule",
     "Schedule",
-    "uniform_schedule",
-    "check_rule",
-    "rule_points",
-    "composite_schedule",
-    "allocate_budget",
-    "interval_scores",
     "adaptive_schedule",
+    "allocate_budget",
+    "check_rule",
+    "composite_schedule",
+    "interval_scores",
+    "rule_points",
+    "uniform_schedule",
 ]
 
 Rule = Literal[
@@ -133,7 +133,7 @@ def rule_points(n: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.nda
     """
     n = _check_count(n)
     if not isinstance(rule, str):
-        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+        raise TypeError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
     alphas, weights = _rule_points(n, rule)
     return alphas.copy(), weights.copy()
 
@@ -266,28 +266,29 @@ def allocate_budget(
     n_steps = _check_count(n_steps)
     if not 0.0 <= floor_fraction <= 1.0:
         raise ValueError(f"floor_fraction must be in [0, 1], got {floor_fraction}")
-    scores = torch.as_tensor(scores, dtype=torch.float64)
-    if scores.ndim != 2 or scores.shape[1] < 1:
-        raise ValueError(f"scores must be (B, J) with J >= 1, got {tuple(scores.shape)}")
-    if not torch.isfinite(scores).all() or (scores < 0).any():
+    s = torch.as_tensor(scores, dtype=torch.float64).detach().cpu().numpy()
+    if s.ndim != 2 or s.shape[1] < 1:
+        raise ValueError(f"scores must be (B, J) with J >= 1, got {tuple(s.shape)}")
+    if not np.isfinite(s).all() or (s < 0).any():
         raise ValueError("scores must be finite and non-negative")
-    n_intervals = scores.shape[1]
-    peak = scores.amax(1, keepdim=True)
+    # numpy: a handful of tiny array operations, ~10x cheaper than the same in torch
+    n_intervals = s.shape[1]
+    peak = s.max(1, keepdims=True)
     flat = peak <= 0
-    scaled = scores / torch.where(flat, torch.ones_like(peak), peak)  # in [0, 1], no underflow
-    proportional = scaled / scaled.sum(1, keepdim=True).clamp_min(1.0)
+    scaled = s / np.where(flat, 1.0, peak)  # in [0, 1], no underflow
+    proportional = scaled / np.maximum(scaled.sum(1, keepdims=True), 1.0)
     share = (1.0 - floor_fraction) * proportional + floor_fraction / n_intervals
-    share = torch.where(flat, torch.full_like(share, 1.0 / n_intervals), share)
+    share = np.where(flat, 1.0 / n_intervals, share)
     ideal = share * n_steps
-    counts = ideal.floor().to(torch.int64)
-    missing = n_steps - counts.sum(1)
+    counts = np.floor(ideal).astype(np.int64)
+    missing = n_steps - counts.sum(1, keepdims=True)
     remainder = ideal - counts
     # Largest remainder; ties go to the earliest interval (stable sort).
-    order = torch.sort(-remainder, dim=1, stable=True).indices
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(n_intervals).expand_as(order).contiguous())
-    counts += (rank < missing.unsqueeze(1)).to(torch.int64)
-    return counts
+    order = np.argsort(-remainder, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(n_intervals)[None, :].repeat(len(s), 0), axis=1)
+    counts += rank < missing
+    return torch.from_numpy(counts)
 
 
 def interval_scores(pilot_outputs: torch.Tensor, neighbour_fraction: float = 0.5) -> torch.Tensor:
@@ -314,13 +315,14 @@ def interval_scores(pilot_outputs: torch.Tensor, neighbour_fraction: float = 0.5
     """
     if not 0.0 <= neighbour_fraction <= 1.0:
         raise ValueError(f"neighbour_fraction must be in [0, 1], got {neighbour_fraction}")
-    pilot = torch.as_tensor(pilot_outputs, dtype=torch.float64)
-    d = (pilot[:, 1:] - pilot[:, :-1]).abs()
-    if neighbour_fraction == 0.0 or d.shape[1] == 1:
-        return d
-    left = torch.nn.functional.pad(d[:, :-1], (1, 0))
-    right = torch.nn.functional.pad(d[:, 1:], (0, 1))
-    return torch.maximum(d, neighbour_fraction * torch.maximum(left, right))
+    pilot = torch.as_tensor(pilot_outputs, dtype=torch.float64).detach().cpu().numpy()
+    d = np.abs(np.diff(pilot, axis=1))
+    if neighbour_fraction > 0.0 and d.shape[1] > 1:
+        neighbours = np.zeros_like(d)
+        neighbours[:, 1:] = d[:, :-1]
+        neighbours[:, :-1] = np.maximum(neighbours[:, :-1], d[:, 1:])
+        d = np.maximum(d, neighbour_fraction * neighbours)
+    return torch.from_numpy(d)
 
 
 def adaptive_schedule(

@@ -21,33 +21,31 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 __all__ = [
-    "TensorOrTuple",
-    "TargetType",
     "BaselineType",
     "ModelSeam",
+    "TargetType",
+    "TensorOrTuple",
     "as_input_tuple",
+    "check_no_inference_mode",
     "expand_baselines",
     "restore_form",
-    "check_no_inference_mode",
 ]
 
-TensorOrTuple = Union[torch.Tensor, tuple[torch.Tensor, ...]]
-TargetType = Union[
-    None,
-    int,
-    tuple[int, ...],
-    torch.Tensor,
-    Sequence[Union[int, tuple[int, ...]]],
-    Callable[[Any], torch.Tensor],
-]
-BaselineType = Union[
-    None, float, int, torch.Tensor, tuple[Union[None, float, int, torch.Tensor], ...]
-]
+TensorOrTuple = torch.Tensor | tuple[torch.Tensor, ...]
+TargetType = (
+    None
+    | int
+    | tuple[int, ...]
+    | torch.Tensor
+    | Sequence[int | tuple[int, ...]]
+    | Callable[[Any], torch.Tensor]
+)
+BaselineType = None | float | int | torch.Tensor | tuple[None | float | int | torch.Tensor, ...]
 
 
 def check_no_inference_mode() -> None:

@@ -574,7 +574,7 @@ def load_digits_cnn(
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state, strict=True)
             return model.eval(), (x_test, y_test)
-        except Exception:  # corrupt or stale file: retrain and overwrite below
+        except Exception:  # noqa: BLE001 - corrupt or stale file: retrain and overwrite below
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 model = digits_cnn()

@@ -86,3 +86,19 @@ def test_run_rejects_unknown_names(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit):
         main(["--only", "nope", "--out", str(tmp_path)])
+
+
+def test_assemble_shifts_headings_and_marks_missing_tables(tmp_path: Path) -> None:
+    from benchmarks.assemble import PARTS, assemble, shift_headings
+
+    assert shift_headings("# A\n\n## B\ntext # not a heading\n", 3) == "### A\n\n#### B\ntext # not a heading\n"
+    assert shift_headings("no heading\n", 2) == "no heading\n"
+    (tmp_path / "performance.md").write_text("# Performance\n\n## Verdicts\n")
+    (tmp_path / "overhead.md").write_text("## Overhead against the floor\n\n| a |\n")
+    text = assemble(tmp_path)
+    assert "## Performance\n" in text and "### Verdicts\n" in text
+    assert "### Overhead against the floor\n" in text
+    assert "[performance](#performance)" in text
+    missing = [stem for stem, _, _ in PARTS if stem not in ("performance", "overhead")]
+    for stem in missing:
+        assert f"`results/{stem}.md` is missing" in text

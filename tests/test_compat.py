@@ -56,7 +56,7 @@ def test_tensor_targets_work() -> None:
 
 
 def test_delta_is_pre_rescaling_not_zero_by_construction() -> None:
-    f = lambda z: torch.sigmoid(50 * (z[:, 0] - 0.8)) + 0.05 * z[:, 1] + 0.05 * z[:, 2]  # noqa: E731
+    f = lambda z: torch.sigmoid(50 * (z[:, 0] - 0.8)) + 0.05 * z[:, 1] + 0.05 * z[:, 2]
     x = torch.tensor([[1.0, 0.5, 0.3]], dtype=D)
     attr, delta = get_integrated_decision_gradients(f, x, n_steps=10, return_convergence_delta=True)
     assert torch.allclose(attr.sum(), f(x) - f(0 * x), rtol=1e-12)  # rescaled to completeness

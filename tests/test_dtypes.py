@@ -28,7 +28,7 @@ def test_float32_close_to_float64(device: torch.device, fn: str) -> None:
     model32 = Small().to(device)
     x = torch.rand(4, 6, dtype=torch.float64, device=device)
     method = idgrad.integrated_gradients if fn == "ig" else idgrad.integrated_decision_gradients
-    a64, d64 = method(model64, x, target=1, n_steps=24, return_convergence_delta=True)
+    a64, _d64 = method(model64, x, target=1, n_steps=24, return_convergence_delta=True)
     a32, d32 = method(model32, x.float(), target=1, n_steps=24, return_convergence_delta=True)
     assert a64.dtype == torch.float64 and a32.dtype == torch.float32
     assert a64.device.type == device.type and d32.device.type == device.type

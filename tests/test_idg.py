@@ -40,7 +40,7 @@ def test_normalised_idg_is_complete_and_delta_is_honest() -> None:
     gap = logistic(X) - logistic(0 * X)
     assert torch.allclose(attr.sum(), gap[0], rtol=1e-13)
     # the delta is the quadrature error of the same schedule on integral F' = gap: not ~0 here
-    ig, ig_delta = idgrad.integrated_gradients(logistic, X, n_steps=8, method="riemann_middle",
+    _ig, ig_delta = idgrad.integrated_gradients(logistic, X, n_steps=8, method="riemann_middle",
                                                return_convergence_delta=True)
     assert abs(delta.item()) > 1e-3
     assert delta.item() == pytest.approx(ig_delta.item(), rel=1e-12)
@@ -79,7 +79,7 @@ def test_adaptive_schedule_is_per_example() -> None:
 
 
 def test_flat_path_warns_and_never_returns_nan() -> None:
-    const_part = lambda z: 0.0 * z.sum(1) + 1.0  # noqa: E731 - depends on z, F' == 0
+    const_part = lambda z: 0.0 * z.sum(1) + 1.0
     x = torch.rand(2, 3, dtype=D)
     with pytest.warns(IDGWarning, match="cannot be rescaled"):
         attr = idgrad.integrated_decision_gradients(const_part, x, n_steps=8)
@@ -88,7 +88,7 @@ def test_flat_path_warns_and_never_returns_nan() -> None:
 
 
 def test_only_flat_examples_warn_and_others_are_rescaled() -> None:
-    f = lambda z: torch.relu(z[:, 0] - 2.0) + z[:, 1]  # noqa: E731
+    f = lambda z: torch.relu(z[:, 0] - 2.0) + z[:, 1]
     x = torch.tensor([[3.0, 0.0], [3.0, 1.0]], dtype=D)  # example 0: flat until alpha = 2/3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -102,7 +102,7 @@ def test_only_flat_examples_warn_and_others_are_rescaled() -> None:
 
 
 def test_multiply_by_inputs_false_is_local() -> None:
-    f = lambda z: (2 * z).sum(1)  # noqa: E731
+    f = lambda z: (2 * z).sum(1)
     x = torch.rand(3, 4, dtype=D) + 0.5
     local = idgrad.integrated_decision_gradients(f, x, n_steps=4, multiply_by_inputs=False)
     glob = idgrad.integrated_decision_gradients(f, x, n_steps=4)
@@ -111,7 +111,7 @@ def test_multiply_by_inputs_false_is_local() -> None:
 
 def test_linear_model_idg_equals_gradient_times_input_any_schedule() -> None:
     w = torch.tensor([1.0, -2.0, 0.5], dtype=D)
-    f = lambda z: z @ w  # noqa: E731
+    f = lambda z: z @ w
     x = torch.rand(4, 3, dtype=D)
     for adaptive in (True, False):
         for method in idgrad.RULES:

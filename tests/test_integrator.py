@@ -62,7 +62,7 @@ def test_idg_identical_for_every_chunk_size(adaptive: bool, chunk: int | None) -
 
 
 def test_tuple_inputs_chunk_invariant() -> None:
-    f = lambda a, b: torch.sin(a).sum(1) * torch.cos(b).sum(1)  # noqa: E731
+    f = lambda a, b: torch.sin(a).sum(1) * torch.cos(b).sum(1)
     a, b = torch.rand(3, 4, dtype=D), torch.rand(3, 2, dtype=D)
     ref = idgrad.integrated_decision_gradients(f, (a, b), n_steps=10)
     for chunk in (1, 4, 29):
@@ -125,7 +125,7 @@ def test_end_points_are_reused_from_the_rule(rule: str, forward_rows: int) -> No
 
 def test_outputs_and_derivatives_are_exact() -> None:
     # F(x) = sum x^3 along x' = 0: F(alpha) = alpha^3 S, F'(alpha) = 3 alpha^2 S
-    f = lambda z: (z**3).sum(1)  # noqa: E731
+    f = lambda z: (z**3).sum(1)
     x = torch.rand(3, 4, dtype=D)
     seam = ModelSeam.build(f, (x,), None, None)
     sched = uniform_schedule(5, "riemann_left")
@@ -140,7 +140,7 @@ def test_outputs_and_derivatives_are_exact() -> None:
 
 def test_per_example_schedule_weights_travel_with_points() -> None:
     # two examples with different schedules, cut by chunks that straddle them
-    f = lambda z: (z**2).sum(1)  # noqa: E731
+    f = lambda z: (z**2).sum(1)
     x = torch.tensor([[1.0, 2.0], [3.0, -1.0]], dtype=D)
     sched = Schedule(
         torch.tensor([[0.1, 0.5, 0.9], [0.2, 0.3, 0.7]], dtype=D),
@@ -154,7 +154,7 @@ def test_per_example_schedule_weights_travel_with_points() -> None:
 
 
 def test_point_factor_multiplies_each_weight() -> None:
-    f = lambda z: (z**2).sum(1)  # noqa: E731
+    f = lambda z: (z**2).sum(1)
     x = torch.tensor([[1.0, 2.0]], dtype=D)
     seam = ModelSeam.build(f, (x,), None, None)
     sched = uniform_schedule(3, "riemann_left")

@@ -213,7 +213,7 @@ def test_fewer_steps_than_pilot_intervals_keeps_weights_summing_to_one() -> None
 def test_adaptive_converges_to_exact_integral(rule: str) -> None:
     # a sharp sigmoid path: the adaptive rule's error on integral F' must go to 0
     alpha = torch.linspace(0, 1, 17, dtype=torch.float64)
-    f = lambda a: torch.sigmoid(60 * (a - 0.3))  # noqa: E731
+    f = lambda a: torch.sigmoid(60 * (a - 0.3))
     pilot = f(alpha).unsqueeze(0)
     exact = float(f(torch.tensor(1.0, dtype=torch.float64)) - f(torch.tensor(0.0, dtype=torch.float64)))
     errors = []
@@ -250,7 +250,7 @@ def test_neighbours_of_a_jump_are_not_starved() -> None:
     pilot = torch.tensor([[0.0, 0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0, 8.0]], dtype=torch.float64)
     plain = adaptive_schedule(pilot, 40, floor_fraction=0.0, neighbour_fraction=0.0)
     shared = adaptive_schedule(pilot, 40, floor_fraction=0.0)
-    cells = lambda s: torch.bincount((s.alphas[0] * 8).floor().long(), minlength=8)  # noqa: E731
+    cells = lambda s: torch.bincount((s.alphas[0] * 8).floor().long(), minlength=8)
     assert cells(plain).tolist() == [1, 1, 1, 33, 1, 1, 1, 1]
     assert cells(shared).tolist() == [1, 1, 9, 17, 9, 1, 1, 1]
 

@@ -101,7 +101,7 @@ def test_target_selecting_non_scalar() -> None:
 
 
 def test_tuple_inputs_come_back_as_tuple() -> None:
-    f = lambda a, b: (a * b).sum(1)  # noqa: E731
+    f = lambda a, b: (a * b).sum(1)
     a, b = torch.rand(2, 3, dtype=D), torch.rand(2, 3, dtype=D)
     out = _ig(f, (a, b))
     assert isinstance(out, tuple) and len(out) == 2
@@ -160,7 +160,7 @@ def test_bad_inputs(inputs, error, match) -> None:
 @pytest.mark.parametrize("fn", [idgrad.integrated_gradients, idgrad.integrated_decision_gradients])
 def test_bad_step_and_chunk_arguments(fn) -> None:
     x = torch.rand(2, 3)
-    f = lambda z: z.sum(1)  # noqa: E731
+    f = lambda z: z.sum(1)
     with pytest.raises(ValueError, match="n_steps"):
         fn(f, x, n_steps=0)
     with pytest.raises(TypeError, match="n_steps"):

@@ -59,7 +59,7 @@ def test_state_is_left_as_found(name: str, training: bool, grad_mode: bool) -> N
     assert torch.equal(model.fc.weight.grad, torch.full_like(model.fc.weight, 7.0))
     assert model.fc.bias.grad is None
     for k, v in model.state_dict().items():
-        if k.endswith("running_mean") or k.endswith("running_var") or k.endswith("num_batches_tracked"):
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
             continue  # a train-mode BatchNorm updates its statistics on every forward, as PyTorch does
         assert torch.equal(v, params_before[k]), k
     assert x.requires_grad and x.grad is None

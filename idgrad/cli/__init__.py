@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from idgrad import __version__
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "dataset")

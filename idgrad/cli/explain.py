@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ import torch
 from idgrad.cli import CLIError
 from idgrad.methods.registry import METHODS, get_method
 
-__all__ = ["register", "run", "load_model", "load_inputs"]
+__all__ = ["load_inputs", "load_model", "register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,13 +115,13 @@ def _read_image(path: Path, size: int | None) -> np.ndarray:
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib and scikit-image
         raise CLIError("reading images needs Pillow: pip install pillow") from None
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             if size is not None:
                 w, h = im.size
                 side = min(w, h)
                 left, top = (w - side) // 2, (h - side) // 2
-                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.float32).transpose(2, 0, 1)  # (3, H, W), 0-255
     except OSError as err:
         raise CLIError(f"cannot read image {path}: {err}") from None

@@ -30,8 +30,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from idgrad.dataset import distributed
-from idgrad.methods.registry import METHODS as REGISTERED_METHODS
-from idgrad.methods.registry import get_method
 from idgrad.dataset.sources import (
     Batch,
     Collate,
@@ -52,6 +50,8 @@ from idgrad.dataset.store import (
     read_manifest,
     write_json_atomic,
 )
+from idgrad.methods.registry import METHODS as REGISTERED_METHODS
+from idgrad.methods.registry import get_method
 
 __all__ = [
     "METHODS",

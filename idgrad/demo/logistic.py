@@ -23,7 +23,7 @@ import torch
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.schedules import RULES
 
-__all__ = ["logistic_model", "LOGISTIC_INPUT", "Row", "logistic_table", "format_table"]
+__all__ = ["LOGISTIC_INPUT", "Row", "format_table", "logistic_model", "logistic_table"]
 
 LOGISTIC_INPUT = torch.tensor([[1.0, 0.5, 0.3]], dtype=torch.float64)
 
@@ -56,7 +56,8 @@ def logistic_table(steps: Sequence[int] = (10, 20, 50), n_pilot_steps: int | Non
     idg_ref = integrated_decision_gradients(logistic_model, x, n_steps=20000, adaptive=False)
     rows: list[Row] = []
 
-    def rel(a: torch.Tensor, ref: torch.Tensor) -> float:
+    def rel(a: object, ref: object) -> float:
+        assert isinstance(a, torch.Tensor) and isinstance(ref, torch.Tensor)
         return float((a - ref).norm() / ref.norm())
 
     for n in steps:

@@ -9,15 +9,15 @@ from idgrad.methods.ig_sign import integrated_gradients_sign
 from idgrad.methods.left_ig import LeftIGDetails, left_integrated_gradients
 
 __all__ = [
-    "integrated_gradients",
-    "integrated_decision_gradients",
-    "left_integrated_gradients",
-    "guided_integrated_gradients",
-    "blur_integrated_gradients",
-    "adversarial_gradient_integration",
-    "integrated_gradients_sign",
-    "default_pilot_steps",
+    "AGIDetails",
     "IDGWarning",
     "LeftIGDetails",
-    "AGIDetails",
+    "adversarial_gradient_integration",
+    "blur_integrated_gradients",
+    "default_pilot_steps",
+    "guided_integrated_gradients",
+    "integrated_decision_gradients",
+    "integrated_gradients",
+    "integrated_gradients_sign",
+    "left_integrated_gradients",
 ]

@@ -21,13 +21,13 @@ from idgrad.seam import (
 
 __all__ = [
     "Prepared",
-    "prepare",
     "check_steps",
+    "differences",
     "endpoint_outputs",
     "path_endpoints",
-    "total_attribution",
+    "prepare",
     "to_input_dtypes",
-    "differences",
+    "total_attribution",
 ]
 
 

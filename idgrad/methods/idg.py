@@ -39,7 +39,7 @@ from idgrad.results import Details
 from idgrad.schedules import adaptive_schedule, check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 
-__all__ = ["integrated_decision_gradients", "default_pilot_steps", "IDGWarning"]
+__all__ = ["IDGWarning", "default_pilot_steps", "integrated_decision_gradients"]
 
 
 class IDGWarning(UserWarning):
@@ -122,6 +122,23 @@ def integrated_decision_gradients(
     *,
     return_details: Literal[True],
 ) -> Details: ...
+@overload
+def integrated_decision_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    adaptive: bool = ...,
+    n_pilot_steps: int | None = ...,
+    method: str = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    normalize: bool = ...,
+    return_convergence_delta: bool = ...,
+    return_details: bool = ...,
+) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details: ...
 
 
 def integrated_decision_gradients(

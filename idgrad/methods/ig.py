@@ -74,6 +74,20 @@ def integrated_gradients(
     *,
     return_details: Literal[True],
 ) -> Details: ...
+@overload
+def integrated_gradients(
+    forward_func: Callable[..., Any],
+    inputs: TensorOrTuple,
+    baselines: BaselineType = ...,
+    target: TargetType = ...,
+    additional_forward_args: Any = ...,
+    n_steps: int = ...,
+    method: str = ...,
+    internal_batch_size: int | None = ...,
+    multiply_by_inputs: bool = ...,
+    return_convergence_delta: bool = ...,
+    return_details: bool = ...,
+) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details: ...
 
 
 def integrated_gradients(
