@@ -100,7 +100,7 @@ def run_case(spec: dict[str, Any]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _plan(level: str) -> tuple[dict[str, int], list[tuple[str, int | None, tuple[int, ...]]]]:
+def _plan(level: str) -> tuple[dict[str, int], list[tuple[str, int | str | None, tuple[int, ...]]]]:
     if level == "smoke":
         return {"size": 8, "batch": 2, "width": 4, "peers": False}, [("idgrad IG", 8, (4, 16))]
     if level == "quick":
@@ -108,6 +108,7 @@ def _plan(level: str) -> tuple[dict[str, int], list[tuple[str, int | None, tuple
         return shape, [
             ("idgrad IG", 64, (50, 400)),
             ("captum IG", 64, (50, 400)),
+            ("idgrad IG", "auto", (50, 400)),
             ("captum IG", None, (50, 200)),
         ]
     shape = {"size": 64, "batch": 8, "width": 16}
@@ -115,11 +116,27 @@ def _plan(level: str) -> tuple[dict[str, int], list[tuple[str, int | None, tuple
         ("idgrad IG", 64, (50, 400)),
         ("idgrad IDG", 64, (50, 400)),
         ("captum IG", 64, (50, 400)),
+        ("idgrad IG", "auto", (50, 400)),
+        ("idgrad IDG", "auto", (50, 400)),
         ("idgrad IG", None, (50, 100, 200)),
         ("captum IG", None, (50, 100, 200)),
         ("seed IDG", None, (50, 200, 400)),
         ("seed IDG", 64, (50, 200, 400)),
     ]
+
+
+def _chunk_label(who: str, chunk: int | str | None, shape: dict[str, int]) -> str:
+    if chunk is None:
+        return "none"
+    if chunk == "auto":
+        import torch
+
+        from idgrad.integrator import resolve_chunk_size
+
+        x = torch.zeros(1, 3, shape["size"], shape["size"])
+        return f"auto ({resolve_chunk_size('auto', (x,))} rows)"
+    assert isinstance(chunk, int)
+    return f"{chunk} rows" if who != "seed IDG" else f"{max(1, chunk // shape['batch'])} steps"
 
 
 def _available(who: str) -> bool:
@@ -147,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     shape, plan = _plan(level)
     plan = [case for case in plan if _available(case[0])]
     rows: list[list[Any]] = []
-    peaks: dict[tuple[str, int | None, int], float] = {}
+    peaks: dict[tuple[str, int | str | None, int], float] = {}
     for who, chunk, steps in plan:
         first = None
         for n in steps:
@@ -157,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> str:
             rows.append(
                 [
                     who,
-                    "none" if chunk is None else (f"{chunk} rows" if who != "seed IDG" else f"{max(1, chunk // shape['batch'])} steps"),
+                    _chunk_label(who, chunk, shape),
                     n,
                     f"{res['peak_mb']:.0f}",
                     f"{res['peak_mb'] - res['setup_mb']:.0f}",
@@ -167,8 +184,7 @@ def main(argv: Sequence[str] | None = None) -> str:
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
     verdicts = []
     lo_n, hi_n = plan[0][2][0], plan[0][2][-1]
-    for who in ("idgrad IG", "idgrad IDG"):
-        chunk = plan[0][1]
+    for who, chunk in (("idgrad IG", plan[0][1]), ("idgrad IDG", plan[0][1]), ("idgrad IG", "auto"), ("idgrad IDG", "auto")):
         if (who, chunk, lo_n) in peaks and (who, chunk, hi_n) in peaks:
             r = peaks[(who, chunk, hi_n)] / peaks[(who, chunk, lo_n)]
             verdicts.append(

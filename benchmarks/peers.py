@@ -2,12 +2,15 @@
 
 * captum ``IntegratedGradients`` vs :func:`idgrad.integrated_gradients`: same
   ``n_steps``, same rule, same chunk (captum's ``internal_batch_size`` counts
-  rows, so both evaluate the same rows per pass). Target: not slower.
+  rows, so both evaluate the same rows per pass). Target: not slower. One more
+  row per rule puts each at its default (captum: every row in one pass; idgrad:
+  ``internal_batch_size="auto"``).
 * the seed package's ``get_integrated_decision_gradients`` vs
   :func:`idgrad.integrated_decision_gradients`, each at its defaults (the seed:
   ``batch_size=1`` step per pass, ``n_steps // 2`` pilot points), and at equal
   batch and pilot (the seed with ``batch_size=n_steps`` and idgrad's pilot
-  size). Target: idgrad >= 1.5x faster at the defaults.
+  size; idgrad with every point in one pass as well). Target: idgrad >= 1.5x
+  faster at the defaults.
 
 The rows each contender sends through the model (with and without gradients)
 are counted once, untimed, with a counting wrapper: the seed package does not
@@ -42,6 +45,7 @@ from benchmarks._common import (
     verdict,
     write_result,
 )
+from idgrad.integrator import resolve_chunk_size
 
 __all__ = ["Counter", "main"]
 
@@ -85,6 +89,12 @@ def _cases(level: str) -> list[tuple[str, Any, torch.Tensor, int]]:
     return out
 
 
+def _chunk_label(captum: int | None, ours: int | str | None, x: torch.Tensor) -> str:
+    if ours == "auto":
+        return f"defaults (captum all, idgrad auto = {resolve_chunk_size('auto', (x,))})"
+    return "all" if captum is None else str(captum)
+
+
 def measure(level: str, n_steps: int = 50) -> tuple[list[list[Any]], list[list[Any]]]:
     """Rows of the captum table and of the seed-package table, for every model."""
     captum_rows: list[list[Any]] = []
@@ -110,16 +120,17 @@ def _case_rows(
     batch = x.shape[0]
     rules = ("gausslegendre",) if level == "smoke" else ("gausslegendre", "riemann_trapezoid")
     for rule in rules:
-        for chunk in (None, batch * 10):
+        # (captum's chunk, idgrad's chunk): equal work, then each at its default
+        for chunk, ours in ((None, None), (batch * 10, batch * 10), (None, "auto")):
 
             def run_captum(chunk: int | None = chunk, rule: str = rule) -> Any:
                 return IntegratedGradients(model).attribute(
                     x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
                 )
 
-            def run_idgrad(chunk: int | None = chunk, rule: str = rule) -> Any:
+            def run_idgrad(ours: int | str | None = ours, rule: str = rule) -> Any:
                 return idgrad.integrated_gradients(
-                    model, x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
+                    model, x, target=t, n_steps=n_steps, method=rule, internal_batch_size=ours
                 )
 
             times = compare_times({"captum": run_captum, "idgrad": run_idgrad}, "captum", reps)
@@ -128,7 +139,7 @@ def _case_rows(
                 [
                     name,
                     rule,
-                    "all" if chunk is None else chunk,
+                    _chunk_label(chunk, ours, x),
                     fmt_seconds(times.median("captum")),
                     fmt_seconds(times.median("idgrad")),
                     fmt_ratio(1 / ratio),
@@ -146,12 +157,16 @@ def _case_rows(
         (
             f"equal batch, pilot {pilot}",
             lambda m: seed_idg(m, x, target=t, n_steps=n_steps, batch_size=n_steps, n_prechar_steps=pilot),
-            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps, n_pilot_steps=pilot),
+            lambda m: idgrad.integrated_decision_gradients(
+                m, x, target=t, n_steps=n_steps, n_pilot_steps=pilot, internal_batch_size=None
+            ),
         ),
         (
             "uniform, equal batch",
             lambda m: seed_idg(m, x, target=t, n_steps=n_steps, adaptive=False, batch_size=n_steps),
-            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps, adaptive=False),
+            lambda m: idgrad.integrated_decision_gradients(
+                m, x, target=t, n_steps=n_steps, adaptive=False, internal_batch_size=None
+            ),
         ),
     ]
     for label, seed_fn, ours_fn in settings:
@@ -188,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     text = header("Against the peers at equal work", command_line("benchmarks.peers", argv))
     text += (
         f"\n### captum 0.9 `IntegratedGradients` vs `idgrad.integrated_gradients`\n\n"
-        f"{args.steps} steps, same rule, same rows per pass (chunk = rows per forward/backward). "
+        f"{args.steps} steps, same rule, same rows per pass (chunk = rows per forward/backward); "
+        "the `defaults` rows run each library at its default chunking. "
         "Speed-up = captum time / idgrad time (median of paired rounds).\n\n"
     )
     text += markdown_table(
@@ -197,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     text += (
         f"\n### integrated-decision-gradients 0.1.2 vs `idgrad.integrated_decision_gradients`\n\n"
         f"{args.steps} steps. Points = gradient rows + forward-only rows sent through the model "
-        "(and the number of model calls), counted untimed.\n\n"
+        "(and the number of model calls), counted untimed. `defaults`: each at its defaults "
+        "(idgrad chunks automatically); the equal-batch rows give both one pass for all steps.\n\n"
     )
     text += markdown_table(
         ["model", "setting", "seed points", "idgrad points", "seed", "idgrad", "idgrad speed-up", "target"],

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 
 import torch
 
+from idgrad.integrator import ChunkSize
 from idgrad.layer import (
     LayerAttributions,
     LayerSpec,
@@ -83,7 +84,7 @@ class IntegratedGradients:
         additional_forward_args: Any = None,
         n_steps: int = 50,
         method: str = "gausslegendre",
-        internal_batch_size: int | None = None,
+        internal_batch_size: ChunkSize = "auto",
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
         """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request)."""
@@ -136,7 +137,7 @@ class IntegratedDecisionGradients(IntegratedGradients):
         additional_forward_args: Any = None,
         n_steps: int = 50,
         method: str = "gausslegendre",
-        internal_batch_size: int | None = None,
+        internal_batch_size: ChunkSize = "auto",
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
         """Attributions shaped like ``inputs`` (and the pre-rescaling delta on request)."""
@@ -216,7 +217,7 @@ class LayerIntegratedGradients:
         additional_forward_args: Any = None,
         n_steps: int = 50,
         method: str = "gausslegendre",
-        internal_batch_size: int | None = None,
+        internal_batch_size: ChunkSize = "auto",
         return_convergence_delta: bool = False,
         attribute_to_layer_input: bool = False,
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
@@ -274,7 +275,7 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
         additional_forward_args: Any = None,
         n_steps: int = 50,
         method: str = "gausslegendre",
-        internal_batch_size: int | None = None,
+        internal_batch_size: ChunkSize = "auto",
         return_convergence_delta: bool = False,
         attribute_to_layer_input: bool = False,
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:

@@ -48,7 +48,7 @@ from typing import Any, Literal, overload
 import torch
 from torch import nn
 
-from idgrad.integrator import check_chunk_size
+from idgrad.integrator import ChunkSize, check_chunk_size, resolve_chunk_size
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.methods._common import check_steps
 from idgrad.results import Details
@@ -272,10 +272,10 @@ class _LayerPath:
         self.counts: list[int] = []
 
     def capture(
-        self, points: tuple[torch.Tensor, ...], internal_batch_size: int | None, name: str
+        self, points: tuple[torch.Tensor, ...], internal_batch_size: ChunkSize, name: str
     ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Run the model on ``points`` (``B`` rows): the layers' activations and ``F``."""
-        size = self.batch if internal_batch_size is None else internal_batch_size
+        size = resolve_chunk_size(internal_batch_size, points) or self.batch
         values = []
         for site in self.sites:
             site.captured = []
@@ -351,7 +351,7 @@ def _run(
     baselines: BaselineType,
     target: TargetType,
     additional_forward_args: Any,
-    internal_batch_size: int | None,
+    internal_batch_size: ChunkSize,
     attribute_to_layer_input: bool,
     return_convergence_delta: bool,
     return_details: bool,
@@ -414,7 +414,7 @@ def layer_integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: Literal[False] = ...,
@@ -430,7 +430,7 @@ def layer_integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     *,
@@ -447,7 +447,7 @@ def layer_integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: bool = ...,
@@ -465,7 +465,7 @@ def layer_integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: bool = ...,
@@ -481,7 +481,7 @@ def layer_integrated_gradients(
     additional_forward_args: Any = None,
     n_steps: int = 50,
     method: str = "gausslegendre",
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     attribute_to_layer_input: bool = False,
     multiply_by_inputs: bool = True,
     return_convergence_delta: bool = False,
@@ -564,7 +564,7 @@ def layer_integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
@@ -583,7 +583,7 @@ def layer_integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
@@ -603,7 +603,7 @@ def layer_integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
@@ -624,7 +624,7 @@ def layer_integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     attribute_to_layer_input: bool = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
@@ -643,7 +643,7 @@ def layer_integrated_decision_gradients(
     adaptive: bool = True,
     n_pilot_steps: int | None = None,
     method: str = "riemann_middle",
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     attribute_to_layer_input: bool = False,
     multiply_by_inputs: bool = True,
     normalize: bool = True,

@@ -162,3 +162,47 @@ def test_point_factor_multiplies_each_weight() -> None:
     a, w = sched.alphas[0], sched.weights[0]
     expected = (w * (a**2 * 5) * a).sum() * 2 * x
     assert torch.allclose(p.sums[0], expected, atol=1e-15)
+
+
+def test_auto_chunk_size_follows_the_input_size() -> None:
+    from idgrad.integrator import AUTO_CHUNK_ELEMENTS, resolve_chunk_size
+
+    cpu = AUTO_CHUNK_ELEMENTS["cpu"]
+    image = torch.zeros(2, 3, 64, 64)
+    assert resolve_chunk_size("auto", (image,)) == cpu // (3 * 64 * 64)
+    # several inputs: one example of each counts
+    assert resolve_chunk_size("auto", (image, torch.zeros(2, 1024))) == cpu // (3 * 64 * 64 + 1024)
+    assert resolve_chunk_size("auto", (torch.zeros(1, 10),)) == 1024  # capped
+    assert resolve_chunk_size("auto", (torch.zeros(1, 3, 2048, 2048),)) == 1  # never 0
+    assert resolve_chunk_size(None, (image,)) is None
+    assert resolve_chunk_size(5, (image,)) == 5
+    with pytest.raises(TypeError, match="'big'"):
+        resolve_chunk_size("big", (image,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="internal_batch_size"):
+        idgrad.integrated_gradients(lambda x: x.sum(1), torch.ones(1, 2), internal_batch_size="all")  # type: ignore[call-overload]
+
+
+def test_auto_chunking_splits_large_inputs_and_changes_nothing() -> None:
+    from idgrad.integrator import resolve_chunk_size
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Tanh(), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(2)).double()
+    x = torch.rand(3, 3, 96, 96, dtype=D)
+    model(x)  # materialise the lazy layer
+    rows: list[int] = []
+    handle = model.register_forward_pre_hook(lambda m, a: rows.append(int(a[0].shape[0])))
+    try:
+        auto = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=40, return_details=True)
+        chunk = resolve_chunk_size("auto", (x,))
+        assert chunk is not None and chunk < 3 * 40  # the default really splits this case
+        assert max(rows) <= chunk
+        assert sum(rows) == auto.n_evaluations
+        rows.clear()
+        one = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=40, internal_batch_size=None,
+                                                   return_details=True)
+        assert max(rows) == 3 * 40  # None: every gradient point in one pass
+    finally:
+        handle.remove()
+    assert torch.allclose(auto.attributions, one.attributions, rtol=0, atol=1e-12)
+    assert torch.allclose(auto.delta, one.delta, rtol=0, atol=1e-12)

@@ -51,7 +51,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="gradient evaluations per example (default: the method's)")
     p.add_argument("--batch-size", type=int, default=32, help="examples per block")
     p.add_argument("--internal-batch-size", type=int, default=None,
-                   help="points per forward/backward pass (memory bound)")
+                   help="points per forward/backward pass (memory bound; default: chosen "
+                        "from the input size)")
     p.add_argument("--baseline", type=float, default=None,
                    help="constant baseline value (default: the method's, zeros)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),

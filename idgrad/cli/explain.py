@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a number, or a .npy/.pt file broadcastable to the input (default: 0)")
     p.add_argument("--steps", type=int, default=50, help="gradient steps per example (default: 50)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="at most this many path points per forward/backward pass")
+                   help="at most this many path points per forward/backward pass "
+                        "(default: chosen from the input size)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--image-size", type=int, default=None,
                    help="resize image inputs to this square size (centre crop)")
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     method = get_method(args.method)
     try:
         attr = method(model, x, baselines=_parse_baseline(args.baseline, args.device), target=target,
-                      n_steps=args.steps, internal_batch_size=args.batch_size)
+                      n_steps=args.steps, internal_batch_size=args.batch_size or "auto")
     except (ValueError, TypeError) as err:
         raise CLIError(str(err)) from None
     except (AssertionError, RuntimeError) as err:

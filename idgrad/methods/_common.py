@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from idgrad.integrator import accumulation_dtype, check_chunk_size, evaluate_path
+from idgrad.integrator import ChunkSize, accumulation_dtype, check_chunk_size, evaluate_path
 from idgrad.seam import (
     BaselineType,
     ModelSeam,
@@ -56,7 +56,7 @@ def prepare(
     baselines: BaselineType,
     target: TargetType,
     additional_forward_args: Any,
-    internal_batch_size: int | None,
+    internal_batch_size: ChunkSize,
 ) -> Prepared:
     """Validate and normalise the arguments every path method takes."""
     check_no_inference_mode()
@@ -68,7 +68,7 @@ def prepare(
 
 
 def endpoint_outputs(
-    prep: Prepared, internal_batch_size: int | None
+    prep: Prepared, internal_batch_size: ChunkSize
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``F(x')`` and ``F(x)`` per example (``2 B`` forward-only evaluations)."""
     alphas = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(prep.batch_size, 2)
@@ -80,7 +80,7 @@ def path_endpoints(
     prep: Prepared,
     alphas: torch.Tensor,
     outputs: torch.Tensor,
-    internal_batch_size: int | None,
+    internal_batch_size: ChunkSize,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``F(x')``, ``F(x)`` and the number of forward-only evaluations they cost.
 

@@ -35,7 +35,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import torch
 
-from idgrad.integrator import accumulation_dtype
+from idgrad.integrator import ChunkSize, accumulation_dtype, resolve_chunk_size
 from idgrad.methods._common import check_steps, prepare, to_input_dtypes
 from idgrad.seam import TensorOrTuple, restore_form
 
@@ -211,7 +211,7 @@ def adversarial_gradient_integration(
     seed: int | None = ...,
     probabilities: bool = ...,
     clip: tuple[float, float] | None = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     return_convergence_delta: Literal[False] = ...,
     return_details: Literal[False] = ...,
 ) -> TensorOrTuple: ...
@@ -228,7 +228,7 @@ def adversarial_gradient_integration(
     seed: int | None = ...,
     probabilities: bool = ...,
     clip: tuple[float, float] | None = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     *,
     return_convergence_delta: Literal[True],
     return_details: Literal[False] = ...,
@@ -246,7 +246,7 @@ def adversarial_gradient_integration(
     seed: int | None = ...,
     probabilities: bool = ...,
     clip: tuple[float, float] | None = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     return_convergence_delta: bool = ...,
     *,
     return_details: Literal[True],
@@ -265,7 +265,7 @@ def adversarial_gradient_integration(
     seed: int | None = 0,
     probabilities: bool = True,
     clip: tuple[float, float] | None = None,
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     return_convergence_delta: bool = False,
     return_details: bool = False,
 ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | AGIDetails:
@@ -324,7 +324,7 @@ def adversarial_gradient_integration(
     batch = prep.batch_size
     xs = prep.inputs
     device = xs[0].device
-    size = internal_batch_size
+    size = resolve_chunk_size(internal_batch_size, xs)
 
     def chunks(n: int) -> list[tuple[int, int]]:
         step = max(n, 1) if size is None else size

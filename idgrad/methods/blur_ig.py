@@ -27,7 +27,7 @@ from typing import Any, Literal, overload
 import torch
 
 from idgrad.blur import _check_dims, blur_and_velocity, blur_radius
-from idgrad.integrator import evaluate_path, integrate_path
+from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import check_steps, prepare, to_input_dtypes, total_attribution
 from idgrad.results import Details
 from idgrad.schedules import uniform_schedule
@@ -112,7 +112,7 @@ def blur_integrated_gradients(
     method: str = ...,
     dims: Sequence[int] | None = ...,
     truncate: float = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     return_convergence_delta: Literal[False] = ...,
     return_details: Literal[False] = ...,
 ) -> TensorOrTuple: ...
@@ -127,7 +127,7 @@ def blur_integrated_gradients(
     method: str = ...,
     dims: Sequence[int] | None = ...,
     truncate: float = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     *,
     return_convergence_delta: Literal[True],
     return_details: Literal[False] = ...,
@@ -143,7 +143,7 @@ def blur_integrated_gradients(
     method: str = ...,
     dims: Sequence[int] | None = ...,
     truncate: float = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     return_convergence_delta: bool = ...,
     *,
     return_details: Literal[True],
@@ -160,7 +160,7 @@ def blur_integrated_gradients(
     method: str = "gausslegendre",
     dims: Sequence[int] | None = None,
     truncate: float = 4.0,
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     return_convergence_delta: bool = False,
     return_details: bool = False,
 ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:

@@ -40,7 +40,7 @@ from typing import Any, Literal, overload
 
 import torch
 
-from idgrad.integrator import accumulation_dtype, evaluate_path
+from idgrad.integrator import ChunkSize, accumulation_dtype, evaluate_path, resolve_chunk_size
 from idgrad.methods._common import check_steps, prepare, to_input_dtypes
 from idgrad.results import Details
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
@@ -115,7 +115,7 @@ def guided_integrated_gradients(
     n_steps: int = ...,
     fraction: float = ...,
     max_dist: float = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     return_convergence_delta: Literal[False] = ...,
     return_details: Literal[False] = ...,
 ) -> TensorOrTuple: ...
@@ -129,7 +129,7 @@ def guided_integrated_gradients(
     n_steps: int = ...,
     fraction: float = ...,
     max_dist: float = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     *,
     return_convergence_delta: Literal[True],
     return_details: Literal[False] = ...,
@@ -144,7 +144,7 @@ def guided_integrated_gradients(
     n_steps: int = ...,
     fraction: float = ...,
     max_dist: float = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     return_convergence_delta: bool = ...,
     *,
     return_details: Literal[True],
@@ -160,7 +160,7 @@ def guided_integrated_gradients(
     n_steps: int = 50,
     fraction: float = 0.25,
     max_dist: float = 0.02,
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     return_convergence_delta: bool = False,
     return_details: bool = False,
 ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
@@ -237,9 +237,10 @@ def guided_integrated_gradients(
             offset += size
         return tuple(pts)
 
+    chunk = resolve_chunk_size(internal_batch_size, xs)  # examples per pass
     for step in range(1, n_steps + 1):
         grad = torch.empty_like(diff)
-        for lo, hi in _chunks(batch, internal_batch_size):
+        for lo, hi in _chunks(batch, chunk):
             rows = torch.arange(lo, hi, device=device)
             values, grads = prep.seam.scalars_and_grads(point_tuple(lo, hi), rows)
             outputs[lo:hi, step - 1] = values.to(work)

@@ -26,7 +26,7 @@ from typing import Any, Literal, overload
 
 import torch
 
-from idgrad.integrator import evaluate_path, integrate_path
+from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
     check_steps,
     differences,
@@ -80,7 +80,7 @@ def integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
     return_convergence_delta: Literal[False] = ...,
@@ -97,7 +97,7 @@ def integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
     *,
@@ -115,7 +115,7 @@ def integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
     return_convergence_delta: bool = ...,
@@ -133,7 +133,7 @@ def integrated_decision_gradients(
     adaptive: bool = ...,
     n_pilot_steps: int | None = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     normalize: bool = ...,
     return_convergence_delta: bool = ...,
@@ -151,7 +151,7 @@ def integrated_decision_gradients(
     adaptive: bool = True,
     n_pilot_steps: int | None = None,
     method: str = "riemann_middle",
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     multiply_by_inputs: bool = True,
     normalize: bool = True,
     return_convergence_delta: bool = False,

@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 
 import torch
 
-from idgrad.integrator import integrate_path
+from idgrad.integrator import ChunkSize, integrate_path
 from idgrad.methods._common import (
     check_steps,
     differences,
@@ -39,7 +39,7 @@ def integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: Literal[False] = ...,
     return_details: Literal[False] = ...,
@@ -53,7 +53,7 @@ def integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     *,
     return_convergence_delta: Literal[True],
@@ -68,7 +68,7 @@ def integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: bool = ...,
     *,
@@ -83,7 +83,7 @@ def integrated_gradients(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: bool = ...,
     return_details: bool = ...,
@@ -98,7 +98,7 @@ def integrated_gradients(
     additional_forward_args: Any = None,
     n_steps: int = 50,
     method: str = "gausslegendre",
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     multiply_by_inputs: bool = True,
     return_convergence_delta: bool = False,
     return_details: bool = False,
@@ -123,7 +123,10 @@ def integrated_gradients(
         n_steps: number of gradient evaluations per example.
         method: the quadrature rule.
         internal_batch_size: at most this many points per forward/backward pass (may
-            be smaller than ``B``); None evaluates all ``B * n_steps`` points at once.
+            be smaller than ``B``); ``"auto"`` picks it from the size of one example
+            (:func:`~idgrad.integrator.resolve_chunk_size`: ~0.5 M input elements per
+            pass on the CPU, which is also faster than one huge pass); None evaluates
+            all ``B * n_steps`` points at once. The result does not depend on it.
         multiply_by_inputs: multiply by ``x - x'`` (global attribution); False gives
             the path-averaged gradient (local attribution).
         return_convergence_delta: also return ``delta = sum(IG) - (F(x) - F(x'))`` ``(B,)``.

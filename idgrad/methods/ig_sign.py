@@ -19,6 +19,7 @@ from typing import Any, Literal, Union, overload
 
 import torch
 
+from idgrad.integrator import ChunkSize
 from idgrad.methods.ig import integrated_gradients
 from idgrad.results import Details
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, as_input_tuple, restore_form
@@ -65,7 +66,7 @@ def integrated_gradients_sign(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     mu: Threshold = ...,
     return_convergence_delta: Literal[False] = ...,
@@ -80,7 +81,7 @@ def integrated_gradients_sign(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     mu: Threshold = ...,
     *,
@@ -96,7 +97,7 @@ def integrated_gradients_sign(
     additional_forward_args: Any = ...,
     n_steps: int = ...,
     method: str = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     mu: Threshold = ...,
     return_convergence_delta: bool = ...,
@@ -113,7 +114,7 @@ def integrated_gradients_sign(
     additional_forward_args: Any = None,
     n_steps: int = 50,
     method: str = "gausslegendre",
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     multiply_by_inputs: bool = True,
     mu: Threshold = 0.0,
     return_convergence_delta: bool = False,

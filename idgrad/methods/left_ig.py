@@ -35,7 +35,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import torch
 
-from idgrad.integrator import evaluate_path, integrate_path
+from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
     check_steps,
     differences,
@@ -178,7 +178,7 @@ def left_integrated_gradients(
     method: str = ...,
     n_pilot_steps: int | None = ...,
     n_refine: int = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: Literal[False] = ...,
     return_details: Literal[False] = ...,
@@ -195,7 +195,7 @@ def left_integrated_gradients(
     method: str = ...,
     n_pilot_steps: int | None = ...,
     n_refine: int = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     *,
     return_convergence_delta: Literal[True],
@@ -213,7 +213,7 @@ def left_integrated_gradients(
     method: str = ...,
     n_pilot_steps: int | None = ...,
     n_refine: int = ...,
-    internal_batch_size: int | None = ...,
+    internal_batch_size: ChunkSize = ...,
     multiply_by_inputs: bool = ...,
     return_convergence_delta: bool = ...,
     *,
@@ -232,7 +232,7 @@ def left_integrated_gradients(
     method: str = "gausslegendre",
     n_pilot_steps: int | None = None,
     n_refine: int = 8,
-    internal_batch_size: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
     multiply_by_inputs: bool = True,
     return_convergence_delta: bool = False,
     return_details: bool = False,
