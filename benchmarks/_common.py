@@ -299,9 +299,9 @@ def fmt_ratio(r: float) -> str:
 
 
 def fmt_seconds(s: float) -> str:
-    if s >= 1:
+    if abs(s) >= 1:
         return f"{s:.2f} s"
-    if s >= 1e-3:
+    if abs(s) >= 1e-3:
         return f"{s * 1e3:.1f} ms"
     return f"{s * 1e6:.0f} us"
 

@@ -285,7 +285,7 @@ def _free_uniform_rows(p: Problem, sums: dict[str, dict[str, torch.Tensor]], nam
             )
 
 
-def efficientnet_problem(level: str, photos: Sequence[str]) -> Problem:
+def efficientnet_problem(level: str, photos: Sequence[str], reference_base: int = 81) -> Problem:
     from benchmarks._common import efficientnet, photo_batch
 
     model = efficientnet()
@@ -296,7 +296,7 @@ def efficientnet_problem(level: str, photos: Sequence[str]) -> Problem:
     p.f_change = _end_values(model, x, target)
     # the reference: 16 intervals, more points where the 16-interval pilot says the logit moves
     n_int = 16
-    base = 9 if level == "smoke" else 81
+    base = 9 if level == "smoke" else reference_base
     with torch.no_grad():
         grid = torch.linspace(0, 1, n_int + 1, dtype=torch.float64)
         pil = torch.stack([model(a.float() * x).gather(1, target.unsqueeze(1)).squeeze(1) for a in grid], 1)
@@ -506,11 +506,13 @@ def plot(p: Problem, rows: list[dict[str, Any]], out: Path) -> Path:
     return path
 
 
-def problems(level: str, only: Sequence[str], photos: Sequence[str]) -> list[Callable[[], Problem]]:
+def problems(
+    level: str, only: Sequence[str], photos: Sequence[str], reference_base: int = 81
+) -> list[Callable[[], Problem]]:
     makers: dict[str, Callable[[], Problem]] = {
         "logistic": lambda: logistic_problem(level),
         "digits": lambda: digits_problem(level),
-        "efficientnet": lambda: efficientnet_problem(level, photos),
+        "efficientnet": lambda: efficientnet_problem(level, photos, reference_base),
     }
     return [makers[name] for name in only]
 
@@ -521,6 +523,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--only", type=str, default=None, help="comma-separated problems")
     parser.add_argument("--photos", type=str, default="chelsea", help="comma-separated photo names")
+    parser.add_argument(
+        "--reference-base", type=int, default=81,
+        help="EfficientNet reference: midpoints per pilot interval (a power of 3; x3 or x9 where F moves)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     level = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -536,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         "reference's points (uniform midpoint rules nest), computed by the reference evaluator.\n"
     )
     summary: list[list[Any]] = []
-    for make in problems(level, only, args.photos.split(",")):
+    for make in problems(level, only, args.photos.split(","), args.reference_base):
         t0 = time.perf_counter()
         p = make()
         rows = measure(p)

@@ -14,13 +14,14 @@ Run: ``python -m benchmarks.assemble [--results DIR] [--out BENCHMARKS.md]``
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._common import RESULTS
 
-__all__ = ["PARTS", "assemble", "shift_headings"]
+__all__ = ["PARTS", "assemble", "relink_images", "shift_headings"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +51,7 @@ PARTS: tuple[tuple[str, int, str], ...] = (
 )
 
 _HEADING = re.compile(r"^(#+) ", re.MULTILINE)
+_LOCAL_IMAGE = re.compile(r"(!\[[^\]]*\]\()(?![a-z]+://|/)([^)]+\))")
 
 
 def shift_headings(text: str, level: int) -> str:
@@ -66,14 +68,25 @@ def shift_headings(text: str, level: int) -> str:
     return _HEADING.sub(lambda m: "#" * max(1, len(m.group(1)) + shift) + " ", text)
 
 
+def relink_images(text: str, prefix: str) -> str:
+    """Point relative image links at ``prefix`` (the results folder, seen from BENCHMARKS.md).
+
+    Example:
+        >>> relink_images("![a](a.png) ![b](https://x/b.png)", "benchmarks/results")
+        '![a](benchmarks/results/a.png) ![b](https://x/b.png)'
+    """
+    return _LOCAL_IMAGE.sub(lambda m: f"{m.group(1)}{prefix}/{m.group(2)}", text)
+
+
 def _anchor(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
     return text.replace(" ", "-")
 
 
-def assemble(results: Path = RESULTS) -> str:
-    """BENCHMARKS.md's text from the files in ``results``."""
+def assemble(results: Path = RESULTS, out: Path | None = None) -> str:
+    """BENCHMARKS.md's text from the files in ``results`` (image links made relative to ``out``)."""
+    prefix = os.path.relpath(results, (out or ROOT / "BENCHMARKS.md").parent)
     body: list[str] = []
     contents: list[str] = []
     for stem, level, title in PARTS:
@@ -81,7 +94,7 @@ def assemble(results: Path = RESULTS) -> str:
         if not path.is_file():
             body.append(f"{'#' * level} {stem}\n\nNot run yet (`results/{stem}.md` is missing).\n")
             continue
-        text = shift_headings(path.read_text().strip() + "\n", level)
+        text = relink_images(shift_headings(path.read_text().strip() + "\n", level), prefix)
         if title:
             first = _HEADING.search(text)
             line = text[first.end() :].splitlines()[0] if first else stem
@@ -95,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
-    args.out.write_text(assemble(args.results))
+    args.out.write_text(assemble(args.results, args.out))
     print(f"wrote {args.out}")
     return args.out
 

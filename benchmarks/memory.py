@@ -1,7 +1,7 @@
 """Peak memory of one attribution call, each case in a fresh subprocess.
 
 The child process builds the model and the inputs, records its peak resident set
-size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), makes one attribution call
+size (``VmHWM``; see :func:`_peak_mb`), makes one attribution call
 and records the peak again. The table shows the whole-process peak and the
 increment over the setup; the issue's targets are on the whole-process peak:
 
@@ -34,6 +34,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    On Linux, ``VmHWM`` of /proc/self/status: the high-water mark of this
+    process's own address space. ``ru_maxrss`` is not used there because Linux
+    carries it over ``fork`` + ``exec``, so a child started by a large parent (say,
+    ``benchmarks.run`` after the EfficientNet tables) would report the parent's peak.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10  # kB
     # ru_maxrss is in kilobytes on Linux, bytes on macOS
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
@@ -201,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     text = header("Peak memory (fresh process per case)", command_line("benchmarks.memory", argv))
     text += (
         f"\nCNN {shape['size']}x{shape['size']} (width {shape['width']}), batch {shape['batch']}, "
-        "target class 3. Every child imports torch, idgrad, captum and the seed package before the setup, so peaks differ by the computation only. Peak = whole-process peak RSS in MB (`ru_maxrss`); increment = peak "
+        "target class 3. Every child imports torch, idgrad, captum and the seed package before the setup, so peaks differ by the computation only. Peak = whole-process peak RSS in MB (`VmHWM`, the process's own high-water mark); increment = peak "
         "minus the peak after building the model and inputs; last column = peak / the row "
         "group's first peak. idgrad's chunk counts points (rows) per pass, captum's counts rows "
         "too; the seed package's `batch_size` counts steps (each step is `batch` rows).\n\n"

@@ -68,7 +68,7 @@ ChunkSize = int | Literal["auto"] | None
 #: 2x faster in 3-row chunks than in one 50-row pass. On a GPU, larger passes
 #: (4 M elements: 27 images of 224x224, a few GB of activations for a ResNet-50).
 AUTO_CHUNK_ELEMENTS: dict[str, int] = {"cpu": 2**19, "cuda": 2**22}
-_AUTO_MAX_ROWS = 1024
+_AUTO_MAX_ROWS = 4096
 
 PointFactor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -121,7 +121,7 @@ def check_chunk_size(internal_batch_size: ChunkSize) -> None:
 def resolve_chunk_size(internal_batch_size: ChunkSize, inputs: tuple[torch.Tensor, ...]) -> int | None:
     """Points per pass: ``"auto"`` becomes a row count from the size of one example.
 
-    ``rows = clamp(AUTO_CHUNK_ELEMENTS[device] // elements_per_example, 1, 1024)``,
+    ``rows = clamp(AUTO_CHUNK_ELEMENTS[device] // elements_per_example, 1, 4096)``,
     where ``elements_per_example`` counts one example of every input. An int or
     None is returned unchanged. The result never changes the attributions beyond
     floating-point summation order: every point carries its own weight.
@@ -130,7 +130,7 @@ def resolve_chunk_size(internal_batch_size: ChunkSize, inputs: tuple[torch.Tenso
         >>> resolve_chunk_size("auto", (torch.zeros(8, 3, 32, 32),))  # 2**19 // 3072
         170
         >>> resolve_chunk_size("auto", (torch.zeros(2, 30),)), resolve_chunk_size(None, ())
-        (1024, None)
+        (4096, None)
     """
     check_chunk_size(internal_batch_size)
     if internal_batch_size != "auto":

@@ -157,6 +157,7 @@ class _Target:
         self.callable: Callable[[Any], torch.Tensor] | None = None
         self.fixed: tuple[int, ...] | None = None
         self.per_example: torch.Tensor | None = None  # (B, depth) long
+        self._checked_dims: set[tuple[int, ...]] = set()  # output shapes (after B) already checked
         if target is None:
             self.fixed = ()
         elif callable(target) and not isinstance(target, torch.Tensor):
@@ -232,15 +233,17 @@ class _Target:
                 f"the model output has shape {tuple(output.shape)} for {n} inputs; its first "
                 "axis must be the batch axis"
             )
+        dims = tuple(output.shape[1:])
+        if dims not in self._checked_dims:  # once per output shape, for every example
+            self._check_range(output, self.fixed, self.per_example)
+            self._checked_dims.add(dims)
         if self.fixed is not None:
             index = self.fixed
-            self._check_range(output, index)
             value = output[(slice(None),) + index] if index else output
         else:
             assert self.per_example is not None
             index_rows = self.per_example.to(output.device)[rows]
             depth = index_rows.shape[1]
-            self._check_range(output, None, index_rows)
             value = output[(torch.arange(n, device=output.device),) + tuple(
                 index_rows[:, d] for d in range(depth)
             )]

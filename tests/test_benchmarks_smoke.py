@@ -94,8 +94,9 @@ def test_assemble_shifts_headings_and_marks_missing_tables(tmp_path: Path) -> No
     assert shift_headings("# A\n\n## B\ntext # not a heading\n", 3) == "### A\n\n#### B\ntext # not a heading\n"
     assert shift_headings("no heading\n", 2) == "no heading\n"
     (tmp_path / "performance.md").write_text("# Performance\n\n## Verdicts\n")
-    (tmp_path / "overhead.md").write_text("## Overhead against the floor\n\n| a |\n")
-    text = assemble(tmp_path)
+    (tmp_path / "overhead.md").write_text("## Overhead against the floor\n\n| a |\n![plot](o.png)\n")
+    text = assemble(tmp_path, tmp_path.parent / "BENCHMARKS.md")
+    assert f"![plot]({tmp_path.name}/o.png)" in text  # image links still resolve from BENCHMARKS.md
     assert "## Performance\n" in text and "### Verdicts\n" in text
     assert "### Overhead against the floor\n" in text
     assert "[performance](#performance)" in text

@@ -172,7 +172,7 @@ def test_auto_chunk_size_follows_the_input_size() -> None:
     assert resolve_chunk_size("auto", (image,)) == cpu // (3 * 64 * 64)
     # several inputs: one example of each counts
     assert resolve_chunk_size("auto", (image, torch.zeros(2, 1024))) == cpu // (3 * 64 * 64 + 1024)
-    assert resolve_chunk_size("auto", (torch.zeros(1, 10),)) == 1024  # capped
+    assert resolve_chunk_size("auto", (torch.zeros(1, 10),)) == 4096  # capped
     assert resolve_chunk_size("auto", (torch.zeros(1, 3, 2048, 2048),)) == 1  # never 0
     assert resolve_chunk_size(None, (image,)) is None
     assert resolve_chunk_size(5, (image,)) == 5
