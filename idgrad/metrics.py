@@ -151,6 +151,17 @@ def _check_batch_size(batch_size: object) -> int:
     return _check_int("batch_size", batch_size, 1)
 
 
+def _images_per_pass(batch_size: object, images: Tensor) -> int:
+    """``batch_size``, or for ``"auto"`` the path methods' rule (~0.5 M input elements per pass
+    on the CPU; see :func:`idgrad.integrator.resolve_chunk_size`): EfficientNet-Lite0 ran
+    2.5x faster forward-only in passes of 4 images than of 64 on 2 CPU cores."""
+    if batch_size == "auto":
+        from idgrad.integrator import resolve_chunk_size
+
+        return resolve_chunk_size("auto", (images,)) or 1
+    return _check_batch_size(batch_size)
+
+
 def _forward(model: Model, batch: Tensor) -> Tensor:
     out = model(batch)
     if not isinstance(out, Tensor):
@@ -433,13 +444,13 @@ def _causal_curve(
     pixels_per_step: int,
     substrate: object,
     score: object,
-    batch_size: int,
+    batch_size: int | Literal["auto"],
     insert: bool,
 ) -> Curve:
     images = _check_images(images)
     saliency = _check_saliency(saliency, images)
     pixels_per_step = _check_int("pixels_per_step", pixels_per_step, 1)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = _images_per_pass(batch_size, images)
     score_fn = _resolve_score(score)
     b, _, h, w = images.shape
     n = h * w
@@ -474,7 +485,7 @@ def deletion(
     pixels_per_step: int = 224,
     substrate: Substrate = 0.0,
     score: Score = "probability",
-    batch_size: int = 64,
+    batch_size: int | Literal["auto"] = "auto",
 ) -> Curve:
     r"""Deletion curve: remove the most salient pixels first and watch the score fall.
 
@@ -506,7 +517,8 @@ def deletion(
             ``images``, a callable ``images -> tensor`` or ``"blur"`` (:func:`gaussian_blur`).
         score: ``"probability"`` (softmax of the target, the paper's choice), ``"logit"``, or
             ``score(outputs (N, n_classes), target (N,)) -> (N,)``.
-        batch_size: most images per forward pass.
+        batch_size: most images per forward pass; ``"auto"`` picks it from the image size
+            (about 0.5 M input elements per pass on the CPU, which is also the fastest).
 
     Returns:
         :class:`Curve` with ``fractions (n + 1,)``, ``scores (B, n + 1)``, ``auc (B,)``,
@@ -543,7 +555,7 @@ def insertion(
     pixels_per_step: int = 224,
     substrate: Substrate = "blur",
     score: Score = "probability",
-    batch_size: int = 64,
+    batch_size: int | Literal["auto"] = "auto",
 ) -> Curve:
     r"""Insertion curve: start from a blurred image and restore the most salient pixels first.
 
@@ -564,7 +576,8 @@ def insertion(
         substrate: the starting image: ``"blur"``, a number, a broadcastable tensor, or a
             callable ``images -> tensor``.
         score: ``"probability"``, ``"logit"`` or a callable (see :func:`deletion`).
-        batch_size: most images per forward pass.
+        batch_size: most images per forward pass; ``"auto"`` picks it from the image size
+            (about 0.5 M input elements per pass on the CPU, which is also the fastest).
 
     Returns:
         :class:`Curve`.

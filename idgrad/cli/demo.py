@@ -65,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="IDG's pilot intervals (default: about a fifth of the budget)")
     p.add_argument("--out", type=Path, default=Path("idgrad-demo"), metavar="DIR",
                    help="output folder (default: idgrad-demo/)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B",
-                   help="most path points per forward/backward pass (default: 32)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="B",
+                   help="most path points per forward/backward pass (default: chosen from the "
+                   "image size, as internal_batch_size='auto')")
     p.add_argument("--image-size", type=int, default=224, metavar="PX",
                    help="photo size; the model was trained at 224, smaller is only for quick "
                    "smoke tests (default: 224)")

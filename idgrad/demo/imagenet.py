@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -361,8 +361,8 @@ def run_imagenet_demo(
     *,
     ig_rule: str = "riemann_middle",
     n_pilot_steps: int | None = None,
-    batch_size: int = 32,
-    metrics_batch_size: int = 64,
+    batch_size: int | None = None,
+    metrics_batch_size: int | None = None,
     progress: bool = True,
     dpi: int = 100,
     image_size: int = 224,
@@ -379,8 +379,10 @@ def run_imagenet_demo(
             of :data:`idgrad.RULES`).
         n_pilot_steps: IDG's pilot intervals; ``None`` for the rule of
             :func:`equal_cost_steps`.
-        batch_size: Most path points per forward/backward pass of the attribution methods.
-        metrics_batch_size: Most images per forward pass of the insertion/deletion curves.
+        batch_size: Most path points per forward/backward pass of the attribution methods;
+            ``None`` for idgrad's automatic choice (``internal_batch_size="auto"``).
+        metrics_batch_size: Most images per forward pass of the insertion/deletion curves;
+            ``None`` for the automatic choice.
         progress: Show a progress bar over model evaluations on stderr (tqdm when installed).
         dpi: Resolution of the PNG figures.
         image_size: Side of the square photos. The model was trained at 224; smaller sizes
@@ -396,8 +398,10 @@ def run_imagenet_demo(
     """
     names = _check_photos(photos)
     n_steps = _check_positive("n_steps", n_steps)
-    batch_size = _check_positive("batch_size", batch_size)
-    metrics_batch_size = _check_positive("metrics_batch_size", metrics_batch_size)
+    chunk: int | Literal["auto"] = "auto" if batch_size is None else _check_positive("batch_size", batch_size)
+    metrics_chunk: int | Literal["auto"] = (
+        "auto" if metrics_batch_size is None else _check_positive("metrics_batch_size", metrics_batch_size)
+    )
     dpi = _check_positive("dpi", dpi)
     image_size = _check_positive("image_size", image_size)
     from idgrad.schedules import check_rule
@@ -444,12 +448,12 @@ def run_imagenet_demo(
                 if label == _IG_LABEL:
                     details = integrated_gradients(
                         counted, x, target=target, n_steps=n_steps, method=ig_rule,
-                        internal_batch_size=batch_size, return_details=True,
+                        internal_batch_size=chunk, return_details=True,
                     )
                 else:
                     details = integrated_decision_gradients(
                         counted, x, target=target, n_steps=idg_steps, adaptive=True,
-                        n_pilot_steps=pilot_steps, internal_batch_size=batch_size,
+                        n_pilot_steps=pilot_steps, internal_batch_size=chunk,
                         return_details=True,
                     )
                 elapsed = time.perf_counter() - t0
@@ -466,11 +470,11 @@ def run_imagenet_demo(
                 saliency = metrics.saliency_map(attributions, "abs_sum")
                 curve_in = metrics.insertion(
                     counted, x, saliency, target, pixels_per_step=PIXELS_PER_STEP,
-                    substrate="blur", score="probability", batch_size=metrics_batch_size,
+                    substrate="blur", score="probability", batch_size=metrics_chunk,
                 )
                 curve_out = metrics.deletion(
                     counted, x, saliency, target, pixels_per_step=PIXELS_PER_STEP,
-                    substrate=0.0, score="probability", batch_size=metrics_batch_size,
+                    substrate=0.0, score="probability", batch_size=metrics_chunk,
                 )
                 seconds["metrics"] += time.perf_counter() - t0
                 scored[label] = MethodResult(
