@@ -63,10 +63,11 @@ ChunkSize = int | Literal["auto"] | None
 
 #: Input elements per pass that ``"auto"`` aims at, per device type. On the CPU,
 #: passes of ~0.5 M input elements keep the activations cache-sized: measured on
-#: 2 cores (benchmarks/overhead.py), a CIFAR-sized CNN ran 1.3-1.9x faster in
-#: 170-row chunks than in one 400-row pass, and EfficientNet-Lite0 at 224x224 about
-#: 2x faster in 3-row chunks than in one 50-row pass. On a GPU, larger passes
-#: (4 M elements: 27 images of 224x224, a few GB of activations for a ResNet-50).
+#: 2 cores (benchmarks/overhead.py), a CIFAR-sized CNN ran 1.1-1.6x faster in
+#: 170-row chunks than in one 400-row pass, and EfficientNet-Lite0 at 224x224
+#: 1.6-1.7x faster in 3-row chunks than in one 50-row pass. On a GPU, larger passes
+#: (4 M elements: 27 images of 224x224, a few GB of activations for a ResNet-50;
+#: not measured, no GPU was available).
 AUTO_CHUNK_ELEMENTS: dict[str, int] = {"cpu": 2**19, "cuda": 2**22}
 _AUTO_MAX_ROWS = 4096
 
