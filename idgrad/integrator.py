@@ -317,6 +317,7 @@ def integrate_path(
                     dv = d[r0:r1].reshape(r1 - r0, -1, 1).to(block.dtype)
                     deriv[off : off + size] += torch.bmm(block, dv).reshape(-1).to(acc)
                     off += size
+                    del block  # a view of this chunk's gradient
         else:
             for g, v in zip(grads_acc, velocities):
                 deriv += (g * v.reshape(stop - start, -1)).sum(1).to(acc)
@@ -331,4 +332,6 @@ def integrate_path(
                 flat_sum[r0:r1] += part
         outputs[start:stop] = values
         derivatives[start:stop] = deriv
+        # free this chunk's gradients (and every view of them) before the next chunk's pass
+        del grads, grads_acc, g
     return PathPass(outputs.reshape(batch, n), derivatives.reshape(batch, n), tuple(sums))
