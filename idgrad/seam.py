@@ -106,11 +106,12 @@ def restore_form(tensors: Sequence[torch.Tensor], was_tuple: bool) -> TensorOrTu
 def expand_baselines(
     baselines: BaselineType, inputs: tuple[torch.Tensor, ...]
 ) -> tuple[torch.Tensor, ...]:
-    """Baselines as full tensors shaped, typed and placed like ``inputs``.
+    """Baselines shaped, typed and placed like ``inputs`` (read-only).
 
     ``None`` gives zeros; a number fills; a tensor must broadcast to its input's
     shape (e.g. ``(1, ...)`` or ``(...)`` without the batch axis); a tuple gives one
-    of those per input.
+    of those per input. Zeros and numbers are a single element broadcast to the
+    input's shape (no memory per example); tensors are copied.
     """
     if isinstance(baselines, (tuple, list)):
         if len(baselines) != len(inputs):
@@ -124,14 +125,14 @@ def expand_baselines(
     for i, (b, x) in enumerate(zip(items, inputs)):
         label = f"baselines[{i}]" if len(inputs) > 1 else "baselines"
         if b is None:
-            out.append(torch.zeros_like(x))
+            out.append(torch.zeros((), dtype=x.dtype, device=x.device).expand(x.shape))
             continue
         if isinstance(b, bool) or not isinstance(b, (numbers.Real, torch.Tensor)):
             raise TypeError(f"{label} must be None, a number or a tensor, got {type(b).__name__}")
         if isinstance(b, numbers.Real):
             if not math.isfinite(float(b)):
                 raise ValueError(f"{label} is {b}; it must be finite")
-            out.append(torch.full_like(x, float(b)))
+            out.append(torch.full((), float(b), dtype=x.dtype, device=x.device).expand(x.shape))
             continue
         b = b.detach()
         if not torch.isfinite(b).all():
