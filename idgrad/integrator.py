@@ -52,6 +52,7 @@ __all__ = [
     "PathPass",
     "accumulation_dtype",
     "check_chunk_size",
+    "chunk_bounds",
     "evaluate_path",
     "integrate_path",
     "resolve_chunk_size",
@@ -141,10 +142,16 @@ def resolve_chunk_size(internal_batch_size: ChunkSize, inputs: tuple[torch.Tenso
     return max(1, min(_AUTO_MAX_ROWS, budget // per_example))
 
 
-def _chunks(total: int, size: int | None) -> Iterator[tuple[int, int]]:
-    size = total if size is None else size
-    for start in range(0, total, size):
-        yield start, min(start + size, total)
+def chunk_bounds(total: int, size: int | None) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive chunks of at most ``size`` items (None: one chunk).
+
+    Example:
+        >>> list(chunk_bounds(5, 2)), list(chunk_bounds(5, None)), list(chunk_bounds(0, None))
+        ([(0, 2), (2, 4), (4, 5)], [(0, 5)], [])
+    """
+    step = max(total, 1) if size is None else size
+    for start in range(0, total, step):
+        yield start, min(start + step, total)
 
 
 def _flat_rows(alphas: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,7 +253,7 @@ def evaluate_path(
     batch, n = alphas.shape
     acc = accumulation_dtype(inputs[0].dtype)
     out = torch.empty(batch * n, dtype=acc, device=inputs[0].device)
-    for start, stop in _chunks(batch * n, resolve_chunk_size(internal_batch_size, inputs)):
+    for start, stop in chunk_bounds(batch * n, resolve_chunk_size(internal_batch_size, inputs)):
         rows, cols = _flat_rows(alphas, start, stop)
         rows_dev = rows.to(inputs[0].device)
         if path is None:
@@ -294,7 +301,7 @@ def integrate_path(
     diffs = [(x.to(accumulation_dtype(x.dtype)) - b.to(accumulation_dtype(x.dtype))) for x, b in zip(inputs, baselines)]
     # Points are example-major, so a chunk is at most three rectangles of (example, column):
     # points are built by broadcasting and the weighted sums are batched matrix products.
-    for start, stop in _chunks(batch * n, resolve_chunk_size(internal_batch_size, inputs)):
+    for start, stop in chunk_bounds(batch * n, resolve_chunk_size(internal_batch_size, inputs)):
         rows, cols = _flat_rows(alphas, start, stop)
         rows_dev = rows.to(device)
         blocks = _blocks(start, stop, n)

@@ -48,7 +48,7 @@ from typing import Any, Literal, overload
 import torch
 from torch import nn
 
-from idgrad.integrator import ChunkSize, check_chunk_size, resolve_chunk_size
+from idgrad.integrator import ChunkSize, check_chunk_size, chunk_bounds, resolve_chunk_size
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.methods._common import check_steps
 from idgrad.results import Details
@@ -275,12 +275,10 @@ class _LayerPath:
         self, points: tuple[torch.Tensor, ...], internal_batch_size: ChunkSize, name: str
     ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         """Run the model on ``points`` (``B`` rows): the layers' activations and ``F``."""
-        size = resolve_chunk_size(internal_batch_size, points) or self.batch
         values = []
         for site in self.sites:
             site.captured = []
-        for start in range(0, self.batch, size):
-            stop = min(start + size, self.batch)
+        for start, stop in chunk_bounds(self.batch, resolve_chunk_size(internal_batch_size, points)):
             rows = torch.arange(start, stop, device=points[0].device)
             for site in self.sites:
                 site.mode, site.calls = "capture", 0

@@ -35,7 +35,7 @@ from typing import Any, Literal, NamedTuple, overload
 
 import torch
 
-from idgrad.integrator import ChunkSize, accumulation_dtype, resolve_chunk_size
+from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 from idgrad.methods._common import check_steps, prepare, to_input_dtypes
 from idgrad.seam import TensorOrTuple, restore_form
 
@@ -326,13 +326,9 @@ def adversarial_gradient_integration(
     device = xs[0].device
     size = resolve_chunk_size(internal_batch_size, xs)
 
-    def chunks(n: int) -> list[tuple[int, int]]:
-        step = max(n, 1) if size is None else size
-        return [(s, min(s + step, n)) for s in range(0, n, step)]
-
     # Scores at x (forward only): the predicted class, the explained class, f_c(x).
     scores_x = []
-    for lo, hi in chunks(batch):
+    for lo, hi in chunk_bounds(batch, size):
         column.columns = torch.zeros(hi - lo, dtype=torch.long)
         prep.seam.scalars(tuple(x[lo:hi] for x in xs), torch.arange(lo, hi, device=device))
         assert column.last is not None
@@ -361,7 +357,7 @@ def adversarial_gradient_integration(
         live = running.nonzero().flatten()
         if live.numel() == 0:
             break
-        for lo, hi in chunks(int(live.numel())):
+        for lo, hi in chunk_bounds(int(live.numel()), size):
             idx = live[lo:hi]
             idx_dev = idx.to(device)
             rows = path_rows[idx].to(device)
@@ -400,7 +396,7 @@ def adversarial_gradient_integration(
             iterations[moving] += 1
     # Paths that used up max_iter: f_c at their last point (forward only).
     left = running.nonzero().flatten()
-    for lo, hi in chunks(int(left.numel())):
+    for lo, hi in chunk_bounds(int(left.numel()), size):
         idx = left[lo:hi]
         idx_dev = idx.to(device)
         column.columns = path_target[idx]

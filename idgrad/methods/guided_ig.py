@@ -40,7 +40,13 @@ from typing import Any, Literal, overload
 
 import torch
 
-from idgrad.integrator import ChunkSize, accumulation_dtype, evaluate_path, resolve_chunk_size
+from idgrad.integrator import (
+    ChunkSize,
+    accumulation_dtype,
+    chunk_bounds,
+    evaluate_path,
+    resolve_chunk_size,
+)
 from idgrad.methods._common import check_steps, prepare, to_input_dtypes
 from idgrad.results import Details
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
@@ -57,11 +63,6 @@ def _check_unit(value: Any, name: str, *, open_left: bool) -> float:
         interval = "(0, 1]" if open_left else "[0, 1]"
         raise ValueError(f"{name} must be in {interval}, got {value}")
     return v
-
-
-def _chunks(total: int, size: int | None) -> list[tuple[int, int]]:
-    size = total if size is None else size
-    return [(s, min(s + size, total)) for s in range(0, total, size)]
 
 
 def _select_and_move(
@@ -240,7 +241,7 @@ def guided_integrated_gradients(
     chunk = resolve_chunk_size(internal_batch_size, xs)  # examples per pass
     for step in range(1, n_steps + 1):
         grad = torch.empty_like(diff)
-        for lo, hi in _chunks(batch, chunk):
+        for lo, hi in chunk_bounds(batch, chunk):
             rows = torch.arange(lo, hi, device=device)
             values, grads = prep.seam.scalars_and_grads(point_tuple(lo, hi), rows)
             outputs[lo:hi, step - 1] = values.to(work)
