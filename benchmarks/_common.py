@@ -101,7 +101,7 @@ def compare_times(
     times = Timing({name: [] for name in names})
     times.reference = reference
     for r in range(repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             gc.collect()
             _sync(device)
@@ -235,7 +235,9 @@ def efficientnet() -> nn.Module:
     return model
 
 
-def photo_batch(names: Sequence[str] | None = None, size: int = 224) -> tuple[list[str], torch.Tensor]:
+def photo_batch(
+    names: Sequence[str] | None = None, size: int = 224
+) -> tuple[list[str], torch.Tensor]:
     """Bundled photos in EfficientNet-Lite0's input space, ``(n, 3, size, size)``."""
     from idgrad.zoo import load_photos, normalize_imagenet_lite, photos_to_tensor
 
@@ -271,10 +273,7 @@ def machine() -> str:
 def header(title: str, command: str) -> str:
     """Markdown heading with the command that made the table, the machine and the date."""
     today = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    return (
-        f"## {title}\n\n"
-        f"Command: `{command}`  \nMachine: {machine()}  \nDate: {today}\n"
-    )
+    return f"## {title}\n\nCommand: `{command}`  \nMachine: {machine()}  \nDate: {today}\n"
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

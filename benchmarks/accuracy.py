@@ -132,7 +132,9 @@ def _midpoints(lo: float, hi: float, count: int) -> np.ndarray:
     return lo + (hi - lo) * (np.arange(count) + 0.5) / count
 
 
-def _union_weights(rules: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _union_weights(
+    rules: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """All points of several rules (exact float matches merged) and each rule's weights on them."""
     points = np.unique(np.concatenate([a for a, _ in rules.values()]))
     sets = {}
@@ -187,7 +189,9 @@ def _logistic_model(z: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(50 * (z[:, 0] - 0.8)) + 0.05 * z[:, 1] + 0.05 * z[:, 2]
 
 
-def _end_values(model: Callable[..., torch.Tensor], x: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+def _end_values(
+    model: Callable[..., torch.Tensor], x: torch.Tensor, target: torch.Tensor | None
+) -> torch.Tensor:
     with torch.no_grad():
         both = model(torch.cat([torch.zeros_like(x), x]))
         if target is not None:
@@ -198,7 +202,13 @@ def _end_values(model: Callable[..., torch.Tensor], x: torch.Tensor, target: tor
 
 def logistic_problem(level: str) -> Problem:
     x = torch.ones(1, 3, dtype=torch.float64)
-    p = Problem("logistic", "Logistic model F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2", _logistic_model, x, None)
+    p = Problem(
+        "logistic",
+        "Logistic model F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2",
+        _logistic_model,
+        x,
+        None,
+    )
     p.f_change = _end_values(p.model, x, None)
     fine, coarse = (256, 128) if level == "smoke" else (4096, 2048)
     rules = {f"gl{n}": idgrad.schedules.rule_points(n, "gausslegendre") for n in (fine, coarse)}
@@ -209,7 +219,8 @@ def logistic_problem(level: str) -> Problem:
     p.ref_ig, p.ref_idg = ref["ig"], _normalised_idg(ref, p.f_change)  # type: ignore[index]
     p.ref_note = (
         f"{fine}-point Gauss-Legendre; distance to {coarse} points: IG "
-        f"{_rel_err(chk['ig'], p.ref_ig):.1e}, IDG {_rel_err(_normalised_idg(chk, p.f_change), p.ref_idg):.1e}"  # type: ignore[index]
+        f"{_rel_err(chk['ig'], p.ref_ig):.1e}, "  # type: ignore[index]
+        f"IDG {_rel_err(_normalised_idg(chk, p.f_change), p.ref_idg):.1e}"  # type: ignore[index]
     )
     _small_problem_ladders(p, level)
     return p
@@ -223,7 +234,12 @@ def _small_problem_ladders(p: Problem, level: str) -> None:
         p.pilot_variants += (
             ("N = n/4", lambda n: max(4, n // 4), 0.5, mid),
             ("N = n/2", lambda n: max(4, n // 2), 0.5, mid),
-            ("previous rule (N = n/4, no neighbour share)", lambda n: max(4, n // 4), 0.0, p.ladder),
+            (
+                "previous rule (N = n/4, no neighbour share)",
+                lambda n: max(4, n // 4),
+                0.0,
+                p.ladder,
+            ),
         )
     p.seed_ladder = p.ladder[:5]
 
@@ -239,31 +255,41 @@ def digits_problem(level: str) -> Problem:
     x = x_test[:count].double()
     with torch.no_grad():
         target = model(x).argmax(1)
-    p = Problem("digits", f"Digits CNN (scikit-learn 8x8 digits), {count} test images", model, x, target)
+    p = Problem(
+        "digits", f"Digits CNN (scikit-learn 8x8 digits), {count} test images", model, x, target
+    )
     p.f_change = _end_values(model, x, target)
     levels = 4 if level == "smoke" else 8  # 3^8 = 6561 midpoints
     fine = 3**levels
-    ladder_rules = {f"mid{3 ** k}": (_midpoints(0, 1, 3**k), np.full(3**k, 1 / 3**k)) for k in range(1, levels + 1)}
+    ladder_rules = {
+        f"mid{3**k}": (_midpoints(0, 1, 3**k), np.full(3**k, 1 / 3**k))
+        for k in range(1, levels + 1)
+    }
     points, sets = _union_weights(ladder_rules)
     sums = shared_point_sums(model, x, target, points, sets, chunk=4096)
     _set_reference(p, sums, f"mid{fine}", f"mid{fine // 3}", f"{fine}-point midpoint rule")
-    _free_uniform_rows(p, sums, {3**k: f"mid{3 ** k}" for k in range(1, levels)})
+    _free_uniform_rows(p, sums, {3**k: f"mid{3**k}" for k in range(1, levels)})
     _small_problem_ladders(p, level)
     return p
 
 
-def _set_reference(p: Problem, sums: dict[str, dict[str, torch.Tensor]], fine: str, coarse: str, what: str) -> None:
+def _set_reference(
+    p: Problem, sums: dict[str, dict[str, torch.Tensor]], fine: str, coarse: str, what: str
+) -> None:
     ref, chk = sums[fine], sums[coarse]
     p.ref_ig, p.ref_idg = ref["ig"], _normalised_idg(ref, p.f_change)
     gap_ig = _rel_err(chk["ig"], p.ref_ig)
     gap_idg = _rel_err(_normalised_idg(chk, p.f_change), p.ref_idg)
     p.ref_note = (
-        f"{what}; distance to the next coarser level (3x fewer points per interval): IG {gap_ig:.1e}, "
-        f"IDG {gap_idg:.1e} (errors shrink ~3x per level, so the reference is off by about half that)"
+        f"{what}; distance to the next coarser level (3x fewer points per interval): "
+        f"IG {gap_ig:.1e}, IDG {gap_idg:.1e} (errors shrink ~3x per level, so the reference "
+        "is off by about half that)"
     )
 
 
-def _free_uniform_rows(p: Problem, sums: dict[str, dict[str, torch.Tensor]], names: dict[int, str]) -> None:
+def _free_uniform_rows(
+    p: Problem, sums: dict[str, dict[str, torch.Tensor]], names: dict[int, str]
+) -> None:
     """Uniform midpoint IG / IDG rows that the reference's points already give."""
     for n, name in sorted(names.items()):
         s = sums[name]
@@ -292,14 +318,18 @@ def efficientnet_problem(level: str, photos: Sequence[str], reference_base: int 
     names, x = photo_batch(photos)
     with torch.no_grad():
         target = model(x).argmax(1)
-    p = Problem("efficientnet", f"EfficientNet-Lite0 224x224, photos: {', '.join(names)}", model, x, target)
+    p = Problem(
+        "efficientnet", f"EfficientNet-Lite0 224x224, photos: {', '.join(names)}", model, x, target
+    )
     p.f_change = _end_values(model, x, target)
     # the reference: 16 intervals, more points where the 16-interval pilot says the logit moves
     n_int = 16
     base = 9 if level == "smoke" else reference_base
     with torch.no_grad():
         grid = torch.linspace(0, 1, n_int + 1, dtype=torch.float64)
-        pil = torch.stack([model(a.float() * x).gather(1, target.unsqueeze(1)).squeeze(1) for a in grid], 1)
+        pil = torch.stack(
+            [model(a.float() * x).gather(1, target.unsqueeze(1)).squeeze(1) for a in grid], 1
+        )
     share = (pil.diff(dim=1).abs() / pil.diff(dim=1).abs().sum(1, keepdim=True)).max(0).values
     counts = [base * (9 if s >= 0.25 else 3 if s >= 0.08 else 1) for s in share.tolist()]
     if level == "smoke":
@@ -314,14 +344,17 @@ def efficientnet_problem(level: str, photos: Sequence[str], reference_base: int 
     uniform = {}
     k = 1
     while 3**k <= base:
-        uniform[n_int * 3**k] = f"mid{n_int * 3 ** k}"
-        rules[f"mid{n_int * 3 ** k}"] = composite([3**k] * n_int)
+        uniform[n_int * 3**k] = f"mid{n_int * 3**k}"
+        rules[f"mid{n_int * 3**k}"] = composite([3**k] * n_int)
         k += 1
     t0 = time.perf_counter()
     points, sets = _union_weights(rules)
     sums = shared_point_sums(model, x, target, points, sets, chunk=16)
     _set_reference(
-        p, sums, "ref", "coarse",
+        p,
+        sums,
+        "ref",
+        "coarse",
         f"composite midpoint rule on 16 intervals with {counts} points ({len(points)} gradient "
         f"evaluations, {time.perf_counter() - t0:.0f} s)",
     )
@@ -334,7 +367,12 @@ def efficientnet_problem(level: str, photos: Sequence[str], reference_base: int 
     p.pilot_variants = (("default", idgrad.default_pilot_steps, 0.5, ladder),)
     if level != "smoke":
         p.pilot_variants += (
-            ("previous rule (N = n/4, no neighbour share)", lambda n: max(4, n // 4), 0.0, ladder[1:]),
+            (
+                "previous rule (N = n/4, no neighbour share)",
+                lambda n: max(4, n // 4),
+                0.0,
+                ladder[1:],
+            ),
         )
     p.seed_ladder = () if level == "smoke" else (32, 64, 128)
     return p
@@ -345,7 +383,13 @@ def efficientnet_problem(level: str, photos: Sequence[str], reference_base: int 
 
 def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
     d = idgrad.integrated_gradients(
-        p.model, p.x, target=p.target, n_steps=n, method=rule, internal_batch_size=p.chunk, return_details=True
+        p.model,
+        p.x,
+        target=p.target,
+        n_steps=n,
+        method=rule,
+        internal_batch_size=p.chunk,
+        return_details=True,
     )
     return {
         "method": f"IG {rule}",
@@ -358,7 +402,13 @@ def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
 
 def _idg_row(p: Problem, n: int, label: str, **kwargs: Any) -> dict[str, Any]:
     d = idgrad.integrated_decision_gradients(
-        p.model, p.x, target=p.target, n_steps=n, internal_batch_size=p.chunk, return_details=True, **kwargs
+        p.model,
+        p.x,
+        target=p.target,
+        n_steps=n,
+        internal_batch_size=p.chunk,
+        return_details=True,
+        **kwargs,
     )
     return {
         "method": label,
@@ -369,7 +419,9 @@ def _idg_row(p: Problem, n: int, label: str, **kwargs: Any) -> dict[str, Any]:
     }
 
 
-def _idg_variant_row(p: Problem, n: int, label: str, n_pilot: int, neighbour_fraction: float) -> dict[str, Any]:
+def _idg_variant_row(
+    p: Problem, n: int, label: str, n_pilot: int, neighbour_fraction: float
+) -> dict[str, Any]:
     """Adaptive IDG with another pilot size / allocation, built from idgrad's own layers."""
     from idgrad.integrator import evaluate_path, integrate_path
     from idgrad.schedules import adaptive_schedule
@@ -416,7 +468,9 @@ def _seed_row(p: Problem, n: int) -> dict[str, Any] | None:
         t = None if p.target is None else int(p.target[b])
         step_batch = n if p.chunk is None else max(1, p.chunk)
         attrs.append(
-            get_integrated_decision_gradients(counter, p.x[b : b + 1], target=t, n_steps=n, batch_size=step_batch)
+            get_integrated_decision_gradients(
+                counter, p.x[b : b + 1], target=t, n_steps=n, batch_size=step_batch
+            )
         )
     return {
         "method": "seed IDG (defaults)",
@@ -452,8 +506,12 @@ def measure(p: Problem) -> list[dict[str, Any]]:
     return rows
 
 
-def evals_to_reach(rows: list[dict[str, Any]], method: str, level: float = 0.01) -> tuple[float, str]:
-    """Evaluations at which ``method``'s error falls below ``level`` for good (log-log interpolation).
+def evals_to_reach(
+    rows: list[dict[str, Any]], method: str, level: float = 0.01
+) -> tuple[float, str]:
+    """Evaluations at which ``method``'s error falls below ``level`` for good.
+
+    Log-log interpolation between the two measured budgets around the crossing.
 
     Returns ``(evaluations, how)`` with ``how`` "measured", "extrapolated" (power law
     fitted to the last three points) or "not reached".
@@ -524,8 +582,11 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--only", type=str, default=None, help="comma-separated problems")
     parser.add_argument("--photos", type=str, default="chelsea", help="comma-separated photo names")
     parser.add_argument(
-        "--reference-base", type=int, default=81,
-        help="EfficientNet reference: midpoints per pilot interval (a power of 3; x3 or x9 where F moves)",
+        "--reference-base",
+        type=int,
+        default=81,
+        help="EfficientNet reference: midpoints per pilot interval "
+        "(a power of 3; x3 or x9 where F moves)",
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -547,7 +608,8 @@ def main(argv: Sequence[str] | None = None) -> str:
         p = make()
         rows = measure(p)
         png = plot(p, rows, out)
-        text += f"\n### {p.title}\n\nReference: {p.ref_note}. Time: {time.perf_counter() - t0:.0f} s.\n\n"
+        elapsed = time.perf_counter() - t0
+        text += f"\n### {p.title}\n\nReference: {p.ref_note}. Time: {elapsed:.0f} s.\n\n"
         text += f"![accuracy per cost, {p.name}]({png.name})\n\n"
         text += markdown_table(
             ["method", "n_steps", "evaluations", "rel. L2 error", "abs(delta) / abs(F(x) - F(x'))"],
@@ -577,9 +639,10 @@ def main(argv: Sequence[str] | None = None) -> str:
             u, _ = evals_to_reach(rows, "IDG uniform")
             a, _ = evals_to_reach(rows, "IDG adaptive, pilot default")
             ratio = a / u if not (math.isnan(u) or math.isnan(a)) else math.nan
+            outcome = "undetermined" if math.isnan(ratio) else verdict(ratio <= 0.25)
             text += (
-                f"\nTarget: adaptive IDG reaches 1% with <= 1/4 of the evaluations uniform IDG needs: "
-                f"{a:.0f} / {u:.0f} = {ratio:.2f} ({'undetermined' if math.isnan(ratio) else verdict(ratio <= 0.25)}).\n"
+                "\nTarget: adaptive IDG reaches 1% with <= 1/4 of the evaluations uniform IDG "
+                f"needs: {a:.0f} / {u:.0f} = {ratio:.2f} ({outcome}).\n"
             )
     text += "\n### Evaluations per example to reach 1% relative error\n\n"
     text += markdown_table(["problem", "method", "evaluations", "how"], summary)

@@ -58,9 +58,18 @@ def _data(n: int) -> ArrayDataset:
 
 
 def _call(out: str | Path, n: int, batch_size: int, steps: int, **kwargs: Any) -> Any:
-    return attribute_dataset("idg", small_cnn(), _data(n), out, target="predicted",
-                             batch_size=batch_size, method_kwargs={"n_steps": steps},
-                             progress=False, resume=False, **kwargs)
+    return attribute_dataset(
+        "idg",
+        small_cnn(),
+        _data(n),
+        out,
+        target="predicted",
+        batch_size=batch_size,
+        method_kwargs={"n_steps": steps},
+        progress=False,
+        resume=False,
+        **kwargs,
+    )
 
 
 def _plain_loop(n: int, batch_size: int, steps: int) -> None:
@@ -70,12 +79,14 @@ def _plain_loop(n: int, batch_size: int, steps: int) -> None:
         x = torch.stack([data[i] for i in range(start, min(start + batch_size, n))])
         with torch.no_grad():
             target = model(x).argmax(1)
-        idgrad.integrated_decision_gradients(model, x, target=target, n_steps=steps,
-                                             return_convergence_delta=True)
+        idgrad.integrated_decision_gradients(
+            model, x, target=target, n_steps=steps, return_convergence_delta=True
+        )
 
 
-def _worker(rank: int, world: int, port: int, out: str, n: int, batch_size: int, steps: int,
-            report: str) -> None:
+def _worker(
+    rank: int, world: int, port: int, out: str, n: int, batch_size: int, steps: int, report: str
+) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
     torch.set_num_threads(1)
     import torch.distributed as dist
@@ -102,8 +113,12 @@ def _two_processes(out: str, n: int, batch_size: int, steps: int) -> float:
     report = out + ".seconds"
     from torch.multiprocessing.spawn import spawn
 
-    spawn(_worker, args=(2, _free_port(), out, n, batch_size, steps, report),  # type: ignore[no-untyped-call]
-          nprocs=2, join=True)
+    spawn(
+        _worker,
+        args=(2, _free_port(), out, n, batch_size, steps, report),  # type: ignore[no-untyped-call]
+        nprocs=2,
+        join=True,
+    )
     return float(Path(report).read_text())
 
 
@@ -127,25 +142,30 @@ def throughput(n: int, batch_size: int, steps: int, rounds: int, tmp: Path) -> t
     times: dict[str, list[float]] = {name: [] for name in configs}
     names = list(configs)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             out = tmp / f"run-{names.index(name)}"
             shutil.rmtree(out, ignore_errors=True)
             times[name].append(configs[name](str(out)))
     single = load_attributions(tmp / "run-0")
     sharded = load_attributions(tmp / "run-2")
-    identical = bool(np.array_equal(single.attributions, sharded.attributions)
-                     and np.array_equal(single.delta, sharded.delta))
+    identical = bool(
+        np.array_equal(single.attributions, sharded.attributions)
+        and np.array_equal(single.delta, sharded.delta)
+    )
     base = statistics.median(times[names[0]])
     rows = []
     for name in names:
         med = statistics.median(times[name])
         rows.append([name, f"{med:.2f} s", f"{n / med:.1f}", f"{base / med:.2f}x"])
-    table = markdown_table(["configuration", "time (median)", "examples/s", "speed-up vs 1 process, 1 thread"], rows)
+    table = markdown_table(
+        ["configuration", "time (median)", "examples/s", "speed-up vs 1 process, 1 thread"], rows
+    )
     return table, identical
 
 
-def overhead(n: int, batch_size: int, steps: int, rounds: int, threads: int,
-             tmp: Path) -> tuple[str, bool]:
+def overhead(
+    n: int, batch_size: int, steps: int, rounds: int, threads: int, tmp: Path
+) -> tuple[str, bool]:
     shares: list[float] = []
 
     def streamed() -> None:
@@ -157,9 +177,15 @@ def overhead(n: int, batch_size: int, steps: int, rounds: int, threads: int,
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        timing = compare_times({"attribution alone": lambda: _plain_loop(n, batch_size, steps),
-                                "attribute_dataset": streamed}, reference="attribution alone",
-                               repeats=rounds, warmup=1)
+        timing = compare_times(
+            {
+                "attribution alone": lambda: _plain_loop(n, batch_size, steps),
+                "attribute_dataset": streamed,
+            },
+            reference="attribution alone",
+            repeats=rounds,
+            warmup=1,
+        )
     finally:
         torch.set_num_threads(previous)
     ratio = timing.ratio("attribute_dataset")
@@ -167,12 +193,23 @@ def overhead(n: int, batch_size: int, steps: int, rounds: int, threads: int,
     share = statistics.median(shares)
     ok = share <= OVERHEAD_TARGET and ratio - 1 <= OVERHEAD_TARGET
     rows = [
-        ["attribution alone (plain loop)", f"{timing.median('attribution alone'):.2f} s", "1.000x", "-"],
-        ["attribute_dataset (streamed, fsync per block)", f"{timing.median('attribute_dataset'):.2f} s",
-         f"{ratio:.3f}x (quartiles {lo:.3f}-{hi:.3f})", f"{100 * share:.2f} %"],
+        [
+            "attribution alone (plain loop)",
+            f"{timing.median('attribution alone'):.2f} s",
+            "1.000x",
+            "-",
+        ],
+        [
+            "attribute_dataset (streamed, fsync per block)",
+            f"{timing.median('attribute_dataset'):.2f} s",
+            f"{ratio:.3f}x (quartiles {lo:.3f}-{hi:.3f})",
+            f"{100 * share:.2f} %",
+        ],
     ]
-    table = markdown_table(["contender", "time (median)", "ratio to attribution alone",
-                            "writer's share of the run"], rows)
+    table = markdown_table(
+        ["contender", "time (median)", "ratio to attribution alone", "writer's share of the run"],
+        rows,
+    )
     return table + f"\nTarget <= {100 * OVERHEAD_TARGET:.0f} % overhead: {verdict(ok)}\n", ok
 
 
@@ -187,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=16, help="IDG gradient points per example")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for the overhead pair")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for the overhead pair"
+    )
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args(argv)
     if args.quick:
@@ -205,18 +244,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f"\nIDG ({args.steps} steps, adaptive, target = predicted class) of {args.n} random "
         f"3x32x32 images with the small CNN of `benchmarks/_common.py`, blocks of "
         f"{args.batch_size}; median of {args.rounds} rounds (rotated order).\n\n"
-        + (f"**The machine was shared while this ran** (1-minute load average up to {load:.1f} "
-           f"on {os.cpu_count()} cores): absolute rates are low and noisy, and runs with more "
-           "threads than free cores suffer most. The writer's share below is measured inside "
-           "each run and is the number least affected.\n\n"
-           if load > (os.cpu_count() or 1) else "")
+        + (
+            f"**The machine was shared while this ran** (1-minute load average up to {load:.1f} "
+            f"on {os.cpu_count()} cores): absolute rates are low and noisy, and runs with more "
+            "threads than free cores suffer most. The writer's share below is measured inside "
+            "each run and is the number least affected.\n\n"
+            if load > (os.cpu_count() or 1)
+            else ""
+        )
         + tp
         + f"\nThe two-process result is bit-identical to the single-process one: "
         f"{'yes' if identical else '**NO**'}.\n\n"
         + "## Writer overhead\n\n"
         + f"One process, {args.threads} thread(s), {args.rounds} paired rounds after one "
-        "warm-up.\n\n"
-        + ov
+        "warm-up.\n\n" + ov
     )
     write_result("dataset", text, args.out)
     return 0 if identical else 1

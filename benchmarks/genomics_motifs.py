@@ -235,9 +235,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     total_s = time.perf_counter() - t0
 
     print(f"# planted-motif benchmark ({datetime.date.today().isoformat()})\n")
-    print(
-        f"command: `python benchmarks/genomics_motifs.py {' '.join(argv if argv is not None else sys.argv[1:])}`".rstrip()
-    )
+    arguments = " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"command: `python benchmarks/genomics_motifs.py {arguments}`".rstrip())
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{args.threads} threads; total {total_s:.0f} s (training {train_s:.1f} s)\n"
@@ -256,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + ", ".join(f"{k} {v:.3f}" for k, v in widths.items())
     )
     print(
-        f"- converged references: {args.reference_steps} midpoint points; their relative change from "
+        f"- converged references: {args.reference_steps} midpoint points; "
+        "their relative change from "
         f"{args.reference_steps // 2} points: "
         + ", ".join(f"{k} {v:.1e}" for k, v in ref_check.items())
         + "\n"

@@ -56,14 +56,21 @@ class _Bottleneck(nn.Module):
         )
         self.skip: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+            self.skip = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.skip(x))
 
 
-def resnet50(base: int = 64, classes: int = 1000, blocks: Sequence[int] = (3, 4, 6, 3)) -> nn.Module:
-    """ResNet-50's architecture (He et al. 2016) at channel base ``base``; random weights, eval mode."""
+def resnet50(
+    base: int = 64, classes: int = 1000, blocks: Sequence[int] = (3, 4, 6, 3)
+) -> nn.Module:
+    """ResNet-50's architecture (He et al. 2016) at channel base ``base``.
+
+    Random weights, eval mode.
+    """
     layers: list[nn.Module] = [
         nn.Conv2d(3, base, 7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(base),
@@ -91,7 +98,9 @@ def _rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--quick", action="store_true", help="a small ResNet, small images, few steps")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small ResNet, small images, few steps"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny (for the test suite)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=50)
@@ -103,13 +112,29 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("no CUDA device; run with --device cpu --quick to try the script on the CPU")
+        raise SystemExit(
+            "no CUDA device; run with --device cpu --quick to try the script on the CPU"
+        )
     if args.smoke:
-        model, size, batch, steps, chunk, reps = resnet50(base=4, classes=5, blocks=(1, 1, 1, 1)), 16, 2, 4, 4, 1
+        model, size, batch, steps, chunk, reps = (
+            resnet50(base=4, classes=5, blocks=(1, 1, 1, 1)),
+            16,
+            2,
+            4,
+            4,
+            1,
+        )
     elif args.quick:
         model, size, batch, steps, chunk, reps = resnet50(base=8, classes=10), 32, 4, 8, 16, 2
     else:
-        model, size, batch, steps, chunk, reps = resnet50(), 224, args.batch, args.steps, args.chunk, args.repeats
+        model, size, batch, steps, chunk, reps = (
+            resnet50(),
+            224,
+            args.batch,
+            args.steps,
+            args.chunk,
+            args.repeats,
+        )
     model = model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -140,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         ig_alphas = idgrad.uniform_schedule(steps, "gausslegendre").alphas.expand(batch, -1)
         cases = {
             "IG": (
-                lambda f=fwd: idgrad.integrated_gradients(f, x, target=target, n_steps=steps, internal_batch_size=chunk),
+                lambda f=fwd: idgrad.integrated_gradients(
+                    f, x, target=target, n_steps=steps, internal_batch_size=chunk
+                ),
                 lambda f=fwd, a=ig_alphas: floor_pass(f, x, zero, target, a, chunk=chunk),
                 batch * steps,
             ),
@@ -148,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> str:
                 lambda f=fwd: idgrad.integrated_decision_gradients(
                     f, x, target=target, n_steps=steps, internal_batch_size=chunk
                 ),
-                lambda f=fwd, d=details: floor_pass(f, x, zero, target, d.alphas, d.pilot_alphas, chunk=chunk),
+                lambda f=fwd, d=details: floor_pass(
+                    f, x, zero, target, d.alphas, d.pilot_alphas, chunk=chunk
+                ),
                 details.n_evaluations,
             ),
         }
@@ -180,13 +209,23 @@ def main(argv: Sequence[str] | None = None) -> str:
     text = header(title, command_line("benchmarks.gpu", argv))
     text += (
         f"\nResNet-50 architecture{' (small base width)' if small else ''}, random weights, "
-        f"batch {batch}, {size}x{size}, {steps} steps, chunks of {chunk} points. Points = gradient + "
+        f"batch {batch}, {size}x{size}, {steps} steps, chunks of {chunk} points. "
+        "Points = gradient + "
         "forward-only points per call; points/s from the median time of paired rounds; ratio = "
         "idgrad / floor points per second. Last column: relative L2 difference of the attributions "
         "from the float32 run.\n\n"
     )
     text += markdown_table(
-        ["compute", "method", "points", "floor points/s", "idgrad points/s", "ratio", "target", "diff vs float32"],
+        [
+            "compute",
+            "method",
+            "points",
+            "floor points/s",
+            "idgrad points/s",
+            "ratio",
+            "target",
+            "diff vs float32",
+        ],
         rows,
     )
     write_result("gpu" if not small else "gpu_small", text, args.out)

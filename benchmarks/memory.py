@@ -81,7 +81,9 @@ def _child(spec: dict[str, Any]) -> dict[str, float]:
     if who == "idgrad IG":
         idgrad.integrated_gradients(model, x, target=target, n_steps=n, internal_batch_size=chunk)
     elif who == "idgrad IDG":
-        idgrad.integrated_decision_gradients(model, x, target=target, n_steps=n, internal_batch_size=chunk)
+        idgrad.integrated_decision_gradients(
+            model, x, target=target, n_steps=n, internal_batch_size=chunk
+        )
     elif who == "captum IG":
         from captum.attr import IntegratedGradients
 
@@ -104,9 +106,13 @@ def _child(spec: dict[str, Any]) -> dict[str, float]:
 FIXED_MMAP_THRESHOLD = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
-def run_case(spec: dict[str, Any], repeats: int = 1, fixed_threshold: bool = False) -> dict[str, float]:
+def run_case(
+    spec: dict[str, Any], repeats: int = 1, fixed_threshold: bool = False
+) -> dict[str, float]:
     """Run one case in ``repeats`` fresh interpreters; the median setup and peak RSS in MB."""
-    runs = [_run_once(spec, FIXED_MMAP_THRESHOLD if fixed_threshold else {}) for _ in range(repeats)]
+    runs = [
+        _run_once(spec, FIXED_MMAP_THRESHOLD if fixed_threshold else {}) for _ in range(repeats)
+    ]
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
@@ -220,7 +226,12 @@ def main(argv: Sequence[str] | None = None) -> str:
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
     verdicts = []
     lo_n, hi_n = plan[0][2][0], plan[0][2][-1]
-    for who, chunk in (("idgrad IG", plan[0][1]), ("idgrad IDG", plan[0][1]), ("idgrad IG", "auto"), ("idgrad IDG", "auto")):
+    for who, chunk in (
+        ("idgrad IG", plan[0][1]),
+        ("idgrad IDG", plan[0][1]),
+        ("idgrad IG", "auto"),
+        ("idgrad IDG", "auto"),
+    ):
         if (who, chunk, lo_n) in peaks and (who, chunk, hi_n) in peaks:
             r = peaks[(who, chunk, hi_n)] / peaks[(who, chunk, lo_n)]
             verdicts.append(
@@ -228,29 +239,43 @@ def main(argv: Sequence[str] | None = None) -> str:
                 f"(target <= 1.05: {verdict(r <= 1.05)})"
             )
     for n in (lo_n, hi_n):
-        ours, theirs = peaks.get(("idgrad IG", plan[0][1], n)), peaks.get(("captum IG", plan[0][1], n))
+        ours, theirs = (
+            peaks.get(("idgrad IG", plan[0][1], n)),
+            peaks.get(("captum IG", plan[0][1], n)),
+        )
         if ours and theirs:
             verdicts.append(
-                f"- {n} steps, chunk {plan[0][1]}: idgrad IG {ours:.0f} MB vs captum {theirs:.0f} MB "
+                f"- {n} steps, chunk {plan[0][1]}: idgrad IG {ours:.0f} MB "
+                f"vs captum {theirs:.0f} MB "
                 f"(target idgrad <= captum: {verdict(ours <= theirs * 1.0)})"
             )
     text = header("Peak memory (fresh process per case)", command_line("benchmarks.memory", argv))
     text += (
         f"\nCNN {shape['size']}x{shape['size']} (width {shape['width']}), batch {shape['batch']}, "
-        "target class 3. Every child imports torch, idgrad, captum and the seed package before the setup, so peaks differ by the computation only. Peak = whole-process peak RSS in MB (`VmHWM`, the process's own high-water mark); increment = peak "
+        "target class 3. Every child imports torch, idgrad, captum and the seed package before "
+        "the setup, so peaks differ by the computation only. Peak = whole-process peak RSS in "
+        "MB (`VmHWM`, the process's own high-water mark); increment = peak "
         "minus the peak after building the model and inputs; last column = peak / the row "
         "group's first peak. Measured with glibc's mmap threshold fixed "
-        "(`MALLOC_MMAP_THRESHOLD_=131072`, for every implementation alike): by default glibc raises "
-        "the threshold after freeing a large block, later activation-sized blocks come from a "
-        "fragmenting heap, and the same case peaks anywhere in a +-15 MB band that widens with the "
-        "number of passes; with the fixed threshold three runs of a case agreed to the MB. The last "
-        "two columns are the default allocator (median of 3 fresh processes). idgrad's chunk counts points (rows) per pass, captum's counts rows "
+        "(`MALLOC_MMAP_THRESHOLD_=131072`, for every implementation alike): by default glibc "
+        "raises the threshold after freeing a large block, later activation-sized blocks come "
+        "from a fragmenting heap, and the same case peaks anywhere in a +-15 MB band that "
+        "widens with the number of passes; with the fixed threshold three runs of a case agreed "
+        "to the MB. The last "
+        "two columns are the default allocator (median of 3 fresh processes). idgrad's chunk "
+        "counts points (rows) per pass, captum's counts rows "
         "too; the seed package's `batch_size` counts steps (each step is `batch` rows).\n\n"
     )
     text += markdown_table(
         [
-            "implementation", "chunk", "n_steps", "peak MB", "increment MB", "peak / first",
-            "default malloc: peak MB", "peak / first",
+            "implementation",
+            "chunk",
+            "n_steps",
+            "peak MB",
+            "increment MB",
+            "peak / first",
+            "default malloc: peak MB",
+            "peak / first",
         ],
         rows,
     )

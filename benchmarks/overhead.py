@@ -81,12 +81,17 @@ def cases(level: str) -> list[Case]:
             "CNN 3x32x32, batch 8", small_cnn(), torch.rand(8, 3, 32, 32, generator=g), reps
         ),
         _with_predicted_target(
-            "MLP 30-256-256-256-2 (breast cancer), batch 32", tabular_mlp(), tabular_batch(32)[0], reps
+            "MLP 30-256-256-256-2 (breast cancer), batch 32",
+            tabular_mlp(),
+            tabular_batch(32)[0],
+            reps,
         ),
     ]
     if level == "full":
         _, photo = photo_batch(["chelsea"])
-        out.append(_with_predicted_target("EfficientNet-Lite0 224x224, batch 1", efficientnet(), photo, 7))
+        out.append(
+            _with_predicted_target("EfficientNet-Lite0 224x224, batch 1", efficientnet(), photo, 7)
+        )
     return out
 
 
@@ -101,7 +106,9 @@ def _contenders(case: Case, n_steps: int) -> list[tuple[str, dict[str, Callable[
     zero = torch.zeros_like(x)
     chunk = resolve_chunk_size("auto", (x,))
     ig_sched = idgrad.uniform_schedule(n_steps, "gausslegendre").alphas.expand(x.shape[0], -1)
-    details = idgrad.integrated_decision_gradients(model, x, target=t, n_steps=n_steps, return_details=True)
+    details = idgrad.integrated_decision_gradients(
+        model, x, target=t, n_steps=n_steps, return_details=True
+    )
     idg_alphas, idg_pilot = details.alphas, details.pilot_alphas
     uni_alphas = idgrad.uniform_schedule(n_steps, "riemann_middle").alphas.expand(x.shape[0], -1)
     ends = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(x.shape[0], -1)
@@ -162,14 +169,16 @@ def own_cost(case: Case, n_steps: int) -> dict[str, float]:
     out = {}
     for label, contenders in _contenders(trivial, n_steps):
         times = compare_times(
-            {"floor": contenders["floor"], "method": contenders["method"]}, "floor", 4 * case.repeats + 10
+            {"floor": contenders["floor"], "method": contenders["method"]},
+            "floor",
+            4 * case.repeats + 10,
         )
         out[label] = statistics.median(m - f for m, f in zip(times["method"], times["floor"]))
     return out
 
 
 def measure(level: str, n_steps: int = 50) -> list[list[Any]]:
-    """Rows: case, method, chunk, floor, method, ratio, quartiles, verdict, speed-up over one pass."""
+    """Rows: case, method, chunk, floor, method, ratio, quartiles, verdict, one-pass speed-up."""
     rows: list[list[Any]] = []
     for case in cases(level):
         own = own_cost(case, n_steps)
@@ -230,7 +239,10 @@ def compute_variants(level: str, n_steps: int = 50) -> list[list[Any]]:
     if level != "smoke":
         variants["torch.compile"] = torch.compile(model)
     rows = []
-    for label, fn in (("IG", idgrad.integrated_gradients), ("IDG", idgrad.integrated_decision_gradients)):
+    for label, fn in (
+        ("IG", idgrad.integrated_gradients),
+        ("IDG", idgrad.integrated_decision_gradients),
+    ):
         ref = fn(model, x, target=t, n_steps=n_steps)
         for variant, forward in variants.items():
             t0 = time.perf_counter()
@@ -246,7 +258,14 @@ def compute_variants(level: str, n_steps: int = 50) -> list[list[Any]]:
                 repeats=reps,
             )
             rows.append(
-                [name, label, variant, fmt_ratio(times.ratio("variant")), f"{first:.1f} s", f"{diff:.1e}"]
+                [
+                    name,
+                    label,
+                    variant,
+                    fmt_ratio(times.ratio("variant")),
+                    f"{first:.1f} s",
+                    f"{diff:.1e}",
+                ]
             )
             print(" | ".join(str(c) for c in rows[-1]), flush=True)
     return rows
@@ -264,21 +283,30 @@ def main(argv: Sequence[str] | None = None) -> str:
     text = header("Overhead against the floor", command_line("benchmarks.overhead", argv))
     text += (
         f"\n{args.steps} steps; IG = Gauss-Legendre, IDG = adaptive (default pilot), IDG uniform = "
-        "midpoint; idgrad at its defaults (`internal_batch_size=\"auto\"`: the chunk column "
+        'midpoint; idgrad at its defaults (`internal_batch_size="auto"`: the chunk column '
         "gives the points per pass it chose). Floor = batched forward+backward passes over the "
         "same gradient points in the same chunks, plus forward-only passes over the same pilot / "
         "end points. Ratio = median over rounds of method / floor timed back to back; quartiles "
         "of the ratio in the next column. Last column: time of the floor with every point in one "
         "pass (captum's default) / idgrad's time. \"Own cost\": the same pair timed with the model "
         "replaced by a nearly free one (`F(z) = z_0` for every class), so that only the points, "
-        "the bookkeeping and the weighted sums remain: the median paired difference method - floor, "
+        "the bookkeeping and the weighted sums remain: the median paired difference "
+        "method - floor, "
         "and its share of the real floor's time. It is not drowned by the model's timing noise, "
         "which on this shared machine is larger than the 3-5% targets.\n\n"
     )
     text += markdown_table(
         [
-            "model", "method", "chunk", "floor", "method", "ratio", "ratio IQR", "target",
-            "idgrad's own cost (free model) / floor", "speed-up over one pass",
+            "model",
+            "method",
+            "chunk",
+            "floor",
+            "method",
+            "ratio",
+            "ratio IQR",
+            "target",
+            "idgrad's own cost (free model) / floor",
+            "speed-up over one pass",
         ],
         rows,
     )
@@ -291,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> str:
         "distance of the attributions from the eager float32 run.\n\n"
     )
     text += markdown_table(
-        ["model", "method", "variant", "time ratio", "first call", "distance from float32"], variants
+        ["model", "method", "variant", "time ratio", "first call", "distance from float32"],
+        variants,
     )
     write_result("overhead", text, args.out)
     return text

@@ -310,9 +310,7 @@ def _agi_counts(details: Any, batch: int) -> tuple[list[int], list[int]]:
     return g, f
 
 
-def random_false_classes(
-    images: Sequence[str], target: Tensor, n_classes: int, k: int
-) -> Tensor:
+def random_false_classes(images: Sequence[str], target: Tensor, n_classes: int, k: int) -> Tensor:
     """``(B, k)`` distinct classes other than ``target``, drawn per image from a generator
     seeded by the image id (CRC-32), so an image gets the same classes in any batch."""
     rows = []
@@ -324,7 +322,11 @@ def random_false_classes(
 
 
 def attribute(
-    method: str, spec: ModelSpec, x: Tensor, target: Tensor, protocol: Protocol,
+    method: str,
+    spec: ModelSpec,
+    x: Tensor,
+    target: Tensor,
+    protocol: Protocol,
     false_classes: Tensor | None = None,
 ) -> tuple[Tensor, list[int], list[int]]:
     """Attributions of ``method`` for the batch ``x`` (model space) and its evaluation counts.
@@ -345,24 +347,49 @@ def attribute(
         )
     elif method == "idg":
         details = integrated_decision_gradients(
-            model, x, 0.0, target, n_steps=n, n_pilot_steps=protocol.idg_pilot_steps,
-            internal_batch_size=ibs, return_details=True,
+            model,
+            x,
+            0.0,
+            target,
+            n_steps=n,
+            n_pilot_steps=protocol.idg_pilot_steps,
+            internal_batch_size=ibs,
+            return_details=True,
         )
     elif method == "left-ig":
         details = left_integrated_gradients(
-            model, x, 0.0, target, n_steps=n, fraction=protocol.left_ig_fraction,
-            n_pilot_steps=protocol.left_ig_pilot_steps, n_refine=protocol.left_ig_refine,
-            internal_batch_size=ibs, return_details=True,
+            model,
+            x,
+            0.0,
+            target,
+            n_steps=n,
+            fraction=protocol.left_ig_fraction,
+            n_pilot_steps=protocol.left_ig_pilot_steps,
+            n_refine=protocol.left_ig_refine,
+            internal_batch_size=ibs,
+            return_details=True,
         )
     elif method == "guided-ig":
         details = guided_integrated_gradients(
-            model, x, 0.0, target, n_steps=n, fraction=protocol.guided_ig_fraction,
-            max_dist=protocol.guided_ig_max_dist, internal_batch_size=ibs, return_details=True,
+            model,
+            x,
+            0.0,
+            target,
+            n_steps=n,
+            fraction=protocol.guided_ig_fraction,
+            max_dist=protocol.guided_ig_max_dist,
+            internal_batch_size=ibs,
+            return_details=True,
         )
     elif method == "blur-ig":
         details = blur_integrated_gradients(
-            model, x, target, n_steps=n, max_sigma=protocol.blur_ig_max_sigma,
-            internal_batch_size=ibs, return_details=True,
+            model,
+            x,
+            target,
+            n_steps=n,
+            max_sigma=protocol.blur_ig_max_sigma,
+            internal_batch_size=ibs,
+            return_details=True,
         )
     elif method == "agi":
         classes: Any = protocol.agi_classes
@@ -371,9 +398,16 @@ def attribute(
                 raise ValueError("agi_classes='random' needs the false classes of the images")
             classes = false_classes
         details = adversarial_gradient_integration(
-            _PixelModel(spec), spec.to_pixels(x), target, epsilon=protocol.agi_epsilon,
-            max_iter=n, top_k=protocol.agi_top_k, classes=classes, clip=(0.0, 1.0),
-            internal_batch_size=ibs, return_details=True,
+            _PixelModel(spec),
+            spec.to_pixels(x),
+            target,
+            epsilon=protocol.agi_epsilon,
+            max_iter=n,
+            top_k=protocol.agi_top_k,
+            classes=classes,
+            clip=(0.0, 1.0),
+            internal_batch_size=ibs,
+            return_details=True,
         )
         grads, fwds = _agi_counts(details, batch)
         return details.attributions.detach(), grads, fwds
@@ -441,12 +475,22 @@ def evaluate_batch(
         sal = saliency_map(attr.to(xs.dtype))
         mbs = protocol.metric_batch_size
         ins = insertion(
-            spec.model, xs, sal, ts, pixels_per_step=protocol.pixels_per_step,
-            substrate=_blur(protocol), batch_size=mbs,
+            spec.model,
+            xs,
+            sal,
+            ts,
+            pixels_per_step=protocol.pixels_per_step,
+            substrate=_blur(protocol),
+            batch_size=mbs,
         ).auc
         dele = deletion(
-            spec.model, xs, sal, ts, pixels_per_step=protocol.pixels_per_step,
-            substrate=protocol.deletion_value, batch_size=mbs,
+            spec.model,
+            xs,
+            sal,
+            ts,
+            pixels_per_step=protocol.pixels_per_step,
+            substrate=protocol.deletion_value,
+            batch_size=mbs,
         ).auc
         sic: list[float | str] = [""] * len(keep)
         aic: list[float | str] = [""] * len(keep)
@@ -456,8 +500,15 @@ def evaluate_batch(
                 return spec.to_pixels(t) * 255.0
 
             for kind, values in (("sic", sic), ("aic", aic)):
-                auc = pic(spec.model, xs, sal, ts, kind=kind, to_uint8=to_uint8,  # type: ignore[arg-type]
-                          batch_size=mbs).auc
+                auc = pic(
+                    spec.model,
+                    xs,
+                    sal,
+                    ts,
+                    kind=kind,
+                    to_uint8=to_uint8,  # type: ignore[arg-type]
+                    batch_size=mbs,
+                ).auc
                 values[:] = [float(v) for v in auc]
         new = []
         for j, i in enumerate(keep):
@@ -646,8 +697,12 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
             these = [r for r in mine if r["method"] == method]
             g = statistics.fmean(r["n_gradient_evals"] for r in these)
             f = statistics.fmean(r["n_forward_evals"] for r in these)
-            cells = [model, _LABELS.get(method, method), len(these),
-                     f"{_fmt_count(g + f)} ({_fmt_count(g)} + {_fmt_count(f)})"]
+            cells = [
+                model,
+                _LABELS.get(method, method),
+                len(these),
+                f"{_fmt_count(g + f)} ({_fmt_count(g)} + {_fmt_count(f)})",
+            ]
             for metric in metrics:
                 s = by.get((model, method, metric))
                 if s is None:
@@ -670,7 +725,8 @@ def _sign_test(wins: int, losses: int) -> float:
 
 
 def paired_comparison(
-    rows: Sequence[Mapping[str, Any]], reference: str = "idg",
+    rows: Sequence[Mapping[str, Any]],
+    reference: str = "idg",
     metrics: Sequence[str] = ("insertion", "deletion"),
 ) -> list[dict[str, Any]]:
     """``reference`` against every other method, image by image.
@@ -704,11 +760,20 @@ def paired_comparison(
                 wins = sum(d < 0 if lower else d > 0 for d in diffs)
                 losses = sum(d > 0 if lower else d < 0 for d in diffs)
                 mean, se = _mean_se(diffs)
-                out.append({
-                    "model": model, "metric": metric, "other": other, "n": len(diffs),
-                    "wins": wins, "losses": losses, "ties": len(diffs) - wins - losses,
-                    "diff_mean": mean, "diff_se": se, "p": _sign_test(wins, losses),
-                })
+                out.append(
+                    {
+                        "model": model,
+                        "metric": metric,
+                        "other": other,
+                        "n": len(diffs),
+                        "wins": wins,
+                        "losses": losses,
+                        "ties": len(diffs) - wins - losses,
+                        "diff_mean": mean,
+                        "diff_se": se,
+                        "p": _sign_test(wins, losses),
+                    }
+                )
     return out
 
 
@@ -719,14 +784,27 @@ def paired_table(rows: Sequence[Mapping[str, Any]], reference: str = "idg") -> s
         metrics += ["sic", "aic"]
     table = []
     for c in paired_comparison(rows, reference, metrics):
-        table.append([
-            c["model"], c["metric"], f"{_LABELS[reference]} vs {_LABELS.get(c['other'], c['other'])}",
-            c["n"], f"{c['wins']} / {c['losses']} / {c['ties']}",
-            f"{c['diff_mean']:+.4f}" + ("" if math.isnan(c["diff_se"]) else f" ± {c['diff_se']:.4f}"),
-            f"{c['p']:.3g}",
-        ])
-    columns = ["model", "metric", "pair", "images", "wins / losses / ties",
-               f"{_LABELS[reference]} − other (mean ± SE)", "sign test p"]
+        table.append(
+            [
+                c["model"],
+                c["metric"],
+                f"{_LABELS[reference]} vs {_LABELS.get(c['other'], c['other'])}",
+                c["n"],
+                f"{c['wins']} / {c['losses']} / {c['ties']}",
+                f"{c['diff_mean']:+.4f}"
+                + ("" if math.isnan(c["diff_se"]) else f" ± {c['diff_se']:.4f}"),
+                f"{c['p']:.3g}",
+            ]
+        )
+    columns = [
+        "model",
+        "metric",
+        "pair",
+        "images",
+        "wins / losses / ties",
+        f"{_LABELS[reference]} − other (mean ± SE)",
+        "sign test p",
+    ]
     return _markdown(columns, table)
 
 
@@ -812,7 +890,9 @@ def list_imagenet_val(
         files = sorted(p for p in root.iterdir() if _is_image(p))
         unlabelled = [p.name for p in files if p.stem not in by_stem]
         if unlabelled:
-            raise ValueError(f"{len(unlabelled)} images have no label in {labels}: {unlabelled[:3]}")
+            raise ValueError(
+                f"{len(unlabelled)} images have no label in {labels}: {unlabelled[:3]}"
+            )
         names = [by_stem[p.stem] for p in files]
         words = sorted({n for n in names if not n.isdigit()})
         mapping = _class_map(list(by_stem.values()) if words else names, class_index, "labels")
@@ -840,8 +920,9 @@ def load_image(path: Path, size: int = 224, resize: str = "squash") -> Tensor:
         short = round(size * 256 / 224)
         w, h = im.size
         scale = short / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))),
-                       Image.Resampling.BILINEAR)
+        im = im.resize(
+            (max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR
+        )
         w, h = im.size
         left, top = (w - size) // 2, (h - size) // 2
         im = im.crop((left, top, left + size, top + size))
@@ -911,8 +992,15 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _selection(
-    spec: ModelSpec, records: Sequence[ImageRecord], out_dir: Path, per_class: int, limit: int,
-    size: int, resize: str, device: torch.device, batch_size: int,
+    spec: ModelSpec,
+    records: Sequence[ImageRecord],
+    out_dir: Path,
+    per_class: int,
+    limit: int,
+    size: int,
+    resize: str,
+    device: torch.device,
+    batch_size: int,
 ) -> list[tuple[ImageRecord, int]]:
     """Selected images, cached in ``selection_<model>_k<per_class>_n<limit>_<resize><size>.csv``."""
     path = out_dir / f"selection_{spec.name}_k{per_class}_n{limit}_{resize}{size}.csv"
@@ -965,8 +1053,9 @@ def run_protocol(
         spec = factory()
         spec.name = name
         spec.model.to(device)
-        chosen = _selection(spec, records, out_dir, per_class, n_images, size, resize, device,
-                            selection_batch)
+        chosen = _selection(
+            spec, records, out_dir, per_class, n_images, size, resize, device, selection_batch
+        )
         todo = [(r, p) for r, p in chosen if any((name, r.image, m) not in done for m in methods)]
         log(f"{name}: {len(chosen)} images selected, {len(todo)} still to do")
         started = time.perf_counter()
@@ -978,8 +1067,17 @@ def run_protocol(
                 append_rows(csv_path, rows)
                 done.update((r["model"], r["image"], r["method"]) for r in rows)
 
-            evaluate_batch(spec, pixels, [r.image for r in batch], [r.label for r in batch],
-                           methods, protocol, done, device, save)
+            evaluate_batch(
+                spec,
+                pixels,
+                [r.image for r in batch],
+                [r.label for r in batch],
+                methods,
+                protocol,
+                done,
+                device,
+                save,
+            )
             n = min(lo + image_batch, len(todo))
             log(f"{name}: {n}/{len(todo)} images ({time.perf_counter() - started:.0f} s)")
     return csv_path
@@ -999,10 +1097,15 @@ def report(csv_path: Path, title: str, command: str) -> str:
 def main(argv: Sequence[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--imagenet", type=Path, required=True, help="ImageNet val folder")
-    parser.add_argument("--labels", type=Path, default=None,
-                        help="labels file for a flat folder (LOC_val_solution.csv or 'file wnid')")
-    parser.add_argument("--class-index", type=Path, default=None,
-                        help="wnids, one per line, in class-index order")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labels file for a flat folder (LOC_val_solution.csv or 'file wnid')",
+    )
+    parser.add_argument(
+        "--class-index", type=Path, default=None, help="wnids, one per line, in class-index order"
+    )
     parser.add_argument("--out", type=Path, default=Path("paper_imagenet_results"))
     parser.add_argument("--models", default=",".join(TORCHVISION_MODELS))
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -1016,18 +1119,31 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--internal-batch-size", type=int, default=None)
     parser.add_argument("--metric-batch-size", type=int, default=64)
     args = parser.parse_args(argv)
-    protocol = Protocol(n_steps=args.steps, pic=args.pic,
-                        internal_batch_size=args.internal_batch_size,
-                        metric_batch_size=args.metric_batch_size)
+    protocol = Protocol(
+        n_steps=args.steps,
+        pic=args.pic,
+        internal_batch_size=args.internal_batch_size,
+        metric_batch_size=args.metric_batch_size,
+    )
     records = list_imagenet_val(args.imagenet, args.labels, args.class_index)
     names = [m for m in args.models.split(",") if m]
     factories = {n: (lambda n=n: torchvision_model(n)) for n in names}
     methods = [m for m in args.methods.split(",") if m]
     csv_path = run_protocol(
-        factories, records, args.out, protocol, methods, args.n_images, args.per_class,
-        resize=args.resize, device=args.device, image_batch=args.image_batch,
+        factories,
+        records,
+        args.out,
+        protocol,
+        methods,
+        args.n_images,
+        args.per_class,
+        resize=args.resize,
+        device=args.device,
+        image_batch=args.image_batch,
     )
-    command = " ".join(["python -m benchmarks.paper_imagenet", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(
+        ["python -m benchmarks.paper_imagenet", *(sys.argv[1:] if argv is None else argv)]
+    )
     text = report(csv_path, "The IDG paper's protocol on ImageNet validation", command)
     (args.out / "paper_imagenet.md").write_text(text)
     print(text)

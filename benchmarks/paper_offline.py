@@ -80,12 +80,24 @@ __all__ = ["NATURAL_PHOTOS", "Part", "equal_cost_steps", "main", "max_evaluation
 RESULTS = Path(__file__).resolve().parent / "results"
 
 NATURAL_PHOTOS: tuple[str, ...] = (
-    "chelsea", "coffee", "astronaut", "rocket", "motorcycle", "china", "flower",
+    "chelsea",
+    "coffee",
+    "astronaut",
+    "rocket",
+    "motorcycle",
+    "china",
+    "flower",
 )
 """The natural photographs of :func:`idgrad.zoo.photo_names` (not the scientific images)."""
 
-_LABELS = {"ig": "IG", "idg": "IDG", "left-ig": "Left-IG", "guided-ig": "Guided IG",
-           "agi": "AGI", "blur-ig": "Blur IG"}
+_LABELS = {
+    "ig": "IG",
+    "idg": "IDG",
+    "left-ig": "Left-IG",
+    "guided-ig": "Guided IG",
+    "agi": "AGI",
+    "blur-ig": "Blur IG",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,10 +175,23 @@ def _photos(names: Sequence[str], base: Protocol, pixels_per_step: int) -> Part:
     photos = load_photos(224)
     pixels = photos_to_tensor([photos[n] for n in names]) / 255.0
     spec = ModelSpec("efficientnet-lite0", model, (127 / 255,) * 3, (128 / 255,) * 3)
-    protocol = replace(base, pixels_per_step=pixels_per_step, blur_kernel=11, blur_sigma=5.0,
-                       internal_batch_size=16, metric_batch_size=32)
-    return Part(spec, pixels, list(names), [-1] * len(names), protocol, 4,
-                f"{len(names)} natural photos, 224×224, predicted class")
+    protocol = replace(
+        base,
+        pixels_per_step=pixels_per_step,
+        blur_kernel=11,
+        blur_sigma=5.0,
+        internal_batch_size=16,
+        metric_batch_size=32,
+    )
+    return Part(
+        spec,
+        pixels,
+        list(names),
+        [-1] * len(names),
+        protocol,
+        4,
+        f"{len(names)} natural photos, 224×224, predicted class",
+    )
 
 
 def _digits(per_class: int, base: Protocol, pixels_per_step: int) -> Part:
@@ -189,17 +214,31 @@ def _digits(per_class: int, base: Protocol, pixels_per_step: int) -> Part:
     chosen = select_correct(records, predict, per_class=per_class, limit=10 * per_class)
     idx = [r.index for r, _ in chosen]
     spec = ModelSpec("digits-cnn", model, (0.0,), (1.0,))
-    protocol = replace(base, pixels_per_step=pixels_per_step, blur_kernel=5, blur_sigma=2.0,
-                       internal_batch_size=4096, metric_batch_size=4096)
+    protocol = replace(
+        base,
+        pixels_per_step=pixels_per_step,
+        blur_kernel=5,
+        blur_sigma=2.0,
+        internal_batch_size=4096,
+        metric_batch_size=4096,
+    )
     n_correct = int((model(x_test).argmax(1) == y_test).sum()) if per_class else 0
-    return Part(spec, x_test[idx].clone(), [f"test{i:03d}" for i in idx],
-                [int(y_test[i]) for i in idx], protocol, 256,
-                f"{len(idx)} test digits (≤ {per_class} per class; the CNN gets "
-                f"{n_correct}/{len(y_test)} test digits right), 8×8")
+    return Part(
+        spec,
+        x_test[idx].clone(),
+        [f"test{i:03d}" for i in idx],
+        [int(y_test[i]) for i in idx],
+        protocol,
+        256,
+        f"{len(idx)} test digits (≤ {per_class} per class; the CNN gets "
+        f"{n_correct}/{len(y_test)} test digits right), 8×8",
+    )
 
 
 def run(
-    parts: Sequence[Part], csv_path: Path, methods: Sequence[str],
+    parts: Sequence[Part],
+    csv_path: Path,
+    methods: Sequence[str],
     log: Callable[[str], None] = print,
 ) -> None:
     """Evaluate every part, appending to ``csv_path`` and skipping the rows already there."""
@@ -209,17 +248,33 @@ def run(
         started = time.perf_counter()
         n = len(part.images)
 
-        def save(rows: list[dict[str, Any]], done: set[tuple[str, str, str]] = done,
-                 name: str = name, n: int = n, started: float = started) -> None:
+        def save(
+            rows: list[dict[str, Any]],
+            done: set[tuple[str, str, str]] = done,
+            name: str = name,
+            n: int = n,
+            started: float = started,
+        ) -> None:
             append_rows(csv_path, rows)
             done.update((r["model"], r["image"], r["method"]) for r in rows)
-            log(f"{name}: {len(rows)} of {n} images, {rows[0]['method']} done "
-                f"({time.perf_counter() - started:.0f} s)")
+            log(
+                f"{name}: {len(rows)} of {n} images, {rows[0]['method']} done "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
 
         for lo in range(0, n, part.image_batch):
             hi = min(lo + part.image_batch, n)
-            evaluate_batch(part.spec, part.pixels[lo:hi], part.images[lo:hi],
-                           part.labels[lo:hi], methods, part.protocol, done, "cpu", save)
+            evaluate_batch(
+                part.spec,
+                part.pixels[lo:hi],
+                part.images[lo:hi],
+                part.labels[lo:hi],
+                methods,
+                part.protocol,
+                done,
+                "cpu",
+                save,
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +287,10 @@ def _per_image_table(rows: Sequence[Mapping[str, Any]], model: str) -> str:
     methods = [m for m in (*METHODS, "blur-ig") if any(r["method"] == m for r in mine)]
     cell = {(r["image"], r["method"]): r for r in mine}
     images = list(dict.fromkeys(r["image"] for r in mine))
-    lines = ["| image (predicted class) | " + " | ".join(_LABELS[m] for m in methods) + " |",
-             "|---|" + "---|" * len(methods)]
+    lines = [
+        "| image (predicted class) | " + " | ".join(_LABELS[m] for m in methods) + " |",
+        "|---|" + "---|" * len(methods),
+    ]
     from idgrad.zoo import imagenet_classes
 
     names = imagenet_classes()
@@ -267,11 +324,15 @@ def _verdict_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             versus = (
                 f"IDG vs {_LABELS[other.method]}: {c['wins']} wins / {c['losses']} losses, "
                 f"difference {c['diff_mean']:+.4f} ± {c['diff_se']:.4f}, "
-                f"sign test p = {c['p']:.2g}" if c else ""
+                f"sign test p = {c['p']:.2g}"
+                if c
+                else ""
             )
             if best.method == "idg":
-                out.append(f"- {model}, {metric}: IDG is best by mean ({idg_mean:.3f}); "
-                           f"runner-up {versus}.")
+                out.append(
+                    f"- {model}, {metric}: IDG is best by mean ({idg_mean:.3f}); "
+                    f"runner-up {versus}."
+                )
             else:
                 out.append(
                     f"- {model}, {metric}: IDG ranks {rank} of {len(ss)} ({idg_mean:.3f}); "
@@ -281,7 +342,11 @@ def _verdict_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def report(
-    parts: Sequence[Part], csv_path: Path, methods: Sequence[str], command: str, seconds: float,
+    parts: Sequence[Part],
+    csv_path: Path,
+    methods: Sequence[str],
+    command: str,
+    seconds: float,
     ig_steps: int,
 ) -> str:
     rows = read_rows(csv_path)
@@ -290,8 +355,10 @@ def report(
         "## The IDG paper's protocol, offline, every method at equal cost\n",
         f"Command: `{command}`  ",
         f"Machine: {machine()}  ",
-        (f"Date: {today}; wall time of this invocation {seconds / 60:.1f} min "
-         "(rows already in the CSV were not recomputed)\n"),
+        (
+            f"Date: {today}; wall time of this invocation {seconds / 60:.1f} min "
+            "(rows already in the CSV were not recomputed)\n"
+        ),
     ]
     for part in parts:
         p = part.protocol
@@ -305,8 +372,11 @@ def report(
     budget = ig_steps + 2
     lines.append(
         f"- Equal cost: {budget} model evaluations per image (those of {ig_steps}-step IG). "
-        + "; ".join(f"{_LABELS[m]} {p0.steps_for(m)} {'iterations' if m == 'agi' else 'steps'}"
-                    f" (≤ {max_evaluations(m, p0)})" for m in methods)
+        + "; ".join(
+            f"{_LABELS[m]} {p0.steps_for(m)} {'iterations' if m == 'agi' else 'steps'}"
+            f" (≤ {max_evaluations(m, p0)})"
+            for m in methods
+        )
         + f". Left-IG α* at {p0.left_ig_fraction} of the way; Guided IG fraction "
         f"{p0.guided_ig_fraction}, max_dist {p0.guided_ig_max_dist}; AGI ε {p0.agi_epsilon} "
         f"(pixel units), {p0.agi_top_k} false class(es) per image ({p0.agi_classes}).\n"
@@ -327,17 +397,29 @@ def report(
 
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 2 photos, 10-step budget, coarse curves, 2 digits/class")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default benchmarks/results; --quick: a temp dir)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2 photos, 10-step budget, coarse curves, 2 digits/class",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default benchmarks/results; --quick: a temp dir)",
+    )
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--steps", type=int, default=None, help="IG steps setting the budget")
     parser.add_argument("--digits-per-class", type=int, default=None)
-    parser.add_argument("--agi-top-k", type=int, default=1,
-                        help="AGI's false classes per image (the budget is planned for 1)")
-    parser.add_argument("--photos", default=None,
-                        help="comma-separated photo names (default: all natural photos)")
+    parser.add_argument(
+        "--agi-top-k",
+        type=int,
+        default=1,
+        help="AGI's false classes per image (the budget is planned for 1)",
+    )
+    parser.add_argument(
+        "--photos", default=None, help="comma-separated photo names (default: all natural photos)"
+    )
     parser.add_argument("--no-photos", action="store_true")
     parser.add_argument("--no-digits", action="store_true")
     args = parser.parse_args(argv)
@@ -349,8 +431,12 @@ def main(argv: Sequence[str] | None = None) -> str:
     methods = [m for m in args.methods.split(",") if m]
     base = Protocol(left_ig_refine=2 if quick else 8, agi_top_k=args.agi_top_k)
     steps = equal_cost_steps(ig_steps, base)
-    base = replace(base, n_steps=ig_steps, agi_max_iter=steps["agi"],
-                   steps=tuple((m, steps[m]) for m in methods if m != "agi"))
+    base = replace(
+        base,
+        n_steps=ig_steps,
+        agi_max_iter=steps["agi"],
+        steps=tuple((m, steps[m]) for m in methods if m != "agi"),
+    )
     started = time.perf_counter()
     parts = []
     if not args.no_photos:
@@ -364,8 +450,9 @@ def main(argv: Sequence[str] | None = None) -> str:
         parser.error("nothing to run (--no-photos and --no-digits)")
     csv_path = out / "paper_offline.csv"
     run(parts, csv_path, methods)
-    command = " ".join(["python -m benchmarks.paper_offline",
-                        *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(
+        ["python -m benchmarks.paper_offline", *(sys.argv[1:] if argv is None else argv)]
+    )
     text = report(parts, csv_path, methods, command, time.perf_counter() - started, ig_steps)
     (out / "paper_offline.md").write_text(text)
     print(text, flush=True)

@@ -79,7 +79,9 @@ def _count(fn: Callable[[Callable[..., torch.Tensor]], Any], model: Any) -> str:
 def _cases(level: str) -> list[tuple[str, Any, torch.Tensor, int]]:
     g = torch.Generator().manual_seed(0)
     if level == "smoke":
-        return [("CNN 8x8 (smoke)", small_cnn(size=8, width=4), torch.rand(2, 3, 8, 8, generator=g), 1)]
+        return [
+            ("CNN 8x8 (smoke)", small_cnn(size=8, width=4), torch.rand(2, 3, 8, 8, generator=g), 1)
+        ]
     reps = 5 if level == "quick" else 11
     out = [
         ("CNN 3x32x32, batch 8", small_cnn(), torch.rand(8, 3, 32, 32, generator=g), reps),
@@ -157,13 +159,19 @@ def _case_rows(
         ),
         (
             f"equal batch, pilot {pilot}",
-            lambda m: seed_idg(m, x, target=t, n_steps=n_steps, batch_size=n_steps, n_prechar_steps=pilot),
-            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps, n_pilot_steps=pilot),
+            lambda m: seed_idg(
+                m, x, target=t, n_steps=n_steps, batch_size=n_steps, n_prechar_steps=pilot
+            ),
+            lambda m: idgrad.integrated_decision_gradients(
+                m, x, target=t, n_steps=n_steps, n_pilot_steps=pilot
+            ),
         ),
         (
             "uniform, equal batch",
             lambda m: seed_idg(m, x, target=t, n_steps=n_steps, adaptive=False, batch_size=n_steps),
-            lambda m: idgrad.integrated_decision_gradients(m, x, target=t, n_steps=n_steps, adaptive=False),
+            lambda m: idgrad.integrated_decision_gradients(
+                m, x, target=t, n_steps=n_steps, adaptive=False
+            ),
         ),
     ]
     for label, seed_fn, ours_fn in settings:
@@ -211,10 +219,21 @@ def main(argv: Sequence[str] | None = None) -> str:
         f"\n### integrated-decision-gradients 0.1.2 vs `idgrad.integrated_decision_gradients`\n\n"
         f"{args.steps} steps. Points = gradient rows + forward-only rows sent through the model "
         "(and the number of model calls), counted untimed. `defaults`: each at its defaults "
-        "(idgrad chunks automatically); the other rows give the seed `batch_size = n_steps` (all steps per pass; it still splits by pilot interval) and idgrad the same pilot size.\n\n"
+        "(idgrad chunks automatically); the other rows give the seed `batch_size = n_steps` "
+        "(all steps per pass; it still splits by pilot interval) and idgrad the same pilot "
+        "size.\n\n"
     )
     text += markdown_table(
-        ["model", "setting", "seed points", "idgrad points", "seed", "idgrad", "idgrad speed-up", "target"],
+        [
+            "model",
+            "setting",
+            "seed points",
+            "idgrad points",
+            "seed",
+            "idgrad",
+            "idgrad speed-up",
+            "target",
+        ],
         seed_rows,
     )
     write_result("peers", text, args.out)

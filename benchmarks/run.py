@@ -27,7 +27,9 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small cases only (< 1 minute)")
-    parser.add_argument("--only", type=str, default=None, help=f"comma-separated subset of {', '.join(NAMES)}")
+    parser.add_argument(
+        "--only", type=str, default=None, help=f"comma-separated subset of {', '.join(NAMES)}"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
     names = NAMES if args.only is None else tuple(args.only.split(","))

@@ -38,14 +38,30 @@ from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_g
 METHODS: dict[str, tuple[Any, dict[str, Any], str]] = {
     "layer IG, gausslegendre": (layer_integrated_gradients, {"method": "gausslegendre"}, "ig"),
     "layer IG, riemann_middle (= uniform IDG points)": (
-        layer_integrated_gradients, {"method": "riemann_middle"}, "ig"),
-    "layer IG, riemann_trapezoid": (layer_integrated_gradients, {"method": "riemann_trapezoid"}, "ig"),
+        layer_integrated_gradients,
+        {"method": "riemann_middle"},
+        "ig",
+    ),
+    "layer IG, riemann_trapezoid": (
+        layer_integrated_gradients,
+        {"method": "riemann_trapezoid"},
+        "ig",
+    ),
     "layer IDG, uniform riemann_middle": (
-        layer_integrated_decision_gradients, {"adaptive": False, "method": "riemann_middle"}, "idg"),
+        layer_integrated_decision_gradients,
+        {"adaptive": False, "method": "riemann_middle"},
+        "idg",
+    ),
     "layer IDG, adaptive riemann_middle (default)": (
-        layer_integrated_decision_gradients, {"adaptive": True, "method": "riemann_middle"}, "idg"),
+        layer_integrated_decision_gradients,
+        {"adaptive": True, "method": "riemann_middle"},
+        "idg",
+    ),
     "layer IDG, adaptive gausslegendre": (
-        layer_integrated_decision_gradients, {"adaptive": True, "method": "gausslegendre"}, "idg"),
+        layer_integrated_decision_gradients,
+        {"adaptive": True, "method": "gausslegendre"},
+        "idg",
+    ),
 }
 REFERENCE = {
     "ig": (layer_integrated_gradients, {"method": "gausslegendre"}),
@@ -65,38 +81,79 @@ def tasks(lm: tm.MiniLM, dtype: torch.dtype) -> list[tuple[str, torch.nn.Module,
     return out
 
 
-def captum_lig(model: Any, layer: Any, input_ids: torch.Tensor, baselines: torch.Tensor,
-               additional_forward_args: Any, n_steps: int, internal_batch_size: int,
-               return_details: bool, method: str) -> Any:
+def captum_lig(
+    model: Any,
+    layer: Any,
+    input_ids: torch.Tensor,
+    baselines: torch.Tensor,
+    additional_forward_args: Any,
+    n_steps: int,
+    internal_batch_size: int,
+    return_details: bool,
+    method: str,
+) -> Any:
     """captum's LayerIntegratedGradients, reported in the shape of idgrad's Details."""
     from types import SimpleNamespace
 
     from captum.attr import LayerIntegratedGradients
 
     attr, delta = LayerIntegratedGradients(model, layer).attribute(
-        input_ids, baselines, additional_forward_args=additional_forward_args, n_steps=n_steps,
-        method=method, internal_batch_size=internal_batch_size, return_convergence_delta=True)
+        input_ids,
+        baselines,
+        additional_forward_args=additional_forward_args,
+        n_steps=n_steps,
+        method=method,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
     with torch.no_grad():
         end = model(input_ids, *additional_forward_args)
         start = model(baselines, *additional_forward_args)
     batch = input_ids.shape[0]
     # captum: n_steps gradient points, 2 capture passes and 2 passes for its delta
-    return SimpleNamespace(attributions=attr, delta=delta, start=start, end=end,
-                           n_gradient_evals=batch * n_steps, n_forward_evals=4 * batch)
+    return SimpleNamespace(
+        attributions=attr,
+        delta=delta,
+        start=start,
+        end=end,
+        n_gradient_evals=batch * n_steps,
+        n_forward_evals=4 * batch,
+    )
 
 
-def run(fn: Any, kwargs: dict[str, Any], model: Any, lm: tm.MiniLM, enc: tm.Encoded,
-        n_steps: int, chunk: int) -> Any:
-    return fn(model, lm.embeddings, enc.input_ids, baselines=enc.baseline_ids,
-              additional_forward_args=(enc.attention_mask,), n_steps=n_steps,
-              internal_batch_size=chunk, return_details=True, **kwargs)
+def run(
+    fn: Any,
+    kwargs: dict[str, Any],
+    model: Any,
+    lm: tm.MiniLM,
+    enc: tm.Encoded,
+    n_steps: int,
+    chunk: int,
+) -> Any:
+    return fn(
+        model,
+        lm.embeddings,
+        enc.input_ids,
+        baselines=enc.baseline_ids,
+        additional_forward_args=(enc.attention_mask,),
+        n_steps=n_steps,
+        internal_batch_size=chunk,
+        return_details=True,
+        **kwargs,
+    )
 
 
 CAPTUM: dict[str, tuple[Any, dict[str, Any], str]] = {
     "captum 0.9 LayerIntegratedGradients, gausslegendre": (
-        captum_lig, {"method": "gausslegendre"}, "ig"),
+        captum_lig,
+        {"method": "gausslegendre"},
+        "ig",
+    ),
     "captum 0.9 LayerIntegratedGradients, riemann_trapezoid": (
-        captum_lig, {"method": "riemann_trapezoid"}, "ig"),
+        captum_lig,
+        {"method": "riemann_trapezoid"},
+        "ig",
+    ),
 }
 
 
@@ -128,20 +185,24 @@ def main() -> int:
                 d = run(fn, kw, model, lm, enc, n, args.chunk)
                 scores = d.attributions.sum(-1)[0].double()
                 gap = float(d.end[0] - d.start[0])
-                rows.append({
-                    "task": name, "method": label, "steps": n,
-                    "rel_delta": abs(float(d.delta[0])) / abs(gap),
-                    "rel_l1": float((scores - refs[kind]).abs().sum() / refs[kind].abs().sum()),
-                    "evals": d.n_gradient_evals + d.n_forward_evals,
-                    "seconds": time.time() - t0,
-                    "gap": gap,
-                })
+                rows.append(
+                    {
+                        "task": name,
+                        "method": label,
+                        "steps": n,
+                        "rel_delta": abs(float(d.delta[0])) / abs(gap),
+                        "rel_l1": float((scores - refs[kind]).abs().sum() / refs[kind].abs().sum()),
+                        "evals": d.n_gradient_evals + d.n_forward_evals,
+                        "seconds": time.time() - t0,
+                        "gap": gap,
+                    }
+                )
         print(f"{time.time() - started:7.1f}s  {name}", flush=True)
     meta = {
         "command": "HF_HUB_OFFLINE=1 python " + " ".join(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, "
-                   f"torch {torch.__version__}, {platform.python_version()}",
+        f"torch {torch.__version__}, {platform.python_version()}",
         "dtype": args.dtype,
         "reference_steps": args.reference_steps,
     }
@@ -163,8 +224,10 @@ def table(rows: list[dict[str, Any]], steps: list[int]) -> str:
     """Markdown: median (max) over sentences, per method and step count."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     lines = []
-    for key, title in (("rel_delta", "|delta| / |F(x) - F(x')|"),
-                       ("rel_l1", "token-score L1 error vs reference")):
+    for key, title in (
+        ("rel_delta", "|delta| / |F(x) - F(x')|"),
+        ("rel_l1", "token-score L1 error vs reference"),
+    ):
         lines.append(f"\n{title}: median (max) over sentences\n")
         lines.append("| method | " + " | ".join(f"n={n}" for n in steps) + " |")
         lines.append("|---|" + "---|" * len(steps))

@@ -237,9 +237,11 @@ def highlight(tokens: Sequence[str], scores: torch.Tensor) -> str:
 
 def print_scores(title: str, result: TokenScores) -> None:
     print(f"\n{title}")
-    print(f"  F(x) = {result.end:+.4f}   F(x') = {result.start:+.4f}   "
-          f"sum of token scores = {float(result.scores.sum()):+.4f}   "
-          f"convergence delta = {result.delta:+.2e}")
+    print(
+        f"  F(x) = {result.end:+.4f}   F(x') = {result.start:+.4f}   "
+        f"sum of token scores = {float(result.scores.sum()):+.4f}   "
+        f"convergence delta = {result.delta:+.2e}"
+    )
     width = max(len(t) for t in result.tokens)
     top = float(result.scores.abs().max()) or 1.0
     for t, s in zip(result.tokens, result.scores.tolist()):
@@ -267,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_scores(f"'{first}'  vs  '{second}'", result)
         sections.append(
             f"<h3>{html.escape(first)} <small>vs</small> {html.escape(second)} "
-            f"<small>(cos = {result.end:.3f})</small></h3>" + highlight(result.tokens, result.scores)
+            f"<small>(cos = {result.end:.3f})</small></h3>"
+            + highlight(result.tokens, result.scores)
         )
 
     print("\n== sentiment: a logistic head trained here on 16 sentences ==")
@@ -288,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             save_html(body, args.out, title="MiniLM token attributions")
         except ImportError:
-            args.out.write_text(f"<!DOCTYPE html><html><body>{body}</body></html>", encoding="utf-8")
+            args.out.write_text(
+                f"<!DOCTYPE html><html><body>{body}</body></html>", encoding="utf-8"
+            )
         print(f"\nwrote {args.out}")
     return 0
 

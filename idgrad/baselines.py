@@ -177,12 +177,16 @@ def make_baseline(
             raise ValueError(f"{label} must have a batch axis")
     if not isinstance(kind, torch.Tensor) and not isinstance(kind, str):
         raise TypeError(f"kind must be a string or a tensor, got {type(kind).__name__}")
-    if isinstance(std, bool) or not isinstance(std, numbers.Real) or not (
-        math.isfinite(float(std)) and std >= 0
+    if (
+        isinstance(std, bool)
+        or not isinstance(std, numbers.Real)
+        or not (math.isfinite(float(std)) and std >= 0)
     ):
         raise ValueError(f"std must be a finite number >= 0, got {std!r}")
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not (
-        math.isfinite(float(sigma)) and sigma >= 0
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, numbers.Real)
+        or not (math.isfinite(float(sigma)) and sigma >= 0)
     ):
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
     if isinstance(mean, str) and mean != "input":
@@ -194,7 +198,16 @@ def make_baseline(
     gen = _generator(seed)
     out = tuple(
         _one(
-            kind, x, gen, low, high, mean, float(std), clip, float(sigma), dims,
+            kind,
+            x,
+            gen,
+            low,
+            high,
+            mean,
+            float(std),
+            clip,
+            float(sigma),
+            dims,
             f"inputs[{i}]" if was_tuple else "inputs",
         )
         for i, x in enumerate(xs)

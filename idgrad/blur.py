@@ -198,8 +198,10 @@ def gaussian_filter(
     sig = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1).expand(x.shape[0])
     if not torch.isfinite(sig).all() or (sig < 0).any():
         raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
-    if isinstance(truncate, bool) or not isinstance(truncate, numbers.Real) or not (
-        math.isfinite(truncate) and truncate > 0
+    if (
+        isinstance(truncate, bool)
+        or not isinstance(truncate, numbers.Real)
+        or not (math.isfinite(truncate) and truncate > 0)
     ):
         raise ValueError(f"truncate must be a finite number > 0, got {truncate!r}")
     radius = blur_radius(float(sig.max()), float(truncate))

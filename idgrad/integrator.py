@@ -120,7 +120,9 @@ def check_chunk_size(internal_batch_size: ChunkSize) -> None:
         raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
 
 
-def resolve_chunk_size(internal_batch_size: ChunkSize, inputs: tuple[torch.Tensor, ...]) -> int | None:
+def resolve_chunk_size(
+    internal_batch_size: ChunkSize, inputs: tuple[torch.Tensor, ...]
+) -> int | None:
     """Points per pass: ``"auto"`` becomes a row count from the size of one example.
 
     ``rows = clamp(AUTO_CHUNK_ELEMENTS[device] // elements_per_example, 1, 4096)``,
@@ -210,7 +212,10 @@ def _straight_points(
             a = a.reshape(shape[:2] + (1,) * (x.ndim - 1))
             size = shape[0] * shape[1]
             torch.lerp(
-                bw[r0:r1].unsqueeze(1), xw[r0:r1].unsqueeze(1), a, out=buf[off : off + size].view(shape)
+                bw[r0:r1].unsqueeze(1),
+                xw[r0:r1].unsqueeze(1),
+                a,
+                out=buf[off : off + size].view(shape),
             )
             off += size
         out.append(buf.to(x.dtype))
@@ -298,7 +303,10 @@ def integrate_path(
     outputs = torch.empty(batch * n, dtype=acc, device=device)
     derivatives = torch.empty(batch * n, dtype=acc, device=device)
     sums = [torch.zeros(x.shape, dtype=accumulation_dtype(x.dtype), device=device) for x in inputs]
-    diffs = [(x.to(accumulation_dtype(x.dtype)) - b.to(accumulation_dtype(x.dtype))) for x, b in zip(inputs, baselines)]
+    diffs = [
+        (x.to(accumulation_dtype(x.dtype)) - b.to(accumulation_dtype(x.dtype)))
+        for x, b in zip(inputs, baselines)
+    ]
     # Points are example-major, so a chunk is at most three rectangles of (example, column):
     # points are built by broadcasting and the weighted sums are batched matrix products.
     for start, stop in chunk_bounds(batch * n, resolve_chunk_size(internal_batch_size, inputs)):

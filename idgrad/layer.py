@@ -207,7 +207,9 @@ def _model_inputs(inputs: TensorOrTuple) -> tuple[torch.Tensor, ...]:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
         if t.ndim == 0 or t.shape[0] == 0:
-            raise ValueError(f"{label} must have a non-empty batch axis, got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"{label} must have a non-empty batch axis, got shape {tuple(t.shape)}"
+            )
         if (t.is_floating_point() or t.is_complex()) and not torch.isfinite(t).all():
             raise ValueError(f"{label} contains NaN or Inf")
         if t.shape[0] != tensors[0].shape[0]:
@@ -226,8 +228,10 @@ def _model_baselines(
         if x.is_floating_point() or x.is_complex():
             continue
         label = f"baselines[{i}]" if len(inputs) > 1 else "baselines"
-        bad_number = isinstance(b, numbers.Real) and not isinstance(b, bool) and (
-            not math.isfinite(float(b)) or float(b) != int(b)
+        bad_number = (
+            isinstance(b, numbers.Real)
+            and not isinstance(b, bool)
+            and (not math.isfinite(float(b)) or float(b) != int(b))
         )
         shown: Any = b
         if isinstance(b, torch.Tensor) and (b.is_floating_point() or b.is_complex()):
@@ -278,7 +282,9 @@ class _LayerPath:
         values = []
         for site in self.sites:
             site.captured = []
-        for start, stop in chunk_bounds(self.batch, resolve_chunk_size(internal_batch_size, points)):
+        for start, stop in chunk_bounds(
+            self.batch, resolve_chunk_size(internal_batch_size, points)
+        ):
             rows = torch.arange(start, stop, device=points[0].device)
             for site in self.sites:
                 site.mode, site.calls = "capture", 0
@@ -453,6 +459,7 @@ def layer_integrated_gradients(
     return_details: Literal[True],
 ) -> Details: ...
 
+
 @overload
 def layer_integrated_gradients(
     forward_func: Callable[..., Any],
@@ -469,6 +476,7 @@ def layer_integrated_gradients(
     return_convergence_delta: bool = ...,
     return_details: bool = ...,
 ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor] | Details: ...
+
 
 def layer_integrated_gradients(
     forward_func: Callable[..., Any],
@@ -610,6 +618,7 @@ def layer_integrated_decision_gradients(
     return_details: Literal[True],
 ) -> Details: ...
 
+
 @overload
 def layer_integrated_decision_gradients(
     forward_func: Callable[..., Any],
@@ -629,6 +638,7 @@ def layer_integrated_decision_gradients(
     return_convergence_delta: bool = ...,
     return_details: bool = ...,
 ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor] | Details: ...
+
 
 def layer_integrated_decision_gradients(
     forward_func: Callable[..., Any],

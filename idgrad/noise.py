@@ -69,7 +69,9 @@ def _check_inputs(inputs: TensorOrTuple) -> tuple[tuple[torch.Tensor, ...], bool
                 "inputs, which needs a floating dtype"
             )
         if t.ndim == 0 or t.shape[0] == 0:
-            raise ValueError(f"{label} must have a non-empty batch axis, got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"{label} must have a non-empty batch axis, got shape {tuple(t.shape)}"
+            )
         if t.shape[0] != tensors[0].shape[0]:
             raise ValueError(
                 f"{label} has batch size {t.shape[0]} but inputs[0] has {tensors[0].shape[0]}"

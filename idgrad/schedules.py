@@ -369,7 +369,8 @@ def adaptive_schedule(
         >>> s = adaptive_schedule(pilot, 8, floor_fraction=0.0, neighbour_fraction=0.0)
         >>> s.alphas.tolist()
         [[0.025, 0.075, 0.125, 0.175, 0.225, 0.375, 0.625, 0.875]]
-        >>> adaptive_schedule(pilot, 8, floor_fraction=0.0).alphas.tolist()  # neighbour gets a share
+        >>> # the neighbour of a large change gets a share:
+        >>> adaptive_schedule(pilot, 8, floor_fraction=0.0).alphas.tolist()
         [[0.03125, 0.09375, 0.15625, 0.21875, 0.3125, 0.4375, 0.625, 0.875]]
     """
     pilot_outputs = torch.as_tensor(pilot_outputs)
@@ -405,7 +406,10 @@ def adaptive_schedule(
 def _composite_on_grid(
     grid: np.ndarray, counts: np.ndarray, rule: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised composite rule: ``counts[b, j] >= 1`` points of ``rule`` in ``[grid[j], grid[j+1]]``."""
+    """Vectorised composite rule: ``counts[b, j] >= 1`` points of ``rule`` per grid interval.
+
+    Interval ``j`` is ``[grid[j], grid[j + 1]]``.
+    """
     batch, n_intervals = counts.shape
     flat = counts.reshape(-1)
     interval = np.repeat(np.tile(np.arange(n_intervals), batch), flat)
@@ -463,4 +467,3 @@ def _composite_with_gaps(
         alphas_rows.append(np.concatenate(a_parts))
         weights_rows.append(np.concatenate(w_parts))
     return np.stack(alphas_rows), np.stack(weights_rows)
-

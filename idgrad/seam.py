@@ -57,7 +57,9 @@ def check_no_inference_mode() -> None:
         )
 
 
-def as_input_tuple(inputs: TensorOrTuple, name: str = "inputs") -> tuple[tuple[torch.Tensor, ...], bool]:
+def as_input_tuple(
+    inputs: TensorOrTuple, name: str = "inputs"
+) -> tuple[tuple[torch.Tensor, ...], bool]:
     """Normalise ``inputs`` to a tuple of floating tensors sharing a batch size.
 
     Returns:
@@ -89,11 +91,11 @@ def as_input_tuple(inputs: TensorOrTuple, name: str = "inputs") -> tuple[tuple[t
     batch = tensors[0].shape[0]
     for i, t in enumerate(tensors[1:], start=1):
         if t.shape[0] != batch:
-            raise ValueError(
-                f"{name}[{i}] has batch size {t.shape[0]} but {name}[0] has {batch}"
-            )
+            raise ValueError(f"{name}[{i}] has batch size {t.shape[0]} but {name}[0] has {batch}")
         if t.device != tensors[0].device:
-            raise ValueError(f"{name}[{i}] is on {t.device} but {name}[0] is on {tensors[0].device}")
+            raise ValueError(
+                f"{name}[{i}] is on {t.device} but {name}[0] is on {tensors[0].device}"
+            )
     # Work on detached views: the caller's tensors keep their graph and flags.
     return tuple(t.detach() for t in tensors), was_tuple
 
@@ -164,7 +166,9 @@ class _Target:
         elif callable(target) and not isinstance(target, torch.Tensor):
             self.callable = target
         elif isinstance(target, bool):
-            raise TypeError("target must be an int, a tuple, a tensor, a list or a callable, not bool")
+            raise TypeError(
+                "target must be an int, a tuple, a tensor, a list or a callable, not bool"
+            )
         elif isinstance(target, numbers.Integral):
             self.fixed = (int(target),)
         elif isinstance(target, tuple):
@@ -245,9 +249,10 @@ class _Target:
             assert self.per_example is not None
             index_rows = self.per_example.to(output.device)[rows]
             depth = index_rows.shape[1]
-            value = output[(torch.arange(n, device=output.device),) + tuple(
-                index_rows[:, d] for d in range(depth)
-            )]
+            value = output[
+                (torch.arange(n, device=output.device),)
+                + tuple(index_rows[:, d] for d in range(depth))
+            ]
         if value.ndim == 2 and value.shape[1] == 1:
             value = value[:, 0]
         if value.ndim != 1:
@@ -339,10 +344,13 @@ class ModelSeam:
         """Validate the target and extra arguments against the batch of ``inputs``."""
         if not callable(forward_func):
             raise TypeError(
-                f"forward_func must be a callable (e.g. an nn.Module), got {type(forward_func).__name__}"
+                "forward_func must be a callable (e.g. an nn.Module), "
+                f"got {type(forward_func).__name__}"
             )
         batch = int(inputs[0].shape[0])
-        return cls(forward_func, _Target(target, batch), _ExtraArgs(additional_forward_args, batch), batch)
+        return cls(
+            forward_func, _Target(target, batch), _ExtraArgs(additional_forward_args, batch), batch
+        )
 
     def _call(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
         output = self.forward_func(*points, *self.extra.take(rows))

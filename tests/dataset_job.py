@@ -52,9 +52,17 @@ def model() -> torch.nn.Module:
 
 def run(out: str, delay: float = 0.0, **kwargs: Any) -> Any:
     """The job: IDG of the label class, blocks of 4, 8 steps."""
-    return attribute_dataset("idg", model(), SlowImages(delay=delay), out, target="label",
-                             batch_size=BATCH_SIZE, method_kwargs=METHOD_KWARGS, progress=False,
-                             **kwargs)
+    return attribute_dataset(
+        "idg",
+        model(),
+        SlowImages(delay=delay),
+        out,
+        target="label",
+        batch_size=BATCH_SIZE,
+        method_kwargs=METHOD_KWARGS,
+        progress=False,
+        **kwargs,
+    )
 
 
 if __name__ == "__main__":
@@ -65,5 +73,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = run(args.out, delay=args.delay)
-    print(f"rank {result.rank}/{result.world_size}: wrote {result.blocks_written} blocks, "
-          f"skipped {result.blocks_skipped}", flush=True)
+    print(
+        f"rank {result.rank}/{result.world_size}: wrote {result.blocks_written} blocks, "
+        f"skipped {result.blocks_skipped}",
+        flush=True,
+    )

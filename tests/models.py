@@ -189,7 +189,7 @@ class LogisticBenchmark(nn.Module):
 
 
 class SymmetricModel(nn.Module):
-    """``F(x) = MLP(x0 + x1, x0 * x1, x2, ...)``: symmetric in ``x0`` and ``x1``; output ``(B,)``."""
+    """``F(x) = MLP(x0 + x1, x0 * x1, x2, ...)``: symmetric in ``x0``, ``x1``; output ``(B,)``."""
 
     def __init__(
         self, n_features: int = 4, hidden: int = 8, seed: int = 0, dtype: torch.dtype = DTYPE

@@ -38,11 +38,19 @@ def reference_agi(model, x, c, classes, epsilon, max_iter, probabilities=True, c
 def test_matches_the_one_path_reference(probabilities: bool) -> None:
     model = SmallMLP(n_features=5, n_classes=6)
     x = torch.randn(3, 5, dtype=D)
-    d = adversarial_gradient_integration(model, x, epsilon=0.1, max_iter=12, top_k=3,
-                                         probabilities=probabilities, return_details=True)
+    d = adversarial_gradient_integration(
+        model,
+        x,
+        epsilon=0.1,
+        max_iter=12,
+        top_k=3,
+        probabilities=probabilities,
+        return_details=True,
+    )
     for b in range(3):
-        ref = reference_agi(model, x[b], int(d.target[b]), d.false_classes[b].tolist(), 0.1, 12,
-                            probabilities)
+        ref = reference_agi(
+            model, x[b], int(d.target[b]), d.false_classes[b].tolist(), 0.1, 12, probabilities
+        )
         torch.testing.assert_close(d.attributions[b], ref, rtol=0, atol=1e-12)
 
 
@@ -55,13 +63,15 @@ def test_clip_keeps_every_point_in_range() -> None:
         return net(z)
 
     x = torch.rand(2, 4, dtype=D)
-    d = adversarial_gradient_integration(model, x, epsilon=0.3, max_iter=10, top_k=2,
-                                         clip=(0.0, 1.0), return_details=True)
+    d = adversarial_gradient_integration(
+        model, x, epsilon=0.3, max_iter=10, top_k=2, clip=(0.0, 1.0), return_details=True
+    )
     assert all(((s >= 0) & (s <= 1)).all() for s in seen)
     assert any(((s == 0) | (s == 1)).any() for s in seen)  # the clip was active
     for b in range(2):
-        ref = reference_agi(net, x[b], int(d.target[b]), d.false_classes[b].tolist(), 0.3, 10,
-                            clip=(0.0, 1.0))
+        ref = reference_agi(
+            net, x[b], int(d.target[b]), d.false_classes[b].tolist(), 0.3, 10, clip=(0.0, 1.0)
+        )
         torch.testing.assert_close(d.attributions[b], ref, rtol=0, atol=1e-12)
 
 
@@ -75,17 +85,20 @@ def test_target_and_class_selection() -> None:
     masked[torch.arange(4), d.target] = -float("inf")
     assert torch.equal(d.false_classes, masked.argsort(1, descending=True)[:, :3])
     target = torch.tensor([0, 1, 2, 3])
-    r1 = adversarial_gradient_integration(model, x, target=target, top_k=4, classes="random",
-                                          seed=5, max_iter=2, return_details=True)
-    r2 = adversarial_gradient_integration(model, x, target=target, top_k=4, classes="random",
-                                          seed=5, max_iter=2, return_details=True)
+    r1 = adversarial_gradient_integration(
+        model, x, target=target, top_k=4, classes="random", seed=5, max_iter=2, return_details=True
+    )
+    r2 = adversarial_gradient_integration(
+        model, x, target=target, top_k=4, classes="random", seed=5, max_iter=2, return_details=True
+    )
     assert torch.equal(r1.false_classes, r2.false_classes)
     assert torch.equal(r1.attributions, r2.attributions)
     assert not (r1.false_classes == target[:, None]).any()
     assert all(len(set(row.tolist())) == 4 for row in r1.false_classes)
     given = torch.tensor([[1, 2], [0, 2], [0, 1], [0, 1]])
-    g = adversarial_gradient_integration(model, x, target=target, classes=given, max_iter=2,
-                                         return_details=True)
+    g = adversarial_gradient_integration(
+        model, x, target=target, classes=given, max_iter=2, return_details=True
+    )
     assert torch.equal(g.false_classes, given)
 
 
@@ -94,8 +107,9 @@ def test_delta_is_the_telescoping_gap_and_shrinks_with_epsilon() -> None:
     x = torch.randn(3, 6, dtype=D)
     deltas = []
     for eps in (0.1, 0.025):
-        d = adversarial_gradient_integration(model, x, epsilon=eps, max_iter=int(0.8 / eps),
-                                             top_k=2, return_details=True)
+        d = adversarial_gradient_integration(
+            model, x, epsilon=eps, max_iter=int(0.8 / eps), top_k=2, return_details=True
+        )
         gap = (d.start[:, None] - d.end_outputs).sum(1)
         torch.testing.assert_close(d.delta, d.attributions.sum(1) - gap, rtol=0, atol=1e-14)
         probs = torch.softmax(model(x), 1).detach()
@@ -108,8 +122,9 @@ def test_paths_stop_at_their_false_class() -> None:
     w = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]], dtype=D)
     model = lambda z: z @ w
     x = torch.tensor([[1.0, 0.2], [0.1, 1.0]], dtype=D)
-    d = adversarial_gradient_integration(model, x, epsilon=0.1, max_iter=50, top_k=2,
-                                         return_details=True)
+    d = adversarial_gradient_integration(
+        model, x, epsilon=0.1, max_iter=50, top_k=2, return_details=True
+    )
     assert d.reached.all()
     assert (d.n_iterations < 50).all()
     # the first example's explained class (0) loses probability on the way to either class
@@ -123,8 +138,13 @@ def test_chunk_size_does_not_change_the_result(size: int) -> None:
     model = ExtraArgModel(n_features=6, n_classes=5)
     x = torch.randn(4, 6, dtype=D)
     mask = (torch.rand(4, 6) > 0.2).to(D)
-    kwargs = {"additional_forward_args": (mask, 2.0), "epsilon": 0.05, "max_iter": 8, "top_k": 3,
-                  "return_details": True}
+    kwargs = {
+        "additional_forward_args": (mask, 2.0),
+        "epsilon": 0.05,
+        "max_iter": 8,
+        "top_k": 3,
+        "return_details": True,
+    }
     ref = adversarial_gradient_integration(model, x, **kwargs)
     got = adversarial_gradient_integration(model, x, internal_batch_size=size, **kwargs)
     torch.testing.assert_close(got.attributions, ref.attributions, rtol=0, atol=1e-12)
@@ -133,9 +153,15 @@ def test_chunk_size_does_not_change_the_result(size: int) -> None:
 
 def test_counts_match_the_model_calls() -> None:
     model = CountingModel(SmallMLP(n_features=4, n_classes=4))
-    d = adversarial_gradient_integration(model, torch.randn(3, 4, dtype=D), epsilon=0.05,
-                                         max_iter=6, top_k=2, internal_batch_size=4,
-                                         return_details=True)
+    d = adversarial_gradient_integration(
+        model,
+        torch.randn(3, 4, dtype=D),
+        epsilon=0.05,
+        max_iter=6,
+        top_k=2,
+        internal_batch_size=4,
+        return_details=True,
+    )
     assert d.n_gradient_evals == model.grad_rows
     assert d.n_forward_evals == model.rows - model.grad_rows
     # each running path and iteration: a gradient of f_j, and of f_c unless the path stopped
@@ -150,8 +176,9 @@ def test_tuple_inputs_move_together() -> None:
     net = SmallMLP(n_features=5, n_classes=4)
     model = lambda a, b: net(torch.cat([a, b], 1))
     x = torch.randn(2, 5, dtype=D)
-    a, b = adversarial_gradient_integration(model, (x[:, :2], x[:, 2:]), epsilon=0.1,
-                                            max_iter=5, top_k=2)
+    a, b = adversarial_gradient_integration(
+        model, (x[:, :2], x[:, 2:]), epsilon=0.1, max_iter=5, top_k=2
+    )
     whole = adversarial_gradient_integration(net, x, epsilon=0.1, max_iter=5, top_k=2)
     torch.testing.assert_close(torch.cat([a, b], 1), whole, rtol=0, atol=1e-14)
 
@@ -208,8 +235,14 @@ def test_runs_on_the_device(device: torch.device) -> None:
     model = SmallMLP(n_features=4, n_classes=4)
     x = torch.randn(2, 4, dtype=D)
     ref = adversarial_gradient_integration(model, x, top_k=2, max_iter=4, return_details=True)
-    got = adversarial_gradient_integration(model.to(device), x.to(device), top_k=2, max_iter=4,
-                                           internal_batch_size=3, return_details=True)
+    got = adversarial_gradient_integration(
+        model.to(device),
+        x.to(device),
+        top_k=2,
+        max_iter=4,
+        internal_batch_size=3,
+        return_details=True,
+    )
     assert got.attributions.device == x.to(device).device
     torch.testing.assert_close(got.attributions.cpu(), ref.attributions, rtol=0, atol=1e-10)
     assert torch.equal(got.false_classes, ref.false_classes)

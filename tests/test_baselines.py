@@ -73,7 +73,8 @@ def test_blur_kind() -> None:
     x = torch.rand(2, 3, 8, 9, dtype=D)
     b = make_baseline("blur", x, sigma=2.0)
     np.testing.assert_allclose(
-        b.numpy(), scipy_ndimage.gaussian_filter(x.numpy(), (0, 0, 2.0, 2.0), mode="reflect"),
+        b.numpy(),
+        scipy_ndimage.gaussian_filter(x.numpy(), (0, 0, 2.0, 2.0), mode="reflect"),
         atol=1e-14,
     )
     torch.testing.assert_close(make_baseline("blur", x, sigma=0.0), x, rtol=0, atol=0)
@@ -130,10 +131,12 @@ def test_ig_sign_is_ig_times_the_sign_map() -> None:
     model = SmallMLP(n_features=5, n_classes=3)
     x = torch.randn(4, 5, dtype=D)
     base = make_baseline("uniform", x, low=-1.0, high=1.0)
-    ig, ig_delta = integrated_gradients(model, x, base, target=2, n_steps=8,
-                                        return_convergence_delta=True)
-    got, delta = integrated_gradients_sign(model, x, base, target=2, n_steps=8,
-                                           return_convergence_delta=True)
+    ig, ig_delta = integrated_gradients(
+        model, x, base, target=2, n_steps=8, return_convergence_delta=True
+    )
+    got, delta = integrated_gradients_sign(
+        model, x, base, target=2, n_steps=8, return_convergence_delta=True
+    )
     signs = torch.where(x >= 0, 1.0, -1.0).to(D)
     torch.testing.assert_close(got, ig * signs, rtol=0, atol=0)
     torch.testing.assert_close(delta, ig_delta, rtol=0, atol=0)
@@ -159,8 +162,9 @@ def test_ig_sign_chunk_size_and_tuples(size: int) -> None:
     fwd = lambda a, b: model(a + b)
     x = (torch.randn(3, 1, 4, 4, dtype=D), torch.randn(3, 1, 4, 4, dtype=D))
     ref = integrated_gradients_sign(fwd, x, target=1, n_steps=5, mu=(0.0, 0.1))
-    got = integrated_gradients_sign(fwd, x, target=1, n_steps=5, mu=(0.0, 0.1),
-                                    internal_batch_size=size)
+    got = integrated_gradients_sign(
+        fwd, x, target=1, n_steps=5, mu=(0.0, 0.1), internal_batch_size=size
+    )
     for r, g in zip(ref, got):
         torch.testing.assert_close(g, r, rtol=0, atol=1e-12)
     signs = sign_map(x, (0.0, 0.1))

@@ -1,4 +1,4 @@
-"""The benchmark scripts run end to end on tiny cases and write their tables (no timings checked)."""
+"""The benchmark scripts run end to end on tiny cases and write their tables (no timing checks)."""
 
 from __future__ import annotations
 
@@ -67,11 +67,14 @@ def test_accuracy_reference_evaluator_matches_idgrad() -> None:
 
     x = torch.tensor([[1.0, 0.5, -0.5], [0.3, 1.0, 2.0]], dtype=torch.float64)
     a, w = idgrad.schedules.rule_points(12, "gausslegendre")
-    sums = shared_point_sums(_logistic_model, x, None, a, {"gl": w, "half": np.where(a < 0.5, w, 0.0)})
+    sums = shared_point_sums(
+        _logistic_model, x, None, a, {"gl": w, "half": np.where(a < 0.5, w, 0.0)}
+    )
     ig = idgrad.integrated_gradients(_logistic_model, x, n_steps=12)
     assert torch.allclose(sums["gl"]["ig"], ig, atol=1e-13)
-    idg = idgrad.integrated_decision_gradients(_logistic_model, x, n_steps=12, adaptive=False,
-                                               method="gausslegendre", normalize=False)
+    idg = idgrad.integrated_decision_gradients(
+        _logistic_model, x, n_steps=12, adaptive=False, method="gausslegendre", normalize=False
+    )
     assert torch.allclose(sums["gl"]["idg_raw"], idg, atol=1e-13)
     assert torch.all(sums["half"]["sum_fp2"] < sums["gl"]["sum_fp2"])
 
@@ -91,10 +94,15 @@ def test_run_rejects_unknown_names(tmp_path: Path) -> None:
 def test_assemble_shifts_headings_and_marks_missing_tables(tmp_path: Path) -> None:
     from benchmarks.assemble import PARTS, assemble, shift_headings
 
-    assert shift_headings("# A\n\n## B\ntext # not a heading\n", 3) == "### A\n\n#### B\ntext # not a heading\n"
+    assert (
+        shift_headings("# A\n\n## B\ntext # not a heading\n", 3)
+        == "### A\n\n#### B\ntext # not a heading\n"
+    )
     assert shift_headings("no heading\n", 2) == "no heading\n"
     (tmp_path / "performance.md").write_text("# Performance\n\n## Verdicts\n")
-    (tmp_path / "overhead.md").write_text("## Overhead against the floor\n\n| a |\n![plot](o.png)\n")
+    (tmp_path / "overhead.md").write_text(
+        "## Overhead against the floor\n\n| a |\n![plot](o.png)\n"
+    )
     text = assemble(tmp_path, tmp_path.parent / "BENCHMARKS.md")
     assert f"![plot]({tmp_path.name}/o.png)" in text  # image links still resolve from BENCHMARKS.md
     assert "## Performance\n" in text and "### Verdicts\n" in text

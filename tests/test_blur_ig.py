@@ -19,8 +19,9 @@ scipy_ndimage = pytest.importorskip("scipy.ndimage")
 @pytest.mark.parametrize("sigma", [0.0, 0.6, 2.0, 7.5])
 def test_gaussian_filter_matches_scipy(sigma: float) -> None:
     x = torch.rand(2, 3, 9, 6, dtype=D)  # 7.5 needs a radius of 30, wider than the image
-    ref = scipy_ndimage.gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="reflect",
-                                        truncate=4.0)
+    ref = scipy_ndimage.gaussian_filter(
+        x.numpy(), sigma=(0, 0, sigma, sigma), mode="reflect", truncate=4.0
+    )
     np.testing.assert_allclose(gaussian_filter(x, sigma).numpy(), ref, rtol=0, atol=1e-14)
 
 
@@ -62,13 +63,15 @@ def test_completeness_converges_with_steps() -> None:
     x = torch.rand(2, 2, 8, 8, dtype=D)
     deltas = []
     for n in (8, 32, 128):
-        d = blur_integrated_gradients(model, x, target=1, n_steps=n, max_sigma=4.0,
-                                      return_details=True)
+        d = blur_integrated_gradients(
+            model, x, target=1, n_steps=n, max_sigma=4.0, return_details=True
+        )
         blurred = model(gaussian_filter(x, 4.0))[:, 1].detach()
         torch.testing.assert_close(d.start, blurred, rtol=0, atol=1e-14)
         torch.testing.assert_close(d.end, model(x)[:, 1].detach(), rtol=0, atol=1e-14)
-        torch.testing.assert_close(d.delta, d.attributions.flatten(1).sum(1) - (d.end - d.start),
-                                   rtol=0, atol=1e-14)
+        torch.testing.assert_close(
+            d.delta, d.attributions.flatten(1).sum(1) - (d.end - d.start), rtol=0, atol=1e-14
+        )
         deltas.append(d.delta.abs().max().item())
     assert deltas[0] > 1e-4
     assert deltas[2] < 1e-10
@@ -102,8 +105,9 @@ def test_tuple_inputs_and_counts() -> None:
 
     model = CountingModel(Both())
     x = (torch.rand(2, 1, 5, 5, dtype=D), torch.rand(2, 7, dtype=D))
-    d = blur_integrated_gradients(model, x, n_steps=64, max_sigma=1.5, internal_batch_size=37,
-                                  return_details=True)
+    d = blur_integrated_gradients(
+        model, x, n_steps=64, max_sigma=1.5, internal_batch_size=37, return_details=True
+    )
     a, b = d.attributions
     torch.testing.assert_close(a, w1 * (x[0] - gaussian_filter(x[0], 1.5)), rtol=0, atol=1e-10)
     torch.testing.assert_close(b, w2 * (x[1] - gaussian_filter(x[1], 1.5)), rtol=0, atol=1e-10)
@@ -164,7 +168,8 @@ def test_runs_on_the_device(device: torch.device) -> None:
     model = SmallCNN(in_channels=2, n_classes=2)
     x = torch.rand(2, 2, 5, 5, dtype=D)
     ref = blur_integrated_gradients(model, x, target=1, n_steps=4, max_sigma=2.0)
-    got = blur_integrated_gradients(model.to(device), x.to(device), target=1, n_steps=4,
-                                    max_sigma=2.0, internal_batch_size=3)
+    got = blur_integrated_gradients(
+        model.to(device), x.to(device), target=1, n_steps=4, max_sigma=2.0, internal_batch_size=3
+    )
     assert got.device == x.to(device).device
     torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=1e-10)

@@ -105,7 +105,7 @@ def test_ig_multidimensional_output_targets() -> None:
     torch.testing.assert_close(attr, (x - b) * model.weight[:, 2, 1].detach(), **EXACT)
     per_example = [(0, 0), (1, 1), (2, 0)]
     attr = ig(model, x, b, target=per_example, n_steps=2)
-    w = torch.stack([model.weight[:, l, t].detach() for l, t in per_example])
+    w = torch.stack([model.weight[:, pos, t].detach() for pos, t in per_example])
     torch.testing.assert_close(attr, (x - b) * w, **EXACT)
 
 
@@ -202,7 +202,8 @@ def test_ig_cubic_gauss_legendre_one_point_is_the_midpoint() -> None:
 @pytest.mark.parametrize("rule", ["riemann_middle", "gausslegendre"])
 def test_ig_sine_matches_closed_form(rule: str) -> None:
     # IG_i = a_i (sin x_i - sin x'_i). GL(12) on a_i d_i cos(x'_i + alpha d_i), |d_i| <= 3:
-    # error ~ (|d|/2)^(2n) / (2n)! < 1e-14. Midpoint: |E| <= max|h''| / (24 n^2) = |a d^3| / (24 n^2).
+    # error ~ (|d|/2)^(2n) / (2n)! < 1e-14.
+    # Midpoint: |E| <= max|h''| / (24 n^2) = |a d^3| / (24 n^2).
     model = SineModel([1.0, -0.5, 2.0])
     x = torch.tensor([[1.0, 2.5, -0.3], [0.2, -1.0, 1.7]], dtype=F64)
     b = torch.tensor([[-1.0, 0.0, 0.4], [0.0, 0.5, -1.0]], dtype=F64)

@@ -21,8 +21,15 @@ D = torch.float64
 def test_seed_signatures_and_defaults() -> None:
     sig = inspect.signature(get_integrated_decision_gradients)
     assert list(sig.parameters) == [
-        "model", "input", "baseline", "target", "n_steps", "adaptive", "n_prechar_steps",
-        "batch_size", "return_convergence_delta",
+        "model",
+        "input",
+        "baseline",
+        "target",
+        "n_steps",
+        "adaptive",
+        "n_prechar_steps",
+        "batch_size",
+        "return_convergence_delta",
     ]
     defaults = {k: v.default for k, v in sig.parameters.items()}
     assert defaults["baseline"] is None and defaults["target"] is None
@@ -31,7 +38,13 @@ def test_seed_signatures_and_defaults() -> None:
     assert defaults["return_convergence_delta"] is False
     sig_ig = inspect.signature(get_integrated_gradients)
     assert list(sig_ig.parameters) == [
-        "model", "input", "baseline", "target", "n_steps", "batch_size", "return_convergence_delta",
+        "model",
+        "input",
+        "baseline",
+        "target",
+        "n_steps",
+        "batch_size",
+        "return_convergence_delta",
     ]
 
 
@@ -91,7 +104,9 @@ def test_captum_style_classes() -> None:
     ig = IntegratedGradients(model)
     assert ig.multiplies_by_inputs and ig.has_convergence_delta()
     a, d = ig.attribute(x, target=2, n_steps=12, return_convergence_delta=True)
-    b, e = idgrad.integrated_gradients(model, x, target=2, n_steps=12, return_convergence_delta=True)
+    b, e = idgrad.integrated_gradients(
+        model, x, target=2, n_steps=12, return_convergence_delta=True
+    )
     assert torch.equal(a, b) and torch.equal(d, e)
     local = IntegratedGradients(model, multiply_by_inputs=False).attribute(x, target=2, n_steps=12)
     assert torch.allclose(local * x, a, atol=1e-14)
@@ -106,7 +121,14 @@ def test_captum_style_classes() -> None:
 def test_class_signature_mirrors_captum() -> None:
     params = list(inspect.signature(IntegratedGradients.attribute).parameters)
     assert params == [
-        "self", "inputs", "baselines", "target", "additional_forward_args", "n_steps", "method",
-        "internal_batch_size", "return_convergence_delta",
+        "self",
+        "inputs",
+        "baselines",
+        "target",
+        "additional_forward_args",
+        "n_steps",
+        "method",
+        "internal_batch_size",
+        "return_convergence_delta",
     ]
     assert list(inspect.signature(IntegratedDecisionGradients.attribute).parameters) == params

@@ -115,8 +115,14 @@ def _run(out: Path, data: Any = None, **kwargs: Any) -> Any:
     kwargs.setdefault("target", "label")
     kwargs.setdefault("batch_size", BS)
     kwargs.setdefault("method_kwargs", dataset_job.METHOD_KWARGS)
-    return attribute_dataset("idg", dataset_job.model(), data if data is not None else Items(), out,
-                             progress=False, **kwargs)
+    return attribute_dataset(
+        "idg",
+        dataset_job.model(),
+        data if data is not None else Items(),
+        out,
+        progress=False,
+        **kwargs,
+    )
 
 
 # ---------------------------------------------------------------------- results
@@ -127,11 +133,12 @@ def test_results_equal_the_method_called_per_block(reference: Path) -> None:
     data = dataset_job.SlowImages()
     model = dataset_job.model()
     for start in range(0, N, BS):
-        x, y = data.x[start:start + BS], data.y[start:start + BS]
+        x, y = data.x[start : start + BS], data.y[start : start + BS]
         attr, delta = idgrad.integrated_decision_gradients(
-            model, x, target=y, n_steps=8, return_convergence_delta=True)
-        assert np.array_equal(res.attributions[start:start + BS], attr.numpy())
-        assert np.array_equal(res.delta[start:start + BS], delta.double().numpy())
+            model, x, target=y, n_steps=8, return_convergence_delta=True
+        )
+        assert np.array_equal(res.attributions[start : start + BS], attr.numpy())
+        assert np.array_equal(res.delta[start : start + BS], delta.double().numpy())
     assert np.array_equal(res.target, data.y.numpy()) and np.array_equal(res.indices, np.arange(N))
     assert res.ok.all() and res.errors == {}
     index = json.loads((reference / "index.json").read_text())
@@ -139,30 +146,61 @@ def test_results_equal_the_method_called_per_block(reference: Path) -> None:
 
 
 def test_method_by_function_equals_by_name(reference: Path, tmp_path: Path) -> None:
-    attribute_dataset(idgrad.integrated_decision_gradients, dataset_job.model(), Items(), tmp_path,
-                      target="label", batch_size=BS, method_kwargs={"n_steps": 8}, progress=False)
+    attribute_dataset(
+        idgrad.integrated_decision_gradients,
+        dataset_job.model(),
+        Items(),
+        tmp_path,
+        target="label",
+        batch_size=BS,
+        method_kwargs={"n_steps": 8},
+        progress=False,
+    )
     assert_same_run(reference, tmp_path)
 
 
 def test_dataloader_with_workers_and_arrays(reference: Path, tmp_path: Path) -> None:
     loader = DataLoader(Items(), batch_size=BS, num_workers=1, shuffle=True)  # sampler ignored
-    attribute_dataset("idg", dataset_job.model(), loader, tmp_path / "a", target="label",
-                      method_kwargs={"n_steps": 8}, progress=False)
+    attribute_dataset(
+        "idg",
+        dataset_job.model(),
+        loader,
+        tmp_path / "a",
+        target="label",
+        method_kwargs={"n_steps": 8},
+        progress=False,
+    )
     assert_same_run(reference, tmp_path / "a")
     base = dataset_job.SlowImages()
-    attribute_dataset("idg", dataset_job.model(), base.x.numpy(), tmp_path / "b", target=base.y.numpy(),
-                      batch_size=BS, method_kwargs={"n_steps": 8}, progress=False)
+    attribute_dataset(
+        "idg",
+        dataset_job.model(),
+        base.x.numpy(),
+        tmp_path / "b",
+        target=base.y.numpy(),
+        batch_size=BS,
+        method_kwargs={"n_steps": 8},
+        progress=False,
+    )
     assert_same_run(reference, tmp_path / "b")
 
 
 def test_several_inputs_give_several_attribution_arrays(tmp_path: Path) -> None:
     class TwoInputs(torch.nn.Module):
         def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return torch.stack([(a * b).sum(1), (a ** 2).sum(1) - b.sum(1)], 1)
+            return torch.stack([(a * b).sum(1), (a**2).sum(1) - b.sum(1)], 1)
 
     a, b = torch.rand(7, 3, dtype=torch.float64), torch.rand(7, 3, dtype=torch.float64)
-    attribute_dataset("ig", TwoInputs(), ArrayDataset(a, b), tmp_path, target=1, batch_size=3,
-                      method_kwargs={"n_steps": 4}, progress=False)
+    attribute_dataset(
+        "ig",
+        TwoInputs(),
+        ArrayDataset(a, b),
+        tmp_path,
+        target=1,
+        batch_size=3,
+        method_kwargs={"n_steps": 4},
+        progress=False,
+    )
     res = load_attributions(tmp_path)
     want = idgrad.integrated_gradients(TwoInputs(), (a, b), target=1, n_steps=4)
     assert isinstance(res.attributions, tuple) and len(res.attributions) == 2
@@ -202,8 +240,9 @@ def test_resume_after_sigkill_is_bit_identical(reference: Path, tmp_path: Path) 
     assert_same_run(reference, out)
 
 
-def test_interrupted_write_is_never_marked_done(reference: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_write_is_never_marked_done(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_commit = store_module._commit
 
     def commit(tmp: Path, final: Path) -> None:
@@ -216,7 +255,8 @@ def test_interrupted_write_is_never_marked_done(reference: Path, tmp_path: Path,
     with pytest.raises(OSError, match="No space left"):
         _run(tmp_path, Items({13: "missing"}), skip_errors=True)
     assert sorted(p.name for p in (tmp_path / "blocks").iterdir()) == [
-        f"{b:09d}.npy" for b in range(3)] + ["000000003.errors.json"]  # block 3 not done
+        f"{b:09d}.npy" for b in range(3)
+    ] + ["000000003.errors.json"]  # block 3 not done
     monkeypatch.setattr(store_module, "_commit", real_commit)
 
     real_save = np.save
@@ -254,11 +294,27 @@ def test_resume_with_other_settings_is_refused(reference: Path, tmp_path: Path) 
     with torch.no_grad():
         other_model.head.bias.add_(1.0)
     with pytest.raises(ResumeMismatchError, match="model"):
-        attribute_dataset("idg", other_model, Items(), tmp_path, target="label", batch_size=BS,
-                          method_kwargs={"n_steps": 8}, progress=False)
+        attribute_dataset(
+            "idg",
+            other_model,
+            Items(),
+            tmp_path,
+            target="label",
+            batch_size=BS,
+            method_kwargs={"n_steps": 8},
+            progress=False,
+        )
     with pytest.raises(ResumeMismatchError, match="method"):
-        attribute_dataset("ig", dataset_job.model(), Items(), tmp_path, target="label",
-                          batch_size=BS, method_kwargs={"n_steps": 8}, progress=False)
+        attribute_dataset(
+            "ig",
+            dataset_job.model(),
+            Items(),
+            tmp_path,
+            target="label",
+            batch_size=BS,
+            method_kwargs={"n_steps": 8},
+            progress=False,
+        )
     assert_same_run(reference, tmp_path)  # nothing was touched
     run = _run(tmp_path, batch_size=5, resume=False)  # start over
     assert run.blocks_skipped == 0 and run.blocks_written == N // 5
@@ -270,10 +326,22 @@ def test_resume_with_other_settings_is_refused(reference: Path, tmp_path: Path) 
 
 def test_torchrun_two_processes_equal_one(reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "sharded"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(JOB), str(out)]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120,
-                          check=False)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(JOB),
+        str(out),
+    ]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rank 0/2: wrote 5 blocks" in proc.stdout and "rank 1/2: wrote 5 blocks" in proc.stdout
     assert json.loads((out / "index.json").read_text())["complete"]
@@ -298,18 +366,23 @@ def test_independent_shards_and_a_changed_world_size(reference: Path, tmp_path: 
 # ---------------------------------------------------------------------- faults
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("missing", "FileNotFoundError: item-13.png"),
-    ("shape", r"shape \(2, 5, 6\), expected \(2, 6, 6\)"),
-    ("nan", "NaN or Inf"),
-])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("missing", "FileNotFoundError: item-13.png"),
+        ("shape", r"shape \(2, 5, 6\), expected \(2, 6, 6\)"),
+        ("nan", "NaN or Inf"),
+    ],
+)
 def test_bad_item_raises_with_its_index_and_keeps_earlier_blocks(
-        reference: Path, tmp_path: Path, kind: str, message: str) -> None:
+    reference: Path, tmp_path: Path, kind: str, message: str
+) -> None:
     with pytest.raises(DatasetItemError, match=f"example 13: .*{message}") as info:
         _run(tmp_path, Items({13: kind}))
     assert info.value.index == 13
     assert sorted(p.name for p in (tmp_path / "blocks").glob("*.npy")) == [
-        f"{b:09d}.npy" for b in range(3)]  # blocks before the bad one are kept
+        f"{b:09d}.npy" for b in range(3)
+    ]  # blocks before the bad one are kept
     run = _run(tmp_path)  # fixed data: resume finishes the run
     assert run.blocks_skipped == 3
     assert_same_run(reference, tmp_path)
@@ -317,8 +390,16 @@ def test_bad_item_raises_with_its_index_and_keeps_earlier_blocks(
 
 def test_skip_errors_records_failures_and_goes_on(reference: Path, tmp_path: Path) -> None:
     loader = DataLoader(Items({5: "missing", 6: "shape", 30: "nan"}), batch_size=BS, num_workers=1)
-    run = attribute_dataset("idg", dataset_job.model(), loader, tmp_path, target="label",
-                            method_kwargs={"n_steps": 8}, skip_errors=True, progress=False)
+    run = attribute_dataset(
+        "idg",
+        dataset_job.model(),
+        loader,
+        tmp_path,
+        target="label",
+        method_kwargs={"n_steps": 8},
+        skip_errors=True,
+        progress=False,
+    )
     assert run.examples_failed == 3 and run.complete
     res = load_attributions(tmp_path)
     assert sorted(res.errors) == [5, 6, 30] and "item-5.png" in res.errors[5]
@@ -332,7 +413,9 @@ def test_skip_errors_records_failures_and_goes_on(reference: Path, tmp_path: Pat
     clean = np.ones(N, bool)
     clean[4:8] = clean[28:32] = False
     assert np.array_equal(res.attributions[clean], ref.attributions[clean])
-    np.testing.assert_allclose(res.attributions[res.ok], ref.attributions[res.ok], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        res.attributions[res.ok], ref.attributions[res.ok], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_model_failing_on_one_example_is_found(tmp_path: Path) -> None:
@@ -347,8 +430,9 @@ def test_model_failing_on_one_example_is_found(tmp_path: Path) -> None:
     with pytest.raises(DatasetItemError, match="example 4: RuntimeError: cannot handle") as info:
         attribute_dataset("ig", Picky(), x, tmp_path / "a", target=1, batch_size=3, progress=False)
     assert info.value.index == 4
-    run = attribute_dataset("ig", Picky(), x, tmp_path / "b", target=1, batch_size=3,
-                            skip_errors=True, progress=False)
+    run = attribute_dataset(
+        "ig", Picky(), x, tmp_path / "b", target=1, batch_size=3, skip_errors=True, progress=False
+    )
     assert run.examples_failed == 1
     res = load_attributions(tmp_path / "b")
     assert list(res.errors) == [4] and res.ok.sum() == 8
@@ -375,12 +459,21 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="map-style"):
         attribute_dataset("ig", model, Stream(), tmp_path)
     with pytest.raises(TypeError, match="floating-point"):
-        attribute_dataset("ig", model, [torch.ones(2, 6, 6, dtype=torch.int64)] * 4, tmp_path, target=0)
+        attribute_dataset(
+            "ig", model, [torch.ones(2, 6, 6, dtype=torch.int64)] * 4, tmp_path, target=0
+        )
     with pytest.raises(FileNotFoundError, match="no idgrad dataset run"):
         load_attributions(tmp_path / "nothing")
     with pytest.raises(DatasetError, match="no example"):
-        attribute_dataset("ig", model, Items({i: "missing" for i in range(N)}), tmp_path / "x",
-                          target=0, skip_errors=True, progress=False)
+        attribute_dataset(
+            "ig",
+            model,
+            Items({i: "missing" for i in range(N)}),
+            tmp_path / "x",
+            target=0,
+            skip_errors=True,
+            progress=False,
+        )
 
 
 # ---------------------------------------------------------------------- bounded memory
@@ -412,7 +505,9 @@ def test_streams_one_block_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyP
             assert value == written + 1
             written = value
         elif value >= BS:  # the probe reads item 0 first; after that, strictly by block
-            assert value // BS <= written + 1, f"item {value} read before block {written + 1} was written"
+            assert value // BS <= written + 1, (
+                f"item {value} read before block {written + 1} was written"
+            )
     assert written == N // BS - 1
 
 
@@ -436,15 +531,35 @@ def cli_files(tmp_path: Path) -> dict[str, Path]:
     return {"model": model_path, "x": x_path, "y": y_path, "dir": tmp_path}
 
 
-def test_cli_npy_matches_the_function(reference: Path, cli_files: dict[str, Path],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_npy_matches_the_function(
+    reference: Path, cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     out = cli_files["dir"] / "out"
-    argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"]),
-            "--labels", str(cli_files["y"]), "--target", "label", "--method", "idg", "--steps", "8",
-            "--batch-size", str(BS), "--out", str(out), "--quiet"]
+    argv = [
+        "dataset",
+        "--model",
+        str(cli_files["model"]),
+        "--data",
+        str(cli_files["x"]),
+        "--labels",
+        str(cli_files["y"]),
+        "--target",
+        "label",
+        "--method",
+        "idg",
+        "--steps",
+        "8",
+        "--batch-size",
+        str(BS),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert cli_main(argv) == 0
     assert "wrote 10 blocks (40 examples, 0 failed)" in capsys.readouterr().out
-    assert np.array_equal(load_attributions(out).attributions, load_attributions(reference).attributions)
+    assert np.array_equal(
+        load_attributions(out).attributions, load_attributions(reference).attributions
+    )
     assert cli_main(argv) == 0  # resumes: nothing to do
     assert "wrote 0 blocks" in capsys.readouterr().out
     assert cli_main([*argv, "--steps", "9"]) == 2
@@ -454,33 +569,76 @@ def test_cli_npy_matches_the_function(reference: Path, cli_files: dict[str, Path
 
 
 def test_cli_exported_program(reference: Path, cli_files: dict[str, Path]) -> None:
-    program = torch.export.export(dataset_job.model(), (torch.rand(2, 2, 6, 6),),
-                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    program = torch.export.export(
+        dataset_job.model(),
+        (torch.rand(2, 2, 6, 6),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
     torch.export.save(program, str(cli_files["dir"] / "model.pt2"))
     out = cli_files["dir"] / "out"
-    assert cli_main(["dataset", "--model", str(cli_files["dir"] / "model.pt2"), "--data",
-                     str(cli_files["x"]), "--target", str(cli_files["y"]), "--steps", "8",
-                     "--batch-size", str(BS), "--out", str(out), "--quiet"]) == 0
-    np.testing.assert_allclose(load_attributions(out).attributions,
-                               load_attributions(reference).attributions, rtol=1e-5, atol=1e-6)
+    assert (
+        cli_main(
+            [
+                "dataset",
+                "--model",
+                str(cli_files["dir"] / "model.pt2"),
+                "--data",
+                str(cli_files["x"]),
+                "--target",
+                str(cli_files["y"]),
+                "--steps",
+                "8",
+                "--batch-size",
+                str(BS),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(
+        load_attributions(out).attributions,
+        load_attributions(reference).attributions,
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
-def test_cli_image_folder_corrupt_file(cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_image_folder_corrupt_file(
+    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     from PIL import Image
 
     root = cli_files["dir"] / "images"
     rng = np.random.default_rng(0)
-    for c, name in enumerate(["cat", "dog"]):
+    for name in ["cat", "dog"]:
         (root / name).mkdir(parents=True)
         for k in range(3):
             img = (rng.random((6, 6)) * 255).astype(np.uint8)
             Image.fromarray(img, mode="L").save(root / name / f"{k}.png")
     (root / "dog" / "1.png").write_bytes(b"not a png")  # example 4
-    _script(dataset_job.SmallCNN(in_channels=1, n_classes=2, width=2, dtype=torch.float32).eval(),
-            cli_files["dir"] / "gray.pt")
-    argv = ["dataset", "--model", str(cli_files["dir"] / "gray.pt"), "--data", str(root),
-            "--grayscale", "--target", "label", "--steps", "4", "--batch-size", "2",
-            "--out", str(cli_files["dir"] / "img"), "--quiet"]
+    _script(
+        dataset_job.SmallCNN(in_channels=1, n_classes=2, width=2, dtype=torch.float32).eval(),
+        cli_files["dir"] / "gray.pt",
+    )
+    argv = [
+        "dataset",
+        "--model",
+        str(cli_files["dir"] / "gray.pt"),
+        "--data",
+        str(root),
+        "--grayscale",
+        "--target",
+        "label",
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--out",
+        str(cli_files["dir"] / "img"),
+        "--quiet",
+    ]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert "example 4:" in err and "1.png" in err and "--skip-errors" in err
@@ -494,16 +652,48 @@ def test_cli_user_errors(cli_files: dict[str, Path], capsys: pytest.CaptureFixtu
     d = cli_files["dir"]
     base = ["dataset", "--out", str(d / "o"), "--quiet"]
     cases = [
-        (["--model", str(d / "missing.pt"), "--data", str(cli_files["x"])], "model file .* does not exist"),
-        (["--model", str(cli_files["x"]), "--data", str(cli_files["x"])], "cannot load .* TorchScript"),
-        (["--model", str(cli_files["model"]), "--data", str(d / "none.npy")], "data .* does not exist"),
-        (["--model", str(cli_files["model"]), "--data", str(cli_files["model"])], "image folder or .npy"),
-        (["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--target", "best"],
-         "--target must be"),
-        (["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--target", "label"],
-         "carry no label"),
-        (["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--labels",
-          str(cli_files["model"])], "cannot read the data"),
+        (
+            ["--model", str(d / "missing.pt"), "--data", str(cli_files["x"])],
+            "model file .* does not exist",
+        ),
+        (
+            ["--model", str(cli_files["x"]), "--data", str(cli_files["x"])],
+            "cannot load .* TorchScript",
+        ),
+        (
+            ["--model", str(cli_files["model"]), "--data", str(d / "none.npy")],
+            "data .* does not exist",
+        ),
+        (
+            ["--model", str(cli_files["model"]), "--data", str(cli_files["model"])],
+            "image folder or .npy",
+        ),
+        (
+            ["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--target", "best"],
+            "--target must be",
+        ),
+        (
+            [
+                "--model",
+                str(cli_files["model"]),
+                "--data",
+                str(cli_files["x"]),
+                "--target",
+                "label",
+            ],
+            "carry no label",
+        ),
+        (
+            [
+                "--model",
+                str(cli_files["model"]),
+                "--data",
+                str(cli_files["x"]),
+                "--labels",
+                str(cli_files["model"]),
+            ],
+            "cannot read the data",
+        ),
     ]
     import re
 
@@ -519,13 +709,19 @@ def test_cli_user_errors(cli_files: dict[str, Path], capsys: pytest.CaptureFixtu
 def test_batch_attributor_matches_attribute_dataset(reference: Path, tmp_path: Path) -> None:
     """The callable of the Ray Data recipe (``map_batches``), without Ray."""
     data = dataset_job.SlowImages()
-    attributor = BatchAttributor("idg", dataset_job.model, target="label",
-                                 method_kwargs={"n_steps": 8}, device="cpu")
+    attributor = BatchAttributor(
+        "idg", dataset_job.model, target="label", method_kwargs={"n_steps": 8}, device="cpu"
+    )
     ref = load_attributions(reference)
     for start in range(0, N, BS):
         rows = slice(start, start + BS)
-        out = attributor({"index": np.arange(N)[rows], "input": data.x[rows].numpy(),
-                          "label": data.y[rows].numpy()})
+        out = attributor(
+            {
+                "index": np.arange(N)[rows],
+                "input": data.x[rows].numpy(),
+                "label": data.y[rows].numpy(),
+            }
+        )
         assert np.array_equal(out["attributions"], ref.attributions[rows])
         assert np.array_equal(out["delta"], ref.delta[rows])
         assert np.array_equal(out["target"], ref.target[rows])

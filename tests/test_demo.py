@@ -72,8 +72,15 @@ def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
 
 @pytest.mark.parametrize(
     ("n", "pilot", "expected"),
-    [(50, None, (43, 8)), (32, None, (25, 8)), (1, None, (1, 1)), (7, None, (5, 2)), (4, None, (3, 1)), (6, None, (5, 2)),
-     (20, 8, (13, 8))],
+    [
+        (50, None, (43, 8)),
+        (32, None, (25, 8)),
+        (1, None, (1, 1)),
+        (7, None, (5, 2)),
+        (4, None, (3, 1)),
+        (6, None, (5, 2)),
+        (20, 8, (13, 8)),
+    ],
 )
 def test_equal_cost_steps(n: int, pilot: int | None, expected: tuple[int, int]) -> None:
     m, p = imagenet.equal_cost_steps(n, pilot)
@@ -112,8 +119,23 @@ def test_run_imagenet_demo_rejects_bad_arguments(tmp_path: Path) -> None:
 
 def test_demo_flags_parse() -> None:
     args = build_parser().parse_args(
-        ["demo", "--photos", "astronaut", "rocket", "--steps", "8", "--out", "d",
-         "--batch-size", "4", "--pilot-steps", "3", "--no-progress", "--image-size", "96"]
+        [
+            "demo",
+            "--photos",
+            "astronaut",
+            "rocket",
+            "--steps",
+            "8",
+            "--out",
+            "d",
+            "--batch-size",
+            "4",
+            "--pilot-steps",
+            "3",
+            "--no-progress",
+            "--image-size",
+            "96",
+        ]
     )
     assert args.photos == ["astronaut", "rocket"] and args.steps == 8
     assert args.out == Path("d") and args.batch_size == 4 and args.pilot_steps == 3
@@ -162,8 +184,22 @@ def test_demo_logistic_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_demo_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    rc = main(["demo", "--photos", "coffee", "--steps", "3", "--image-size", "48",
-               "--out", str(out), "--no-progress", "--logistic-steps", "4"])
+    rc = main(
+        [
+            "demo",
+            "--photos",
+            "coffee",
+            "--steps",
+            "3",
+            "--image-size",
+            "48",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--logistic-steps",
+            "4",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "IDG adaptive" in text  # the logistic table is still printed

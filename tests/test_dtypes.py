@@ -42,8 +42,9 @@ def test_bfloat16_accumulates_in_float32(device: torch.device, fn: str) -> None:
     x = torch.rand(3, 6, device=device)
     method = idgrad.integrated_gradients if fn == "ig" else idgrad.integrated_decision_gradients
     ref = method(model, x, target=0, n_steps=16)
-    d = method(model.to(torch.bfloat16), x.to(torch.bfloat16), target=0, n_steps=16,
-               return_details=True)
+    d = method(
+        model.to(torch.bfloat16), x.to(torch.bfloat16), target=0, n_steps=16, return_details=True
+    )
     assert d.attributions.dtype == torch.bfloat16
     assert d.outputs.dtype == torch.float32 and d.delta.dtype == torch.float32
     assert torch.isfinite(d.attributions.float()).all()
@@ -57,8 +58,9 @@ def test_chunk_invariance_on_device(device: torch.device) -> None:
     x = torch.rand(5, 6, dtype=torch.float64, device=device)
     ref = idgrad.integrated_decision_gradients(model, x, target=2, n_steps=10)
     for chunk in (1, 7):
-        out = idgrad.integrated_decision_gradients(model, x, target=2, n_steps=10,
-                                                   internal_batch_size=chunk)
+        out = idgrad.integrated_decision_gradients(
+            model, x, target=2, n_steps=10, internal_batch_size=chunk
+        )
         assert torch.allclose(out, ref, rtol=0, atol=1e-12)
 
 

@@ -32,8 +32,9 @@ class Recorder(torch.nn.Module):
 def test_linear_model_equals_ig(fraction: float, max_dist: float) -> None:
     model = LinearModel(torch.randn(6, 3, dtype=D))
     x, b = torch.randn(4, 6, dtype=D), torch.randn(4, 6, dtype=D)
-    got = guided_integrated_gradients(model, x, b, target=2, n_steps=7, fraction=fraction,
-                                      max_dist=max_dist)
+    got = guided_integrated_gradients(
+        model, x, b, target=2, n_steps=7, fraction=fraction, max_dist=max_dist
+    )
     torch.testing.assert_close(got, (x - b) * model.w[:, 2].detach(), rtol=0, atol=1e-12)
 
 
@@ -54,8 +55,9 @@ def test_reductions_to_ig_left_riemann(fraction: float, max_dist: float) -> None
     # by the same share: either way the path is straight, sampled at (t - 1) / n.
     model = SmallMLP(n_features=6, n_classes=3)
     x, b = torch.randn(3, 6, dtype=D), torch.rand(3, 6, dtype=D)
-    got = guided_integrated_gradients(model, x, b, target=1, n_steps=9, fraction=fraction,
-                                      max_dist=max_dist)
+    got = guided_integrated_gradients(
+        model, x, b, target=1, n_steps=9, fraction=fraction, max_dist=max_dist
+    )
     ig = integrated_gradients(model, x, b, target=1, n_steps=9, method="riemann_left")
     torch.testing.assert_close(got, ig, rtol=0, atol=1e-12)
 
@@ -73,8 +75,9 @@ def test_path_respects_distance_budget_and_bounds(fraction: float, max_dist: flo
     model = Recorder(SmallMLP(n_features=8, n_classes=2))
     x, b = torch.randn(2, 8, dtype=D), torch.randn(2, 8, dtype=D)
     n = 6
-    guided_integrated_gradients(model, x, b, target=0, n_steps=n, fraction=fraction,
-                                max_dist=max_dist)
+    guided_integrated_gradients(
+        model, x, b, target=0, n_steps=n, fraction=fraction, max_dist=max_dist
+    )
     assert len(model.points) == n
     d = x - b
     for t, pts in enumerate(model.points):  # point t is x^t (before step t + 1)
@@ -108,14 +111,17 @@ def test_completeness_error_shrinks_like_one_over_n() -> None:
     x = torch.tensor([[1.0, 2.0, -1.5, 0.5], [0.3, -0.7, 1.2, 2.0]], dtype=D)
     errors = []
     for n in (10, 40, 160):
-        d = guided_integrated_gradients(model, x, n_steps=n, fraction=0.25, max_dist=0.2,
-                                        return_details=True)
+        d = guided_integrated_gradients(
+            model, x, n_steps=n, fraction=0.25, max_dist=0.2, return_details=True
+        )
         gap = model(x) - model(torch.zeros_like(x))
-        torch.testing.assert_close(d.attributions.sum(1) - gap.detach(), d.delta, rtol=0,
-                                   atol=1e-13)
+        torch.testing.assert_close(
+            d.attributions.sum(1) - gap.detach(), d.delta, rtol=0, atol=1e-13
+        )
         torch.testing.assert_close(d.start, model(torch.zeros_like(x)).detach(), rtol=0, atol=0)
-        torch.testing.assert_close((d.weights * d.derivatives).sum(1), d.attributions.sum(1),
-                                   rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            (d.weights * d.derivatives).sum(1), d.attributions.sum(1), rtol=0, atol=1e-12
+        )
         errors.append(d.delta.abs().max().item())
     # left Riemann sums on the guided path: the error falls like 1/n
     assert 3.0 < errors[0] / errors[1] < 5.0
@@ -143,8 +149,14 @@ def test_input_equal_to_baseline_gives_zero() -> None:
 
 def test_counts_match_the_model_calls() -> None:
     model = CountingModel(SmallMLP(n_features=3, n_classes=2))
-    d = guided_integrated_gradients(model, torch.randn(5, 3, dtype=D), target=1, n_steps=4,
-                                    internal_batch_size=2, return_details=True)
+    d = guided_integrated_gradients(
+        model,
+        torch.randn(5, 3, dtype=D),
+        target=1,
+        n_steps=4,
+        internal_batch_size=2,
+        return_details=True,
+    )
     assert d.n_gradient_evals == 20 == model.grad_rows
     assert d.n_forward_evals == 5 == model.rows - model.grad_rows
     assert model.max_rows <= 2
@@ -191,7 +203,8 @@ def test_runs_on_the_device(device: torch.device) -> None:
     model = SmallCNN(in_channels=1, n_classes=2)
     x = torch.randn(3, 1, 4, 4, dtype=D)
     ref = guided_integrated_gradients(model, x, target=1, n_steps=5)
-    got = guided_integrated_gradients(model.to(device), x.to(device), target=1, n_steps=5,
-                                      internal_batch_size=2)
+    got = guided_integrated_gradients(
+        model.to(device), x.to(device), target=1, n_steps=5, internal_batch_size=2
+    )
     assert got.device == x.to(device).device
     torch.testing.assert_close(got.cpu(), ref, rtol=0, atol=1e-10)

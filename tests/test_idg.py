@@ -22,8 +22,9 @@ X = torch.tensor([[1.0, 0.5, 0.3]], dtype=D)
 
 
 def test_importance_factor_is_the_path_derivative() -> None:
-    d = idgrad.integrated_decision_gradients(logistic, X, n_steps=16, adaptive=False,
-                                             normalize=False, return_details=True)
+    d = idgrad.integrated_decision_gradients(
+        logistic, X, n_steps=16, adaptive=False, normalize=False, return_details=True
+    )
     # raw IDG sums to sum_k w_k F'(alpha_k)^2 (the weighted square of the path derivative)
     raw_sum = d.attributions.sum()
     assert torch.allclose(raw_sum, (d.weights * d.derivatives**2).sum(), rtol=1e-12)
@@ -35,20 +36,26 @@ def test_importance_factor_is_the_path_derivative() -> None:
 
 
 def test_normalised_idg_is_complete_and_delta_is_honest() -> None:
-    attr, delta = idgrad.integrated_decision_gradients(logistic, X, n_steps=8, adaptive=False,
-                                                       return_convergence_delta=True)
+    attr, delta = idgrad.integrated_decision_gradients(
+        logistic, X, n_steps=8, adaptive=False, return_convergence_delta=True
+    )
     gap = logistic(X) - logistic(0 * X)
     assert torch.allclose(attr.sum(), gap[0], rtol=1e-13)
     # the delta is the quadrature error of the same schedule on integral F' = gap: not ~0 here
-    _ig, ig_delta = idgrad.integrated_gradients(logistic, X, n_steps=8, method="riemann_middle",
-                                               return_convergence_delta=True)
+    _ig, ig_delta = idgrad.integrated_gradients(
+        logistic, X, n_steps=8, method="riemann_middle", return_convergence_delta=True
+    )
     assert abs(delta.item()) > 1e-3
     assert delta.item() == pytest.approx(ig_delta.item(), rel=1e-12)
 
 
 def test_delta_shrinks_with_steps() -> None:
     deltas = [
-        abs(idgrad.integrated_decision_gradients(logistic, X, n_steps=n, return_convergence_delta=True)[1].item())
+        abs(
+            idgrad.integrated_decision_gradients(
+                logistic, X, n_steps=n, return_convergence_delta=True
+            )[1].item()
+        )
         for n in (8, 32, 128, 512)
     ]
     assert deltas[-1] < 1e-4
@@ -68,8 +75,9 @@ def test_idg_converges_to_reference() -> None:
 def test_adaptive_schedule_is_per_example() -> None:
     # two examples whose decisions happen at different places along the path
     x = torch.tensor([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0]], dtype=D)
-    d = idgrad.integrated_decision_gradients(logistic, x, n_steps=24, n_pilot_steps=8,
-                                             return_details=True)
+    d = idgrad.integrated_decision_gradients(
+        logistic, x, n_steps=24, n_pilot_steps=8, return_details=True
+    )
     # decision where alpha * x0 = 0.8: alpha = 0.8 for the first, 0.27 for the second
     assert d.alphas[0].median() > 0.6
     assert d.alphas[1].median() < 0.45
@@ -96,7 +104,9 @@ def test_only_flat_examples_warn_and_others_are_rescaled() -> None:
     gap = f(x) - f(0 * x)
     assert torch.allclose(attr.sum(1), gap, rtol=1e-12)
     with pytest.warns(IDGWarning, match=r"\[0\]"):
-        attr = idgrad.integrated_decision_gradients(f, torch.tensor([[1.0, 0.0], [3.0, 1.0]], dtype=D), n_steps=8)
+        attr = idgrad.integrated_decision_gradients(
+            f, torch.tensor([[1.0, 0.0], [3.0, 1.0]], dtype=D), n_steps=8
+        )
     assert torch.isfinite(attr).all()
     assert attr[1].sum().item() == pytest.approx(2.0, rel=1e-12)
 
@@ -119,15 +129,17 @@ def test_linear_model_idg_equals_gradient_times_input_any_schedule() -> None:
                 with pytest.raises(ValueError, match="trapezoid"):
                     idgrad.integrated_decision_gradients(f, x, n_steps=5, method=method)
                 continue
-            a = idgrad.integrated_decision_gradients(f, x, n_steps=5, adaptive=adaptive, method=method,
-                                                     baselines=0.25)
+            a = idgrad.integrated_decision_gradients(
+                f, x, n_steps=5, adaptive=adaptive, method=method, baselines=0.25
+            )
             assert torch.allclose(a, (x - 0.25) * w, atol=1e-13), (adaptive, method)
 
 
 def test_budget_is_exact_for_every_pilot_size() -> None:
     for n_steps, n_pilot in [(20, 10), (20, 40), (7, 3), (1, 1), (50, 12)]:
-        d = idgrad.integrated_decision_gradients(logistic, X, n_steps=n_steps, n_pilot_steps=n_pilot,
-                                                 return_details=True)
+        d = idgrad.integrated_decision_gradients(
+            logistic, X, n_steps=n_steps, n_pilot_steps=n_pilot, return_details=True
+        )
         assert d.alphas.shape == (1, n_steps)
         assert d.n_gradient_evals == n_steps
         assert float(d.weights.sum()) == pytest.approx(1.0, abs=1e-14)

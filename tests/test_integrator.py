@@ -40,10 +40,18 @@ def _x(b: int = 5) -> torch.Tensor:
 def test_ig_identical_for_every_chunk_size(rule: str, chunk: int | None) -> None:
     model, x = Counting(), _x()
     t = torch.tensor([0, 2, 1, 1, 0])
-    ref, dref = idgrad.integrated_gradients(model, x, target=t, n_steps=9, method=rule,
-                                            return_convergence_delta=True)
-    out, d = idgrad.integrated_gradients(model, x, target=t, n_steps=9, method=rule,
-                                         internal_batch_size=chunk, return_convergence_delta=True)
+    ref, dref = idgrad.integrated_gradients(
+        model, x, target=t, n_steps=9, method=rule, return_convergence_delta=True
+    )
+    out, d = idgrad.integrated_gradients(
+        model,
+        x,
+        target=t,
+        n_steps=9,
+        method=rule,
+        internal_batch_size=chunk,
+        return_convergence_delta=True,
+    )
     assert torch.allclose(out, ref, rtol=0, atol=1e-12)
     assert torch.allclose(d, dref, rtol=0, atol=1e-12)
 
@@ -52,10 +60,18 @@ def test_ig_identical_for_every_chunk_size(rule: str, chunk: int | None) -> None
 @pytest.mark.parametrize("chunk", [1, 7, None])
 def test_idg_identical_for_every_chunk_size(adaptive: bool, chunk: int | None) -> None:
     model, x = Counting(), _x()
-    ref = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=11, adaptive=adaptive,
-                                               return_details=True)
-    out = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=11, adaptive=adaptive,
-                                               internal_batch_size=chunk, return_details=True)
+    ref = idgrad.integrated_decision_gradients(
+        model, x, target=1, n_steps=11, adaptive=adaptive, return_details=True
+    )
+    out = idgrad.integrated_decision_gradients(
+        model,
+        x,
+        target=1,
+        n_steps=11,
+        adaptive=adaptive,
+        internal_batch_size=chunk,
+        return_details=True,
+    )
     assert torch.allclose(out.attributions, ref.attributions, rtol=0, atol=1e-12)
     assert torch.allclose(out.delta, ref.delta, rtol=0, atol=1e-12)
     assert torch.equal(out.alphas, ref.alphas)
@@ -80,8 +96,9 @@ def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
     assert max(model.rows) <= chunk
     assert sum(model.rows) == 40
     model.rows.clear()
-    idgrad.integrated_gradients(model, x, target=0, n_steps=10, internal_batch_size=chunk,
-                                return_convergence_delta=True)
+    idgrad.integrated_gradients(
+        model, x, target=0, n_steps=10, internal_batch_size=chunk, return_convergence_delta=True
+    )
     # ... + 4 * 2 end points (Gauss-Legendre has neither alpha = 0 nor 1), also chunked
     assert len(model.rows) == -(-40 // chunk) + -(-8 // chunk)
     assert max(model.rows) <= chunk
@@ -90,8 +107,9 @@ def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
 
 def test_adaptive_idg_evaluations_are_counted_exactly() -> None:
     model, x = Counting(), _x(3)
-    d = idgrad.integrated_decision_gradients(model, x, target=2, n_steps=20, n_pilot_steps=5,
-                                             return_details=True)
+    d = idgrad.integrated_decision_gradients(
+        model, x, target=2, n_steps=20, n_pilot_steps=5, return_details=True
+    )
     assert d.n_gradient_evals == 3 * 20
     assert d.n_forward_evals == 3 * 6
     assert sum(model.rows) == d.n_evaluations
@@ -107,8 +125,10 @@ def test_one_pass_with_no_chunk_when_none() -> None:
     assert model.rows == [32, 4]
 
 
-@pytest.mark.parametrize("rule, forward_rows", [("riemann_trapezoid", 0), ("riemann_left", 3),
-                                                 ("riemann_right", 3), ("gausslegendre", 6)])
+@pytest.mark.parametrize(
+    "rule, forward_rows",
+    [("riemann_trapezoid", 0), ("riemann_left", 3), ("riemann_right", 3), ("gausslegendre", 6)],
+)
 def test_end_points_are_reused_from_the_rule(rule: str, forward_rows: int) -> None:
     # a rule with alpha = 0 / 1 among its points has F(x') / F(x) already: no extra forward
     model, x = Counting(), _x(3)
@@ -117,8 +137,9 @@ def test_end_points_are_reused_from_the_rule(rule: str, forward_rows: int) -> No
     with torch.no_grad():
         exact = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
     assert torch.allclose(d.end - d.start, exact, atol=1e-12)
-    u = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=6, method=rule,
-                                             adaptive=False, return_details=True)
+    u = idgrad.integrated_decision_gradients(
+        model, x, target=1, n_steps=6, method=rule, adaptive=False, return_details=True
+    )
     assert u.n_forward_evals == forward_rows
     assert torch.allclose(u.end - u.start, exact, atol=1e-12)
 
@@ -134,8 +155,9 @@ def test_outputs_and_derivatives_are_exact() -> None:
     a = sched.alphas
     assert torch.allclose(p.outputs, a**3 * s, atol=1e-14)
     assert torch.allclose(p.derivatives, 3 * a**2 * s, atol=1e-14)
-    assert torch.allclose(evaluate_path(seam, (x,), (torch.zeros_like(x),), a.expand(3, -1), 2),
-                          p.outputs, atol=1e-15)
+    assert torch.allclose(
+        evaluate_path(seam, (x,), (torch.zeros_like(x),), a.expand(3, -1), 2), p.outputs, atol=1e-15
+    )
 
 
 def test_per_example_schedule_weights_travel_with_points() -> None:
@@ -149,7 +171,9 @@ def test_per_example_schedule_weights_travel_with_points() -> None:
     seam = ModelSeam.build(f, (x,), None, None)
     for chunk in (1, 2, 4, None):
         p = integrate_path(seam, (x,), (torch.zeros_like(x),), sched, internal_batch_size=chunk)
-        expected = torch.stack([(sched.weights[b] * sched.alphas[b]).sum() * 2 * x[b] for b in range(2)])
+        expected = torch.stack(
+            [(sched.weights[b] * sched.alphas[b]).sum() * 2 * x[b] for b in range(2)]
+        )
         assert torch.allclose(p.sums[0], expected, atol=1e-15)
 
 
@@ -186,21 +210,25 @@ def test_auto_chunking_splits_large_inputs_and_changes_nothing() -> None:
     from idgrad.integrator import resolve_chunk_size
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Tanh(), torch.nn.Flatten(),
-                                torch.nn.LazyLinear(2)).double()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 2, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.LazyLinear(2)
+    ).double()
     x = torch.rand(3, 3, 96, 96, dtype=D)
     model(x)  # materialise the lazy layer
     rows: list[int] = []
     handle = model.register_forward_pre_hook(lambda m, a: rows.append(int(a[0].shape[0])))
     try:
-        auto = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=40, return_details=True)
+        auto = idgrad.integrated_decision_gradients(
+            model, x, target=1, n_steps=40, return_details=True
+        )
         chunk = resolve_chunk_size("auto", (x,))
         assert chunk is not None and chunk < 3 * 40  # the default really splits this case
         assert max(rows) <= chunk
         assert sum(rows) == auto.n_evaluations
         rows.clear()
-        one = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=40, internal_batch_size=None,
-                                                   return_details=True)
+        one = idgrad.integrated_decision_gradients(
+            model, x, target=1, n_steps=40, internal_batch_size=None, return_details=True
+        )
         assert max(rows) == 3 * 40  # None: every gradient point in one pass
     finally:
         handle.remove()

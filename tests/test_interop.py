@@ -28,11 +28,21 @@ def test_inside_captum_noise_tunnel_matches_captum(nt_type: str, layer: bool) ->
     model = _mlp()
     x = torch.randn(2, 4, dtype=D)
     if layer:
-        ours, theirs = LayerIntegratedGradients(model, model[0]), captum_attr.LayerIntegratedGradients(model, model[0])
+        ours, theirs = (
+            LayerIntegratedGradients(model, model[0]),
+            captum_attr.LayerIntegratedGradients(model, model[0]),
+        )
     else:
         ours, theirs = idgrad.IntegratedGradients(model), captum_attr.IntegratedGradients(model)
-    kwargs = {"nt_type": nt_type, "nt_samples": 5, "nt_samples_batch_size": 2, "stdevs": 0.3,
-              "target": torch.tensor([1, 2]), "n_steps": 12, "return_convergence_delta": True}
+    kwargs = {
+        "nt_type": nt_type,
+        "nt_samples": 5,
+        "nt_samples_batch_size": 2,
+        "stdevs": 0.3,
+        "target": torch.tensor([1, 2]),
+        "n_steps": 12,
+        "return_convergence_delta": True,
+    }
     torch.manual_seed(3)  # captum draws its noise from the global RNG
     a, da = captum_attr.NoiseTunnel(ours).attribute(x, **kwargs)
     torch.manual_seed(3)
@@ -45,8 +55,10 @@ def test_inside_captum_noise_tunnel_matches_captum(nt_type: str, layer: bool) ->
 def test_idg_classes_inside_captum_noise_tunnel() -> None:
     model = _mlp()
     x = torch.randn(3, 4, dtype=D)
-    for method in (idgrad.IntegratedDecisionGradients(model),
-                   LayerIntegratedDecisionGradients(model, model[2], adaptive=False)):
+    for method in (
+        idgrad.IntegratedDecisionGradients(model),
+        LayerIntegratedDecisionGradients(model, model[2], adaptive=False),
+    ):
         nt = captum_attr.NoiseTunnel(method)
         assert nt.multiplies_by_inputs and nt.has_convergence_delta()
         out = nt.attribute(x, nt_samples=3, stdevs=0.0, target=0, n_steps=8)
@@ -62,17 +74,31 @@ def test_captum_image_visualisation() -> None:
     from captum.attr import visualization as viz
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Tanh(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(4, 2))
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.Tanh(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     image = torch.rand(1, 3, 8, 8)
     attr = idgrad.IntegratedDecisionGradients(model).attribute(image, target=1, n_steps=8)
     hwc = attr[0].permute(1, 2, 0).detach().numpy()
-    fig, ax = viz.visualize_image_attr(hwc, image[0].permute(1, 2, 0).numpy(),
-                                       method="blended_heat_map", sign="all", use_pyplot=False)
+    fig, ax = viz.visualize_image_attr(
+        hwc,
+        image[0].permute(1, 2, 0).numpy(),
+        method="blended_heat_map",
+        sign="all",
+        use_pyplot=False,
+    )
     assert fig is not None and ax is not None
     _, axes = viz.visualize_image_attr_multiple(
-        hwc, image[0].permute(1, 2, 0).numpy(), ["original_image", "heat_map"],
-        ["all", "absolute_value"], use_pyplot=False)
+        hwc,
+        image[0].permute(1, 2, 0).numpy(),
+        ["original_image", "heat_map"],
+        ["all", "absolute_value"],
+        use_pyplot=False,
+    )
     assert len(axes) == 2
     matplotlib.pyplot.close("all")
 

@@ -21,8 +21,15 @@ def _gen(seed: int) -> torch.Generator:
 class TwoStage(nn.Module):
     """``head(act(body(x)))``: the body's output carries everything the head reads."""
 
-    def __init__(self, d_in: int = 4, d_hid: int = 5, d_out: int = 3, act: str = "tanh",
-                 head_linear: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        d_in: int = 4,
+        d_hid: int = 5,
+        d_out: int = 3,
+        act: str = "tanh",
+        head_linear: bool = False,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         g = _gen(seed)
         self.body = nn.Linear(d_in, d_hid).double()
@@ -46,8 +53,9 @@ class TwoStage(nn.Module):
 class TokenModel(nn.Module):
     """Token ids ``(B, T)`` -> embedding -> mean over tokens -> MLP -> ``(B, C)``."""
 
-    def __init__(self, vocab: int = 11, dim: int = 6, n_classes: int = 2, linear: bool = False,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, vocab: int = 11, dim: int = 6, n_classes: int = 2, linear: bool = False, seed: int = 0
+    ) -> None:
         super().__init__()
         g = _gen(seed)
         self.emb = nn.Embedding(vocab, dim).double()
@@ -86,15 +94,23 @@ def test_linear_after_layer_is_exact_for_every_rule(rule: str) -> None:
     x, xb = _x(), _x(seed=2)
     a, ab = model.body(x).detach(), model.body(xb).detach()
     expected = (a - ab) * model.head.weight[2].detach()
-    attr, delta = layer_integrated_gradients(model, model.body, x, xb, target=2, n_steps=3,
-                                             method=rule, return_convergence_delta=True)
+    attr, delta = layer_integrated_gradients(
+        model, model.body, x, xb, target=2, n_steps=3, method=rule, return_convergence_delta=True
+    )
     torch.testing.assert_close(attr, expected, rtol=0, atol=1e-12)
     assert delta.abs().max() < 1e-12
     # IDG on a linear function equals IG (constant importance factor), adaptive or not
     for adaptive in (True, False):
-        idg = layer_integrated_decision_gradients(model, model.body, x, xb, target=2, n_steps=4,
-                                                  adaptive=adaptive,
-                                                  method="riemann_middle" if adaptive else rule)
+        idg = layer_integrated_decision_gradients(
+            model,
+            model.body,
+            x,
+            xb,
+            target=2,
+            n_steps=4,
+            adaptive=adaptive,
+            method="riemann_middle" if adaptive else rule,
+        )
         torch.testing.assert_close(idg, expected, rtol=0, atol=1e-12)
 
 
@@ -116,19 +132,36 @@ def test_reduces_to_core_on_the_head(adaptive: bool, multiply: bool) -> None:
     a, ab = model.body(x).detach(), model.body(xb).detach()
     target = torch.tensor([0, 2, 1])
     ours = layer_integrated_decision_gradients(
-        model, model.body, x, xb, target=target, n_steps=12, adaptive=adaptive,
-        multiply_by_inputs=multiply, return_details=True)
+        model,
+        model.body,
+        x,
+        xb,
+        target=target,
+        n_steps=12,
+        adaptive=adaptive,
+        multiply_by_inputs=multiply,
+        return_details=True,
+    )
     core = idgrad.integrated_decision_gradients(
-        model.after_body, a, ab, target=target, n_steps=12, adaptive=adaptive,
-        multiply_by_inputs=multiply, return_details=True)
+        model.after_body,
+        a,
+        ab,
+        target=target,
+        n_steps=12,
+        adaptive=adaptive,
+        multiply_by_inputs=multiply,
+        return_details=True,
+    )
     torch.testing.assert_close(ours.attributions, core.attributions, rtol=0, atol=1e-12)
     torch.testing.assert_close(ours.delta, core.delta, rtol=0, atol=1e-12)
     torch.testing.assert_close(ours.alphas, core.alphas, rtol=0, atol=0)
     torch.testing.assert_close(ours.derivatives, core.derivatives, rtol=0, atol=1e-12)
-    ig = layer_integrated_gradients(model, model.body, x, xb, target=target, n_steps=12,
-                                    multiply_by_inputs=multiply)
-    core_ig = idgrad.integrated_gradients(model.after_body, a, ab, target=target, n_steps=12,
-                                          multiply_by_inputs=multiply)
+    ig = layer_integrated_gradients(
+        model, model.body, x, xb, target=target, n_steps=12, multiply_by_inputs=multiply
+    )
+    core_ig = idgrad.integrated_gradients(
+        model.after_body, a, ab, target=target, n_steps=12, multiply_by_inputs=multiply
+    )
     torch.testing.assert_close(ig, core_ig, rtol=0, atol=1e-12)
 
 
@@ -137,7 +170,8 @@ def test_in_place_operation_after_the_layer() -> None:
     x, xb = _x(), _x(seed=2)
     a, ab = model.body(x.clone()).detach(), model.body(xb.clone()).detach()
     reference = idgrad.integrated_gradients(
-        lambda t: model.head(torch.tanh(model.mid(torch.relu(t)))), a, ab, target=1, n_steps=8)
+        lambda t: model.head(torch.tanh(model.mid(torch.relu(t)))), a, ab, target=1, n_steps=8
+    )
     ours = layer_integrated_gradients(model, model.body, x, xb, target=1, n_steps=8)
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
 
@@ -147,8 +181,9 @@ def test_delta_is_against_the_models_own_inputs() -> None:
     w, v = torch.tensor([1.5, -0.5], dtype=D), torch.tensor([0.3, 0.0, -1.0], dtype=D)
     model = lambda x: lin(x) @ w + x @ v
     x, xb = _x(2, 3), _x(2, 3, seed=4)
-    attr, delta = layer_integrated_gradients(model, lin, x, xb, n_steps=4,
-                                             return_convergence_delta=True)
+    attr, delta = layer_integrated_gradients(
+        model, lin, x, xb, n_steps=4, return_convergence_delta=True
+    )
     torch.testing.assert_close(attr.sum(1), (lin(x) - lin(xb)).detach() @ w, rtol=0, atol=1e-12)
     torch.testing.assert_close(delta, -(x - xb) @ v, rtol=0, atol=1e-12)
     details = layer_integrated_gradients(model, lin, x, xb, n_steps=4, return_details=True)
@@ -165,8 +200,9 @@ def test_embedding_token_ids_closed_form() -> None:
     model = TokenModel(linear=True)
     ids = torch.tensor([[1, 4, 7, 2], [3, 3, 9, 5]])
     pad = torch.zeros_like(ids)
-    attr, delta = layer_integrated_gradients(model, model.emb, ids, pad, target=1, n_steps=2,
-                                             return_convergence_delta=True)
+    attr, delta = layer_integrated_gradients(
+        model, model.emb, ids, pad, target=1, n_steps=2, return_convergence_delta=True
+    )
     e, e0 = model.emb(ids).detach(), model.emb(pad).detach()
     expected = (e - e0) * model.lin.weight[1].detach() / ids.shape[1]
     assert attr.shape == (2, 4, 6)
@@ -181,8 +217,16 @@ def test_embedding_token_scores_complete(fn) -> None:
     mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
     base = torch.where(mask.bool(), torch.full_like(ids, 10), ids)  # "mask token" 10
     base[:, 0] = ids[:, 0]  # keep the first (CLS-like) token
-    attr, delta = fn(model, model.emb, ids, base, target=0, additional_forward_args=mask,
-                     n_steps=64, return_convergence_delta=True)
+    attr, delta = fn(
+        model,
+        model.emb,
+        ids,
+        base,
+        target=0,
+        additional_forward_args=mask,
+        n_steps=64,
+        return_convergence_delta=True,
+    )
     scores = attr.sum(-1)
     assert scores.shape == ids.shape
     gap = (model(ids, mask) - model(base, mask))[:, 0].detach()
@@ -215,8 +259,7 @@ def test_tuple_output_layer() -> None:
     net = Net()
     x, xb = _x(3, 2), _x(3, 2, seed=8)
     ours = layer_integrated_gradients(net, net.split, x, xb, target=1, n_steps=10)
-    core = idgrad.integrated_gradients(net.after, net.split(x), net.split(xb), target=1,
-                                       n_steps=10)
+    core = idgrad.integrated_gradients(net.after, net.split(x), net.split(xb), target=1, n_steps=10)
     assert isinstance(ours, tuple) and len(ours) == 2
     for o, c in zip(ours, core):
         torch.testing.assert_close(o, c, rtol=0, atol=1e-12)
@@ -227,10 +270,12 @@ def test_layer_input() -> None:
     x, xb = _x(), _x(seed=2)
     # the input of `mid` is tanh(body(x)); from there the model is head(tanh(mid(.)))
     h, hb = torch.tanh(model.body(x)).detach(), torch.tanh(model.body(xb)).detach()
-    ours = layer_integrated_gradients(model, model.mid, x, xb, target=0, n_steps=9,
-                                      attribute_to_layer_input=True)
-    core = idgrad.integrated_gradients(lambda t: model.head(torch.tanh(model.mid(t))), h, hb,
-                                       target=0, n_steps=9)
+    ours = layer_integrated_gradients(
+        model, model.mid, x, xb, target=0, n_steps=9, attribute_to_layer_input=True
+    )
+    core = idgrad.integrated_gradients(
+        lambda t: model.head(torch.tanh(model.mid(t))), h, hb, target=0, n_steps=9
+    )
     torch.testing.assert_close(ours, core, rtol=0, atol=1e-12)
 
 
@@ -238,15 +283,17 @@ def test_several_layers_share_one_path() -> None:
     lin1, lin2 = nn.Linear(4, 3).double(), nn.Linear(4, 3).double()
     net = lambda t: torch.tanh(lin1(t) * lin2(t)).sum(1)
     x, xb = _x(), _x(seed=2)
-    both, delta = layer_integrated_gradients(net, [lin1, lin2], x, xb, n_steps=40,
-                                             return_convergence_delta=True)
+    both, delta = layer_integrated_gradients(
+        net, [lin1, lin2], x, xb, n_steps=40, return_convergence_delta=True
+    )
     assert isinstance(both, tuple) and len(both) == 2
     assert both[0].shape == both[1].shape == (3, 3)
     assert delta.abs().max() < 1e-10  # complete jointly
     a1, a2 = lin1(x).detach(), lin2(x).detach()
     b1, b2 = lin1(xb).detach(), lin2(xb).detach()
-    core = idgrad.integrated_gradients(lambda u, v: torch.tanh(u * v).sum(1), (a1, a2),
-                                       (b1, b2), n_steps=40)
+    core = idgrad.integrated_gradients(
+        lambda u, v: torch.tanh(u * v).sum(1), (a1, a2), (b1, b2), n_steps=40
+    )
     for o, c in zip(both, core):
         torch.testing.assert_close(o, c, rtol=0, atol=1e-12)
     single = layer_integrated_gradients(net, [lin1], x, xb, n_steps=4)
@@ -262,8 +309,17 @@ def test_chunk_size_invariance(fn) -> None:
     ids = torch.tensor([[1, 4, 7, 2], [3, 3, 9, 5], [8, 1, 2, 6]])
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]])
     results = [
-        fn(model, model.emb, ids, 0, target=[2, 0, 1], additional_forward_args=(mask,),
-           n_steps=10, internal_batch_size=size, return_details=True)
+        fn(
+            model,
+            model.emb,
+            ids,
+            0,
+            target=[2, 0, 1],
+            additional_forward_args=(mask,),
+            n_steps=10,
+            internal_batch_size=size,
+            return_details=True,
+        )
         for size in (1, 7, None)
     ]
     for other in results[1:]:
@@ -275,11 +331,13 @@ def test_callable_and_tensor_targets_agree() -> None:
     model = TokenModel(n_classes=3)
     ids = torch.tensor([[1, 4, 7], [3, 3, 9]])
     by_list = layer_integrated_gradients(model, model.emb, ids, target=[2, 1], n_steps=6)
-    by_tensor = layer_integrated_gradients(model, model.emb, ids, target=torch.tensor([2, 1]),
-                                           n_steps=6)
+    by_tensor = layer_integrated_gradients(
+        model, model.emb, ids, target=torch.tensor([2, 1]), n_steps=6
+    )
     torch.testing.assert_close(by_list, by_tensor, rtol=0, atol=0)
-    picked = layer_integrated_gradients(model, model.emb, ids, target=lambda out: out[:, 2],
-                                        n_steps=6)
+    picked = layer_integrated_gradients(
+        model, model.emb, ids, target=lambda out: out[:, 2], n_steps=6
+    )
     fixed = layer_integrated_gradients(model, model.emb, ids, target=2, n_steps=6)
     torch.testing.assert_close(picked, fixed, rtol=0, atol=0)
 
@@ -290,14 +348,30 @@ def test_classes_match_functions() -> None:
     lig = LayerIntegratedGradients(model, model.emb, multiply_by_inputs=False)
     assert lig.has_convergence_delta() and not lig.multiplies_by_inputs
     got = lig.attribute(ids, 0, target=1, n_steps=5, method="riemann_middle")
-    want = layer_integrated_gradients(model, model.emb, ids, 0, target=1, n_steps=5,
-                                      method="riemann_middle", multiply_by_inputs=False)
+    want = layer_integrated_gradients(
+        model,
+        model.emb,
+        ids,
+        0,
+        target=1,
+        n_steps=5,
+        method="riemann_middle",
+        multiply_by_inputs=False,
+    )
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     lidg = LayerIntegratedDecisionGradients(model, model.emb, adaptive=False, normalize=False)
     got, delta = lidg.attribute(ids, target=1, n_steps=5, return_convergence_delta=True)
     want, want_delta = layer_integrated_decision_gradients(
-        model, model.emb, ids, target=1, n_steps=5, adaptive=False, normalize=False,
-        method="gausslegendre", return_convergence_delta=True)
+        model,
+        model.emb,
+        ids,
+        target=1,
+        n_steps=5,
+        adaptive=False,
+        normalize=False,
+        method="gausslegendre",
+        return_convergence_delta=True,
+    )
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     torch.testing.assert_close(delta, want_delta, rtol=0, atol=0)
     with pytest.raises(ValueError, match="device_ids"):
@@ -309,8 +383,9 @@ def test_cuda_matches_cpu(device: torch.device) -> None:
     ids = torch.tensor([[1, 4, 7, 2], [3, 3, 9, 5]])
     cpu = layer_integrated_decision_gradients(model, model.emb, ids, 0, target=1, n_steps=8)
     model_dev = TokenModel().to(device)
-    dev = layer_integrated_decision_gradients(model_dev, model_dev.emb, ids.to(device), 0,
-                                              target=1, n_steps=8, internal_batch_size=5)
+    dev = layer_integrated_decision_gradients(
+        model_dev, model_dev.emb, ids.to(device), 0, target=1, n_steps=8, internal_batch_size=5
+    )
     assert dev.device.type == device.type
     torch.testing.assert_close(dev.cpu(), cpu, rtol=0, atol=1e-10)
 
@@ -325,11 +400,25 @@ def test_parity_with_captum_layer_integrated_gradients(rule: str) -> None:
     ids = torch.tensor([[1, 4, 7, 2], [3, 3, 9, 5]])
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
     theirs, their_delta = captum_attr.LayerIntegratedGradients(model, model.emb).attribute(
-        ids, 0, target=[2, 0], additional_forward_args=mask, n_steps=12, method=rule,
-        return_convergence_delta=True)
+        ids,
+        0,
+        target=[2, 0],
+        additional_forward_args=mask,
+        n_steps=12,
+        method=rule,
+        return_convergence_delta=True,
+    )
     ours, delta = layer_integrated_gradients(
-        model, model.emb, ids, 0, target=[2, 0], additional_forward_args=mask, n_steps=12,
-        method=rule, return_convergence_delta=True)
+        model,
+        model.emb,
+        ids,
+        0,
+        target=[2, 0],
+        additional_forward_args=mask,
+        n_steps=12,
+        method=rule,
+        return_convergence_delta=True,
+    )
     # captum's trapezoid weights sum to (n - 1) / n; its step weights are float32
     factor = 11 / 12 if rule == "riemann_trapezoid" else 1.0
     torch.testing.assert_close(ours * factor, theirs, rtol=1e-6, atol=1e-8)
@@ -344,14 +433,20 @@ def test_parity_with_captum_input_multi_layer_and_local() -> None:
     x, xb = _x(), _x(seed=2)
     for kwargs in ({"attribute_to_layer_input": True}, {}):
         theirs = captum_attr.LayerIntegratedGradients(model, model.mid).attribute(
-            x, xb, target=1, n_steps=10, **kwargs)
+            x, xb, target=1, n_steps=10, **kwargs
+        )
         ours = LayerIntegratedGradients(model, model.mid).attribute(
-            x, xb, target=1, n_steps=10, **kwargs)
+            x, xb, target=1, n_steps=10, **kwargs
+        )
         torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-8)
     theirs = captum_attr.LayerIntegratedGradients(model, model.body, multiply_by_inputs=False)
     ours = LayerIntegratedGradients(model, model.body, multiply_by_inputs=False)
-    torch.testing.assert_close(ours.attribute(x, xb, target=0, n_steps=10),
-                               theirs.attribute(x, xb, target=0, n_steps=10), rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(
+        ours.attribute(x, xb, target=0, n_steps=10),
+        theirs.attribute(x, xb, target=0, n_steps=10),
+        rtol=1e-6,
+        atol=1e-8,
+    )
     lin1, lin2 = nn.Linear(4, 3).double(), nn.Linear(4, 3).double()
 
     class Joint(nn.Module):
@@ -364,7 +459,8 @@ def test_parity_with_captum_input_multi_layer_and_local() -> None:
 
     net = Joint()
     theirs_list = captum_attr.LayerIntegratedGradients(net, [net.a, net.b]).attribute(
-        x, xb, n_steps=10)
+        x, xb, n_steps=10
+    )
     ours_tuple = layer_integrated_gradients(net, [net.a, net.b], x, xb, n_steps=10)
     for o, t in zip(ours_tuple, theirs_list):
         torch.testing.assert_close(o, t, rtol=1e-6, atol=1e-8)
@@ -389,8 +485,9 @@ def test_state_is_left_as_found(training: bool, grad_mode: bool, to_input: bool)
     x = _x().requires_grad_(True)
     x_copy = x.detach().clone()
     with torch.set_grad_enabled(grad_mode):
-        attr = layer_integrated_decision_gradients(model, model.mid, x, target=1, n_steps=6,
-                                                   attribute_to_layer_input=to_input)
+        attr = layer_integrated_decision_gradients(
+            model, model.mid, x, target=1, n_steps=6, attribute_to_layer_input=to_input
+        )
         assert torch.is_grad_enabled() == grad_mode
     assert not attr.requires_grad
     assert model.training == training
@@ -423,9 +520,15 @@ def test_hooks_removed_when_the_model_raises(fail_at: int, to_input: bool) -> No
     model = Exploding(fail_at)
     hooks = _hook_counts(model)
     with pytest.raises(RuntimeError, match="boom"):
-        layer_integrated_decision_gradients(model, model.inner.mid, _x(), target=0, n_steps=4,
-                                            internal_batch_size=2,
-                                            attribute_to_layer_input=to_input)
+        layer_integrated_decision_gradients(
+            model,
+            model.inner.mid,
+            _x(),
+            target=0,
+            n_steps=4,
+            internal_batch_size=2,
+            attribute_to_layer_input=to_input,
+        )
     assert _hook_counts(model) == hooks
     model.calls = -100  # the model works again, and unhooked
     out = model(_x())

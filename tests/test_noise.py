@@ -27,32 +27,57 @@ def _x(b: int = 3, seed: int = 1) -> torch.Tensor:
 def _manual(method, x: torch.Tensor, n: int, sd: float, seed: int, **kwargs) -> torch.Tensor:
     """The method at each noisy sample, one call per sample, stacked ``(n, B, ...)``."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.stack([
-        method(inputs=x + sd * torch.randn(x.shape, generator=gen, dtype=x.dtype), **kwargs)
-        for _ in range(n)
-    ])
+    return torch.stack(
+        [
+            method(inputs=x + sd * torch.randn(x.shape, generator=gen, dtype=x.dtype), **kwargs)
+            for _ in range(n)
+        ]
+    )
 
 
-@pytest.mark.parametrize("method", [idgrad.integrated_gradients, idgrad.integrated_decision_gradients])
+@pytest.mark.parametrize(
+    "method", [idgrad.integrated_gradients, idgrad.integrated_decision_gradients]
+)
 def test_stdev_zero_is_the_method_itself(method) -> None:
     model, x = _mlp(), _x()
     plain = method(model, x, target=[0, 2, 1], n_steps=8)
-    for nt_type, expected in (("smoothgrad", plain), ("smoothgrad_sq", plain**2),
-                              ("vargrad", torch.zeros_like(plain))):
-        out = noise_tunnel(method, x, nt_type=nt_type, nt_samples=4, stdevs=0.0,
-                           nt_samples_batch_size=3, forward_func=model, target=[0, 2, 1],
-                           n_steps=8)
+    for nt_type, expected in (
+        ("smoothgrad", plain),
+        ("smoothgrad_sq", plain**2),
+        ("vargrad", torch.zeros_like(plain)),
+    ):
+        out = noise_tunnel(
+            method,
+            x,
+            nt_type=nt_type,
+            nt_samples=4,
+            stdevs=0.0,
+            nt_samples_batch_size=3,
+            forward_func=model,
+            target=[0, 2, 1],
+            n_steps=8,
+        )
         torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 5, None])
 def test_types_match_the_sample_statistics(batch_size: int | None) -> None:
     model, x = _mlp(), _x()
-    samples = _manual(idgrad.integrated_gradients, x, 5, 0.4, seed=3, forward_func=model,
-                      target=1, n_steps=6)
-    run = functools.partial(noise_tunnel, idgrad.integrated_gradients, x, nt_samples=5,
-                            stdevs=0.4, seed=3, nt_samples_batch_size=batch_size,
-                            forward_func=model, target=1, n_steps=6)
+    samples = _manual(
+        idgrad.integrated_gradients, x, 5, 0.4, seed=3, forward_func=model, target=1, n_steps=6
+    )
+    run = functools.partial(
+        noise_tunnel,
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=5,
+        stdevs=0.4,
+        seed=3,
+        nt_samples_batch_size=batch_size,
+        forward_func=model,
+        target=1,
+        n_steps=6,
+    )
     mean, mean_sq = samples.mean(0), (samples**2).mean(0)
     torch.testing.assert_close(run(nt_type="smoothgrad"), mean, rtol=0, atol=1e-12)
     torch.testing.assert_close(run(nt_type="smoothgrad_sq"), mean_sq, rtol=0, atol=1e-12)
@@ -64,12 +89,29 @@ def test_types_match_the_sample_statistics(batch_size: int | None) -> None:
 def test_vargrad_keeps_its_digits_under_small_noise() -> None:
     model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))  # float32
     x = _x().float() * 10
-    samples = _manual(idgrad.integrated_gradients, x.double(), 6, 1e-3, seed=0,
-                      forward_func=_mlp_as_double(model), target=0, n_steps=6)
+    samples = _manual(
+        idgrad.integrated_gradients,
+        x.double(),
+        6,
+        1e-3,
+        seed=0,
+        forward_func=_mlp_as_double(model),
+        target=0,
+        n_steps=6,
+    )
     reference = samples.var(0, unbiased=False)
-    ours = noise_tunnel(idgrad.integrated_gradients, x, nt_type="vargrad", nt_samples=6,
-                        stdevs=1e-3, seed=0, nt_samples_batch_size=2, forward_func=model,
-                        target=0, n_steps=6)
+    ours = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_type="vargrad",
+        nt_samples=6,
+        stdevs=1e-3,
+        seed=0,
+        nt_samples_batch_size=2,
+        forward_func=model,
+        target=0,
+        n_steps=6,
+    )
     # float32 attributions: the variance is ~1e-6 of the mean squared; it is still right
     # to a few percent (E[a^2] - E[a]^2 in float32 would be pure rounding noise)
     big = reference > 1e-3 * reference.max()
@@ -86,22 +128,59 @@ def _mlp_as_double(model: nn.Module) -> nn.Module:
 def test_seed_reproducible_and_global_rng_untouched() -> None:
     model, x = _mlp(), _x()
     state = torch.get_rng_state()
-    a = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=3, stdevs=0.5, seed=7,
-                     forward_func=model, target=0, n_steps=4)
+    a = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.5,
+        seed=7,
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     assert torch.equal(torch.get_rng_state(), state)
-    b = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=3, stdevs=0.5,
-                     generator=torch.Generator().manual_seed(7), forward_func=model, target=0,
-                     n_steps=4)
+    b = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.5,
+        generator=torch.Generator().manual_seed(7),
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    c = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=3, stdevs=0.5, seed=8,
-                     forward_func=model, target=0, n_steps=4)
+    c = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.5,
+        seed=8,
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     assert not torch.allclose(a, c)
     torch.manual_seed(11)
-    d = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=3, stdevs=0.5,
-                     forward_func=model, target=0, n_steps=4)
+    d = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.5,
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     torch.manual_seed(11)
-    e = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=3, stdevs=0.5,
-                     forward_func=model, target=0, n_steps=4)
+    e = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.5,
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     torch.testing.assert_close(d, e, rtol=0, atol=0)
 
 
@@ -118,46 +197,101 @@ def test_per_example_arguments_and_deltas_follow_the_samples() -> None:
     mask = (torch.rand(3, 4, generator=torch.Generator().manual_seed(2)) > 0.3).double()
     base = _x(seed=9) * 0.1
     target = torch.tensor([2, 0, 1])
-    kwargs = {"forward_func": model, "baselines": base, "target": target,
-              "additional_forward_args": (mask, 2.0), "n_steps": 6}
+    kwargs = {
+        "forward_func": model,
+        "baselines": base,
+        "target": target,
+        "additional_forward_args": (mask, 2.0),
+        "n_steps": 6,
+    }
     samples = []
     gen = torch.Generator().manual_seed(4)
     deltas = []
     for _ in range(4):
         noisy = x + 0.3 * torch.randn(x.shape, generator=gen, dtype=D)
-        attr, delta = idgrad.integrated_gradients(inputs=noisy, return_convergence_delta=True,
-                                                  **kwargs)
+        attr, delta = idgrad.integrated_gradients(
+            inputs=noisy, return_convergence_delta=True, **kwargs
+        )
         samples.append(attr)
         deltas.append(delta)
     for batch_size in (1, 3):
-        out, delta = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=4, stdevs=0.3,
-                                  seed=4, nt_samples_batch_size=batch_size,
-                                  return_convergence_delta=True, **kwargs)
+        out, delta = noise_tunnel(
+            idgrad.integrated_gradients,
+            x,
+            nt_samples=4,
+            stdevs=0.3,
+            seed=4,
+            nt_samples_batch_size=batch_size,
+            return_convergence_delta=True,
+            **kwargs,
+        )
         torch.testing.assert_close(out, torch.stack(samples).mean(0), rtol=0, atol=1e-12)
         assert delta.shape == (3, 4)
         torch.testing.assert_close(delta, torch.stack(deltas, 1), rtol=0, atol=1e-12)
-    listed = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=4, stdevs=0.3, seed=4,
-                          nt_samples_batch_size=3, **{**kwargs, "target": [2, 0, 1]})
+    listed = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=4,
+        stdevs=0.3,
+        seed=4,
+        nt_samples_batch_size=3,
+        **{**kwargs, "target": [2, 0, 1]},
+    )
     torch.testing.assert_close(listed, torch.stack(samples).mean(0), rtol=0, atol=1e-12)
 
 
 def test_tuple_inputs_classes_and_layer_methods() -> None:
     model, x = _mlp(), _x()
     two = lambda a, b: model(a + b)
-    out = noise_tunnel(idgrad.integrated_gradients, (x, x * 0.5), nt_samples=3,
-                       stdevs=(0.1, 0.0), seed=1, forward_func=two, target=0, n_steps=4)
+    out = noise_tunnel(
+        idgrad.integrated_gradients,
+        (x, x * 0.5),
+        nt_samples=3,
+        stdevs=(0.1, 0.0),
+        seed=1,
+        forward_func=two,
+        target=0,
+        n_steps=4,
+    )
     assert isinstance(out, tuple) and out[0].shape == out[1].shape == x.shape
     ig = idgrad.IntegratedGradients(model)
     via_class = noise_tunnel(ig, x, nt_samples=3, stdevs=0.2, seed=1, target=0, n_steps=4)
-    via_fn = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=3, stdevs=0.2, seed=1,
-                          forward_func=model, target=0, n_steps=4)
+    via_fn = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.2,
+        seed=1,
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     torch.testing.assert_close(via_class, via_fn, rtol=0, atol=0)
-    layers = noise_tunnel(layer_integrated_gradients, x, nt_samples=3, stdevs=0.2, seed=1,
-                          forward_func=model, layer=[model[0], model[2]], target=0, n_steps=4)
+    layers = noise_tunnel(
+        layer_integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.2,
+        seed=1,
+        forward_func=model,
+        layer=[model[0], model[2]],
+        target=0,
+        n_steps=4,
+    )
     assert isinstance(layers, tuple) and layers[0].shape == (3, 6) and layers[1].shape == (3, 3)
-    idg = noise_tunnel(layer_integrated_decision_gradients, x, nt_type="vargrad", nt_samples=2,
-                       stdevs=0.2, seed=1, forward_func=model, layer=model[0], target=1,
-                       n_steps=4, internal_batch_size=5)
+    idg = noise_tunnel(
+        layer_integrated_decision_gradients,
+        x,
+        nt_type="vargrad",
+        nt_samples=2,
+        stdevs=0.2,
+        seed=1,
+        forward_func=model,
+        layer=model[0],
+        target=1,
+        n_steps=4,
+        internal_batch_size=5,
+    )
     assert idg.shape == (3, 6) and (idg >= 0).all()
 
 

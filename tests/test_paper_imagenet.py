@@ -87,7 +87,11 @@ def val_folder(tmp_path: Path) -> tuple[Path, Path]:
 
 def _protocol(**kw: object) -> pi.Protocol:
     base: dict[str, object] = {
-        "n_steps": 4, "agi_max_iter": 3, "pixels_per_step": 32, "blur_kernel": 3, "blur_sigma": 1.0
+        "n_steps": 4,
+        "agi_max_iter": 3,
+        "pixels_per_step": 32,
+        "blur_kernel": 3,
+        "blur_sigma": 1.0,
     }
     base.update(kw)
     return pi.Protocol(**base)  # type: ignore[arg-type]
@@ -105,7 +109,9 @@ def test_folder_layout_maps_wnids_through_the_class_index(val_folder: tuple[Path
         pi.list_imagenet_val(root)  # 3 wnids, no index: cannot be mapped
 
 
-def test_flat_layouts_select_the_same_records(tmp_path: Path, val_folder: tuple[Path, Path]) -> None:
+def test_flat_layouts_select_the_same_records(
+    tmp_path: Path, val_folder: tuple[Path, Path]
+) -> None:
     root, index = val_folder
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -122,10 +128,10 @@ def test_flat_layouts_select_the_same_records(tmp_path: Path, val_folder: tuple[
         got = pi.list_imagenet_val(flat, tmp_path / labels, index)
         assert [(r.image, r.label) for r in got] == folder
     # class indices given as numbers need no index file
-    (tmp_path / "numeric.txt").write_text(
-        "\n".join(f"{Path(n).stem} {lab}" for n, lab in folder)
-    )
-    assert [(r.image, r.label) for r in pi.list_imagenet_val(flat, tmp_path / "numeric.txt")] == folder
+    (tmp_path / "numeric.txt").write_text("\n".join(f"{Path(n).stem} {lab}" for n, lab in folder))
+    assert [
+        (r.image, r.label) for r in pi.list_imagenet_val(flat, tmp_path / "numeric.txt")
+    ] == folder
     (flat / "ILSVRC2012_val_00000099.png").write_bytes(b"")
     with pytest.raises(ValueError, match="no label"):
         pi.list_imagenet_val(flat, tmp_path / "labels.txt", index)
@@ -179,9 +185,17 @@ def _run(root: Path, index: Path, out: Path, specs: list[pi.ModelSpec], **kw: ob
 
     protocol = kw.pop("protocol", _protocol())
     return pi.run_protocol(
-        {"colour": factory}, pi.list_imagenet_val(root, class_index=index), out,
-        protocol=protocol, methods=pi.METHODS, n_images=10, per_class=2, size=SIZE,  # type: ignore[arg-type]
-        image_batch=2, log=lambda s: None, **kw,  # type: ignore[arg-type]
+        {"colour": factory},
+        pi.list_imagenet_val(root, class_index=index),
+        out,
+        protocol=protocol,
+        methods=pi.METHODS,
+        n_images=10,
+        per_class=2,
+        size=SIZE,  # type: ignore[arg-type]
+        image_batch=2,
+        log=lambda s: None,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -218,6 +232,7 @@ def test_run_writes_the_schema_and_resumes(tmp_path: Path, val_folder: tuple[Pat
     _run(root, index, out, specs)
     after = path.read_text().splitlines(keepends=True)
     assert after[:4] == lines[:4] and len(after) == len(lines)
+
     def results(text: list[str]) -> list[str]:  # every column but the timing
         return sorted(line.rsplit(",", 1)[0] for line in text)
 
@@ -233,8 +248,14 @@ def test_evaluate_batch_counts_and_pic(val_folder: tuple[Path, Path]) -> None:
     recs = pi.list_imagenet_val(root, class_index=index)[:2]
     pixels = torch.stack([pi.load_image(r.path, SIZE) for r in recs])
     protocol = _protocol(pic=True, steps=(("idg", 6),))
-    rows = pi.evaluate_batch(_spec(), pixels, [r.image for r in recs], [r.label for r in recs],
-                             ["idg", "left-ig", "agi"], protocol)
+    rows = pi.evaluate_batch(
+        _spec(),
+        pixels,
+        [r.image for r in recs],
+        [r.label for r in recs],
+        ["idg", "left-ig", "agi"],
+        protocol,
+    )
     counts = {r["method"]: (r["n_gradient_evals"], r["n_forward_evals"]) for r in rows}
     assert counts["idg"] == (6, 3 + 1)  # 6 gradient points, pilot of 3 intervals
     assert counts["left-ig"] == (4, 2 + 1 + 8)  # pilot of 2 intervals + 8 bisection steps
@@ -248,16 +269,30 @@ def test_evaluate_batch_counts_and_pic(val_folder: tuple[Path, Path]) -> None:
 
 
 def _row(model: str, image: str, method: str, ins: float, dele: float) -> dict[str, object]:
-    return {"model": model, "image": image, "method": method, "label": 0, "predicted": 0,
-            "config": "x", "n_gradient_evals": 50, "n_forward_evals": 2, "insertion": ins,
-            "deletion": dele, "sic": "", "aic": "", "seconds": 0.0}
+    return {
+        "model": model,
+        "image": image,
+        "method": method,
+        "label": 0,
+        "predicted": 0,
+        "config": "x",
+        "n_gradient_evals": 50,
+        "n_forward_evals": 2,
+        "insertion": ins,
+        "deletion": dele,
+        "sic": "",
+        "aic": "",
+        "seconds": 0.0,
+    }
 
 
 def test_table_aggregation_and_paired_comparison() -> None:
     rows = [
-        _row("m", "a", "ig", 0.2, 0.10), _row("m", "b", "ig", 0.4, 0.30),
+        _row("m", "a", "ig", 0.2, 0.10),
+        _row("m", "b", "ig", 0.4, 0.30),
         _row("m", "c", "ig", 0.6, 0.20),
-        _row("m", "a", "idg", 0.3, 0.05), _row("m", "b", "idg", 0.5, 0.35),
+        _row("m", "a", "idg", 0.3, 0.05),
+        _row("m", "b", "idg", 0.5, 0.35),
         _row("m", "c", "idg", 0.6, 0.10),
     ]
     s = {(x.method, x.metric): x for x in pi.summarize(rows)}
@@ -283,7 +318,9 @@ def test_sign_test() -> None:
 
 def test_fingerprint_ignores_batch_sizes() -> None:
     base = pi.Protocol()
-    assert base.fingerprint() == pi.Protocol(internal_batch_size=7, metric_batch_size=3).fingerprint()
+    assert (
+        base.fingerprint() == pi.Protocol(internal_batch_size=7, metric_batch_size=3).fingerprint()
+    )
     assert base.fingerprint() != pi.Protocol(n_steps=49).fingerprint()
     assert pi.Protocol(steps=(("idg", 41),)).steps_for("idg") == 41
     assert base.steps_for("agi") == 20

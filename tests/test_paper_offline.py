@@ -15,8 +15,7 @@ from benchmarks import paper_offline as po
 
 def test_equal_cost_steps_fill_the_ig_budget() -> None:
     steps = po.equal_cost_steps(50)
-    assert steps == {"ig": 50, "idg": 43, "left-ig": 35, "guided-ig": 51, "agi": 25,
-                     "blur-ig": 50}
+    assert steps == {"ig": 50, "idg": 43, "left-ig": 35, "guided-ig": 51, "agi": 25, "blur-ig": 50}
     protocol = pi.Protocol(agi_max_iter=steps["agi"], steps=tuple(steps.items()))
     for method in steps:
         assert 50 <= po.max_evaluations(method, protocol) <= 52
@@ -25,15 +24,27 @@ def test_equal_cost_steps_fill_the_ig_budget() -> None:
 def test_counted_evaluations_match_the_plan() -> None:
     """The counts the methods report are those the budget was planned with (AGI: at most)."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(),
-                          nn.Linear(4 * 8 * 8, 5)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5)
+    ).eval()
     spec = pi.ModelSpec("toy", model, (0.0,), (1.0,))
     steps = po.equal_cost_steps(14)
-    protocol = pi.Protocol(agi_max_iter=steps["agi"], steps=tuple(steps.items()),
-                           pixels_per_step=8, blur_kernel=3, blur_sigma=1.0)
+    protocol = pi.Protocol(
+        agi_max_iter=steps["agi"],
+        steps=tuple(steps.items()),
+        pixels_per_step=8,
+        blur_kernel=3,
+        blur_sigma=1.0,
+    )
     pixels = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    rows = pi.evaluate_batch(spec, pixels, ["a", "b", "c"], [-1] * 3,
-                             [*pi.METHODS, "blur-ig"], replace(protocol, blur_ig_max_sigma=2.0))
+    rows = pi.evaluate_batch(
+        spec,
+        pixels,
+        ["a", "b", "c"],
+        [-1] * 3,
+        [*pi.METHODS, "blur-ig"],
+        replace(protocol, blur_ig_max_sigma=2.0),
+    )
     for r in rows:
         total = r["n_gradient_evals"] + r["n_forward_evals"]
         planned = po.max_evaluations(r["method"], protocol)

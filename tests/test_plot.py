@@ -19,12 +19,12 @@ import torch
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.image import AxesImage
-from matplotlib.patches import Rectangle
+import matplotlib.pyplot as plt  # noqa: E402  (after importorskip and the backend)
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
-from idgrad import plot
+from idgrad import plot  # noqa: E402
 
 RNG = np.random.default_rng(7)
 MIN_PNG_BYTES = 4_000

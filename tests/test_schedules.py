@@ -64,7 +64,8 @@ def test_exact_on_polynomials_of_the_rule_degree(rule: str, n: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "rule, order", [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)]
+    "rule, order",
+    [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)],
 )
 def test_error_rate_when_n_doubles(rule: str, order: int) -> None:
     f = np.exp  # integral on [0, 1] = e - 1
@@ -133,7 +134,9 @@ def test_allocate_budget_is_exact(scores: list[float], n_steps: int, floor: floa
     share = torch.tensor(scores, dtype=torch.float64)
     total = share.sum()
     j = len(scores)
-    ideal = ((1 - floor) * (share / total if total > 0 else torch.full((j,), 1 / j)) + floor / j) * n_steps
+    ideal = (
+        (1 - floor) * (share / total if total > 0 else torch.full((j,), 1 / j)) + floor / j
+    ) * n_steps
     if total <= 0:
         ideal = torch.full((j,), n_steps / j, dtype=torch.float64)
     assert ((counts[0] - ideal).abs() < 1.0 + 1e-9).all()
@@ -151,7 +154,9 @@ def _pilots(draw_rows: list[list[float]]) -> torch.Tensor:
     seed=st.integers(0, 10_000),
     rule=st.sampled_from(["riemann_middle", "gausslegendre", "riemann_left"]),
 )
-def test_adaptive_schedule_properties(n_pilot: int, n_steps: int, batch: int, seed: int, rule: str) -> None:
+def test_adaptive_schedule_properties(
+    n_pilot: int, n_steps: int, batch: int, seed: int, rule: str
+) -> None:
     g = torch.Generator().manual_seed(seed)
     # monotone-ish random pilots with steps of very different sizes, per example
     pilot = torch.cumsum(torch.rand(batch, n_pilot + 1, generator=g, dtype=torch.float64) ** 4, 1)
@@ -169,7 +174,9 @@ def test_adaptive_schedule_properties(n_pilot: int, n_steps: int, batch: int, se
             assert set(row.tolist()) == set(range(n_pilot))
         # weights inside each interval add up to the interval's width
         for b in range(batch):
-            per_cell = torch.zeros(n_pilot, dtype=torch.float64).index_add_(0, cells[b], s.weights[b])
+            per_cell = torch.zeros(n_pilot, dtype=torch.float64).index_add_(
+                0, cells[b], s.weights[b]
+            )
             assert torch.allclose(per_cell, torch.full_like(per_cell, 1 / n_pilot), atol=1e-14)
 
 
@@ -215,7 +222,9 @@ def test_adaptive_converges_to_exact_integral(rule: str) -> None:
     alpha = torch.linspace(0, 1, 17, dtype=torch.float64)
     f = lambda a: torch.sigmoid(60 * (a - 0.3))
     pilot = f(alpha).unsqueeze(0)
-    exact = float(f(torch.tensor(1.0, dtype=torch.float64)) - f(torch.tensor(0.0, dtype=torch.float64)))
+    exact = float(
+        f(torch.tensor(1.0, dtype=torch.float64)) - f(torch.tensor(0.0, dtype=torch.float64))
+    )
     errors = []
     for n in (32, 128, 512, 2048):
         s = adaptive_schedule(pilot, n, rule=rule)
@@ -237,7 +246,9 @@ def test_adaptive_bad_pilot() -> None:
 
 
 def test_interval_scores_share_with_neighbours() -> None:
-    pilot = torch.tensor([[0.0, 0.0, 4.0, 4.0, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0]], dtype=torch.float64)
+    pilot = torch.tensor(
+        [[0.0, 0.0, 4.0, 4.0, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0]], dtype=torch.float64
+    )
     assert interval_scores(pilot, 0.0).tolist() == [[0.0, 4.0, 0.0, 0.0], [1.0] * 4]
     assert interval_scores(pilot, 0.5).tolist() == [[2.0, 4.0, 2.0, 0.0], [1.0] * 4]
     assert interval_scores(pilot[:, :2], 0.5).tolist() == [[0.0], [1.0]]
@@ -255,7 +266,9 @@ def test_neighbours_of_a_jump_are_not_starved() -> None:
     assert cells(shared).tolist() == [1, 1, 9, 17, 9, 1, 1, 1]
 
 
-@pytest.mark.parametrize("rule", ["riemann_middle", "gausslegendre", "riemann_left", "riemann_right"])
+@pytest.mark.parametrize(
+    "rule", ["riemann_middle", "gausslegendre", "riemann_left", "riemann_right"]
+)
 def test_vectorised_composite_equals_the_interval_loop(rule: str) -> None:
     from idgrad.schedules import _composite_on_grid, _composite_with_gaps
 

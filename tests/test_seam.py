@@ -117,7 +117,11 @@ def test_baseline_forms() -> None:
     (num,) = expand_baselines(0.5, (x,))
     assert torch.equal(num, torch.full_like(x, 0.5))
     (bcast,) = expand_baselines(torch.arange(4.0), (x,))
-    assert bcast.shape == x.shape and bcast.dtype == D and torch.equal(bcast[2, 1], torch.arange(4.0, dtype=D))
+    assert (
+        bcast.shape == x.shape
+        and bcast.dtype == D
+        and torch.equal(bcast[2, 1], torch.arange(4.0, dtype=D))
+    )
     (one,) = expand_baselines(torch.rand(1, 2, 4), (x,))
     assert one.shape == x.shape
     pair = expand_baselines((None, 1.0), (x, x))

@@ -24,13 +24,36 @@ class Net(torch.nn.Module):
 
 
 def _calls():
-    yield "integrated_gradients", lambda m, x: idgrad.integrated_gradients(m, x, target=1, n_steps=4, internal_batch_size=3)
-    yield "integrated_decision_gradients", lambda m, x: idgrad.integrated_decision_gradients(m, x, target=1, n_steps=4)
-    yield "idg_uniform", lambda m, x: idgrad.integrated_decision_gradients(m, x, target=1, n_steps=4, adaptive=False)
-    yield "IntegratedGradients", lambda m, x: idgrad.IntegratedGradients(m).attribute(x, target=1, n_steps=4)
-    yield "IntegratedDecisionGradients", lambda m, x: idgrad.IntegratedDecisionGradients(m).attribute(x, target=1, n_steps=4)
-    yield "get_integrated_gradients", lambda m, x: idgrad.get_integrated_gradients(m, x, target=1, n_steps=4)
-    yield "get_integrated_decision_gradients", lambda m, x: idgrad.get_integrated_decision_gradients(m, x, target=1, n_steps=4)
+    yield (
+        "integrated_gradients",
+        lambda m, x: idgrad.integrated_gradients(m, x, target=1, n_steps=4, internal_batch_size=3),
+    )
+    yield (
+        "integrated_decision_gradients",
+        lambda m, x: idgrad.integrated_decision_gradients(m, x, target=1, n_steps=4),
+    )
+    yield (
+        "idg_uniform",
+        lambda m, x: idgrad.integrated_decision_gradients(
+            m, x, target=1, n_steps=4, adaptive=False
+        ),
+    )
+    yield (
+        "IntegratedGradients",
+        lambda m, x: idgrad.IntegratedGradients(m).attribute(x, target=1, n_steps=4),
+    )
+    yield (
+        "IntegratedDecisionGradients",
+        lambda m, x: idgrad.IntegratedDecisionGradients(m).attribute(x, target=1, n_steps=4),
+    )
+    yield (
+        "get_integrated_gradients",
+        lambda m, x: idgrad.get_integrated_gradients(m, x, target=1, n_steps=4),
+    )
+    yield (
+        "get_integrated_decision_gradients",
+        lambda m, x: idgrad.get_integrated_decision_gradients(m, x, target=1, n_steps=4),
+    )
 
 
 CALLS = dict(_calls())
@@ -60,7 +83,7 @@ def test_state_is_left_as_found(name: str, training: bool, grad_mode: bool) -> N
     assert model.fc.bias.grad is None
     for k, v in model.state_dict().items():
         if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
-            continue  # a train-mode BatchNorm updates its statistics on every forward, as PyTorch does
+            continue  # a train-mode BatchNorm updates its statistics on every forward
         assert torch.equal(v, params_before[k]), k
     assert x.requires_grad and x.grad is None
     assert torch.equal(x.detach(), x_before)

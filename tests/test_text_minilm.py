@@ -35,8 +35,9 @@ def test_similarity_token_attributions_complete(tm, lm) -> None:
     n_tokens = int(enc.attention_mask.sum())
     before = {k: v.clone() for k, v in lm.model.state_dict().items()}
     with torch.no_grad():
-        gap = float(model(enc.input_ids, enc.attention_mask)
-                    - model(enc.baseline_ids, enc.attention_mask))
+        gap = float(
+            model(enc.input_ids, enc.attention_mask) - model(enc.baseline_ids, enc.attention_mask)
+        )
     for method in ("ig", "idg"):
         (result,) = tm.explain(model, lm, enc, method, n_steps=32, internal_batch_size=None)
         assert len(result.tokens) == result.scores.shape[0] == n_tokens

@@ -35,35 +35,67 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "torchrun to share the work between processes. Read the results with "
         "idgrad.dataset.load_attributions(OUT).",
     )
-    p.add_argument("--model", required=True, metavar="MODEL.pt",
-                   help="TorchScript model file (torch.jit.save), or a .pt2 exported program "
-                   "(torch.export.save, with a dynamic batch dimension)")
-    p.add_argument("--data", required=True, nargs="+", metavar="PATH",
-                   help="a folder of images (sub-folders = classes), or .npy file(s) "
-                   "(N, ...), one per model input")
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL.pt",
+        help="TorchScript model file (torch.jit.save), or a .pt2 exported program "
+        "(torch.export.save, with a dynamic batch dimension)",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="a folder of images (sub-folders = classes), or .npy file(s) "
+        "(N, ...), one per model input",
+    )
     p.add_argument("--labels", metavar="LABELS.npy", help="integer labels (N,) for .npy data")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--method", default="idg", choices=sorted(METHODS), help="attribution method")
-    p.add_argument("--target", default="predicted", metavar="T",
-                   help="class to explain: 'predicted' (default), 'label', an int, or a .npy "
-                   "file of N ints")
-    p.add_argument("--steps", type=int, default=None,
-                   help="gradient evaluations per example (default: the method's)")
+    p.add_argument(
+        "--target",
+        default="predicted",
+        metavar="T",
+        help="class to explain: 'predicted' (default), 'label', an int, or a .npy file of N ints",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="gradient evaluations per example (default: the method's)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="examples per block")
-    p.add_argument("--internal-batch-size", type=int, default=None,
-                   help="points per forward/backward pass (memory bound; default: chosen "
-                        "from the input size)")
-    p.add_argument("--baseline", type=float, default=None,
-                   help="constant baseline value (default: the method's, zeros)")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
-                   help="resize images to H x W")
+    p.add_argument(
+        "--internal-batch-size",
+        type=int,
+        default=None,
+        help="points per forward/backward pass (memory bound; default: chosen from the input size)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=float,
+        default=None,
+        help="constant baseline value (default: the method's, zeros)",
+    )
+    p.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"
+    )
     p.add_argument("--grayscale", action="store_true", help="read images as one channel")
     p.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
-    p.add_argument("--device", default=None, help="device to run on (default: cpu, or cuda:LOCAL_RANK under torchrun with CUDA)")
-    p.add_argument("--skip-errors", action="store_true",
-                   help="record examples that fail and go on (default: stop with their index)")
-    p.add_argument("--no-resume", action="store_true",
-                   help="delete a previous run in --out and start over")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device to run on (default: cpu, or cuda:LOCAL_RANK under torchrun with CUDA)",
+    )
+    p.add_argument(
+        "--skip-errors",
+        action="store_true",
+        help="record examples that fail and go on (default: stop with their index)",
+    )
+    p.add_argument(
+        "--no-resume", action="store_true", help="delete a previous run in --out and start over"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -86,13 +118,17 @@ def _load_model(path: str) -> Any:
         try:
             return torch.export.load(str(file)).module()
         except Exception as err:
-            raise CLIError(f"cannot load {path} as an exported program (torch.export.save): {err}") from err
+            raise CLIError(
+                f"cannot load {path} as an exported program (torch.export.save): {err}"
+            ) from err
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is asked for here
             model = torch.jit.load(str(file), map_location="cpu")  # type: ignore[no-untyped-call]
     except Exception as err:  # torch raises RuntimeError/ValueError for non-TorchScript files
-        raise CLIError(f"cannot load {path} as a TorchScript model (torch.jit.save): {err}") from err
+        raise CLIError(
+            f"cannot load {path} as a TorchScript model (torch.jit.save): {err}"
+        ) from err
     return model.eval()
 
 
@@ -102,10 +138,13 @@ def _load_data(args: argparse.Namespace) -> Any:
     paths = [_existing(p, "data") for p in args.data]
     if len(paths) == 1 and paths[0].is_dir():
         if args.labels:
-            raise CLIError("--labels is for .npy data; an image folder's labels are its sub-folders")
+            raise CLIError(
+                "--labels is for .npy data; an image folder's labels are its sub-folders"
+            )
         try:
-            return ImageFolderDataset(paths[0], size=args.image_size,
-                                      mode="L" if args.grayscale else "RGB")
+            return ImageFolderDataset(
+                paths[0], size=args.image_size, mode="L" if args.grayscale else "RGB"
+            )
         except ValueError as err:
             raise CLIError(str(err)) from err
     bad = [str(p) for p in paths if p.suffix != ".npy" or p.is_dir()]
@@ -160,16 +199,27 @@ def run(args: argparse.Namespace) -> int:
         kwargs["internal_batch_size"] = args.internal_batch_size
     try:
         result = attribute_dataset(
-            args.method, model, data, args.out, target=target, baselines=args.baseline,
-            batch_size=args.batch_size, method_kwargs=kwargs, resume=not args.no_resume,
-            skip_errors=args.skip_errors, progress=not args.quiet, num_workers=args.num_workers,
+            args.method,
+            model,
+            data,
+            args.out,
+            target=target,
+            baselines=args.baseline,
+            batch_size=args.batch_size,
+            method_kwargs=kwargs,
+            resume=not args.no_resume,
+            skip_errors=args.skip_errors,
+            progress=not args.quiet,
+            num_workers=args.num_workers,
             device=device,
         )
     except (ResumeMismatchError, DatasetError, ValueError) as err:
         raise CLIError(str(err)) from err
     if result.rank == 0:
-        print(f"{result.out}: wrote {result.blocks_written} blocks ({result.examples_written} "
-              f"examples, {result.examples_failed} failed), skipped {result.blocks_skipped} "
-              f"finished blocks; rank 0 of {result.world_size}"
-              + ("" if result.complete is None else f"; complete: {result.complete}"))
+        print(
+            f"{result.out}: wrote {result.blocks_written} blocks ({result.examples_written} "
+            f"examples, {result.examples_failed} failed), skipped {result.blocks_skipped} "
+            f"finished blocks; rank 0 of {result.world_size}"
+            + ("" if result.complete is None else f"; complete: {result.complete}")
+        )
     return 0

@@ -50,39 +50,81 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
-        "--photos", nargs="+", metavar="NAME", default=None,
+        "--photos",
+        nargs="+",
+        metavar="NAME",
+        default=None,
         help=f"photos to explain (default: {' '.join(DEFAULT_PHOTOS)}); everyday photos: "
         f"{', '.join(NATURAL_PHOTOS)}; also hubble_deep_field, retina, immunohistochemistry",
     )
     which.add_argument(
-        "--all-photos", action="store_true",
+        "--all-photos",
+        action="store_true",
         help=f"explain all {len(NATURAL_PHOTOS)} everyday photos",
     )
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, metavar="N",
-                   help=f"IG's gradient points per photo; IDG gets the same number of model "
-                   f"evaluations (default: {DEFAULT_STEPS})")
-    p.add_argument("--pilot-steps", type=int, default=None, metavar="N",
-                   help="IDG's pilot intervals (default: about a fifth of the budget)")
-    p.add_argument("--out", type=Path, default=Path("idgrad-demo"), metavar="DIR",
-                   help="output folder (default: idgrad-demo/)")
-    p.add_argument("--batch-size", type=int, default=None, metavar="B",
-                   help="most path points per forward/backward pass (default: chosen from the "
-                   "image size, as internal_batch_size='auto')")
-    p.add_argument("--image-size", type=int, default=224, metavar="PX",
-                   help="photo size; the model was trained at 224, smaller is only for quick "
-                   "smoke tests (default: 224)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        metavar="N",
+        help=f"IG's gradient points per photo; IDG gets the same number of model "
+        f"evaluations (default: {DEFAULT_STEPS})",
+    )
+    p.add_argument(
+        "--pilot-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="IDG's pilot intervals (default: about a fifth of the budget)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("idgrad-demo"),
+        metavar="DIR",
+        help="output folder (default: idgrad-demo/)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="B",
+        help="most path points per forward/backward pass (default: chosen from the "
+        "image size, as internal_batch_size='auto')",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=224,
+        metavar="PX",
+        help="photo size; the model was trained at 224, smaller is only for quick "
+        "smoke tests (default: 224)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--logistic-only", action="store_true",
-                   help="only print the logistic-model table (skip the ImageNet model)")
-    p.add_argument("--logistic-steps", type=int, nargs="+", default=[10, 20, 50], metavar="N",
-                   help="step counts of the logistic table (default: 10 20 50)")
+    p.add_argument(
+        "--logistic-only",
+        action="store_true",
+        help="only print the logistic-model table (skip the ImageNet model)",
+    )
+    p.add_argument(
+        "--logistic-steps",
+        type=int,
+        nargs="+",
+        default=[10, 20, 50],
+        metavar="N",
+        help="step counts of the logistic table (default: 10 20 50)",
+    )
     p.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> list[str] | None:
     """Validates the flags; returns the photo list (None for the default)."""
-    for flag, value in (("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--pilot-steps", args.pilot_steps), ("--image-size", args.image_size)):
+    for flag, value in (
+        ("--steps", args.steps),
+        ("--batch-size", args.batch_size),
+        ("--pilot-steps", args.pilot_steps),
+        ("--image-size", args.image_size),
+    ):
         if value is not None and value < 1:
             raise CLIError(f"{flag} must be >= 1, got {value}")
     bad = [n for n in args.logistic_steps if n < 1]
@@ -94,7 +136,9 @@ def _check(args: argparse.Namespace) -> list[str] | None:
         try:
             equal_cost_steps(args.steps, args.pilot_steps)
         except ValueError as err:
-            raise CLIError(f"--pilot-steps {args.pilot_steps} with --steps {args.steps}: {err}")
+            raise CLIError(
+                f"--pilot-steps {args.pilot_steps} with --steps {args.steps}: {err}"
+            ) from None
     if args.all_photos:
         return list(NATURAL_PHOTOS)
     if args.photos is None:
@@ -113,7 +157,10 @@ def _check(args: argparse.Namespace) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     """Print the logistic table, then run the ImageNet demo unless ``--logistic-only``."""
     photos = _check(args)
-    print("IG vs IDG on F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2, x = [1, 0.5, 0.3], baseline 0")
+    print(
+        "IG vs IDG on F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2, "
+        "x = [1, 0.5, 0.3], baseline 0"
+    )
     print("delta = sum of attributions' quadrature error on F(x) - F(x') (before IDG's rescaling)")
     print(format_table(logistic_table(args.logistic_steps)))
     if args.logistic_only:
@@ -125,8 +172,12 @@ def run(args: argparse.Namespace) -> int:
         print()
         print("IG vs IDG on EfficientNet-Lite0 (ImageNet), top class of each photo, zero baseline")
         result = run_imagenet_demo(
-            args.out, photos=photos, n_steps=args.steps, n_pilot_steps=args.pilot_steps,
-            batch_size=args.batch_size, progress=not args.no_progress,
+            args.out,
+            photos=photos,
+            n_steps=args.steps,
+            n_pilot_steps=args.pilot_steps,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
             image_size=args.image_size,
         )
     except ImportError as err:
@@ -138,8 +189,10 @@ def run(args: argparse.Namespace) -> int:
         f"IDG: pilot of {result.n_pilot_steps + 1} forward passes + {result.idg_steps} "
         "gradient points"
     )
-    print("delta = quadrature error on F(x) - F(x') (IDG's before its rescaling); "
-          "insertion: higher is better, deletion: lower is better")
+    print(
+        "delta = quadrature error on F(x) - F(x') (IDG's before its rescaling); "
+        "insertion: higher is better, deletion: lower is better"
+    )
     print(format_summary(result))
     seconds = result.seconds
     print(

@@ -37,31 +37,66 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--input cat.png --method ig --steps 64 --out cat-attr.npy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, type=Path,
-                   help="TorchScript file, torch.export .pt2 file, or a state dict (with --factory)")
-    p.add_argument("--factory", default=None,
-                   help="'module:function' building the model, for a state-dict --model")
-    p.add_argument("--input", required=True, type=Path, nargs="+",
-                   help="image file(s), a .npy array or a .pt tensor; batched along axis 0")
-    p.add_argument("--method", default="idg", choices=sorted(METHODS),
-                   help="attribution method (default: idg)")
-    p.add_argument("--target", default=None,
-                   help="output index: an int, 'i,j' for a multi-dimensional output, or 'top' "
-                   "for each example's highest output (default: the output must be a scalar)")
-    p.add_argument("--baseline", default="0",
-                   help="a number, or a .npy/.pt file broadcastable to the input (default: 0)")
+    p.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        help="TorchScript file, torch.export .pt2 file, or a state dict (with --factory)",
+    )
+    p.add_argument(
+        "--factory",
+        default=None,
+        help="'module:function' building the model, for a state-dict --model",
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="image file(s), a .npy array or a .pt tensor; batched along axis 0",
+    )
+    p.add_argument(
+        "--method", default="idg", choices=sorted(METHODS), help="attribution method (default: idg)"
+    )
+    p.add_argument(
+        "--target",
+        default=None,
+        help="output index: an int, 'i,j' for a multi-dimensional output, or 'top' "
+        "for each example's highest output (default: the output must be a scalar)",
+    )
+    p.add_argument(
+        "--baseline",
+        default="0",
+        help="a number, or a .npy/.pt file broadcastable to the input (default: 0)",
+    )
     p.add_argument("--steps", type=int, default=50, help="gradient steps per example (default: 50)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="at most this many path points per forward/backward pass "
-                        "(default: chosen from the input size)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="at most this many path points per forward/backward pass "
+        "(default: chosen from the input size)",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="resize image inputs to this square size (centre crop)")
-    p.add_argument("--normalize", default="none", choices=["none", "unit", "imagenet", "lite"],
-                   help="image normalisation: none (0-255), unit (0-1), imagenet (mean/std), "
-                   "lite ((x-127)/128)")
-    p.add_argument("--out", type=Path, default=Path("attributions.npy"),
-                   help="output file, .npy or .pt (a .png heat map is written beside it for images)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="resize image inputs to this square size (centre crop)",
+    )
+    p.add_argument(
+        "--normalize",
+        default="none",
+        choices=["none", "unit", "imagenet", "lite"],
+        help="image normalisation: none (0-255), unit (0-1), imagenet (mean/std), "
+        "lite ((x-127)/128)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("attributions.npy"),
+        help="output file, .npy or .pt (a .png heat map is written beside it for images)",
+    )
     p.set_defaults(func=run)
 
 
@@ -86,7 +121,9 @@ def load_model(path: Path, factory: str | None = None, device: str = "cpu") -> C
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unpickling failure is a user error here
-            raise CLIError(f"{path} is not a state dict loadable with weights_only=True: {err}") from None
+            raise CLIError(
+                f"{path} is not a state dict loadable with weights_only=True: {err}"
+            ) from None
         if not isinstance(state, dict):
             raise CLIError(f"{path} holds a {type(state).__name__}, not a state dict")
         model = build()
@@ -122,7 +159,9 @@ def _read_image(path: Path, size: int | None) -> np.ndarray:
                 w, h = im.size
                 side = min(w, h)
                 left, top = (w - side) // 2, (h - side) // 2
-                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
+                im = im.crop((left, top, left + side, top + side)).resize(
+                    (size, size), Image.Resampling.BILINEAR
+                )
             return np.asarray(im, dtype=np.float32).transpose(2, 0, 1)  # (3, H, W), 0-255
     except OSError as err:
         raise CLIError(f"cannot read image {path}: {err}") from None
@@ -143,7 +182,9 @@ def _normalise_image(x: torch.Tensor, how: str) -> torch.Tensor:
     return x
 
 
-def load_inputs(paths: list[Path], image_size: int | None = None, normalize: str = "none") -> tuple[torch.Tensor, bool]:
+def load_inputs(
+    paths: list[Path], image_size: int | None = None, normalize: str = "none"
+) -> tuple[torch.Tensor, bool]:
     """Inputs from files as one float tensor (batched on axis 0); also whether they are images."""
     for p in paths:
         _check_file(p, "input")
@@ -221,8 +262,14 @@ def run(args: argparse.Namespace) -> int:
         target = out.argmax(1)
     method = get_method(args.method)
     try:
-        attr = method(model, x, baselines=_parse_baseline(args.baseline, args.device), target=target,
-                      n_steps=args.steps, internal_batch_size=args.batch_size or "auto")
+        attr = method(
+            model,
+            x,
+            baselines=_parse_baseline(args.baseline, args.device),
+            target=target,
+            n_steps=args.steps,
+            internal_batch_size=args.batch_size or "auto",
+        )
     except (ValueError, TypeError) as err:
         raise CLIError(str(err)) from None
     except (AssertionError, RuntimeError) as err:
@@ -241,7 +288,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} {tuple(attr.shape)}")
     if is_image or (attr.ndim == 4 and attr.shape[1] in (1, 3)):
         png = args.out.with_suffix(".png")
-        _save_png(attr[0].detach().cpu(), x[0].detach().cpu() if is_image else None, png, args.normalize)
+        _save_png(
+            attr[0].detach().cpu(), x[0].detach().cpu() if is_image else None, png, args.normalize
+        )
         print(f"wrote {png}")
     return 0
 
@@ -261,8 +310,12 @@ def _save_png(attr: torch.Tensor, image: torch.Tensor | None, path: Path, normal
         elif normalize == "lite":
             pixels = image * 128 + 127
         shown = (pixels.clamp(0, 255) / 255).permute(1, 2, 0).numpy()
-    fig, _ = plot.image_attribution(attr.numpy(), image=shown, sign="all",
-                                    method="blended_heat_map" if shown is not None else "heat_map")
+    fig, _ = plot.image_attribution(
+        attr.numpy(),
+        image=shown,
+        sign="all",
+        method="blended_heat_map" if shown is not None else "heat_map",
+    )
     fig.savefig(path, dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
 

@@ -71,14 +71,22 @@ class BatchAttributor:
         elif not isinstance(model, torch.nn.Module) and callable(model):
             model = model()
         self.model = model.to(self.device) if isinstance(model, torch.nn.Module) else model
-        self.input_column, self.label_column, self.index_column = input_column, label_column, index_column
+        self.input_column, self.label_column, self.index_column = (
+            input_column,
+            label_column,
+            index_column,
+        )
         self.target = target
         self.preprocess = preprocess
         self.method_kwargs = dict(method_kwargs or {})
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         raw = batch[self.input_column]
-        x = self.preprocess(raw) if self.preprocess is not None else torch.as_tensor(np.asarray(raw))
+        x = (
+            self.preprocess(raw)
+            if self.preprocess is not None
+            else torch.as_tensor(np.asarray(raw))
+        )
         x = x.to(self.device)
         if self.target == "label":
             target: Any = torch.as_tensor(np.asarray(batch[self.label_column]), dtype=torch.int64)
@@ -87,8 +95,9 @@ class BatchAttributor:
                 target = self.model(x).argmax(1)
         else:
             target = self.target
-        attr, delta = self.fn(self.model, x, target=target, return_convergence_delta=True,
-                              **self.method_kwargs)
+        attr, delta = self.fn(
+            self.model, x, target=target, return_convergence_delta=True, **self.method_kwargs
+        )
         n = x.shape[0]
         if isinstance(target, torch.Tensor):
             targets = target.cpu().numpy().astype(np.int64)
@@ -97,5 +106,9 @@ class BatchAttributor:
         else:
             targets = np.full(n, -1, dtype=np.int64)
         index = np.asarray(batch[self.index_column]) if self.index_column in batch else np.arange(n)
-        return {"index": index, "attributions": attr.detach().cpu().numpy(),
-                "delta": delta.detach().cpu().double().numpy(), "target": targets}
+        return {
+            "index": index,
+            "attributions": attr.detach().cpu().numpy(),
+            "delta": delta.detach().cpu().double().numpy(),
+            "target": targets,
+        }

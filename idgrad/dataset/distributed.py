@@ -69,7 +69,9 @@ def context(rank: int | None, world_size: int | None, device: torch.device) -> C
         if isinstance(rank, bool) or isinstance(world_size, bool):
             raise TypeError("rank and world_size must be ints")
         if not (0 <= int(rank) < int(world_size)):
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+            raise ValueError(
+                f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
+            )
         return Context(int(rank), int(world_size), False, False, torch.device("cpu"))
     import torch.distributed as dist
 
@@ -84,7 +86,11 @@ def context(rank: int | None, world_size: int | None, device: torch.device) -> C
         backend = dist.get_backend()
         comm_device = torch.device("cpu")
         if backend == "nccl":
-            comm_device = device if device.type == "cuda" else torch.device("cuda", torch.cuda.current_device())
+            comm_device = (
+                device
+                if device.type == "cuda"
+                else torch.device("cuda", torch.cuda.current_device())
+            )
         return Context(dist.get_rank(), dist.get_world_size(), True, created, comm_device)
     return Context(0, 1, False, False, torch.device("cpu"))
 

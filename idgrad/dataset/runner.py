@@ -67,7 +67,14 @@ __all__ = [
 #: the shared registry of :mod:`idgrad.methods.registry` (``_`` may stand for ``-``).
 METHODS = REGISTERED_METHODS
 
-_RESERVED = ("inputs", "forward_func", "target", "baselines", "return_convergence_delta", "return_details")
+_RESERVED = (
+    "inputs",
+    "forward_func",
+    "target",
+    "baselines",
+    "return_convergence_delta",
+    "return_details",
+)
 
 
 class DatasetError(RuntimeError):
@@ -146,11 +153,15 @@ def resolve_method(method: str | Callable[..., Any]) -> tuple[Callable[..., Any]
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}  # type: ignore[assignment]
-    if params and "return_convergence_delta" not in params and not any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    if (
+        params
+        and "return_convergence_delta" not in params
+        and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     ):
-        raise TypeError(f"{getattr(fn, '__name__', fn)!r} does not take return_convergence_delta; "
-                        "attribute_dataset needs an idgrad path method")
+        raise TypeError(
+            f"{getattr(fn, '__name__', fn)!r} does not take return_convergence_delta; "
+            "attribute_dataset needs an idgrad path method"
+        )
     if name is None:
         name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
     return fn, name
@@ -167,8 +178,10 @@ def _check_arguments(fn: Callable[..., Any], kwargs: Mapping[str, Any], baseline
     unknown = [k for k in asked if k not in params]
     if unknown:
         accepted = [k for k in params if k not in ("forward_func", "inputs", *_RESERVED)]
-        raise ValueError(f"{getattr(fn, '__name__', 'the method')} takes no argument "
-                         f"{', '.join(map(repr, unknown))}; it takes {', '.join(accepted)}")
+        raise ValueError(
+            f"{getattr(fn, '__name__', 'the method')} takes no argument "
+            f"{', '.join(map(repr, unknown))}; it takes {', '.join(accepted)}"
+        )
 
 
 def model_fingerprint(model: Any) -> str:
@@ -192,7 +205,8 @@ def model_fingerprint(model: Any) -> str:
             h.update(f"{name}|{t.dtype}|{t.numel()}".encode())
             h.update(t.view(torch.uint8).numpy().tobytes())
     else:
-        h.update(f"callable:{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', type(model).__qualname__)}".encode())
+        name = getattr(model, "__qualname__", type(model).__qualname__)
+        h.update(f"callable:{getattr(model, '__module__', '?')}.{name}".encode())
     return h.hexdigest()
 
 
@@ -219,7 +233,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if callable(value):
-        return {"callable": f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"}
+        name = getattr(value, "__qualname__", repr(value))
+        return {"callable": f"{getattr(value, '__module__', '?')}.{name}"}
     return {"repr": repr(value)}
 
 
@@ -236,8 +251,10 @@ def _target_rule(target: Any, n: int) -> tuple[_Target, Any]:
         return _Target("none", None), None
     if isinstance(target, str):
         if target not in ("label", "predicted"):
-            raise ValueError(f"target must be an int, 'label', 'predicted', per-example targets, "
-                             f"a tuple or a callable; got {target!r}")
+            raise ValueError(
+                f"target must be an int, 'label', 'predicted', per-example targets, "
+                f"a tuple or a callable; got {target!r}"
+            )
         return _Target(target, None), target
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return _Target("int", int(target)), int(target)
@@ -246,8 +263,10 @@ def _target_rule(target: Any, n: int) -> tuple[_Target, Any]:
     if isinstance(target, (list, np.ndarray, torch.Tensor)):
         arr = np.asarray(target.cpu() if isinstance(target, torch.Tensor) else target)
         if arr.ndim != 1 or len(arr) != n or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"per-example targets must be {n} integers (one per example), "
-                             f"got shape {arr.shape} and dtype {arr.dtype}")
+            raise ValueError(
+                f"per-example targets must be {n} integers (one per example), "
+                f"got shape {arr.shape} and dtype {arr.dtype}"
+            )
         arr = arr.astype(np.int64)
         return _Target("per_index", arr), {"per_index": _digest(arr)}
     if callable(target):
@@ -265,8 +284,14 @@ def _labels_tensor(labels: Any, n: int) -> torch.Tensor:
     return t.to(torch.int64)
 
 
-def _block_target(rule: _Target, model: Any, inputs: tuple[torch.Tensor, ...], labels: Any,
-                  indices: Sequence[int], extra_args: Any) -> tuple[Any, np.ndarray]:
+def _block_target(
+    rule: _Target,
+    model: Any,
+    inputs: tuple[torch.Tensor, ...],
+    labels: Any,
+    indices: Sequence[int],
+    extra_args: Any,
+) -> tuple[Any, np.ndarray]:
     """The target to pass to the method and the int64 targets to record."""
     m = len(indices)
     none = np.full(m, -1, dtype=np.int64)
@@ -281,12 +306,18 @@ def _block_target(rule: _Target, model: Any, inputs: tuple[torch.Tensor, ...], l
     elif rule.kind == "label":
         t = _labels_tensor(labels, m)
     else:  # predicted
-        args = () if extra_args is None else (extra_args if isinstance(extra_args, tuple) else (extra_args,))
+        args = (
+            ()
+            if extra_args is None
+            else (extra_args if isinstance(extra_args, tuple) else (extra_args,))
+        )
         with torch.no_grad():
             out = model(*inputs, *args)
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
-            raise ValueError("target='predicted' needs a model output of shape (B, classes), got "
-                             f"{getattr(out, 'shape', type(out).__name__)}")
+            raise ValueError(
+                "target='predicted' needs a model output of shape (B, classes), got "
+                f"{getattr(out, 'shape', type(out).__name__)}"
+            )
         t = out.argmax(1).cpu()
     return t.to(inputs[0].device), t.cpu().numpy().astype(np.int64)
 
@@ -314,8 +345,10 @@ def _probe(dataset: Any, skip_errors: bool) -> tuple[InputSpec, bool, str]:
             raise DatasetItemError(i, f"{type(err).__name__}: {err}") from err
         for k, t in enumerate(inputs):
             if not t.is_floating_point():
-                raise TypeError(f"example {i}: input {k} has dtype {t.dtype}; attributions need "
-                                "floating-point inputs (convert in the dataset)")
+                raise TypeError(
+                    f"example {i}: input {k} has dtype {t.dtype}; attributions need "
+                    "floating-point inputs (convert in the dataset)"
+                )
         return spec_of(inputs, was_tuple), label is not None, item_digest(inputs)
     raise DatasetError("no example of the dataset could be loaded")
 
@@ -349,13 +382,25 @@ class _Progress:
             self.bar.close()
 
 
-def _attribute(fn: Callable[..., Any], model: Any, inputs: tuple[torch.Tensor, ...], was_tuple: bool,
-               target: Any, baselines: Any, kwargs: Mapping[str, Any]) -> tuple[list[torch.Tensor], torch.Tensor]:
+def _attribute(
+    fn: Callable[..., Any],
+    model: Any,
+    inputs: tuple[torch.Tensor, ...],
+    was_tuple: bool,
+    target: Any,
+    baselines: Any,
+    kwargs: Mapping[str, Any],
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     call = dict(kwargs)
     if baselines is not None:
         call["baselines"] = baselines
-    attr, delta = fn(model, inputs if was_tuple else inputs[0], target=target,
-                     return_convergence_delta=True, **call)
+    attr, delta = fn(
+        model,
+        inputs if was_tuple else inputs[0],
+        target=target,
+        return_convergence_delta=True,
+        **call,
+    )
     attrs = list(attr) if was_tuple else [attr]
     return attrs, delta
 
@@ -364,8 +409,14 @@ def _slice_target(target: Any, rows: list[int]) -> Any:
     return target[rows] if isinstance(target, torch.Tensor) else target
 
 
-def _fill_records(rec: np.ndarray, spec: InputSpec, positions: list[int], attrs: list[torch.Tensor],
-                  delta: torch.Tensor, targets: np.ndarray) -> None:
+def _fill_records(
+    rec: np.ndarray,
+    spec: InputSpec,
+    positions: list[int],
+    attrs: list[torch.Tensor],
+    delta: torch.Tensor,
+    targets: np.ndarray,
+) -> None:
     for name, a in zip(spec.field_names(), attrs):
         a = a.detach().cpu()
         if a.dtype == torch.bfloat16:
@@ -395,31 +446,43 @@ def _setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume
         try:
             if not resume:
                 if not ctx.collective and ctx.world_size > 1:
-                    raise ValueError("resume=False with independent ranks (explicit rank/world_size "
-                                     "without a process group) would delete other ranks' work; "
-                                     "clear the output directory first")
+                    raise ValueError(
+                        "resume=False with independent ranks (explicit rank/world_size "
+                        "without a process group) would delete other ranks' work; "
+                        "clear the output directory first"
+                    )
                 clear(out)
             out.mkdir(parents=True, exist_ok=True)
             if manifest_path(out).exists():
                 check_settings(out, read_manifest(out), settings)
             else:
                 if (out / "blocks").exists() and any((out / "blocks").iterdir()):
-                    raise ValueError(f"{out} has blocks but no manifest; refusing to mix runs "
-                                     "(pass resume=False to start over)")
+                    raise ValueError(
+                        f"{out} has blocks but no manifest; refusing to mix runs "
+                        "(pass resume=False to start over)"
+                    )
                 write_json_atomic(manifest_path(out), manifest)
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
     if not distributed.agree(ctx, error is None):
-        raise error if error is not None else RuntimeError(
-            f"rank 0 could not prepare {out}; see its error")
+        raise (
+            error
+            if error is not None
+            else RuntimeError(f"rank 0 could not prepare {out}; see its error")
+        )
     if not writer:
         try:
             check_settings(out, read_manifest(out), settings)
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
     if not distributed.agree(ctx, error is None):
-        raise error if error is not None else RuntimeError(
-            "another rank's settings differ from this run's manifest; see its error")
+        raise (
+            error
+            if error is not None
+            else RuntimeError(
+                "another rank's settings differ from this run's manifest; see its error"
+            )
+        )
 
 
 def attribute_dataset(
@@ -523,12 +586,18 @@ def attribute_dataset(
     kwargs = dict(method_kwargs or {})
     clash = [k for k in kwargs if k in _RESERVED]
     if clash:
-        raise ValueError(f"method_kwargs may not set {clash}; use attribute_dataset's own arguments")
+        raise ValueError(
+            f"method_kwargs may not set {clash}; use attribute_dataset's own arguments"
+        )
     _check_arguments(fn, kwargs, baselines)
     source = as_map_dataset(data, num_workers)
     if batch_size is None:
         batch_size = source.batch_size or 32
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, numbers.Integral)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     dataset = source.dataset
     n = len(dataset)
@@ -559,11 +628,18 @@ def attribute_dataset(
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
         if not distributed.agree(ctx, error is None):  # no rank may wait for a failed one
-            raise error if error is not None else RuntimeError(
-                "another rank failed to read the dataset or the model; see its error")
+            raise (
+                error
+                if error is not None
+                else RuntimeError(
+                    "another rank failed to read the dataset or the model; see its error"
+                )
+            )
         _setup(ctx, out, settings, resume)
         store = BlockStore(out, n, int(batch_size), spec)
-        return _run(fn, model, source, store, ctx, rule, baselines, kwargs, dev, skip_errors, progress)
+        return _run(
+            fn, model, source, store, ctx, rule, baselines, kwargs, dev, skip_errors, progress
+        )
     finally:
         distributed.close(ctx)
 
@@ -574,9 +650,19 @@ def _idgrad_version() -> str:
     return __version__
 
 
-def _run(fn: Callable[..., Any], model: Any, source: Any, store: BlockStore, ctx: distributed.Context,
-         rule: _Target, baselines: Any, kwargs: dict[str, Any], dev: torch.device, skip_errors: bool,
-         progress: bool) -> DatasetRun:
+def _run(
+    fn: Callable[..., Any],
+    model: Any,
+    source: Any,
+    store: BlockStore,
+    ctx: distributed.Context,
+    rule: _Target,
+    baselines: Any,
+    kwargs: dict[str, Any],
+    dev: torch.device,
+    skip_errors: bool,
+    progress: bool,
+) -> DatasetRun:
     start = time.perf_counter()
     spec = store.spec
     mine = range(ctx.rank, store.n_blocks, ctx.world_size)
@@ -593,16 +679,20 @@ def _run(fn: Callable[..., Any], model: Any, source: Any, store: BlockStore, ctx
         collate_fn=Collate(spec, source.collate_fn),
         pin_memory=source.pin_memory and dev.type == "cuda",
     )
-    bar = _Progress(sum(len(store.block_range(b)) for b in pending), progress and ctx.rank == 0,
-                    f"idgrad {store.root.name}" + (f" rank 0/{ctx.world_size}" if ctx.world_size > 1 else ""))
+    bar = _Progress(
+        sum(len(store.block_range(b)) for b in pending),
+        progress and ctx.rank == 0,
+        f"idgrad {store.root.name}" + (f" rank 0/{ctx.world_size}" if ctx.world_size > 1 else ""),
+    )
     written = examples = failed = 0
     write_seconds = 0.0
     extra = kwargs.get("additional_forward_args")
     try:
         for batch in loader:
             block = batch.indices[0] // store.block_size
-            rec, errors = _attribute_block(fn, model, batch, store, rule, baselines, kwargs, extra, dev,
-                                           skip_errors)
+            rec, errors = _attribute_block(
+                fn, model, batch, store, rule, baselines, kwargs, extra, dev, skip_errors
+            )
             t0 = time.perf_counter()
             store.write_block(block, rec, errors)
             write_seconds += time.perf_counter() - t0
@@ -621,13 +711,34 @@ def _run(fn: Callable[..., Any], model: Any, source: Any, store: BlockStore, ctx
         if complete:
             store.remove_stale_temporaries()
         write_json_atomic(store.root / "index.json", summary)
-    return DatasetRun(store.root, ctx.rank, ctx.world_size, store.n_examples, store.n_blocks,
-                      len(mine) - len(pending), written, examples, failed, seconds, write_seconds, complete)
+    return DatasetRun(
+        store.root,
+        ctx.rank,
+        ctx.world_size,
+        store.n_examples,
+        store.n_blocks,
+        len(mine) - len(pending),
+        written,
+        examples,
+        failed,
+        seconds,
+        write_seconds,
+        complete,
+    )
 
 
-def _attribute_block(fn: Callable[..., Any], model: Any, batch: Batch, store: BlockStore, rule: _Target,
-                     baselines: Any, kwargs: dict[str, Any], extra: Any, dev: torch.device,
-                     skip_errors: bool) -> tuple[np.ndarray, dict[int, str]]:
+def _attribute_block(
+    fn: Callable[..., Any],
+    model: Any,
+    batch: Batch,
+    store: BlockStore,
+    rule: _Target,
+    baselines: Any,
+    kwargs: dict[str, Any],
+    extra: Any,
+    dev: torch.device,
+    skip_errors: bool,
+) -> tuple[np.ndarray, dict[int, str]]:
     """The records of one block and the messages of its failed examples."""
     errors = dict(batch.errors)
     if errors and not skip_errors:
@@ -646,29 +757,36 @@ def _attribute_block(fn: Callable[..., Any], model: Any, batch: Batch, store: Bl
         return rec, errors
     except Exception as block_error:
         if len(batch.good) == 1 and not skip_errors:
-            raise DatasetItemError(good_indices[0], f"{type(block_error).__name__}: {block_error}") from block_error
+            raise DatasetItemError(
+                good_indices[0], f"{type(block_error).__name__}: {block_error}"
+            ) from block_error
         err = block_error
     # Find the culprit(s): attribute the examples one at a time.
     for j, (pos, i) in enumerate(zip(batch.good, good_indices)):
-        one = tuple(t[j:j + 1] for t in inputs)
+        one = tuple(t[j : j + 1] for t in inputs)
         try:
-            attrs, delta = _attribute(fn, model, one, spec.was_tuple, _slice_target(target, [j]),
-                                      baselines, kwargs)
+            attrs, delta = _attribute(
+                fn, model, one, spec.was_tuple, _slice_target(target, [j]), baselines, kwargs
+            )
         except Exception as item_error:
             if not skip_errors:
-                raise DatasetItemError(i, f"{type(item_error).__name__}: {item_error}") from item_error
+                raise DatasetItemError(
+                    i, f"{type(item_error).__name__}: {item_error}"
+                ) from item_error
             errors[i] = f"{type(item_error).__name__}: {item_error}"
             continue
         if skip_errors:
-            _fill_records(rec, spec, [pos], attrs, delta, targets[j:j + 1])
+            _fill_records(rec, spec, [pos], attrs, delta, targets[j : j + 1])
     r = store.block_range(batch.indices[0] // store.block_size)
     if not skip_errors:
-        raise DatasetError(f"examples {r.start}..{r.stop - 1} failed together but not one by one: "
-                           f"{type(err).__name__}: {err}") from err
+        raise DatasetError(
+            f"examples {r.start}..{r.stop - 1} failed together but not one by one: "
+            f"{type(err).__name__}: {err}"
+        ) from err
     if len(good_indices) > 1 and all(i in errors for i in good_indices):
         # Every example failing on its own is a set-up error (model, target, method
         # arguments), not bad data: stop instead of recording the whole dataset as failed.
-        raise DatasetError(f"every example of {r.start}..{r.stop - 1} failed: "
-                           f"{type(err).__name__}: {err}") from err
+        raise DatasetError(
+            f"every example of {r.start}..{r.stop - 1} failed: {type(err).__name__}: {err}"
+        ) from err
     return rec, errors
-

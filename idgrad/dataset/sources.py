@@ -37,7 +37,18 @@ from idgrad.dataset.store import InputSpec
 
 __all__ = ["IMAGE_EXTENSIONS", "ArrayDataset", "ImageFolderDataset", "as_map_dataset", "split_item"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".ppm",
+    ".pgm",
+)
 
 _INPUT_KEYS = ("input", "inputs", "x")
 _LABEL_KEYS = ("label", "target", "y")
@@ -57,7 +68,9 @@ def split_item(item: Any) -> tuple[tuple[torch.Tensor, ...], bool, Any]:
     if isinstance(item, Mapping):
         key = next((k for k in _INPUT_KEYS if k in item), None)
         if key is None:
-            raise TypeError(f"a mapping item needs one of the keys {_INPUT_KEYS}, has {sorted(item)}")
+            raise TypeError(
+                f"a mapping item needs one of the keys {_INPUT_KEYS}, has {sorted(item)}"
+            )
         x = item[key]
         label = next((item[k] for k in _LABEL_KEYS if k in item), None)
     elif isinstance(item, (tuple, list)):
@@ -82,8 +95,11 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
 
 def spec_of(inputs: Sequence[torch.Tensor], was_tuple: bool) -> InputSpec:
     """The shapes and storage dtypes of one example's inputs."""
-    return InputSpec(tuple(tuple(t.shape) for t in inputs),
-                     tuple(str(numpy_dtype(t.dtype)) for t in inputs), was_tuple)
+    return InputSpec(
+        tuple(tuple(t.shape) for t in inputs),
+        tuple(str(numpy_dtype(t.dtype)) for t in inputs),
+        was_tuple,
+    )
 
 
 def item_digest(inputs: Sequence[torch.Tensor]) -> str:
@@ -135,7 +151,9 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
         return (rows if len(rows) > 1 else rows[0]), int(self.labels[i])
 
     @classmethod
-    def from_npy(cls, *paths: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None) -> ArrayDataset:
+    def from_npy(
+        cls, *paths: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None
+    ) -> ArrayDataset:
         """Memory-mapped ``.npy`` files (one per input) and an optional labels file."""
         arrays = [np.load(p, mmap_mode="r", allow_pickle=False) for p in paths]
         lab = np.load(labels, allow_pickle=False) if labels is not None else None
@@ -157,8 +175,9 @@ class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
         mode: Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
     """
 
-    def __init__(self, root: str | os.PathLike[str], size: tuple[int, int] | None = None,
-                 mode: str = "RGB") -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], size: tuple[int, int] | None = None, mode: str = "RGB"
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {self.root} does not exist")
@@ -238,10 +257,14 @@ def as_map_dataset(data: Any, num_workers: int | None = None) -> Source:
     if num_workers is not None:
         workers = int(num_workers)
     if isinstance(data, IterableDataset):
-        raise TypeError("attribute_dataset needs a map-style dataset (len() and [i]); an "
-                        "IterableDataset cannot be resumed or sharded by index")
+        raise TypeError(
+            "attribute_dataset needs a map-style dataset (len() and [i]); an "
+            "IterableDataset cannot be resumed or sharded by index"
+        )
     if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
-        raise TypeError(f"data must be a torch Dataset, DataLoader, array or tensor, got {type(data).__name__}")
+        raise TypeError(
+            f"data must be a torch Dataset, DataLoader, array or tensor, got {type(data).__name__}"
+        )
     return Source(data, workers, collate, pin, batch_size)
 
 
@@ -281,7 +304,10 @@ def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None
     for k, (t, shape) in enumerate(zip(inputs, spec.shapes)):
         where = f"input {k} " if spec.was_tuple else "input "
         if tuple(t.shape) != shape:
-            return f"{where}has shape {tuple(t.shape)}, expected {shape} (the shape of the first example)"
+            return (
+                f"{where}has shape {tuple(t.shape)}, expected {shape} "
+                "(the shape of the first example)"
+            )
         if not t.is_floating_point():
             return f"{where}has dtype {t.dtype}; attributions need floating-point inputs"
         if not bool(torch.isfinite(t).all()):
@@ -292,7 +318,9 @@ def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None
 class Collate:
     """Collate one block: validate each item against the spec, stack the good ones."""
 
-    def __init__(self, spec: InputSpec, user_collate: Callable[[list[Any]], Any] | None = None) -> None:
+    def __init__(
+        self, spec: InputSpec, user_collate: Callable[[list[Any]], Any] | None = None
+    ) -> None:
         self.spec = spec
         self.user_collate = user_collate
 
@@ -323,7 +351,9 @@ class Collate:
         if self.user_collate is not None:
             stacked, _, labels = split_item(self.user_collate(raw))
         else:
-            stacked = tuple(torch.stack([p[0][k] for p in parts]) for k in range(len(self.spec.shapes)))
+            stacked = tuple(
+                torch.stack([p[0][k] for p in parts]) for k in range(len(self.spec.shapes))
+            )
             labels_list = [p[1] for p in parts]
             labels = None if any(lab is None for lab in labels_list) else labels_list
         return Batch(indices, good, stacked, labels, errors)

@@ -102,13 +102,19 @@ class InputSpec(NamedTuple):
     was_tuple: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"shapes": [list(s) for s in self.shapes], "dtypes": list(self.dtypes),
-                "was_tuple": self.was_tuple}
+        return {
+            "shapes": [list(s) for s in self.shapes],
+            "dtypes": list(self.dtypes),
+            "was_tuple": self.was_tuple,
+        }
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> InputSpec:
-        return cls(tuple(tuple(int(d) for d in s) for s in obj["shapes"]),
-                   tuple(str(d) for d in obj["dtypes"]), bool(obj["was_tuple"]))
+        return cls(
+            tuple(tuple(int(d) for d in s) for s in obj["shapes"]),
+            tuple(str(d) for d in obj["dtypes"]),
+            bool(obj["was_tuple"]),
+        )
 
     def field_names(self) -> list[str]:
         if not self.was_tuple:
@@ -119,7 +125,10 @@ class InputSpec(NamedTuple):
 def record_dtype(spec: InputSpec) -> np.dtype:
     """The structured dtype of one example's record."""
     fields: list[tuple[Any, ...]] = [
-        ("index", "<i8"), ("target", "<i8"), ("status", "i1"), ("delta", "<f8"),
+        ("index", "<i8"),
+        ("target", "<i8"),
+        ("status", "i1"),
+        ("delta", "<f8"),
     ]
     for name, shape, dtype in zip(spec.field_names(), spec.shapes, spec.dtypes):
         fields.append((name, np.dtype(dtype), shape))
@@ -207,8 +216,9 @@ class BlockStore:
         spec: the inputs' shapes and dtypes (the attribution fields follow them).
     """
 
-    def __init__(self, out: str | os.PathLike[str], n_examples: int, block_size: int,
-                 spec: InputSpec) -> None:
+    def __init__(
+        self, out: str | os.PathLike[str], n_examples: int, block_size: int, spec: InputSpec
+    ) -> None:
         self.root = Path(out)
         self.n_examples = int(n_examples)
         self.block_size = int(block_size)
@@ -268,8 +278,9 @@ class BlockStore:
                 rec[name] = np.nan
         return rec
 
-    def write_block(self, block: int, records: np.ndarray,
-                    errors: Mapping[int, str] | None = None) -> None:
+    def write_block(
+        self, block: int, records: np.ndarray, errors: Mapping[int, str] | None = None
+    ) -> None:
         """Commit ``block``: error messages first, then the records (the commit).
 
         If anything fails before the final rename (an exception, a full disk, the
@@ -280,15 +291,26 @@ class BlockStore:
         """
         expected = self.block_range(block)
         if records.dtype != self.dtype:
-            raise ValueError(f"block {block}: records have dtype {records.dtype}, expected {self.dtype}")
-        if records.shape != (len(expected),) or not np.array_equal(records["index"], np.asarray(expected)):
-            raise ValueError(f"block {block}: records must be indices {expected.start}..{expected.stop - 1} in order")
+            raise ValueError(
+                f"block {block}: records have dtype {records.dtype}, expected {self.dtype}"
+            )
+        if records.shape != (len(expected),) or not np.array_equal(
+            records["index"], np.asarray(expected)
+        ):
+            raise ValueError(
+                f"block {block}: records must be indices "
+                f"{expected.start}..{expected.stop - 1} in order"
+            )
         failed = set(records["index"][records["status"] != OK].tolist())
         if set(errors or {}) != failed:
-            raise ValueError(f"block {block}: failed examples {sorted(failed)} and error messages "
-                             f"{sorted(errors or {})} disagree")
+            raise ValueError(
+                f"block {block}: failed examples {sorted(failed)} and error messages "
+                f"{sorted(errors or {})} disagree"
+            )
         if errors:
-            write_json_atomic(self.errors_path(block), {str(k): v for k, v in sorted(errors.items())})
+            write_json_atomic(
+                self.errors_path(block), {str(k): v for k, v in sorted(errors.items())}
+            )
         else:  # a message file left by an earlier, uncommitted attempt must not survive
             with contextlib.suppress(FileNotFoundError):
                 self.errors_path(block).unlink()
@@ -304,8 +326,10 @@ class BlockStore:
         except (ValueError, OSError) as err:
             raise ValueError(f"block file {path} is unreadable: {err}") from err
         if rec.dtype != self.dtype or rec.shape != (len(self.block_range(block)),):
-            raise ValueError(f"block file {path} has dtype {rec.dtype} and shape {rec.shape}, "
-                             f"expected {self.dtype} and ({len(self.block_range(block))},)")
+            raise ValueError(
+                f"block file {path} has dtype {rec.dtype} and shape {rec.shape}, "
+                f"expected {self.dtype} and ({len(self.block_range(block))},)"
+            )
         return rec
 
     def read_errors(self, block: int) -> dict[int, str]:
@@ -371,8 +395,9 @@ def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def check_settings(out: str | os.PathLike[str], manifest: Mapping[str, Any],
-                   settings: Mapping[str, Any]) -> None:
+def check_settings(
+    out: str | os.PathLike[str], manifest: Mapping[str, Any], settings: Mapping[str, Any]
+) -> None:
     """Refuse to resume into ``out`` with settings other than those it was started with.
 
     Raises:
@@ -383,7 +408,8 @@ def check_settings(out: str | os.PathLike[str], manifest: Mapping[str, Any],
         listing = "\n  ".join(changes)
         raise ResumeMismatchError(
             f"{out} was started with different settings; refusing to resume "
-            f"(pass resume=False / --no-resume to start over, or choose another output):\n  {listing}"
+            "(pass resume=False / --no-resume to start over, or choose another output):"
+            f"\n  {listing}"
         )
 
 
@@ -444,7 +470,9 @@ def _allocate(store: BlockStore, make: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _fill(store: BlockStore, arrays: Mapping[str, np.ndarray], allow_incomplete: bool) -> dict[int, str]:
+def _fill(
+    store: BlockStore, arrays: Mapping[str, np.ndarray], allow_incomplete: bool
+) -> dict[int, str]:
     errors: dict[int, str] = {}
     missing = sorted(set(range(store.n_blocks)) - store.done_blocks())
     if missing and not allow_incomplete:
@@ -472,18 +500,30 @@ def _fill(store: BlockStore, arrays: Mapping[str, np.ndarray], allow_incomplete:
     return errors
 
 
-def _result(store: BlockStore, arrays: Mapping[str, np.ndarray], errors: dict[int, str],
-            manifest: dict[str, Any]) -> DatasetAttributions:
+def _result(
+    store: BlockStore,
+    arrays: Mapping[str, np.ndarray],
+    errors: dict[int, str],
+    manifest: dict[str, Any],
+) -> DatasetAttributions:
     names = store.spec.field_names()
     attributions: np.ndarray | tuple[np.ndarray, ...] = (
         tuple(arrays[n] for n in names) if store.spec.was_tuple else arrays[names[0]]
     )
-    return DatasetAttributions(attributions, arrays["delta"], arrays["target"], arrays["index"],
-                               np.asarray(arrays["status"]) == OK, dict(sorted(errors.items())), manifest)
+    return DatasetAttributions(
+        attributions,
+        arrays["delta"],
+        arrays["target"],
+        arrays["index"],
+        np.asarray(arrays["status"]) == OK,
+        dict(sorted(errors.items())),
+        manifest,
+    )
 
 
-def load_attributions(out: str | os.PathLike[str], *, mmap: bool = False,
-                      allow_incomplete: bool = False) -> DatasetAttributions:
+def load_attributions(
+    out: str | os.PathLike[str], *, mmap: bool = False, allow_incomplete: bool = False
+) -> DatasetAttributions:
     """Read a run's results into arrays in index order, whatever the world size was.
 
     Args:
@@ -526,8 +566,12 @@ def merge(out: str | os.PathLike[str]) -> DatasetAttributions:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            arrays = _allocate(store, lambda name, shape, dtype: np.lib.format.open_memmap(
-                tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape))
+            arrays = _allocate(
+                store,
+                lambda name, shape, dtype: np.lib.format.open_memmap(
+                    tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape
+                ),
+            )
             errors = _fill(store, arrays, allow_incomplete=False)
             for arr in arrays.values():
                 arr.flush()  # type: ignore[attr-defined]

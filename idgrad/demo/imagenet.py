@@ -193,8 +193,8 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
     forward passes include the endpoints). With ``n_pilot_steps=None`` the pilot is the
     library default :func:`~idgrad.methods.default_pilot_steps` of ``m``, and ``m`` is the
     largest that fits with ``m >= N`` (so that every pilot interval gets a gradient point);
-    when no ``m`` does (``n < 7``), the pilot takes about a third of the budget instead. A given ``n_pilot_steps`` is kept and ``m`` is
-    what is left.
+    when no ``m`` does (``n < 7``), the pilot takes about a third of the budget instead.
+    A given ``n_pilot_steps`` is kept and ``m`` is what is left.
 
     Args:
         n_steps: IG's gradient points, ``>= 1``.
@@ -398,9 +398,13 @@ def run_imagenet_demo(
     """
     names = _check_photos(photos)
     n_steps = _check_positive("n_steps", n_steps)
-    chunk: int | Literal["auto"] = "auto" if batch_size is None else _check_positive("batch_size", batch_size)
+    chunk: int | Literal["auto"] = (
+        "auto" if batch_size is None else _check_positive("batch_size", batch_size)
+    )
     metrics_chunk: int | Literal["auto"] = (
-        "auto" if metrics_batch_size is None else _check_positive("metrics_batch_size", metrics_batch_size)
+        "auto"
+        if metrics_batch_size is None
+        else _check_positive("metrics_batch_size", metrics_batch_size)
     )
     dpi = _check_positive("dpi", dpi)
     image_size = _check_positive("image_size", image_size)
@@ -447,13 +451,23 @@ def run_imagenet_demo(
                 t0 = time.perf_counter()
                 if label == _IG_LABEL:
                     details = integrated_gradients(
-                        counted, x, target=target, n_steps=n_steps, method=ig_rule,
-                        internal_batch_size=chunk, return_details=True,
+                        counted,
+                        x,
+                        target=target,
+                        n_steps=n_steps,
+                        method=ig_rule,
+                        internal_batch_size=chunk,
+                        return_details=True,
                     )
                 else:
                     details = integrated_decision_gradients(
-                        counted, x, target=target, n_steps=idg_steps, adaptive=True,
-                        n_pilot_steps=pilot_steps, internal_batch_size=chunk,
+                        counted,
+                        x,
+                        target=target,
+                        n_steps=idg_steps,
+                        adaptive=True,
+                        n_pilot_steps=pilot_steps,
+                        internal_batch_size=chunk,
                         return_details=True,
                     )
                 elapsed = time.perf_counter() - t0
@@ -469,12 +483,24 @@ def run_imagenet_demo(
                 t0 = time.perf_counter()
                 saliency = metrics.saliency_map(attributions, "abs_sum")
                 curve_in = metrics.insertion(
-                    counted, x, saliency, target, pixels_per_step=PIXELS_PER_STEP,
-                    substrate="blur", score="probability", batch_size=metrics_chunk,
+                    counted,
+                    x,
+                    saliency,
+                    target,
+                    pixels_per_step=PIXELS_PER_STEP,
+                    substrate="blur",
+                    score="probability",
+                    batch_size=metrics_chunk,
                 )
                 curve_out = metrics.deletion(
-                    counted, x, saliency, target, pixels_per_step=PIXELS_PER_STEP,
-                    substrate=0.0, score="probability", batch_size=metrics_chunk,
+                    counted,
+                    x,
+                    saliency,
+                    target,
+                    pixels_per_step=PIXELS_PER_STEP,
+                    substrate=0.0,
+                    score="probability",
+                    batch_size=metrics_chunk,
                 )
                 seconds["metrics"] += time.perf_counter() - t0
                 scored[label] = MethodResult(
@@ -543,7 +569,9 @@ def _method_title(result: MethodResult, photo: PhotoResult) -> str:
     return f"{result.method} ({result.evaluations} evals)"
 
 
-def _photo_figures(photo: PhotoResult, pixels: torch.Tensor, out: Path, dpi: int) -> dict[str, Path]:
+def _photo_figures(
+    photo: PhotoResult, pixels: torch.Tensor, out: Path, dpi: int
+) -> dict[str, Path]:
     """The three figures of one photo; returns kind -> path."""
     from idgrad import plot
 
@@ -561,23 +589,37 @@ def _photo_figures(photo: PhotoResult, pixels: torch.Tensor, out: Path, dpi: int
     }
     fig, grid = plt.subplots(2, 3, figsize=(8.4, 5.9), layout="constrained")
     plot.figure_grid(
-        [image], columns, sign="absolute", method="blended_heat_map", reduction="abs_sum",
+        [image],
+        columns,
+        sign="absolute",
+        method="blended_heat_map",
+        reduction="abs_sum",
         clip_percentile=SALIENCY_CLIP_PERCENTILE,
-        image_title=f"{photo.class_name} ({photo.probability:.0%})", axes=grid[:1],
+        image_title=f"{photo.class_name} ({photo.probability:.0%})",
+        axes=grid[:1],
     )
     for ax, result in zip(grid[1, 1:], (photo.ig, photo.idg)):
         plot.image_attribution(
-            result.attributions[0], sign="absolute", method="heat_map", reduction="abs_sum",
-            clip_percentile=SALIENCY_CLIP_PERCENTILE, colorbar=False, ax=ax,
+            result.attributions[0],
+            sign="absolute",
+            method="heat_map",
+            reduction="abs_sum",
+            clip_percentile=SALIENCY_CLIP_PERCENTILE,
+            colorbar=False,
+            ax=ax,
         )
     grid[1, 0].set_axis_off()
     grid[1, 0].text(
-        0.0, 0.5,
+        0.0,
+        0.5,
         f"saliency = |sum over channels|\nclipped at its p{SALIENCY_CLIP_PERCENTILE:g}\n\n"
         f"top: over the photo\nbottom: the map alone\n\nF(x) - F(x') = "
         f"{photo.logit - photo.baseline_logit:.2f}\n"
         f"IG delta {photo.ig.delta:+.3f}\nIDG delta {photo.idg.delta:+.3f}",
-        transform=grid[1, 0].transAxes, va="center", fontsize=9, family="monospace",
+        transform=grid[1, 0].transAxes,
+        va="center",
+        fontsize=9,
+        family="monospace",
     )
     fig.suptitle(f"{photo.name}: what made EfficientNet-Lite0 say '{photo.class_name}'")
     files["attributions"] = _save(fig, out / f"{photo.name}_attributions.png", dpi)
@@ -609,7 +651,9 @@ def _photo_figures(photo: PhotoResult, pixels: torch.Tensor, out: Path, dpi: int
     return files
 
 
-def _overview_figure(results: list[PhotoResult], pixels: torch.Tensor, path: Path, dpi: int) -> Path:
+def _overview_figure(
+    results: list[PhotoResult], pixels: torch.Tensor, path: Path, dpi: int
+) -> Path:
     from idgrad import plot
 
     images = pixels.permute(0, 2, 3, 1).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -731,8 +775,17 @@ def _write_report(result: DemoResult) -> Path:
     """Writes ``report.html``: the table, how to read the figures, and every figure."""
     e = html.escape
     header = [
-        "photo", "class", "p", "F(x) − F(x')", "method", "model evals", "seconds",
-        "delta", "delta % of F(x) − F(x')", "insertion AUC ↑", "deletion AUC ↓",
+        "photo",
+        "class",
+        "p",
+        "F(x) − F(x')",
+        "method",
+        "model evals",
+        "seconds",
+        "delta",
+        "delta % of F(x) − F(x')",
+        "insertion AUC ↑",
+        "deletion AUC ↓",
     ]
     table = ["<table>", "<tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
     for row in _rows(result):
@@ -758,9 +811,13 @@ def _write_report(result: DemoResult) -> Path:
         )
     total = result.seconds.get("total", 0.0)
     size = int(result.photos[0].ig.attributions.shape[-1]) if result.photos else 224
-    size_note = "" if size == 224 else (
-        f" <b>These photos are {size}×{size} pixels, not the 224×224 the model was trained "
-        "on: a smoke test, not a basis for judging the methods.</b>"
+    size_note = (
+        ""
+        if size == 224
+        else (
+            f" <b>These photos are {size}×{size} pixels, not the 224×224 the model was trained "
+            "on: a smoke test, not a basis for judging the methods.</b>"
+        )
     )
     body = f"""
 <h1>idgrad demo: Integrated Gradients vs Integrated Decision Gradients</h1>
@@ -786,27 +843,29 @@ IDG's attributions sum to F(x) − F(x') exactly, so the rescaling does not hide
 is the softmax probability of the class, the AUC the trapezoid rule over the fraction of pixels
 (the IDG paper's protocol). The saliency that ranks the pixels, and that the heat maps show, is
 |sum over colour channels| of the attributions, drawn at full colour from its
-{SALIENCY_CLIP_PERCENTILE:g}th percentile up (each map scaled on its own). A handful of photos is a small sample: AUC
-differences of about 0.01 are within the noise.</p>
+{SALIENCY_CLIP_PERCENTILE:g}th percentile up (each map scaled on its own). A handful of
+photos is a small sample: AUC differences of about 0.01 are within the noise.</p>
 
 <h2>How to read the path-dynamics plot</h2>
-<p>The top panel traces the class logit F(γ(α)) as the image fades in from the baseline
-(α = 0) to the photo (α = 1); the bottom panel is its slope F'(α), which every gradient point
-gives for free. On these photos the logit rises steeply within the first tenth or so of the
-path and then creeps up to its final value: the shaded band, where F covers 10–90% of its total change, is the
-<em>decision region</em>. Uniform IG points (hollow squares) are spread evenly, so most of them
-land on the plateau where the gradients say little about the decision. IDG weighs each point's
-gradient by F'(α) and, from the forward-only pilot (grey crosses), moves its gradient points
-(filled circles) into the intervals where the logit changes. The legend counts each method's
-points inside the band. The deltas in the table put a number on it: they measure how well each
-schedule integrates F', and a schedule that samples a sharp rise coarsely gets a large one.</p>
+<p>The top panel traces the class logit F(γ(α)) as the image fades in from the baseline (α = 0)
+to the photo (α = 1); the bottom panel is its slope F'(α), which every gradient point gives for
+free. On these photos the logit rises steeply within the first tenth or so of the path and then
+creeps up to its final value: the shaded band, where F covers 10–90% of its total change, is
+the <em>decision region</em>. Uniform IG points (hollow squares) are spread evenly, so most of
+them land on the plateau where the gradients say little about the decision. IDG weighs each
+point's gradient by F'(α) and, from the forward-only pilot (grey crosses), moves its gradient
+points (filled circles) into the intervals where the logit changes. The legend counts each
+method's points inside the band. The deltas in the table put a number on it: they measure how
+well each schedule integrates F', and a schedule that samples a sharp rise coarsely gets a
+large one.</p>
 
 <h2>Photos</h2>
 <p><img src="{e(result.overview.name)}" alt="overview: every photo with IG and IDG"></p>
 {chr(10).join(sections)}
 <p style="color:#777">Written by <code>idgrad demo</code> in {total:.0f} s
-(load {result.seconds['load']:.0f} s, attributions {result.seconds['attribution']:.0f} s,
-insertion/deletion {result.seconds['metrics']:.0f} s, figures {result.seconds['figures']:.0f} s).</p>
+(load {result.seconds["load"]:.0f} s, attributions {result.seconds["attribution"]:.0f} s,
+insertion/deletion {result.seconds["metrics"]:.0f} s,
+figures {result.seconds["figures"]:.0f} s).</p>
 """
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

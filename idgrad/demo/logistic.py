@@ -49,7 +49,9 @@ def _ig_exact(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([first, 0.05 * x[:, 1], 0.05 * x[:, 2]], dim=1)
 
 
-def logistic_table(steps: Sequence[int] = (10, 20, 50), n_pilot_steps: int | None = None) -> list[Row]:
+def logistic_table(
+    steps: Sequence[int] = (10, 20, 50), n_pilot_steps: int | None = None
+) -> list[Row]:
     """Rows of the comparison for each number of steps (float64)."""
     x = LOGISTIC_INPUT
     ig_ref = _ig_exact(x)
@@ -63,14 +65,24 @@ def logistic_table(steps: Sequence[int] = (10, 20, 50), n_pilot_steps: int | Non
     for n in steps:
         for rule in RULES:
             d = integrated_gradients(logistic_model, x, n_steps=n, method=rule, return_details=True)
-            rows.append(Row(f"IG {rule}", n, d.n_evaluations, float(d.delta[0]), rel(d.attributions, ig_ref)))
+            rows.append(
+                Row(
+                    f"IG {rule}", n, d.n_evaluations, float(d.delta[0]), rel(d.attributions, ig_ref)
+                )
+            )
         for adaptive in (False, True):
             d = integrated_decision_gradients(
-                logistic_model, x, n_steps=n, adaptive=adaptive, n_pilot_steps=n_pilot_steps,
+                logistic_model,
+                x,
+                n_steps=n,
+                adaptive=adaptive,
+                n_pilot_steps=n_pilot_steps,
                 return_details=True,
             )
             name = "IDG adaptive" if adaptive else "IDG uniform"
-            rows.append(Row(name, n, d.n_evaluations, float(d.delta[0]), rel(d.attributions, idg_ref)))
+            rows.append(
+                Row(name, n, d.n_evaluations, float(d.delta[0]), rel(d.attributions, idg_ref))
+            )
     return rows
 
 

@@ -104,8 +104,8 @@ def plot_logo(
 
     Letters are matplotlib ``TextPath`` outlines drawn as ``PathPatch`` es (no logo library
     needed); one patch per non-zero score. Letters below zero are drawn upside down (the
-    logomaker convention), so the sign reads at a glance. Pass actual contributions for the classic "importance
-    logo" (one letter per position), hypothetical ones to see every base.
+    logomaker convention), so the sign reads at a glance. Pass actual contributions for the
+    classic "importance logo" (one letter per position), hypothetical ones to see every base.
 
     Args:
         contributions: ``(4, L)`` or ``(L, 4)`` scores.

@@ -371,7 +371,7 @@ def adversarial_gradient_integration(
             end_values[idx_dev] = last.gather(1, path_target[idx].to(device).unsqueeze(1))[:, 0].to(
                 end_values.dtype
             )
-            hit = (last.argmax(1).cpu() == path_false[idx])
+            hit = last.argmax(1).cpu() == path_false[idx]
             reached[idx[hit]] = True
             running[idx[hit]] = False
             go = ~hit

@@ -64,9 +64,7 @@ class BlurPath:
         self.inputs = inputs
         self.max_sigma = float(max_sigma)
         self.radius = int(radius)
-        self.dims = tuple(
-            _check_dims(dims, x.ndim, f"inputs[{i}]") for i, x in enumerate(inputs)
-        )
+        self.dims = tuple(_check_dims(dims, x.ndim, f"inputs[{i}]") for i, x in enumerate(inputs))
 
     def _sigmas(self, alphas: torch.Tensor) -> torch.Tensor:
         return (self.max_sigma * (1.0 - alphas.to(torch.float64))).clamp_min(0.0)

@@ -232,7 +232,7 @@ def guided_integrated_gradients(
     def point_tuple(lo: int, hi: int) -> tuple[torch.Tensor, ...]:
         pts, offset = [], 0
         for x, b, size in zip(xs, bs, sizes):
-            frac = p[lo:hi, offset:offset + size].reshape(x[lo:hi].shape)
+            frac = p[lo:hi, offset : offset + size].reshape(x[lo:hi].shape)
             xw, bw = x[lo:hi].to(work), b[lo:hi].to(work)
             pts.append(torch.lerp(bw, xw, frac).to(x.dtype).detach())
             offset += size
@@ -265,7 +265,7 @@ def guided_integrated_gradients(
     delta = attr.sum(1) - (end - start)
     parts, offset = [], 0
     for x, size in zip(xs, sizes):
-        parts.append(attr[:, offset:offset + size].reshape(x.shape))
+        parts.append(attr[:, offset : offset + size].reshape(x.shape))
         offset += size
     attributions = restore_form(to_input_dtypes(parts, xs), prep.was_tuple)
     if return_details:

@@ -193,12 +193,16 @@ def integrated_decision_gradients(
     """
     n_steps = check_steps(n_steps)
     check_rule(method, adaptive=adaptive)
-    prep = prepare(forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size)
+    prep = prepare(
+        forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
+    )
     batch = prep.batch_size
     pilot_alphas = pilot_outputs = None
     if adaptive:
-        n_pilot = default_pilot_steps(n_steps) if n_pilot_steps is None else check_steps(
-            n_pilot_steps, "n_pilot_steps"
+        n_pilot = (
+            default_pilot_steps(n_steps)
+            if n_pilot_steps is None
+            else check_steps(n_pilot_steps, "n_pilot_steps")
         )
         grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
         pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
@@ -215,7 +219,9 @@ def integrated_decision_gradients(
     )
     if not adaptive:
         # F(x') and F(x): reused from the rule's own points when it has alpha = 0 / 1
-        start, end, n_forward = path_endpoints(prep, schedule.alphas, path.outputs, internal_batch_size)
+        start, end, n_forward = path_endpoints(
+            prep, schedule.alphas, path.outputs, internal_batch_size
+        )
     diffs = differences(prep)
     raw = tuple(s * d for s, d in zip(path.sums, diffs))
     delta = schedule.integrate(path.derivatives) - (end - start)
@@ -244,7 +250,9 @@ def integrated_decision_gradients(
     return attributions
 
 
-def _completeness_scale(raw_total: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+def _completeness_scale(
+    raw_total: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+) -> torch.Tensor:
     """``(F(x) - F(x')) / raw_total`` per example; 1 (with a warning) where raw_total ~ 0.
 
     ``raw_total = sum_k w_k F'(alpha_k)^2 >= 0`` vanishes only when the path

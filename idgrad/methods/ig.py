@@ -146,7 +146,9 @@ def integrated_gradients(
     """
     n_steps = check_steps(n_steps)
     check_rule(method)
-    prep = prepare(forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size)
+    prep = prepare(
+        forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
+    )
     schedule = uniform_schedule(n_steps, method).expand(prep.batch_size)
     path = integrate_path(prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size)
     diffs = differences(prep)

@@ -277,8 +277,10 @@ def left_integrated_gradients(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
     batch = prep.batch_size
-    n_pilot = default_pilot_steps(n_steps) if n_pilot_steps is None else check_steps(
-        n_pilot_steps, "n_pilot_steps"
+    n_pilot = (
+        default_pilot_steps(n_steps)
+        if n_pilot_steps is None
+        else check_steps(n_pilot_steps, "n_pilot_steps")
     )
     points, rule_weights = rule_points(n_steps, method)
     grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)

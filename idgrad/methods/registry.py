@@ -23,6 +23,7 @@ from idgrad.methods.left_ig import left_integrated_gradients
 
 __all__ = ["METHODS", "get_method"]
 
+
 def _without_baseline(fn: Callable[..., Any], steps_name: str = "n_steps") -> Callable[..., Any]:
     """Adapt a method whose path has no baseline (Blur IG, AGI) to the common signature.
 
@@ -30,7 +31,9 @@ def _without_baseline(fn: Callable[..., Any], steps_name: str = "n_steps") -> Ca
     as ``steps_name`` (AGI's ``max_iter``).
     """
 
-    def call(forward_func: Callable[..., Any], inputs: Any, baselines: Any = None, **kwargs: Any) -> Any:
+    def call(
+        forward_func: Callable[..., Any], inputs: Any, baselines: Any = None, **kwargs: Any
+    ) -> Any:
         if baselines is not None and not (isinstance(baselines, (int, float)) and baselines == 0):
             raise ValueError(f"{fn.__name__} builds its own path and takes no baselines")
         if "n_steps" in kwargs and steps_name != "n_steps":
@@ -46,7 +49,8 @@ METHODS: dict[str, Callable[..., Any]] = {
     "ig": integrated_gradients,
     "idg": integrated_decision_gradients,
     "idg-uniform": functools.update_wrapper(
-        functools.partial(integrated_decision_gradients, adaptive=False), integrated_decision_gradients
+        functools.partial(integrated_decision_gradients, adaptive=False),
+        integrated_decision_gradients,
     ),
     "left-ig": left_integrated_gradients,
     "guided-ig": guided_integrated_gradients,
@@ -61,4 +65,6 @@ def get_method(name: str) -> Callable[..., Any]:
     try:
         return METHODS[name]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(sorted(METHODS))}") from None
+        raise ValueError(
+            f"unknown method {name!r}; expected one of {', '.join(sorted(METHODS))}"
+        ) from None
