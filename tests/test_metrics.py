@@ -521,7 +521,7 @@ def test_pic_invalid_examples_and_errors() -> None:
 
 def test_pic_interpolation_matches_griddata() -> None:
     interpolate = pytest.importorskip("scipy.interpolate")
-    from idgrad.metrics import _interpolate_from
+    from idgrad.metrics._interpolation import _interpolate_from
 
     g = torch.Generator().manual_seed(2)
     h, w = 13, 10
