@@ -12,8 +12,9 @@ salient pixels of an image whose other pixels are interpolated from a sparse ran
 plot the model's normalised score against the image's normalised information content, estimated
 by its losslessly compressed size.
 
-Two cheap checks complete the package: :func:`completeness_error` (``Σ_i A_i − (F(x) − F(x'))``)
-and :func:`parameter_randomization_check` (Adebayo et al., NeurIPS 2018).
+Two cheap checks complete the package: :func:`~idgrad.metrics.completeness_error`
+(``Σ_i A_i − (F(x) − F(x'))``) and :func:`~idgrad.metrics.parameter_randomization_check`
+(Adebayo et al., NeurIPS 2018).
 
 All functions evaluate the model under :func:`torch.no_grad` (the caller's grad mode is restored
 on return), never call ``model.eval()`` or ``model.train()``, and never modify their arguments.

@@ -124,12 +124,14 @@ def deletion(
     Args:
         model: maps ``(N, C, H, W)`` to ``(N, n_classes)``; not modified, mode untouched.
         images: ``(B, C, H, W)`` inputs in the model's space.
-        saliency: ``(B, H, W)``; higher means more important (see :func:`saliency_map`).
+        saliency: ``(B, H, W)``; higher means more important (see
+            :func:`~idgrad.metrics.saliency_map`).
         target: class per example (int, sequence or ``(B,)`` tensor); ``None``: predicted
             class on ``images``.
         pixels_per_step: pixels changed per step, ``>= 1`` (224 in the IDG paper).
         substrate: value the deleted pixels take: a number, a tensor broadcastable to
-            ``images``, a callable ``images -> tensor`` or ``"blur"`` (:func:`gaussian_blur`).
+            ``images``, a callable ``images -> tensor`` or ``"blur"``
+            (:func:`~idgrad.metrics.gaussian_blur`).
         score: ``"probability"`` (softmax of the target, the paper's choice), ``"logit"``, or
             ``score(outputs (N, n_classes), target (N,)) -> (N,)``.
         batch_size: most images per forward pass; ``"auto"`` picks it from the image size
