@@ -27,6 +27,7 @@ import torch
 
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.seam import TargetType
+from idgrad.validation import check_int
 
 __all__ = ["get_integrated_decision_gradients", "get_integrated_gradients"]
 
@@ -40,8 +41,7 @@ def _seed_target(target: Any) -> TargetType:
 
 
 def _points_per_pass(batch_size: int, input: torch.Tensor) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size (steps per pass) must be an int >= 1, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size (steps per pass)")
     return batch_size * int(input.shape[0]) if input.ndim else batch_size
 
 

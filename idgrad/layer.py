@@ -50,7 +50,6 @@ from torch import nn
 
 from idgrad.integrator import ChunkSize, check_chunk_size, chunk_bounds, resolve_chunk_size
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
-from idgrad.methods._common import check_steps
 from idgrad.results import Details
 from idgrad.seam import (
     BaselineType,
@@ -60,6 +59,7 @@ from idgrad.seam import (
     check_no_inference_mode,
     expand_baselines,
 )
+from idgrad.validation import check_int, check_model_device
 
 __all__ = [
     "LayerAttributions",
@@ -289,7 +289,9 @@ class _LayerPath:
             for site in self.sites:
                 site.mode, site.calls = "capture", 0
             try:
-                values.append(self.seam.scalars(tuple(p[start:stop] for p in points), rows))
+                values.append(
+                    self.seam.scalars(tuple(p[start:stop] for p in points), rows, f"at the {name}")
+                )
             finally:
                 for site in self.sites:
                     site.mode = "idle"
@@ -368,6 +370,7 @@ def _run(
     bs = _model_baselines(baselines, xs)
     check_chunk_size(internal_batch_size)
     extra = _extra_tuple(additional_forward_args)
+    check_model_device(forward_func, xs)
     path = _LayerPath(forward_func, layers, xs, bs, target, extra, bool(attribute_to_layer_input))
     for site in path.sites:
         site.attach()
@@ -378,7 +381,7 @@ def _run(
             path.forward,
             acts_end,
             baselines=acts_start,
-            target=target,
+            target=path.seam.target.value,  # "predicted" resolved once, at the inputs
             additional_forward_args=xs + extra,
             internal_batch_size=internal_batch_size,
             return_details=True,
@@ -541,7 +544,7 @@ def layer_integrated_gradients(
         >>> attr.shape, bool(delta.abs().max() < 1e-10)
         (torch.Size([1, 3]), True)
     """
-    check_steps(n_steps)
+    check_int(n_steps, "n_steps")
     return _run(
         integrated_gradients,
         {"n_steps": n_steps, "method": method, "multiply_by_inputs": multiply_by_inputs},
@@ -690,7 +693,7 @@ def layer_integrated_decision_gradients(
         >>> bool(torch.isclose(tokens.sum(), model(ids) - model(0 * ids)).all())
         True
     """
-    check_steps(n_steps)
+    check_int(n_steps, "n_steps")
     return _run(
         integrated_decision_gradients,
         {

@@ -45,6 +45,7 @@ import torch
 
 from idgrad.integrator import accumulation_dtype
 from idgrad.seam import TensorOrTuple
+from idgrad.validation import check_int
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
 
@@ -77,14 +78,6 @@ def _check_inputs(inputs: TensorOrTuple) -> tuple[tuple[torch.Tensor, ...], bool
                 f"{label} has batch size {t.shape[0]} but inputs[0] has {tensors[0].shape[0]}"
             )
     return tuple(t.detach() for t in tensors), was_tuple
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def _check_stdevs(stdevs: Stdevs, n_inputs: int) -> tuple[float, ...]:
@@ -264,11 +257,11 @@ def noise_tunnel(
     xs, was_tuple = _check_inputs(inputs)
     if nt_type not in NT_TYPES:
         raise ValueError(f"unknown nt_type {nt_type!r}; expected one of {', '.join(NT_TYPES)}")
-    nt_samples = _check_count(nt_samples, "nt_samples")
+    nt_samples = check_int(nt_samples, "nt_samples")
     per_call = (
         nt_samples
         if nt_samples_batch_size is None
-        else min(nt_samples, _check_count(nt_samples_batch_size, "nt_samples_batch_size"))
+        else min(nt_samples, check_int(nt_samples_batch_size, "nt_samples_batch_size"))
     )
     sds = _check_stdevs(stdevs, len(xs))
     if seed is not None:

@@ -7,8 +7,9 @@ Two kinds of model live here:
   :class:`SineModel`, :class:`ReluToy`, :class:`XExpY`, :class:`LogisticBenchmark`;
 * **small networks** for parity and invariance tests: :class:`SmallMLP`,
   :class:`SmallCNN`, :class:`TrackModel` (output ``(B, L, T)``),
-  :class:`ExtraArgModel` (extra forward arguments), and the :class:`CountingModel`
-  wrapper that counts calls and evaluated rows.
+  :class:`ExtraArgModel` (extra forward arguments), the :class:`CountingModel`
+  wrapper that counts calls and evaluated rows, and :class:`NanInMiddle` (finite at
+  both ends of a path, NaN in its middle).
 
 Every network takes a ``seed`` (its weights do not depend on the global RNG) and a
 ``dtype`` (float64 by default).
@@ -35,6 +36,7 @@ __all__ = [
     "ExtraArgModel",
     "LinearModel",
     "LogisticBenchmark",
+    "NanInMiddle",
     "QuadraticModel",
     "ReluToy",
     "SineModel",
@@ -349,6 +351,43 @@ class CountingModel(nn.Module):
         ):
             self.grad_rows += n
         return self.model(*inputs, **kwargs)
+
+
+class _NanGradient(torch.autograd.Function):
+    """Identity whose gradient is NaN where ``low < s < high``."""
+
+    @staticmethod
+    def forward(ctx: Any, s: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        ctx.save_for_backward(s)
+        ctx.bounds = (low, high)
+        return s.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        (s,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        inside = (s > low) & (s < high)
+        return torch.where(inside, torch.full_like(grad, float("nan")), grad), None, None
+
+
+class NanInMiddle(nn.Module):
+    """``F(x) = sum_i x_i``, broken where ``low < F < high``; finite elsewhere.
+
+    ``broken="output"``: ``F`` itself is NaN there (its gradient stays finite);
+    ``broken="gradient"``: ``F`` is finite everywhere but its gradient is NaN there.
+    On the path from 0 to ``x`` with ``S = sum x``, that is ``low / S < alpha < high / S``.
+    """
+
+    def __init__(self, broken: str = "output", low: float = 0.9, high: float = 1.8) -> None:
+        super().__init__()
+        self.broken, self.low, self.high = broken, low, high
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.reshape(x.shape[0], -1).sum(1)
+        if self.broken == "gradient":
+            return _NanGradient.apply(s, self.low, self.high)
+        inside = (s > self.low) & (s < self.high)
+        return torch.where(inside, torch.full_like(s, float("nan")), s)
 
 
 def split_mlp_equivalent(mlp: SmallMLP) -> nn.Module:

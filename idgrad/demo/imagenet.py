@@ -46,6 +46,7 @@ import torch
 from idgrad import metrics, zoo
 from idgrad.methods import default_pilot_steps, integrated_decision_gradients, integrated_gradients
 from idgrad.results import Details
+from idgrad.validation import check_int
 
 __all__ = [
     "DEFAULT_PHOTOS",
@@ -217,10 +218,7 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
     for name, value in (("n_steps", n_steps), ("n_pilot_steps", n_pilot_steps)):
         if value is None and name == "n_pilot_steps":
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+        check_int(value, name)
     budget = n_steps + 2
     if n_pilot_steps is not None:
         m = budget - n_pilot_steps - 1
@@ -341,14 +339,6 @@ def _check_photos(photos: Sequence[str] | None) -> list[str]:
     return names
 
 
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
 def _curves_per_point(size: int) -> int:
     """Points of one insertion or deletion curve on a ``size x size`` image."""
     return 1 + -(-(size * size) // PIXELS_PER_STEP)
@@ -397,17 +387,17 @@ def run_imagenet_demo(
         ImportError: If the ``zoo`` or ``plot`` extras are missing.
     """
     names = _check_photos(photos)
-    n_steps = _check_positive("n_steps", n_steps)
+    n_steps = check_int(n_steps, "n_steps")
     chunk: int | Literal["auto"] = (
-        "auto" if batch_size is None else _check_positive("batch_size", batch_size)
+        "auto" if batch_size is None else check_int(batch_size, "batch_size")
     )
     metrics_chunk: int | Literal["auto"] = (
         "auto"
         if metrics_batch_size is None
-        else _check_positive("metrics_batch_size", metrics_batch_size)
+        else check_int(metrics_batch_size, "metrics_batch_size")
     )
-    dpi = _check_positive("dpi", dpi)
-    image_size = _check_positive("image_size", image_size)
+    dpi = check_int(dpi, "dpi")
+    image_size = check_int(image_size, "image_size")
     from idgrad.schedules import check_rule
 
     check_rule(ig_rule)

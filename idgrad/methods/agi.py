@@ -36,8 +36,10 @@ from typing import Any, Literal, NamedTuple, overload
 import torch
 
 from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
-from idgrad.methods._common import check_steps, prepare, to_input_dtypes
-from idgrad.seam import TensorOrTuple, restore_form
+from idgrad.methods._common import prepare, to_input_dtypes
+from idgrad.seam import PointLabel, TensorOrTuple, restore_form
+from idgrad.targets import TargetType, class_indices, resolve_target
+from idgrad.validation import check_int, check_number
 
 __all__ = ["AGIDetails", "adversarial_gradient_integration"]
 
@@ -99,14 +101,6 @@ class _Column:
         return scores.gather(1, self.columns.to(output.device).unsqueeze(1))[:, 0]
 
 
-def _check_epsilon(epsilon: Any) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__}")
-    if not (math.isfinite(float(epsilon)) and float(epsilon) > 0):
-        raise ValueError(f"epsilon must be finite and > 0, got {epsilon}")
-    return float(epsilon)
-
-
 def _check_clip(clip: Any) -> tuple[float, float] | None:
     if clip is None:
         return None
@@ -119,43 +113,6 @@ def _check_clip(clip: Any) -> tuple[float, float] | None:
     if low >= high:
         raise ValueError(f"clip must have low < high, got {clip!r}")
     return float(low), float(high)
-
-
-def _explained_class(
-    target: Any, batch: int, predicted: torch.Tensor, n_classes: int
-) -> torch.Tensor:
-    if target is None:
-        return predicted.clone()
-    if isinstance(target, bool):
-        raise TypeError("target must be None, an int, a (B,) integer tensor or a list of ints")
-    if isinstance(target, numbers.Integral):
-        out = torch.full((batch,), int(target), dtype=torch.long)
-    elif isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.is_complex():
-            raise TypeError(f"target tensor must hold integers, got {target.dtype}")
-        if target.ndim == 0:
-            out = torch.full((batch,), int(target), dtype=torch.long)
-        elif target.shape == (batch,):
-            out = target.detach().to(torch.long).cpu()
-        else:
-            raise ValueError(
-                f"target tensor has shape {tuple(target.shape)}; AGI needs a class per "
-                f"example: a scalar or ({batch},)"
-            )
-    elif isinstance(target, (list, tuple)):
-        if len(target) != batch or not all(
-            isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in target
-        ):
-            raise ValueError(f"a target list must hold {batch} ints (one class per example)")
-        out = torch.tensor([int(t) for t in target], dtype=torch.long)
-    else:
-        raise TypeError(
-            "AGI target must be None (the predicted class), an int, a (B,) integer tensor or "
-            f"a list of ints; got {type(target).__name__}"
-        )
-    if (out < -n_classes).any() or (out >= n_classes).any():
-        raise ValueError(f"target class out of range for {n_classes} classes: {out.tolist()}")
-    return torch.remainder(out, n_classes)
 
 
 def _false_classes(
@@ -202,7 +159,7 @@ def _false_classes(
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
-    target: Any = ...,
+    target: TargetType = ...,
     additional_forward_args: Any = ...,
     epsilon: float = ...,
     max_iter: int = ...,
@@ -219,7 +176,7 @@ def adversarial_gradient_integration(
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
-    target: Any = ...,
+    target: TargetType = ...,
     additional_forward_args: Any = ...,
     epsilon: float = ...,
     max_iter: int = ...,
@@ -237,7 +194,7 @@ def adversarial_gradient_integration(
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
-    target: Any = ...,
+    target: TargetType = ...,
     additional_forward_args: Any = ...,
     epsilon: float = ...,
     max_iter: int = ...,
@@ -256,7 +213,7 @@ def adversarial_gradient_integration(
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
-    target: Any = None,
+    target: TargetType = "predicted",
     additional_forward_args: Any = None,
     epsilon: float = 0.05,
     max_iter: int = 20,
@@ -283,8 +240,10 @@ def adversarial_gradient_integration(
         forward_func: a classifier returning ``(n, C)`` logits, called as
             ``forward_func(*inputs, *additional_forward_args)``.
         inputs: tensor ``(B, ...)`` or tuple of tensors (a step moves all of them).
-        target: the explained class: None (the predicted class at ``x``), an int,
-            a ``(B,)`` integer tensor or a list of ints.
+        target: the explained class, as in
+            :func:`~idgrad.methods.ig.integrated_gradients` with one class per example
+            (:func:`idgrad.targets.class_indices`); the default ``"predicted"`` is
+            the predicted class at ``x``. None (one scalar per example) is refused.
         additional_forward_args: as in :func:`~idgrad.methods.ig.integrated_gradients`.
         epsilon: step size (per feature, in input units; > 0).
         max_iter: most steps per path.
@@ -313,9 +272,9 @@ def adversarial_gradient_integration(
         >>> bool(d.attributions[0, 0] > 0)            # feature 0 supports class 0
         True
     """
-    epsilon = _check_epsilon(epsilon)
-    max_iter = check_steps(max_iter, "max_iter")
-    top_k = check_steps(top_k, "top_k")
+    epsilon = check_number(epsilon, "epsilon", minimum=0.0, open_minimum=True)
+    max_iter = check_int(max_iter, "max_iter")
+    top_k = check_int(top_k, "top_k")
     clip_range = _check_clip(clip)
     if not isinstance(probabilities, bool):
         raise TypeError(f"probabilities must be a bool, got {type(probabilities).__name__}")
@@ -335,7 +294,7 @@ def adversarial_gradient_integration(
         scores_x.append(column.last)
     scores = torch.cat(scores_x)
     n_classes = scores.shape[1]
-    explained = _explained_class(target, batch, scores.argmax(1).cpu(), n_classes)
+    explained = class_indices(resolve_target(target, scores), batch, n_classes)
     false = _false_classes(classes, top_k, scores, explained, seed)
     k = false.shape[1]
     n_forward = batch
@@ -353,6 +312,13 @@ def adversarial_gradient_integration(
     iterations = torch.zeros(n_paths, dtype=torch.long)
     end_values = torch.empty(n_paths, dtype=start.dtype, device=device)
     n_grad = 0
+
+    def on_path(paths: torch.Tensor) -> PointLabel:  # names a point in error messages
+        return lambda i: (
+            f"step {int(iterations[paths[i]])} of its path towards class "
+            f"{int(path_false[paths[i]])}"
+        )
+
     for _ in range(max_iter):
         live = running.nonzero().flatten()
         if live.numel() == 0:
@@ -363,7 +329,7 @@ def adversarial_gradient_integration(
             rows = path_rows[idx].to(device)
             pts = tuple(s.index_select(0, idx_dev) for s in state)
             column.columns = path_false[idx]
-            _, grads_false = prep.seam.scalars_and_grads(pts, rows)
+            _, grads_false = prep.seam.scalars_and_grads(pts, rows, on_path(idx))
             pts = tuple(pt.detach() for pt in pts)  # the seam made them leaves needing grad
             n_grad += idx.numel()
             assert column.last is not None
@@ -383,7 +349,7 @@ def adversarial_gradient_integration(
             pts_go = tuple(pt[go_dev] for pt in pts)
             column.columns = path_target[moving]
             _, grads_target = prep.seam.scalars_and_grads(
-                tuple(pt.clone() for pt in pts_go), path_rows[moving].to(device)
+                tuple(pt.clone() for pt in pts_go), path_rows[moving].to(device), on_path(moving)
             )
             n_grad += moving.numel()
             for s, a, pt, gf, gt in zip(state, acc, pts_go, grads_false, grads_target):
@@ -401,12 +367,14 @@ def adversarial_gradient_integration(
         idx_dev = idx.to(device)
         column.columns = path_target[idx]
         values = prep.seam.scalars(
-            tuple(s.index_select(0, idx_dev) for s in state), path_rows[idx].to(device)
+            tuple(s.index_select(0, idx_dev) for s in state),
+            path_rows[idx].to(device),
+            on_path(idx),
         )
         end_values[idx_dev] = values.to(end_values.dtype)
         n_forward += idx.numel()
     summed = [a.reshape((batch, k) + a.shape[1:]).sum(1) for a in acc]
-    total = torch.stack([s.flatten(1).sum(1) for s in summed]).sum(0)
+    total = torch.stack([s.reshape(batch, -1).sum(1) for s in summed]).sum(0)
     end_outputs = end_values.reshape(batch, k)
     delta = total.to(start.dtype) - (start.unsqueeze(1) - end_outputs).sum(1)
     attributions = restore_form(to_input_dtypes(summed, xs), prep.was_tuple)

@@ -19,8 +19,6 @@ up to the quadrature error, reported as the convergence delta.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
@@ -28,10 +26,11 @@ import torch
 
 from idgrad.blur import _check_dims, blur_and_velocity, blur_radius
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
-from idgrad.methods._common import check_steps, prepare, to_input_dtypes, total_attribution
+from idgrad.methods._common import prepare, to_input_dtypes, total_attribution
 from idgrad.results import Details
 from idgrad.schedules import uniform_schedule
 from idgrad.seam import TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int, check_number
 
 __all__ = ["BlurPath", "blur_integrated_gradients"]
 
@@ -89,14 +88,6 @@ class BlurPath:
             pts.append(y)
             vel.append(-self.max_sigma * dy)
         return tuple(pts), tuple(vel)
-
-
-def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(float(value)) and float(value) > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return float(value)
 
 
 @overload
@@ -204,9 +195,9 @@ def blur_integrated_gradients(
         >>> attr.shape, bool(delta.abs().max() < 1e-10)
         (torch.Size([2, 1, 6, 6]), True)
     """
-    n_steps = check_steps(n_steps)
-    max_sigma = _check_positive(max_sigma, "max_sigma")
-    truncate = _check_positive(truncate, "truncate")
+    n_steps = check_int(n_steps, "n_steps")
+    max_sigma = check_number(max_sigma, "max_sigma", minimum=0.0, open_minimum=True)
+    truncate = check_number(truncate, "truncate", minimum=0.0, open_minimum=True)
     prep = prepare(forward_func, inputs, None, target, additional_forward_args, internal_batch_size)
     batch = prep.batch_size
     path = BlurPath(prep.inputs, max_sigma, blur_radius(max_sigma, truncate), dims)

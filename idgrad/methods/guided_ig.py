@@ -33,8 +33,6 @@ the O(1/n) error of the left Riemann sum, reported as the convergence delta.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
@@ -47,22 +45,12 @@ from idgrad.integrator import (
     evaluate_path,
     resolve_chunk_size,
 )
-from idgrad.methods._common import check_steps, prepare, to_input_dtypes
+from idgrad.methods._common import prepare, to_input_dtypes
 from idgrad.results import Details
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int, check_number
 
 __all__ = ["guided_integrated_gradients"]
-
-
-def _check_unit(value: Any, name: str, *, open_left: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    ok = math.isfinite(v) and (0.0 < v if open_left else 0.0 <= v) and v <= 1.0
-    if not ok:
-        interval = "(0, 1]" if open_left else "[0, 1]"
-        raise ValueError(f"{name} must be in {interval}, got {value}")
-    return v
 
 
 def _select_and_move(
@@ -203,9 +191,9 @@ def guided_integrated_gradients(
         >>> [round(v, 12) for v in attr[0].tolist()]
         [1.0, -2.0, 6.0]
     """
-    n_steps = check_steps(n_steps)
-    fraction = _check_unit(fraction, "fraction", open_left=True)
-    max_dist = _check_unit(max_dist, "max_dist", open_left=False)
+    n_steps = check_int(n_steps, "n_steps")
+    fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_minimum=True)
+    max_dist = check_number(max_dist, "max_dist", minimum=0.0, maximum=1.0)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
@@ -243,7 +231,8 @@ def guided_integrated_gradients(
         grad = torch.empty_like(diff)
         for lo, hi in chunk_bounds(batch, chunk):
             rows = torch.arange(lo, hi, device=device)
-            values, grads = prep.seam.scalars_and_grads(point_tuple(lo, hi), rows)
+            where = f"alpha = {(step - 1) / n_steps:.6g} (step {step} of the guided path)"
+            values, grads = prep.seam.scalars_and_grads(point_tuple(lo, hi), rows, where)
             outputs[lo:hi, step - 1] = values.to(work)
             grad[lo:hi] = torch.cat([g.to(work).reshape(hi - lo, -1) for g in grads], 1)
         p_old = p

@@ -28,7 +28,6 @@ import torch
 
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
-    check_steps,
     differences,
     path_endpoints,
     prepare,
@@ -38,6 +37,7 @@ from idgrad.methods._common import (
 from idgrad.results import Details
 from idgrad.schedules import adaptive_schedule, check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int
 
 __all__ = ["IDGWarning", "default_pilot_steps", "integrated_decision_gradients"]
 
@@ -191,7 +191,7 @@ def integrated_decision_gradients(
         >>> abs(delta.item()) < 1e-2  # quadrature error on integral of F'
         True
     """
-    n_steps = check_steps(n_steps)
+    n_steps = check_int(n_steps, "n_steps")
     check_rule(method, adaptive=adaptive)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
@@ -202,7 +202,7 @@ def integrated_decision_gradients(
         n_pilot = (
             default_pilot_steps(n_steps)
             if n_pilot_steps is None
-            else check_steps(n_pilot_steps, "n_pilot_steps")
+            else check_int(n_pilot_steps, "n_pilot_steps")
         )
         grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
         pilot_alphas = grid.unsqueeze(0).expand(batch, -1)

@@ -16,7 +16,6 @@ import torch
 
 from idgrad.integrator import ChunkSize, integrate_path
 from idgrad.methods._common import (
-    check_steps,
     differences,
     path_endpoints,
     prepare,
@@ -26,6 +25,7 @@ from idgrad.methods._common import (
 from idgrad.results import Details
 from idgrad.schedules import check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int
 
 __all__ = ["integrated_gradients"]
 
@@ -115,9 +115,11 @@ def integrated_gradients(
         inputs: tensor ``(B, ...)`` or tuple of tensors sharing ``B``.
         baselines: None (zeros), a number, a tensor broadcastable to the input, or a
             tuple of those (one per input).
-        target: which output to explain: None (the output is one scalar per example),
-            an int, a tuple index, an integer tensor ``(B,)``, a list per example, or a
-            callable ``output -> (n,)`` applied to the model output of each chunk.
+        target: which output to explain (see :mod:`idgrad.targets`): None (the model
+            returns one scalar per example), ``"predicted"`` (the predicted class at the
+            inputs), an int or a tuple index (negative counts from the end), an integer
+            tensor ``(B,)`` / ``(B, depth)`` or a list with one index per example (one
+            element: for every example), or a callable ``output -> (n,)``.
         additional_forward_args: extra arguments after the inputs; tensors whose first
             axis is ``B`` are sliced per example, others are passed as they are.
         n_steps: number of gradient evaluations per example.
@@ -144,7 +146,7 @@ def integrated_gradients(
         >>> attr.tolist(), delta.abs().item() < 1e-12
         ([[1.0, 4.0]], True)
     """
-    n_steps = check_steps(n_steps)
+    n_steps = check_int(n_steps, "n_steps")
     check_rule(method)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size

@@ -28,8 +28,6 @@ then uses an exact rule (Gauss-Legendre by default) scaled to that interval, so
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, overload
 
@@ -37,7 +35,6 @@ import torch
 
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
-    check_steps,
     differences,
     prepare,
     to_input_dtypes,
@@ -46,6 +43,7 @@ from idgrad.methods._common import (
 from idgrad.methods.idg import default_pilot_steps
 from idgrad.schedules import Schedule, rule_points
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int, check_number
 
 __all__ = ["LeftIGDetails", "find_alpha_star", "left_integrated_gradients"]
 
@@ -91,22 +89,6 @@ class LeftIGDetails(NamedTuple):
     def n_evaluations(self) -> int:
         """All model evaluations (gradient points + forward-only points)."""
         return self.n_gradient_evals + self.n_forward_evals
-
-
-def _check_fraction(fraction: Any) -> float:
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"fraction must be a number, got {type(fraction).__name__}")
-    if not (math.isfinite(float(fraction)) and 0.0 < float(fraction) <= 1.0):
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    return float(fraction)
-
-
-def _check_refine(n_refine: Any) -> int:
-    if isinstance(n_refine, bool) or not isinstance(n_refine, numbers.Integral):
-        raise TypeError(f"n_refine must be an int, got {type(n_refine).__name__}")
-    if n_refine < 0:
-        raise ValueError(f"n_refine must be >= 0, got {n_refine}")
-    return int(n_refine)
 
 
 def _reached(
@@ -270,9 +252,9 @@ def left_integrated_gradients(
         >>> d.alpha_star.tolist(), d.attributions.tolist()
         ([0.5], [[1.0, 3.0]])
     """
-    n_steps = check_steps(n_steps)
-    fraction = _check_fraction(fraction)
-    n_refine = _check_refine(n_refine)
+    n_steps = check_int(n_steps, "n_steps")
+    fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_minimum=True)
+    n_refine = check_int(n_refine, "n_refine", minimum=0)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
@@ -280,7 +262,7 @@ def left_integrated_gradients(
     n_pilot = (
         default_pilot_steps(n_steps)
         if n_pilot_steps is None
-        else check_steps(n_pilot_steps, "n_pilot_steps")
+        else check_int(n_pilot_steps, "n_pilot_steps")
     )
     points, rule_weights = rule_points(n_steps, method)
     grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
