@@ -227,7 +227,7 @@ class Target:
             got = (
                 f"shape {tuple(value.shape[1:])} per row"
                 if value.ndim > 0 and value.shape[0] == n
-                else f"shape {tuple(value.shape)} for an output with {n} rows"
+                else "a tensor whose first axis does not run over the output's rows"
             )
             raise ValueError(
                 f"the target callable must return one scalar per row of the model output "
@@ -317,12 +317,16 @@ def resolve_target(target: TargetType, outputs: torch.Tensor | Callable[[], Any]
     return predicted_classes(outputs() if callable(outputs) else outputs)
 
 
-def class_indices(target: TargetType, batch_size: int, n_classes: int) -> torch.Tensor:
+def class_indices(
+    target: TargetType, batch_size: int, n_classes: int | Callable[[], int]
+) -> torch.Tensor:
     """One class per example, ``(B,)`` long in ``[0, n_classes)``, for classifier tools.
 
     The rules of :class:`Target` with one index per example: an int, a tensor, an
     array or a list (one element: for every example); negative indices count from
-    the end. Resolve ``"predicted"`` first (:func:`resolve_target`).
+    the end. Resolve ``"predicted"`` first (:func:`resolve_target`). ``n_classes``
+    may be a function (e.g. one forward pass); it is called after the form of
+    ``target`` has been checked.
 
     Raises:
         TypeError: None, a callable, a tuple index, bools or floats.
@@ -354,6 +358,8 @@ def class_indices(target: TargetType, batch_size: int, n_classes: int) -> torch.
     else:
         assert t.per_example is not None
         classes = t.per_example[:, 0].cpu()
+    if callable(n_classes):
+        n_classes = n_classes()
     lo, hi = int(classes.min()), int(classes.max())
     if lo < -n_classes or hi >= n_classes:
         raise ValueError(
