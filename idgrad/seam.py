@@ -8,9 +8,10 @@ point. :class:`ModelSeam` then offers two calls, ``scalars(points, rows)`` (forw
 only) and ``scalars_and_grads(points, rows)`` (forward + backward), over a chunk of
 points, where ``rows[i]`` is the example a point belongs to.
 
-Both calls check that the scalars (and the gradients) are finite with one
-reduction per chunk and raise :class:`~idgrad.validation.NonFiniteError` naming the
-example and the point (``where``, e.g. its ``alpha``) where they stopped being finite.
+Both calls check that the scalars (and the gradients) are finite, with one
+reduction per tensor and one host sync per chunk, and raise
+:class:`~idgrad.validation.NonFiniteError` naming the example and the point
+(``where``, e.g. its ``alpha``) where they stopped being finite.
 
 Example:
     >>> model = torch.nn.Linear(3, 2)
@@ -35,6 +36,7 @@ from idgrad.validation import (
     check_device,
     check_finite,
     check_floating,
+    finite_flag,
 )
 
 __all__ = [
@@ -270,7 +272,7 @@ class ModelSeam:
         """
         with torch.no_grad():
             values = self._call(points, rows).detach()
-        if not bool(torch.isfinite(values).all()):
+        if not bool(finite_flag((values,))):
             self._raise_non_finite(values, (), rows, where)
         return values
 
@@ -298,9 +300,7 @@ class ModelSeam:
                 values.sum(), leaves, allow_unused=True, materialize_grads=True
             )
         values = values.detach()
-        flags = [torch.isfinite(values).all()]
-        flags += [torch.isfinite(g).all().to(flags[0].device) for g in grads]
-        if not bool(torch.stack(flags).all()):
+        if not bool(finite_flag((values, *grads))):
             self._raise_non_finite(values, grads, rows, where)
         return values, tuple(grads)
 
