@@ -46,6 +46,7 @@ import torch
 from idgrad import metrics, zoo
 from idgrad.methods import default_pilot_steps, integrated_decision_gradients, integrated_gradients
 from idgrad.results import Details
+from idgrad.targets import predicted_classes
 from idgrad.validation import check_int
 
 __all__ = [
@@ -431,9 +432,10 @@ def run_imagenet_demo(
         baseline_logits = logits[-1]
         logits = logits[:-1]
         probabilities = torch.softmax(logits, dim=1)
+        predicted = predicted_classes(logits)
         for i, name in enumerate(names):
             x = images[i : i + 1]
-            target = int(logits[i].argmax())
+            target = int(predicted[i])
             runs: dict[str, tuple[torch.Tensor, Details, int, float]] = {}
             for label in (_IG_LABEL, _IDG_LABEL):
                 bar.set_stage(f"{name}: {label}")
