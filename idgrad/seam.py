@@ -36,6 +36,7 @@ from idgrad.validation import (
     check_device,
     check_finite,
     check_floating,
+    check_model_device,
     finite_flag,
 )
 
@@ -69,16 +70,22 @@ def check_no_inference_mode() -> None:
 
 
 def as_input_tuple(
-    inputs: TensorOrTuple, name: str = "inputs"
+    inputs: TensorOrTuple,
+    name: str = "inputs",
+    forward_func: Callable[..., Any] | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], bool]:
-    """Normalise ``inputs`` to a tuple of floating tensors sharing a batch size.
+    """Normalise ``inputs`` to a tuple of floating tensors sharing a batch size and device.
+
+    With ``forward_func``, that device must be one of the model's
+    (:func:`~idgrad.validation.check_model_device`).
 
     Returns:
         ``(tensors, was_tuple)``.
 
     Raises:
         TypeError: not a tensor / tuple of tensors, or not floating point.
-        ValueError: empty batch, mismatched batch sizes, NaN or Inf.
+        ValueError: empty batch, mismatched batch sizes or devices, the meta device, NaN
+            or Inf.
     """
     was_tuple = isinstance(inputs, (tuple, list))
     tensors = tuple(inputs) if was_tuple else (inputs,)
@@ -93,6 +100,8 @@ def as_input_tuple(
             raise ValueError(f"{label} must have a batch dimension, got a 0-d tensor")
         if t.shape[0] == 0:
             raise ValueError(f"{label} is an empty batch (shape {tuple(t.shape)})")
+        if forward_func is not None:
+            check_model_device(forward_func, [t], name)
         check_device(t, label)
         check_finite(t, label)
     batch = tensors[0].shape[0]
@@ -145,12 +154,12 @@ def expand_baselines(
             out.append(torch.full((), float(b), dtype=x.dtype, device=x.device).expand(x.shape))
             continue
         b = b.detach()
-        check_device(b, label)
         if b.ndim > 0 and b.device != x.device:
             raise ValueError(
                 f"{label} is on {b.device} but its input is on {x.device}; "
                 "put inputs and baselines on one device (the model's)"
             )
+        check_device(b, label)
         if b.is_complex():
             raise TypeError(f"{label} must be real, got {b.dtype}")
         check_finite(b, label)

@@ -87,10 +87,19 @@ def test_model_devices() -> None:
 def test_meta_inputs_are_refused_before_any_model_call() -> None:
     model = CountingModel(SmallMLP(3, 4, 2))
     x = torch.empty(2, 3, dtype=D, device="meta")
-    with pytest.raises(ValueError, match="inputs is on the meta device"):
+    with pytest.raises(
+        ValueError, match="inputs are on meta but the model's parameters are on cpu"
+    ):
         idgrad.integrated_gradients(model, x, target=0)
-    with pytest.raises(ValueError, match="baselines is on the meta device"):
+    with pytest.raises(ValueError, match="inputs is on the meta device"):  # no parameters
+        idgrad.integrated_gradients(lambda z: z.sum(1), x)
+    with pytest.raises(ValueError, match="baselines is on meta but its input is on cpu"):
         idgrad.integrated_gradients(model, torch.rand(2, 3, dtype=D), baselines=x, target=0)
+    with pytest.raises(ValueError, match="baselines is on the meta device"):  # 0-d
+        meta_number = torch.empty((), dtype=D, device="meta")
+        idgrad.integrated_gradients(
+            model, torch.rand(2, 3, dtype=D), baselines=meta_number, target=0
+        )
     assert model.calls == 0
 
 

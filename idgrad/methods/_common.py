@@ -23,7 +23,6 @@ from idgrad.seam import (
     check_no_inference_mode,
     expand_baselines,
 )
-from idgrad.validation import check_model_device
 
 __all__ = [
     "Prepared",
@@ -60,10 +59,9 @@ def prepare(
     that resolves ``target="predicted"`` (if given).
     """
     check_no_inference_mode()
-    xs, was_tuple = as_input_tuple(inputs)
+    xs, was_tuple = as_input_tuple(inputs, forward_func=forward_func)
     bs = expand_baselines(baselines, xs)
     check_chunk_size(internal_batch_size)
-    check_model_device(forward_func, xs)
     chunk = resolve_chunk_size(internal_batch_size, xs)
     seam = ModelSeam.build(forward_func, xs, target, additional_forward_args, chunk)
     return Prepared(xs, was_tuple, bs, seam, int(xs[0].shape[0]))
