@@ -332,8 +332,7 @@ class ModelSeam:
         at = f"example {int(rows[i])}" + (f", {label}" if label else "")
         hint = (
             "; check the model for divisions by zero, overflow, or log/sqrt of values <= 0 "
-            "between the baseline and the input (a rule without end points, e.g. "
-            "'gausslegendre', avoids alpha = 0 and 1)"
+            "on the path (between the baseline and the input)"
         )
         if bool(bad_value[i]):
             raise NonFiniteError(f"the model's target output F is {float(values[i])} at {at}{hint}")
