@@ -131,12 +131,10 @@ def test_ig_sign_is_ig_times_the_sign_map() -> None:
     model = SmallMLP(n_features=5, n_classes=3)
     x = torch.randn(4, 5, dtype=D)
     base = make_baseline("uniform", x, low=-1.0, high=1.0)
-    ig, ig_delta = integrated_gradients(
-        model, x, base, target=2, n_steps=8, return_convergence_delta=True
-    )
-    got, delta = integrated_gradients_sign(
-        model, x, base, target=2, n_steps=8, return_convergence_delta=True
-    )
+    det = integrated_gradients.details(model, x, base, target=2, n_steps=8)
+    ig, ig_delta = det.attributions, det.delta
+    det = integrated_gradients_sign.details(model, x, base, target=2, n_steps=8)
+    got, delta = det.attributions, det.delta
     signs = torch.where(x >= 0, 1.0, -1.0).to(D)
     torch.testing.assert_close(got, ig * signs, rtol=0, atol=0)
     torch.testing.assert_close(delta, ig_delta, rtol=0, atol=0)
@@ -151,7 +149,7 @@ def test_ig_sign_local_variant_and_details() -> None:
     local = integrated_gradients_sign(model, x, baselines=1.0, n_steps=2, multiply_by_inputs=False)
     # path-averaged gradient of z^2 from 1 to x is x + 1; times the sign map of x
     torch.testing.assert_close(local, torch.tensor([[-0.0, 1.0, 3.0]], dtype=D))
-    d = integrated_gradients_sign(model, x, n_steps=2, return_details=True)
+    d = integrated_gradients_sign.details(model, x, n_steps=2)
     torch.testing.assert_close(d.attributions, torch.tensor([[-1.0, 0.0, 4.0]], dtype=D))
     assert d.n_gradient_evals == 2
 

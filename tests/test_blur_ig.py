@@ -63,9 +63,7 @@ def test_completeness_converges_with_steps() -> None:
     x = torch.rand(2, 2, 8, 8, dtype=D)
     deltas = []
     for n in (8, 32, 128):
-        d = blur_integrated_gradients(
-            model, x, target=1, n_steps=n, max_sigma=4.0, return_details=True
-        )
+        d = blur_integrated_gradients.details(model, x, target=1, n_steps=n, max_sigma=4.0)
         blurred = model(gaussian_filter(x, 4.0))[:, 1].detach()
         torch.testing.assert_close(d.start, blurred, rtol=0, atol=1e-14)
         torch.testing.assert_close(d.end, model(x)[:, 1].detach(), rtol=0, atol=1e-14)
@@ -105,8 +103,8 @@ def test_tuple_inputs_and_counts() -> None:
 
     model = CountingModel(Both())
     x = (torch.rand(2, 1, 5, 5, dtype=D), torch.rand(2, 7, dtype=D))
-    d = blur_integrated_gradients(
-        model, x, n_steps=64, max_sigma=1.5, internal_batch_size=37, return_details=True
+    d = blur_integrated_gradients.details(
+        model, x, n_steps=64, max_sigma=1.5, internal_batch_size=37
     )
     a, b = d.attributions
     torch.testing.assert_close(a, w1 * (x[0] - gaussian_filter(x[0], 1.5)), rtol=0, atol=1e-10)

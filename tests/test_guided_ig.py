@@ -111,9 +111,7 @@ def test_completeness_error_shrinks_like_one_over_n() -> None:
     x = torch.tensor([[1.0, 2.0, -1.5, 0.5], [0.3, -0.7, 1.2, 2.0]], dtype=D)
     errors = []
     for n in (10, 40, 160):
-        d = guided_integrated_gradients(
-            model, x, n_steps=n, fraction=0.25, max_dist=0.2, return_details=True
-        )
+        d = guided_integrated_gradients.details(model, x, n_steps=n, fraction=0.25, max_dist=0.2)
         gap = model(x) - model(torch.zeros_like(x))
         torch.testing.assert_close(
             d.attributions.sum(1) - gap.detach(), d.delta, rtol=0, atol=1e-13
@@ -149,13 +147,8 @@ def test_input_equal_to_baseline_gives_zero() -> None:
 
 def test_counts_match_the_model_calls() -> None:
     model = CountingModel(SmallMLP(n_features=3, n_classes=2))
-    d = guided_integrated_gradients(
-        model,
-        torch.randn(5, 3, dtype=D),
-        target=1,
-        n_steps=4,
-        internal_batch_size=2,
-        return_details=True,
+    d = guided_integrated_gradients.details(
+        model, torch.randn(5, 3, dtype=D), target=1, n_steps=4, internal_batch_size=2
     )
     assert d.n_gradient_evals == 20 == model.grad_rows
     assert d.n_forward_evals == 5 == model.rows - model.grad_rows

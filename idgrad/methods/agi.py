@@ -31,48 +31,26 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Literal
 
 import torch
 
+from idgrad.defaults import (
+    AGI_CLASSES,
+    AGI_EPSILON,
+    AGI_MAX_ITER,
+    AGI_PROBABILITIES,
+    AGI_SEED,
+    AGI_TOP_K,
+    INTERNAL_BATCH_SIZE,
+)
 from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 from idgrad.methods._common import check_steps, prepare, to_input_dtypes
+from idgrad.methods.base import path_method
+from idgrad.results import AGIDetails
 from idgrad.seam import TensorOrTuple, restore_form
 
-__all__ = ["AGIDetails", "adversarial_gradient_integration"]
-
-
-class AGIDetails(NamedTuple):
-    """What :func:`adversarial_gradient_integration` computed.
-
-    Attributes:
-        attributions: same form as the inputs.
-        delta: ``(B,)`` ``sum(attributions) - sum_j (f_c(x) - f_c(x^{T_j}))``.
-        target: ``(B,)`` the explained class ``c``.
-        false_classes: ``(B, k)`` the classes ``J``.
-        n_iterations: ``(B, k)`` steps made on each path.
-        reached: ``(B, k)`` whether the path ended at a point predicted as its class.
-        start: ``(B,)`` ``f_c(x)``.
-        end_outputs: ``(B, k)`` ``f_c`` at the end of each path.
-        n_gradient_evals: forward + backward point evaluations.
-        n_forward_evals: forward-only point evaluations.
-    """
-
-    attributions: TensorOrTuple
-    delta: torch.Tensor
-    target: torch.Tensor
-    false_classes: torch.Tensor
-    n_iterations: torch.Tensor
-    reached: torch.Tensor
-    start: torch.Tensor
-    end_outputs: torch.Tensor
-    n_gradient_evals: int
-    n_forward_evals: int
-
-    @property
-    def n_evaluations(self) -> int:
-        """All model evaluations (gradient points + forward-only points)."""
-        return self.n_gradient_evals + self.n_forward_evals
+__all__ = ["adversarial_gradient_integration"]
 
 
 class _Column:
@@ -121,11 +99,13 @@ def _check_clip(clip: Any) -> tuple[float, float] | None:
     return float(low), float(high)
 
 
-def _explained_class(
-    target: Any, batch: int, predicted: torch.Tensor, n_classes: int
-) -> torch.Tensor:
+def _requested_class(target: Any, batch: int) -> torch.Tensor | None:
+    """The explained class per example ``(B,)`` as given, None for the predicted one.
+
+    Checked before any model call; the range is checked once the classes are known.
+    """
     if target is None:
-        return predicted.clone()
+        return None
     if isinstance(target, bool):
         raise TypeError("target must be None, an int, a (B,) integer tensor or a list of ints")
     if isinstance(target, numbers.Integral):
@@ -153,6 +133,15 @@ def _explained_class(
             "AGI target must be None (the predicted class), an int, a (B,) integer tensor or "
             f"a list of ints; got {type(target).__name__}"
         )
+    return out
+
+
+def _explained_class(
+    requested: torch.Tensor | None, predicted: torch.Tensor, n_classes: int
+) -> torch.Tensor:
+    if requested is None:
+        return predicted.clone()
+    out = requested
     if (out < -n_classes).any() or (out >= n_classes).any():
         raise ValueError(f"target class out of range for {n_classes} classes: {out.tolist()}")
     return torch.remainder(out, n_classes)
@@ -198,77 +187,22 @@ def _false_classes(
     raise ValueError(f"classes must be 'top', 'random' or a (B, k) tensor, got {classes!r}")
 
 
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> AGIDetails: ...
-
-
+@path_method
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     target: Any = None,
     additional_forward_args: Any = None,
-    epsilon: float = 0.05,
-    max_iter: int = 20,
-    top_k: int = 20,
-    classes: Literal["top", "random"] | torch.Tensor = "top",
-    seed: int | None = 0,
-    probabilities: bool = True,
+    *,
+    epsilon: float = AGI_EPSILON,
+    max_iter: int = AGI_MAX_ITER,
+    top_k: int = AGI_TOP_K,
+    classes: Literal["top", "random"] | torch.Tensor = AGI_CLASSES,
+    seed: int | None = AGI_SEED,
+    probabilities: bool = AGI_PROBABILITIES,
     clip: tuple[float, float] | None = None,
-    internal_batch_size: ChunkSize = "auto",
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | AGIDetails:
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+) -> AGIDetails:
     """AGI: integrate ``-grad f_c`` along adversarial paths towards false classes.
 
     See the module docstring for the formula. Paper:
@@ -295,19 +229,20 @@ def adversarial_gradient_integration(
             raw outputs.
         clip: ``(low, high)`` range every step is clipped to, or None.
         internal_batch_size: at most this many points per forward/backward.
-        return_convergence_delta: also return the ``(B,)`` delta of :class:`AGIDetails`.
-        return_details: return an :class:`AGIDetails` instead.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or details on request.
+        Attributions shaped like ``inputs``.
+        ``adversarial_gradient_integration.details(...)`` returns an
+        :class:`~idgrad.results.AGIDetails` (its ``delta`` is
+        ``sum(AGI) - sum_j (f_c(x) - f_c(x^{T_j}))`` ``(B,)``).
 
     Example:
         >>> import torch
         >>> W = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
         >>> model = lambda x: x @ W                   # 2 features, 3 classes
         >>> x = torch.tensor([[1.0, 0.2]], dtype=torch.float64)
-        >>> d = adversarial_gradient_integration(model, x, top_k=2, epsilon=0.1,
-        ...                                      max_iter=40, return_details=True)
+        >>> d = adversarial_gradient_integration.details(model, x, top_k=2, epsilon=0.1,
+        ...                                              max_iter=40)
         >>> d.target.tolist(), d.false_classes.tolist(), d.reached.tolist()
         ([0], [[1, 2]], [[True, True]])
         >>> bool(d.attributions[0, 0] > 0)            # feature 0 supports class 0
@@ -322,6 +257,7 @@ def adversarial_gradient_integration(
     column = _Column(probabilities)
     prep = prepare(forward_func, inputs, None, column, additional_forward_args, internal_batch_size)
     batch = prep.batch_size
+    requested = _requested_class(target, batch)
     xs = prep.inputs
     device = xs[0].device
     size = resolve_chunk_size(internal_batch_size, xs)
@@ -335,7 +271,7 @@ def adversarial_gradient_integration(
         scores_x.append(column.last)
     scores = torch.cat(scores_x)
     n_classes = scores.shape[1]
-    explained = _explained_class(target, batch, scores.argmax(1).cpu(), n_classes)
+    explained = _explained_class(requested, scores.argmax(1).cpu(), n_classes)
     false = _false_classes(classes, top_k, scores, explained, seed)
     k = false.shape[1]
     n_forward = batch
@@ -410,19 +346,15 @@ def adversarial_gradient_integration(
     end_outputs = end_values.reshape(batch, k)
     delta = total.to(start.dtype) - (start.unsqueeze(1) - end_outputs).sum(1)
     attributions = restore_form(to_input_dtypes(summed, xs), prep.was_tuple)
-    if return_details:
-        return AGIDetails(
-            attributions=attributions,
-            delta=delta,
-            target=explained,
-            false_classes=false,
-            n_iterations=iterations.reshape(batch, k),
-            reached=reached.reshape(batch, k),
-            start=start,
-            end_outputs=end_outputs,
-            n_gradient_evals=n_grad,
-            n_forward_evals=n_forward,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return AGIDetails(
+        attributions=attributions,
+        delta=delta,
+        target=explained,
+        false_classes=false,
+        n_iterations=iterations.reshape(batch, k),
+        reached=reached.reshape(batch, k),
+        start=start,
+        end_outputs=end_outputs,
+        n_gradient_evals=n_grad,
+        n_forward_evals=n_forward,
+    )
