@@ -252,6 +252,10 @@ def test_float32_keeps_its_dtype_and_is_close_to_float64(name: str) -> None:
     entry = ENTRIES[name]
     ref = _attributions(entry.run(ModeDependentNet().eval(), _x()))
     got = _attributions(entry.run(ModeDependentNet().eval().float(), _x(torch.float32)))
+    if entry.details is not None:  # the delta too: lower precisions accumulate in float32
+        assert entry.details(ModeDependentNet().eval().float(), _x(torch.float32)).delta.dtype == (
+            torch.float32
+        )
     for a32, a64 in zip(got, ref):
         assert a32.dtype == torch.float32 and a64.dtype == torch.float64
         assert torch.isfinite(a32).all()

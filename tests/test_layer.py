@@ -293,29 +293,6 @@ def test_several_layers_share_one_path() -> None:
 # ---------------------------------------------------------------- chunking, targets
 
 
-@pytest.mark.parametrize("fn", [layer_integrated_gradients, layer_integrated_decision_gradients])
-def test_chunk_size_invariance(fn) -> None:
-    model = TokenModel(n_classes=3)
-    ids = torch.tensor([[1, 4, 7, 2], [3, 3, 9, 5], [8, 1, 2, 6]])
-    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]])
-    results = [
-        fn.details(
-            model,
-            model.emb,
-            ids,
-            0,
-            target=[2, 0, 1],
-            additional_forward_args=(mask,),
-            n_steps=10,
-            internal_batch_size=size,
-        )
-        for size in (1, 7, None)
-    ]
-    for other in results[1:]:
-        torch.testing.assert_close(other.attributions, results[0].attributions, rtol=0, atol=1e-12)
-        torch.testing.assert_close(other.delta, results[0].delta, rtol=0, atol=1e-12)
-
-
 def test_callable_and_tensor_targets_agree() -> None:
     model = TokenModel(n_classes=3)
     ids = torch.tensor([[1, 4, 7], [3, 3, 9]])
@@ -364,18 +341,6 @@ def test_classes_match_functions() -> None:
     torch.testing.assert_close(delta, want_delta, rtol=0, atol=0)
     with pytest.raises(ValueError, match="device_ids"):
         LayerIntegratedGradients(model, model.emb, device_ids=[0])
-
-
-def test_cuda_matches_cpu(device: torch.device) -> None:
-    model = TokenModel()
-    ids = torch.tensor([[1, 4, 7, 2], [3, 3, 9, 5]])
-    cpu = layer_integrated_decision_gradients(model, model.emb, ids, 0, target=1, n_steps=8)
-    model_dev = TokenModel().to(device)
-    dev = layer_integrated_decision_gradients(
-        model_dev, model_dev.emb, ids.to(device), 0, target=1, n_steps=8, internal_batch_size=5
-    )
-    assert dev.device.type == device.type
-    torch.testing.assert_close(dev.cpu(), cpu, rtol=0, atol=1e-10)
 
 
 # ---------------------------------------------------------------- captum parity
@@ -461,30 +426,14 @@ def _hook_counts(model: nn.Module) -> list[tuple[int, int]]:
     return [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()]
 
 
-@pytest.mark.parametrize("training", [False, True])
-@pytest.mark.parametrize("grad_mode", [True, False])
 @pytest.mark.parametrize("to_input", [False, True])
-def test_state_is_left_as_found(training: bool, grad_mode: bool, to_input: bool) -> None:
+def test_hooks_are_removed_after_a_call(to_input: bool) -> None:
     model = TwoStage()
-    model.train(training)
-    model.head.weight.grad = torch.full_like(model.head.weight, 3.0)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
     hooks = _hook_counts(model)
-    x = _x().requires_grad_(True)
-    x_copy = x.detach().clone()
-    with torch.set_grad_enabled(grad_mode):
-        attr = layer_integrated_decision_gradients(
-            model, model.mid, x, target=1, n_steps=6, attribute_to_layer_input=to_input
-        )
-        assert torch.is_grad_enabled() == grad_mode
-    assert not attr.requires_grad
-    assert model.training == training
-    assert torch.equal(model.head.weight.grad, torch.full_like(model.head.weight, 3.0))
-    assert model.body.weight.grad is None and model.mid.weight.grad is None
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+    layer_integrated_decision_gradients(
+        model, model.mid, _x(), target=1, n_steps=6, attribute_to_layer_input=to_input
+    )
     assert _hook_counts(model) == hooks
-    assert x.requires_grad and x.is_leaf and x.grad is None and torch.equal(x.detach(), x_copy)
 
 
 class Exploding(nn.Module):
