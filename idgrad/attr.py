@@ -23,8 +23,9 @@ Example:
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -85,6 +86,24 @@ def _captum_entry(method: _F) -> _F:
         return method(*args, **kwargs)
 
     return attribute  # type: ignore[return-value]
+
+
+def _with_rule_default(attribute: _F, rule: str) -> _F:
+    """The same ``attribute``, with ``rule`` as the default of ``method`` (IDG's classes).
+
+    The signature is written once per family (captum's), and each class's defaults are
+    its function's (:mod:`idgrad.defaults`).
+    """
+    raw = attribute.__wrapped__  # type: ignore[attr-defined]
+    names = raw.__code__.co_varnames[: raw.__code__.co_argcount]
+    defaults = list(raw.__defaults__)
+    defaults[names.index("method") - (len(names) - len(defaults))] = rule
+    copy = types.FunctionType(
+        raw.__code__, raw.__globals__, raw.__name__, tuple(defaults), raw.__closure__
+    )
+    copy.__doc__, copy.__qualname__ = raw.__doc__, raw.__qualname__
+    copy.__annotations__ = dict(raw.__annotations__)
+    return cast("_F", _captum_entry(copy))
 
 
 def _check_grad_kwargs(grad_kwargs: Mapping[str, Any] | None) -> None:
@@ -231,7 +250,10 @@ class IntegratedGradients(_PathAttribution):
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
-        """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request)."""
+        """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request).
+
+        For IDG the delta is the pre-rescaling one.
+        """
         return self._call(  # type: ignore[no-any-return]
             return_convergence_delta,
             inputs,
@@ -290,29 +312,7 @@ class IntegratedDecisionGradients(_DecisionOptions, IntegratedGradients):
         self.n_pilot_steps = n_pilot_steps
         self.normalize = normalize
 
-    @_captum_entry
-    def attribute(
-        self,
-        inputs: TensorOrTuple,
-        baselines: BaselineType = None,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        n_steps: int = N_STEPS,
-        method: str = IDG_METHOD,
-        internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
-        return_convergence_delta: bool = False,
-    ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
-        """Attributions shaped like ``inputs`` (and the pre-rescaling delta on request)."""
-        return self._call(  # type: ignore[no-any-return]
-            return_convergence_delta,
-            inputs,
-            baselines,
-            target,
-            additional_forward_args,
-            n_steps=n_steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
-        )
+    attribute = _with_rule_default(IntegratedGradients.attribute, IDG_METHOD)
 
 
 class LayerIntegratedGradients(_PathAttribution):
@@ -375,6 +375,8 @@ class LayerIntegratedGradients(_PathAttribution):
         grad_kwargs: dict[str, Any] | None = None,
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
         """Attributions shaped like the layer's activations (and the delta ``(B,)``).
+
+        For IDG the delta is the pre-rescaling one.
 
         ``grad_kwargs`` may only repeat what idgrad's gradient pass always does
         (:data:`GRAD_KWARGS`, e.g. ``{"materialize_grads": True}``); anything else is
@@ -449,30 +451,4 @@ class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradient
         self.n_pilot_steps = n_pilot_steps
         self.normalize = normalize
 
-    @_captum_entry
-    def attribute(
-        self,
-        inputs: TensorOrTuple,
-        baselines: BaselineType = None,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        n_steps: int = N_STEPS,
-        method: str = IDG_METHOD,
-        internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
-        return_convergence_delta: bool = False,
-        attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
-        grad_kwargs: dict[str, Any] | None = None,
-    ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
-        """Attributions shaped like the layer's activations (and the pre-rescaling delta)."""
-        return self._call(  # type: ignore[no-any-return]
-            return_convergence_delta,
-            inputs,
-            baselines,
-            target,
-            additional_forward_args,
-            n_steps=n_steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
-            attribute_to_layer_input=attribute_to_layer_input,
-            grad_kwargs=grad_kwargs,
-        )
+    attribute = _with_rule_default(LayerIntegratedGradients.attribute, IDG_METHOD)

@@ -102,11 +102,12 @@ class MethodSpec:
         self,
         forward_func: Callable[..., Any],
         inputs: Any,
-        baselines: Any,
-        target: Any,
-        additional_forward_args: Any,
-        options: dict[str, Any],
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        **options: Any,
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The method's own arguments for a call with the common signature."""
         for fixed in self.options:
             if fixed in options:
                 raise TypeError(f"method {self.name!r} fixes {fixed}={self.options[fixed]!r}")
@@ -122,35 +123,15 @@ class MethodSpec:
             raise ValueError(f"{self.function.__name__} builds its own path and takes no baselines")
         return (forward_func, inputs, target, additional_forward_args), kwargs
 
-    def __call__(
-        self,
-        forward_func: Callable[..., Any],
-        inputs: Any,
-        baselines: Any = None,
-        target: Any = None,
-        additional_forward_args: Any = None,
-        **options: Any,
-    ) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The attributions, with the common signature (see the module docstring)."""
-        args, kwargs = self._arguments(
-            forward_func, inputs, baselines, target, additional_forward_args, options
-        )
-        return self.function(*args, **kwargs)
+        own_args, own_kwargs = self._arguments(*args, **kwargs)
+        return self.function(*own_args, **own_kwargs)
 
-    def details(
-        self,
-        forward_func: Callable[..., Any],
-        inputs: Any,
-        baselines: Any = None,
-        target: Any = None,
-        additional_forward_args: Any = None,
-        **options: Any,
-    ) -> Any:
+    def details(self, *args: Any, **kwargs: Any) -> Any:
         """The method's details object, with the common signature."""
-        args, kwargs = self._arguments(
-            forward_func, inputs, baselines, target, additional_forward_args, options
-        )
-        return self.function.details(*args, **kwargs)
+        own_args, own_kwargs = self._arguments(*args, **kwargs)
+        return self.function.details(*own_args, **own_kwargs)
 
 
 _SPECS = (
