@@ -9,8 +9,8 @@ statistics on every forward pass. :class:`ModelGuard` wraps one public call:
   entry and restored on exit, also when the call raises (a buffer the model
   replaced is put back, one it modified in place gets its values back); this costs
   one copy of the buffers (running statistics, masks), not of the parameters;
-- when a module whose behaviour depends on the mode (dropout, batch/instance norm
-  with running statistics) is in train mode, or a module in train mode changed a
+- when a module whose behaviour depends on the mode (dropout with ``p > 0``,
+  batch/instance norm with running statistics) is in train mode, or a module in train mode changed a
   buffer, one :class:`TrainModeWarning` is issued, pointing at the caller's line (so
   Python's default filter shows it once per call site).
 
@@ -58,7 +58,6 @@ class TrainModeWarning(UserWarning):
     """The model is in train mode: its attributions are stochastic (dropout, batch norm)."""
 
 
-_MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
 _DEPTH = 3
 _state = threading.local()
 
@@ -107,6 +106,15 @@ def _collect(obj: Any, found: dict[int, nn.Module], seen: set[int], depth: int) 
     elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
         for value in vars(obj).values():
             _collect(value, found, seen, depth - 1)
+
+
+def _mode_dependent(module: nn.Module) -> bool:
+    """Dropout with ``p > 0``, and batch/instance norm that track running statistics."""
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return module.p > 0
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        return bool(module.track_running_stats)
+    return False
 
 
 def _all_modules(roots: list[nn.Module]) -> Iterator[nn.Module]:
@@ -160,9 +168,7 @@ class ModelGuard:
                         if buf is not None:
                             self.saved.append((module, name, buf, buf.detach().clone()))
             self.training = [m for m in modules if m.training]
-            stochastic = sorted(
-                {type(m).__name__ for m in self.training if isinstance(m, _MODE_DEPENDENT)}
-            )
+            stochastic = sorted({type(m).__name__ for m in self.training if _mode_dependent(m)})
             if stochastic:
                 self._warn(f"its {', '.join(stochastic)} modules are in train mode")
         except BaseException:

@@ -115,6 +115,7 @@ def test_a_list_of_layers_gives_a_list(cls: type) -> None:
     assert isinstance(single, list) and len(single) == 1
 
 
+@pytest.mark.filterwarnings("ignore:Multiple layers provided")  # captum's reminder
 def test_a_list_of_layers_matches_captums_form() -> None:
     captum_attr = pytest.importorskip("captum.attr")
     model = Tokens()

@@ -96,9 +96,11 @@ def test_eval_mode_gives_no_warning_and_keeps_buffers() -> None:
 
 def test_train_mode_without_mode_dependent_modules_is_silent() -> None:
     model = SmallMLP().train()  # Linear and Tanh: the same function in both modes
+    no_dropout = nn.Sequential(nn.Linear(6, 2), nn.Dropout(0.0)).double().train()
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrainModeWarning)
         idgrad.integrated_gradients(model, torch.rand(2, 6, dtype=D), target=0, n_steps=4)
+        idgrad.integrated_gradients(no_dropout, torch.rand(2, 6, dtype=D), target=0, n_steps=4)
 
 
 def test_a_module_that_replaces_its_buffer_gets_the_original_back() -> None:
