@@ -50,6 +50,7 @@ __all__ = [
     "Target",
     "TargetType",
     "class_indices",
+    "is_predicted",
     "predicted_classes",
     "resolve_target",
 ]
@@ -82,7 +83,8 @@ _FORMS = (
 )
 
 
-def _is_predicted(target: Any) -> bool:
+def is_predicted(target: Any) -> bool:
+    """Whether ``target`` asks for the predicted class (the string ``"predicted"``)."""
     return isinstance(target, str) and target == PREDICTED
 
 
@@ -122,7 +124,7 @@ class Target:
         if target is None:
             self.fixed = ()
         elif isinstance(target, str):
-            if _is_predicted(target):
+            if is_predicted(target):
                 raise TypeError(
                     "target='predicted' must be resolved to classes first "
                     "(idgrad.targets.resolve_target)"
@@ -312,7 +314,7 @@ def resolve_target(target: TargetType, outputs: torch.Tensor | Callable[[], Any]
         >>> classes.shape, resolve_target(2, lambda: model(x))
         (torch.Size([2]), 2)
     """
-    if not _is_predicted(target):
+    if not is_predicted(target):
         return target
     return predicted_classes(outputs() if callable(outputs) else outputs)
 
@@ -336,7 +338,7 @@ def class_indices(
         >>> class_indices([0, -1], batch_size=2, n_classes=10).tolist()
         [0, 9]
     """
-    if target is None or _is_predicted(target):
+    if target is None or is_predicted(target):
         raise TypeError(
             "target=None means the model returns one scalar per example; a class per "
             "example is needed here: give 'predicted', an int or one class per example"

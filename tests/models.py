@@ -37,6 +37,7 @@ __all__ = [
     "LinearModel",
     "LogisticBenchmark",
     "NanInMiddle",
+    "ModeDependentNet",
     "QuadraticModel",
     "ReluToy",
     "SineModel",
@@ -316,6 +317,30 @@ class ExtraArgModel(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
     ) -> torch.Tensor:
         return self.mlp(x * mask) / temperature
+
+
+class ModeDependentNet(nn.Module):
+    """``(B, 6) -> (B, 3)`` with batch norm and dropout: a different function in train mode.
+
+    Linear, tanh, BatchNorm1d over ``(B, 2, 3)`` (3 values per channel, so one example
+    is a valid batch in train mode), Dropout, Linear. Its buffers are the batch norm's
+    running statistics.
+    """
+
+    def __init__(self, seed: int = 0, dtype: torch.dtype = DTYPE, p: float = 0.3) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(6, 6)
+        self.bn = nn.BatchNorm1d(2)
+        self.drop = nn.Dropout(p)
+        self.fc2 = nn.Linear(6, 3)
+        _init_(self, seed, dtype, scale=1.5)
+        with torch.no_grad():  # a non-trivial normalisation in eval mode too
+            self.bn.running_mean.copy_(torch.tensor([0.1, -0.2], dtype=dtype))
+            self.bn.running_var.copy_(torch.tensor([0.8, 1.3], dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.fc1(x)).reshape(-1, 2, 3)
+        return self.fc2(self.drop(self.bn(h).flatten(1)))
 
 
 class CountingModel(nn.Module):

@@ -134,9 +134,8 @@ def test_results_equal_the_method_called_per_block(reference: Path) -> None:
     model = dataset_job.model()
     for start in range(0, N, BS):
         x, y = data.x[start : start + BS], data.y[start : start + BS]
-        attr, delta = idgrad.integrated_decision_gradients(
-            model, x, target=y, n_steps=8, return_convergence_delta=True
-        )
+        det = idgrad.integrated_decision_gradients.details(model, x, target=y, n_steps=8)
+        attr, delta = det.attributions, det.delta
         assert np.array_equal(res.attributions[start : start + BS], attr.numpy())
         assert np.array_equal(res.delta[start : start + BS], delta.double().numpy())
     assert np.array_equal(res.target, data.y.numpy()) and np.array_equal(res.indices, np.arange(N))

@@ -313,11 +313,12 @@ def _square(z: torch.Tensor) -> torch.Tensor:  # one scalar feature and one outp
 
 def test_ig_on_one_feature_per_example_with_delta() -> None:
     x = torch.tensor([1.0, -2.0, 3.0], dtype=D)
-    attr, delta = idgrad.integrated_gradients(_square, x, n_steps=2, return_convergence_delta=True)
+    attr = idgrad.integrated_gradients(_square, x, n_steps=2)
+    details = idgrad.integrated_gradients.details(_square, x, n_steps=2)
+    delta = details.delta
     assert attr.shape == (3,) and delta.shape == (3,)
     assert torch.allclose(attr, x**2, rtol=0, atol=1e-13)  # GL(2) is exact for a linear integrand
     assert delta.abs().max() < 1e-13
-    details = idgrad.integrated_gradients(_square, x, n_steps=2, return_details=True)
     assert torch.equal(details.attributions, attr)
 
 
@@ -328,17 +329,13 @@ def test_idg_on_one_feature_per_example(adaptive: bool) -> None:
     assert attr.shape == (3,)
     # one feature carries all of F(x) - F(0) after the completeness rescaling
     assert torch.allclose(attr, x**2, rtol=0, atol=1e-12)
-    _, delta = idgrad.integrated_decision_gradients(
-        _square, x, adaptive=adaptive, return_convergence_delta=True
-    )
+    delta = idgrad.integrated_decision_gradients.details(_square, x, adaptive=adaptive).delta
     assert delta.shape == (3,) and delta.abs().max() < 1e-2
 
 
 def test_comparison_methods_on_one_feature_per_example() -> None:
     x = torch.tensor([1.0, -2.0, 3.0], dtype=D)
-    _, delta = idgrad.left_integrated_gradients(
-        _square, x, fraction=1.0, return_convergence_delta=True
-    )
+    delta = idgrad.left_integrated_gradients.details(_square, x, fraction=1.0).delta
     assert delta.shape == (3,) and delta.abs().max() < 1e-12
     attr = idgrad.guided_integrated_gradients(_square, x, n_steps=8, max_dist=1.0)
     assert attr.shape == (3,)

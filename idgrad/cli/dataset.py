@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from idgrad.cli import CLIError
+from idgrad.defaults import CLI_METHOD
 
 __all__ = ["register", "run"]
 
@@ -52,7 +53,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--labels", metavar="LABELS.npy", help="integer labels (N,) for .npy data")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--method", default="idg", choices=sorted(METHODS), help="attribution method")
+    p.add_argument(
+        "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
+    )
     p.add_argument(
         "--target",
         default="predicted",

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from idgrad.cli import CLIError
+from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
 from idgrad.methods.registry import METHODS, get_method
 
 __all__ = ["load_inputs", "load_model", "register", "run"]
@@ -56,7 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="image file(s), a .npy array or a .pt tensor; batched along axis 0",
     )
     p.add_argument(
-        "--method", default="idg", choices=sorted(METHODS), help="attribution method (default: idg)"
+        "--method",
+        default=CLI_METHOD,
+        choices=sorted(METHODS),
+        help=f"attribution method (default: {CLI_METHOD})",
     )
     p.add_argument(
         "--target",
@@ -69,7 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="0",
         help="a number, or a .npy/.pt file broadcastable to the input (default: 0)",
     )
-    p.add_argument("--steps", type=int, default=50, help="gradient steps per example (default: 50)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=N_STEPS,
+        help=f"gradient steps per example (default: {N_STEPS})",
+    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -268,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
             baselines=_parse_baseline(args.baseline, args.device),
             target=target,
             n_steps=args.steps,
-            internal_batch_size=args.batch_size or "auto",
+            internal_batch_size=args.batch_size or INTERNAL_BATCH_SIZE,
         )
     except (ValueError, TypeError) as err:
         raise CLIError(str(err)) from None

@@ -95,9 +95,8 @@ class BatchAttributor:
                 target = self.model(x).argmax(1)
         else:
             target = self.target
-        attr, delta = self.fn(
-            self.model, x, target=target, return_convergence_delta=True, **self.method_kwargs
-        )
+        d = self.fn.details(self.model, x, target=target, **self.method_kwargs)  # type: ignore[attr-defined]
+        attr, delta = d.attributions, d.delta
         n = x.shape[0]
         if isinstance(target, torch.Tensor):
             targets = target.cpu().numpy().astype(np.int64)

@@ -67,14 +67,7 @@ __all__ = [
 #: the shared registry of :mod:`idgrad.methods.registry` (``_`` may stand for ``-``).
 METHODS = REGISTERED_METHODS
 
-_RESERVED = (
-    "inputs",
-    "forward_func",
-    "target",
-    "baselines",
-    "return_convergence_delta",
-    "return_details",
-)
+_RESERVED = ("inputs", "forward_func", "target", "baselines")
 
 
 class DatasetError(RuntimeError):
@@ -138,9 +131,10 @@ def resolve_method(method: str | Callable[..., Any]) -> tuple[Callable[..., Any]
 
     Raises:
         ValueError: an unknown name, or a method not available in this build.
-        TypeError: a callable that cannot return a convergence delta.
+        TypeError: a callable without ``.details`` (the convergence delta).
     """
     name = None
+    fn: Callable[..., Any]
     if isinstance(method, str):
         key = method.lower().replace("_", "-")
         fn = get_method(key)
@@ -149,17 +143,9 @@ def resolve_method(method: str | Callable[..., Any]) -> tuple[Callable[..., Any]
         fn = method
     else:
         raise TypeError(f"method must be a name or an idgrad function, got {type(method).__name__}")
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
-    if (
-        params
-        and "return_convergence_delta" not in params
-        and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    ):
+    if not callable(getattr(fn, "details", None)):
         raise TypeError(
-            f"{getattr(fn, '__name__', fn)!r} does not take return_convergence_delta; "
+            f"{getattr(fn, '__name__', fn)!r} has no .details (the convergence delta); "
             "attribute_dataset needs an idgrad path method"
         )
     if name is None:
@@ -394,13 +380,8 @@ def _attribute(
     call = dict(kwargs)
     if baselines is not None:
         call["baselines"] = baselines
-    attr, delta = fn(
-        model,
-        inputs if was_tuple else inputs[0],
-        target=target,
-        return_convergence_delta=True,
-        **call,
-    )
+    d = fn.details(model, inputs if was_tuple else inputs[0], target=target, **call)  # type: ignore[attr-defined]
+    attr, delta = d.attributions, d.delta
     attrs = list(attr) if was_tuple else [attr]
     return attrs, delta
 

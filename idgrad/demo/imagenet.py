@@ -45,7 +45,7 @@ import torch
 
 from idgrad import metrics, zoo
 from idgrad.methods import default_pilot_steps, integrated_decision_gradients, integrated_gradients
-from idgrad.results import Details
+from idgrad.results import PathDetails
 from idgrad.targets import predicted_classes
 from idgrad.validation import check_int
 
@@ -97,7 +97,7 @@ class MethodResult(NamedTuple):
     Attributes:
         method: ``"IG"`` or ``"IDG"``.
         attributions: ``(1, 3, 224, 224)`` float32 attributions of the target logit.
-        details: The :class:`~idgrad.results.Details` of the call (points, weights, outputs,
+        details: The :class:`~idgrad.results.PathDetails` of the call (points, weights, outputs,
             path derivatives, pilot).
         evaluations: Model evaluations the call made (gradient points + forward-only points),
             as counted by a wrapper around the model.
@@ -110,7 +110,7 @@ class MethodResult(NamedTuple):
 
     method: str
     attributions: torch.Tensor
-    details: Details
+    details: PathDetails[Any]
     evaluations: int
     seconds: float
     delta: float
@@ -436,23 +436,22 @@ def run_imagenet_demo(
         for i, name in enumerate(names):
             x = images[i : i + 1]
             target = int(predicted[i])
-            runs: dict[str, tuple[torch.Tensor, Details, int, float]] = {}
+            runs: dict[str, tuple[torch.Tensor, PathDetails[Any], int, float]] = {}
             for label in (_IG_LABEL, _IDG_LABEL):
                 bar.set_stage(f"{name}: {label}")
                 before = counted.count
                 t0 = time.perf_counter()
                 if label == _IG_LABEL:
-                    details = integrated_gradients(
+                    details = integrated_gradients.details(
                         counted,
                         x,
                         target=target,
                         n_steps=n_steps,
                         method=ig_rule,
                         internal_batch_size=chunk,
-                        return_details=True,
                     )
                 else:
-                    details = integrated_decision_gradients(
+                    details = integrated_decision_gradients.details(
                         counted,
                         x,
                         target=target,
@@ -460,7 +459,6 @@ def run_imagenet_demo(
                         adaptive=True,
                         n_pilot_steps=pilot_steps,
                         internal_batch_size=chunk,
-                        return_details=True,
                     )
                 elapsed = time.perf_counter() - t0
                 seconds["attribution"] += elapsed

@@ -194,17 +194,17 @@ def contribution_scores(
     lay = check_one_hot(inputs, layout)
     if references.dim() == inputs.dim():
         references = references[:, None]
-    multipliers, delta = expected_attributions(
+    expected = expected_attributions.details(
         method,
         forward_func,
         inputs,
         references,
         target=target,
         reduce="none",
-        return_convergence_delta=True,
         multiply_by_inputs=False,
         **method_kwargs,
     )
+    multipliers, delta = expected.attributions, expected.delta
     refs = references.to(multipliers.dtype)
     attributions = ((inputs[:, None].to(multipliers.dtype) - refs) * multipliers).mean(dim=1)
     hyp = hypothetical_contributions(multipliers, refs, lay, convention)

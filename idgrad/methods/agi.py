@@ -31,50 +31,28 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Literal
 
 import torch
 
+from idgrad.defaults import (
+    AGI_CLASSES,
+    AGI_EPSILON,
+    AGI_MAX_ITER,
+    AGI_PROBABILITIES,
+    AGI_SEED,
+    AGI_TOP_K,
+    INTERNAL_BATCH_SIZE,
+)
 from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 from idgrad.methods._common import prepare, to_input_dtypes
+from idgrad.methods.base import path_method
+from idgrad.results import AGIDetails
 from idgrad.seam import PointLabel, TensorOrTuple, restore_form
-from idgrad.targets import TargetType, class_indices, resolve_target
+from idgrad.targets import TargetType, class_indices, is_predicted, resolve_target
 from idgrad.validation import check_int, check_number
 
-__all__ = ["AGIDetails", "adversarial_gradient_integration"]
-
-
-class AGIDetails(NamedTuple):
-    """What :func:`adversarial_gradient_integration` computed.
-
-    Attributes:
-        attributions: same form as the inputs.
-        delta: ``(B,)`` ``sum(attributions) - sum_j (f_c(x) - f_c(x^{T_j}))``.
-        target: ``(B,)`` the explained class ``c``.
-        false_classes: ``(B, k)`` the classes ``J``.
-        n_iterations: ``(B, k)`` steps made on each path.
-        reached: ``(B, k)`` whether the path ended at a point predicted as its class.
-        start: ``(B,)`` ``f_c(x)``.
-        end_outputs: ``(B, k)`` ``f_c`` at the end of each path.
-        n_gradient_evals: forward + backward point evaluations.
-        n_forward_evals: forward-only point evaluations.
-    """
-
-    attributions: TensorOrTuple
-    delta: torch.Tensor
-    target: torch.Tensor
-    false_classes: torch.Tensor
-    n_iterations: torch.Tensor
-    reached: torch.Tensor
-    start: torch.Tensor
-    end_outputs: torch.Tensor
-    n_gradient_evals: int
-    n_forward_evals: int
-
-    @property
-    def n_evaluations(self) -> int:
-        """All model evaluations (gradient points + forward-only points)."""
-        return self.n_gradient_evals + self.n_forward_evals
+__all__ = ["adversarial_gradient_integration"]
 
 
 class _Column:
@@ -155,77 +133,22 @@ def _false_classes(
     raise ValueError(f"classes must be 'top', 'random' or a (B, k) tensor, got {classes!r}")
 
 
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> AGIDetails: ...
-
-
+@path_method
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     target: TargetType = "predicted",
     additional_forward_args: Any = None,
-    epsilon: float = 0.05,
-    max_iter: int = 20,
-    top_k: int = 20,
-    classes: Literal["top", "random"] | torch.Tensor = "top",
-    seed: int | None = 0,
-    probabilities: bool = True,
+    *,
+    epsilon: float = AGI_EPSILON,
+    max_iter: int = AGI_MAX_ITER,
+    top_k: int = AGI_TOP_K,
+    classes: Literal["top", "random"] | torch.Tensor = AGI_CLASSES,
+    seed: int | None = AGI_SEED,
+    probabilities: bool = AGI_PROBABILITIES,
     clip: tuple[float, float] | None = None,
-    internal_batch_size: ChunkSize = "auto",
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | AGIDetails:
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+) -> AGIDetails:
     """AGI: integrate ``-grad f_c`` along adversarial paths towards false classes.
 
     See the module docstring for the formula. Paper:
@@ -254,19 +177,20 @@ def adversarial_gradient_integration(
             raw outputs.
         clip: ``(low, high)`` range every step is clipped to, or None.
         internal_batch_size: at most this many points per forward/backward.
-        return_convergence_delta: also return the ``(B,)`` delta of :class:`AGIDetails`.
-        return_details: return an :class:`AGIDetails` instead.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or details on request.
+        Attributions shaped like ``inputs``.
+        ``adversarial_gradient_integration.details(...)`` returns an
+        :class:`~idgrad.results.AGIDetails` (its ``delta`` is
+        ``sum(AGI) - sum_j (f_c(x) - f_c(x^{T_j}))`` ``(B,)``).
 
     Example:
         >>> import torch
         >>> W = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
         >>> model = lambda x: x @ W                   # 2 features, 3 classes
         >>> x = torch.tensor([[1.0, 0.2]], dtype=torch.float64)
-        >>> d = adversarial_gradient_integration(model, x, top_k=2, epsilon=0.1,
-        ...                                      max_iter=40, return_details=True)
+        >>> d = adversarial_gradient_integration.details(model, x, top_k=2, epsilon=0.1,
+        ...                                              max_iter=40)
         >>> d.target.tolist(), d.false_classes.tolist(), d.reached.tolist()
         ([0], [[1, 2]], [[True, True]])
         >>> bool(d.attributions[0, 0] > 0)            # feature 0 supports class 0
@@ -286,15 +210,27 @@ def adversarial_gradient_integration(
     size = resolve_chunk_size(internal_batch_size, xs)
 
     # Scores at x (forward only): the predicted class, the explained class, f_c(x).
-    scores_x = []
-    for lo, hi in chunk_bounds(batch, size):
-        column.columns = torch.zeros(hi - lo, dtype=torch.long)
-        prep.seam.scalars(tuple(x[lo:hi] for x in xs), torch.arange(lo, hi, device=device))
-        assert column.last is not None
-        scores_x.append(column.last)
-    scores = torch.cat(scores_x)
-    n_classes = scores.shape[1]
-    explained = class_indices(resolve_target(target, scores), batch, n_classes)
+    def scores_at_x() -> torch.Tensor:
+        scores_x = []
+        for lo, hi in chunk_bounds(batch, size):
+            column.columns = torch.zeros(hi - lo, dtype=torch.long)
+            prep.seam.scalars(tuple(x[lo:hi] for x in xs), torch.arange(lo, hi, device=device))
+            assert column.last is not None
+            scores_x.append(column.last)
+        return torch.cat(scores_x)
+
+    if is_predicted(target):
+        scores = scores_at_x()
+        explained = class_indices(resolve_target(target, scores), batch, scores.shape[1])
+    else:  # the target's form is checked before the model runs
+        computed: list[torch.Tensor] = []
+
+        def n_classes() -> int:
+            computed.append(scores_at_x())
+            return int(computed[0].shape[1])
+
+        explained = class_indices(target, batch, n_classes)
+        scores = computed[0]
     false = _false_classes(classes, top_k, scores, explained, seed)
     k = false.shape[1]
     n_forward = batch
@@ -378,19 +314,15 @@ def adversarial_gradient_integration(
     end_outputs = end_values.reshape(batch, k)
     delta = total.to(start.dtype) - (start.unsqueeze(1) - end_outputs).sum(1)
     attributions = restore_form(to_input_dtypes(summed, xs), prep.was_tuple)
-    if return_details:
-        return AGIDetails(
-            attributions=attributions,
-            delta=delta,
-            target=explained,
-            false_classes=false,
-            n_iterations=iterations.reshape(batch, k),
-            reached=reached.reshape(batch, k),
-            start=start,
-            end_outputs=end_outputs,
-            n_gradient_evals=n_grad,
-            n_forward_evals=n_forward,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return AGIDetails(
+        attributions=attributions,
+        delta=delta,
+        target=explained,
+        false_classes=false,
+        n_iterations=iterations.reshape(batch, k),
+        reached=reached.reshape(batch, k),
+        start=start,
+        end_outputs=end_outputs,
+        n_gradient_evals=n_grad,
+        n_forward_evals=n_forward,
+    )

@@ -34,10 +34,11 @@ the O(1/n) error of the left Riemann sum, reported as the convergence delta.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any
 
 import torch
 
+from idgrad.defaults import GUIDED_FRACTION, GUIDED_MAX_DIST, INTERNAL_BATCH_SIZE, N_STEPS
 from idgrad.integrator import (
     ChunkSize,
     accumulation_dtype,
@@ -46,7 +47,8 @@ from idgrad.integrator import (
     resolve_chunk_size,
 )
 from idgrad.methods._common import prepare, to_input_dtypes
-from idgrad.results import Details
+from idgrad.methods.base import path_method
+from idgrad.results import PathDetails
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 from idgrad.validation import check_int, check_number
 
@@ -94,65 +96,19 @@ def _select_and_move(
     return p
 
 
-@overload
-def guided_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    max_dist: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def guided_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    max_dist: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def guided_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    max_dist: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> Details: ...
-
-
+@path_method
 def guided_integrated_gradients(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     baselines: BaselineType = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    fraction: float = 0.25,
-    max_dist: float = 0.02,
-    internal_batch_size: ChunkSize = "auto",
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    *,
+    n_steps: int = N_STEPS,
+    fraction: float = GUIDED_FRACTION,
+    max_dist: float = GUIDED_MAX_DIST,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+) -> PathDetails[TensorOrTuple]:
     """Guided IG along the adaptive path of the module docstring.
 
     ``GuidedIG_i = sum_t g_i(x^{t-1}) (x_i^t - x_i^{t-1})``. Paper:
@@ -172,15 +128,14 @@ def guided_integrated_gradients(
         fraction: share of the features moved per selection, in ``(0, 1]``.
         max_dist: largest progress gap between any feature and the straight line,
             in ``[0, 1]``; 0 gives IG (``riemann_left``), 1 leaves the path unbounded.
-        return_convergence_delta: also return ``delta = sum(GuidedIG) - (F(x) - F(x'))``.
-        return_details: return a :class:`~idgrad.results.Details`: ``alphas`` are the
-            L1 progress ``(t - 1) / n`` of the gradient points, ``weights`` ``1 / n``,
-            ``derivatives`` ``g(x^{t-1}) . (x^t - x^{t-1}) n`` (so that
-            ``sum_k w_k F'_k = sum(GuidedIG)``); ``B n_steps`` gradient and ``B`` forward
-            evaluations.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or ``Details`` on request.
+        Attributions shaped like ``inputs``. ``guided_integrated_gradients.details(...)``
+        returns a :class:`~idgrad.results.PathDetails`: ``delta`` is
+        ``sum(GuidedIG) - (F(x) - F(x'))``, ``alphas`` are the L1 progress
+        ``(t - 1) / n`` of the gradient points, ``weights`` ``1 / n``, ``derivatives``
+        ``g(x^{t-1}) . (x^t - x^{t-1}) n`` (so that ``sum_k w_k F'_k = sum(GuidedIG)``);
+        ``B n_steps`` gradient and ``B`` forward evaluations.
 
     Example:
         >>> import torch
@@ -257,22 +212,16 @@ def guided_integrated_gradients(
         parts.append(attr[:, offset : offset + size].reshape(x.shape))
         offset += size
     attributions = restore_form(to_input_dtypes(parts, xs), prep.was_tuple)
-    if return_details:
-        alphas = (torch.arange(n_steps, dtype=torch.float64) / n_steps).repeat(batch, 1)
-        return Details(
-            attributions=attributions,
-            delta=delta,
-            alphas=alphas,
-            weights=torch.full((batch, n_steps), 1.0 / n_steps, dtype=torch.float64),
-            outputs=outputs,
-            derivatives=derivatives,
-            start=start,
-            end=end,
-            pilot_alphas=None,
-            pilot_outputs=None,
-            n_gradient_evals=batch * n_steps,
-            n_forward_evals=batch,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    alphas = (torch.arange(n_steps, dtype=torch.float64) / n_steps).repeat(batch, 1)
+    return PathDetails(
+        attributions=attributions,
+        delta=delta,
+        alphas=alphas,
+        weights=torch.full((batch, n_steps), 1.0 / n_steps, dtype=torch.float64),
+        outputs=outputs,
+        derivatives=derivatives,
+        start=start,
+        end=end,
+        n_gradient_evals=batch * n_steps,
+        n_forward_evals=batch,
+    )
