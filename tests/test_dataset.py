@@ -1070,3 +1070,60 @@ def test_hostile_run_files_are_refused_without_unpickling(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="x.npy: .*allow_pickle"):
         ArrayDataset.from_npy(tmp_path / "ok.npy", labels=data)
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------- CLI: loading, early checks
+
+
+def test_cli_output_folder_is_checked_before_any_work(
+    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idgrad.cli import common
+
+    d = cli_files["dir"]
+    argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"])]
+    (d / "a-file").write_text("x")
+    for out, message in [
+        (d / "a-file", "is a file; give a folder"),
+        (d / "a-file" / "sub", "a-file is a file, not a folder"),
+    ]:
+        assert cli_main([*argv, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    real_access = os.access
+    monkeypatch.setattr(
+        common.os, "access", lambda p, mode: False if Path(p) == d else real_access(p, mode)
+    )
+    assert cli_main([*argv, "--out", str(d / "new"), "--quiet"]) == 2
+    assert "permission denied" in capsys.readouterr().err
+    assert not (d / "new").exists()
+
+
+def test_cli_state_dict_with_factory(
+    reference: Path,
+    cli_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    d = cli_files["dir"]
+    (d / "job_factory.py").write_text(
+        "import dataset_job\ndef make():\n    return dataset_job.model()\n"
+    )
+    monkeypatch.syspath_prepend(str(d))
+    torch.save(dataset_job.model().state_dict(), d / "weights.pt")
+    argv = ["dataset", "--model", str(d / "weights.pt"), "--factory", "job_factory:make"]
+    argv += ["--data", str(cli_files["x"]), "--labels", str(cli_files["y"]), "--target", "label"]
+    argv += ["--steps", "8", "--batch-size", str(BS), "--out", str(d / "sd"), "--quiet"]
+    assert cli_main(argv) == 0
+    assert _block_bytes(d / "sd") == _block_bytes(reference)
+    sys.modules.pop("job_factory", None)
+    assert cli_main([*argv[:2], str(cli_files["model"]), *argv[3:]]) == 2  # TorchScript + factory
+    assert "a factory is only for a state dict" in capsys.readouterr().err
+
+
+def test_cli_image_options_do_not_apply_to_arrays(
+    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"])]
+    assert cli_main([*argv, "--normalize", "imagenet", "--out", str(cli_files["dir"] / "o")]) == 2
+    assert "--normalize apply to an image folder" in capsys.readouterr().err

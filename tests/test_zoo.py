@@ -222,6 +222,14 @@ def test_digits_cnn_cache_round_trip(
     _assert_same_weights(retrained, trained)
     assert files[0].stat().st_size > 1000
 
+    import hostile  # a cache file holding a pickled payload: not unpickled, retrained
+
+    marker = tmp_path.parent / f"{tmp_path.name}-marker"
+    files[0].write_bytes(hostile.torch_save_payload(marker))
+    again, _ = zoo.load_digits_cnn(seed=3, epochs=2)
+    _assert_same_weights(again, trained)
+    assert not marker.exists()
+
 
 def test_digits_cnn_arguments_are_validated() -> None:
     with pytest.raises(TypeError):
