@@ -215,7 +215,11 @@ def _load_state_dict_model(path: Path, build: Callable[[], Any], device: str | t
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    """The gist of an error from torch: the unpickler's reason, else the first line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\.|\n|$)", text)
+    if found:
+        return found.group(1).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 
