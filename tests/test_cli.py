@@ -555,6 +555,9 @@ def test_pickled_baseline_and_input_are_refused_in_one_line(
     objects = hostile.object_npy(tmp_path / "objects.npy", marker)
     err = _one_line_error([*argv, "--input", str(npy_input), "--baseline", str(objects)], capsys)
     assert "holds Python objects" in err
+    argv[argv.index("--target") + 1] = str(objects)  # per-example targets from a file
+    err = _one_line_error([*argv, "--input", str(npy_input)], capsys)
+    assert "target" in err and "holds Python objects" in err
     assert not marker.exists()
 
 
