@@ -31,6 +31,7 @@ from idgrad.cli.common import (
 )
 from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
 from idgrad.methods.registry import METHODS, get_method
+from idgrad.targets import predicted_classes
 
 __all__ = ["load_inputs", "register", "run"]
 
@@ -214,13 +215,11 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(baselines, torch.Tensor):
         baselines = baselines.to(args.device)
     output = _probe(model, x, list(args.input), is_image)
-    if isinstance(target, str):  # predicted
-        if not isinstance(output, torch.Tensor) or output.ndim != 2:
-            raise CLIError(
-                "--target predicted needs a model returning (batch, classes), got "
-                f"{getattr(output, 'shape', type(output).__name__)}"
-            )
-        target = output.argmax(1)
+    if isinstance(target, str):  # predicted, by the rule every method uses
+        try:
+            target = predicted_classes(output)
+        except ValueError as err:
+            raise CLIError(f"--target predicted: {err}") from None
     elif isinstance(target, np.ndarray):
         target = torch.from_numpy(target).to(args.device)
     details = _attribute(args, model, x, baselines, target)

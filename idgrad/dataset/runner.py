@@ -54,6 +54,7 @@ from idgrad.dataset.sources import (
 )
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
+from idgrad.targets import predicted_classes
 
 __all__ = [
     "METHODS",
@@ -196,14 +197,8 @@ def _block_target(
         t = torch.from_numpy(rule.value[np.asarray(indices)])
     elif rule.kind == "label":
         t = _labels_tensor(labels, m)
-    else:  # predicted
-        out = _forward(model, inputs, extra_args)
-        if not isinstance(out, torch.Tensor) or out.dim() != 2:
-            raise ValueError(
-                "target='predicted' needs a model output of shape (B, classes), got "
-                f"{getattr(out, 'shape', type(out).__name__)}"
-            )
-        t = out.argmax(1).cpu()
+    else:  # predicted, by the rule every method uses
+        t = predicted_classes(_forward(model, inputs, extra_args)).cpu()
     return t.to(inputs[0].device), t.cpu().numpy().astype(np.int64)
 
 
