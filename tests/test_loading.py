@@ -1,4 +1,4 @@
-"""idgrad.loading: models and tensors from files, and nothing from them runs while they load.
+"""idgrad.loading and idgrad.exported: models and tensors from files; nothing in them runs.
 
 Every hostile file here would write a marker file when loaded the usual way; each test
 checks that idgrad refuses it with an error naming the problem and that the marker is
@@ -20,16 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from idgrad.loading import (
-    LoadError,
-    UnsafeFileError,
-    _check_graph,
-    _unsafe_expression,
-    import_factory,
-    load_exported_program,
-    load_model,
-    load_tensor,
-)
+from idgrad.exported import _check_graph, _unsafe_expression, load_exported_program
+from idgrad.loading import LoadError, UnsafeFileError, import_factory, load_model, load_tensor
 
 ARCHIVE_KINDS = [
     "weight-pickle",
