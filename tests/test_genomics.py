@@ -430,6 +430,19 @@ def test_modisco_files_round_trip(tmp_path) -> None:
         load_modisco_npz(tmp_path / "other.npz")
 
 
+def test_modisco_file_with_pickled_objects_is_refused(tmp_path) -> None:
+    import hostile
+
+    marker = tmp_path / "marker"
+    payload = np.array([hostile.Payload(marker)], dtype=object)
+    zeros = np.zeros((1, 2, 4), np.float32)
+    path = tmp_path / "evil.npz"
+    np.savez(path, one_hot=zeros, contrib_scores=zeros, hypothetical_contribs=payload)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load_modisco_npz(path)
+    assert not marker.exists()
+
+
 # ----------------------------------------------------------------------------- plots
 
 

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from idgrad.cli import CLIError
+from idgrad.cli.common import HelpFormatter
 from idgrad.demo.logistic import format_table, logistic_table
 
 __all__ = ["register", "run"]
@@ -36,7 +37,12 @@ Examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
-    from idgrad.demo.imagenet import DEFAULT_PHOTOS, DEFAULT_STEPS, NATURAL_PHOTOS
+    from idgrad.demo.imagenet import (
+        DEFAULT_PHOTOS,
+        DEFAULT_STEPS,
+        NATURAL_PHOTOS,
+        equal_cost_steps,
+    )
 
     p = subparsers.add_parser(
         "demo",
@@ -46,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "insertion/deletion, and write figures and report.html. Also prints IG vs IDG on the "
         "logistic model F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -70,12 +76,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"IG's gradient points per photo; IDG gets the same number of model "
         f"evaluations (default: {DEFAULT_STEPS})",
     )
+    m, pilot = equal_cost_steps(DEFAULT_STEPS)
     p.add_argument(
         "--pilot-steps",
         type=int,
         default=None,
         metavar="N",
-        help="IDG's pilot intervals (default: about a fifth of the budget)",
+        help="IDG's pilot intervals (N + 1 forward passes) (default: idgrad's rule "
+        "N = max(1, min(m // 2, max(8, m // 8))) for IDG's m gradient points; at "
+        f"--steps {DEFAULT_STEPS}: a pilot of N = {pilot} ({pilot + 1} forward passes) and "
+        f"m = {m}, the {DEFAULT_STEPS + 2} evaluations IG makes)",
     )
     p.add_argument(
         "--out",
