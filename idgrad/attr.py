@@ -135,7 +135,9 @@ def _total_per_example(attributions: Any, batch: int) -> torch.Tensor:
                     f"attributions of shape {tuple(item.shape)} do not match the {batch} "
                     "examples of end_point on the first dimension"
                 )
-            tensors.append(item.detach().flatten(1).to(accumulation_dtype(item.dtype)).sum(1))
+            tensors.append(
+                item.detach().reshape(batch, -1).to(accumulation_dtype(item.dtype)).sum(1)
+            )
         else:
             raise TypeError(
                 f"attributions must be tensors or tuples/lists of them, got {type(item).__name__}"

@@ -4,6 +4,7 @@ contribution scores, TF-MoDISco files, plots, and motif recovery on a trained to
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -187,6 +188,84 @@ def test_dinucleotide_shuffle_is_uniform_over_valid_sequences() -> None:
     draws = Counter(dinucleotide_shuffle(s, n_shuffles=200 * len(valid), seed=11))
     assert set(draws) == set(valid)
     assert chisquare([draws[v] for v in valid]).pvalue > 1e-3
+
+
+def _segments(s: str) -> list[tuple[int, str]]:
+    """The maximal N-free runs of ``s`` as ``(start, run)``."""
+    return [(m.start(), m.group()) for m in re.finditer(r"[^Nn]+", s)]
+
+
+def test_dinucleotide_shuffle_keeps_n_positions_fixed() -> None:
+    rng = np.random.default_rng(4)
+    for trial in range(200):
+        length = int(rng.integers(1, 60))
+        s = random_strings(rng, 1, length, "ACGTN" if trial % 2 else "ACGTNNNN")[0]
+        for t in dinucleotide_shuffle(s, n_shuffles=3, seed=trial):
+            assert [i for i, c in enumerate(t) if c == "N"] == [
+                i for i, c in enumerate(s) if c == "N"
+            ]
+            # every run between Ns is a dinucleotide shuffle of its own (counts and ends)
+            for (start, run), (start_t, run_t) in zip(_segments(s), _segments(t)):
+                assert start_t == start and len(run_t) == len(run)
+                assert dinucleotide_counts(run_t) == dinucleotide_counts(run)
+                assert run_t[0] == run[0] and run_t[-1] == run[-1]
+            assert dinucleotide_counts(t) == dinucleotide_counts(s)
+    for t in dinucleotide_shuffle("ACAnGACAGnTA", n_shuffles=20, seed=0):  # lower case too
+        assert t[3] == t[9] == "n"
+
+
+def test_dinucleotide_shuffle_tensor_references_are_zero_at_n() -> None:
+    rng = np.random.default_rng(5)
+    strings = random_strings(rng, 6, 50, "ACGTN")
+    x = one_hot(strings, dtype=torch.float64)
+    for layout_x, axis in ((x, 1), (x.transpose(1, 2), 2)):
+        refs = dinucleotide_shuffle(layout_x, n_shuffles=7, seed=2)
+        is_n = layout_x.sum(dim=axis) == 0  # (N, L)
+        assert is_n.any()
+        called = refs.sum(dim=axis + 1)  # (N, R, L)
+        assert torch.equal(called == 0, is_n[:, None].expand_as(called))
+
+
+def test_dinucleotide_shuffle_with_n_is_uniform_per_segment() -> None:
+    from scipy.stats import chisquare
+
+    s = "ACAGAT" + "N" + "CAGACTAG"
+    valid_parts = []
+    for _, run in _segments(s):
+        target = dinucleotide_counts(run)
+        valid_parts.append(
+            {
+                run[0] + "".join(p) + run[-1]
+                for p in itertools.permutations(run[1:-1])
+                if dinucleotide_counts(run[0] + "".join(p) + run[-1]) == target
+            }
+        )
+    valid = sorted(a + "N" + b for a in valid_parts[0] for b in valid_parts[1])
+    assert len(valid) >= 4 and all(len(p) >= 2 for p in valid_parts)
+    draws = Counter(dinucleotide_shuffle(s, n_shuffles=200 * len(valid), seed=12))
+    assert set(draws) == set(valid)
+    assert chisquare([draws[v] for v in valid]).pvalue > 1e-3
+
+
+def test_expected_attributions_are_zero_at_n_and_contributions_add_up() -> None:
+    model = ConvNet(length=24)
+    x = one_hot(["ACGTTGCANNTTACGGATCAGTCA", "GATTACACCGATNGCATTGACCTA"], dtype=torch.float64)
+    refs = dinucleotide_shuffle(x, n_shuffles=6, seed=3)
+    is_n = x.sum(dim=1) == 0
+    for method in (IG, IDG):
+        attr = expected_attributions(method, model, x, refs, n_steps=16)
+        assert torch.equal(attr.permute(0, 2, 1)[is_n], torch.zeros(int(is_n.sum()), 4).double())
+        scores = contribution_scores(method, model, x, refs, n_steps=16)
+        torch.testing.assert_close(
+            scores.actual.sum(dim=(1, 2)), scores.attributions.sum(dim=(1, 2)), rtol=0, atol=1e-12
+        )
+    det = expected_attributions.details(IG, model, x, refs, n_steps=64)
+    attr, delta = det.attributions, det.delta
+    actual = actual_contributions(attr, x)
+    with torch.no_grad():
+        gap = model(x) - model(refs.reshape(-1, 4, 24)).reshape(2, 6).mean(dim=1)
+    torch.testing.assert_close(actual.sum(dim=(1, 2)), gap + delta.mean(dim=1), rtol=0, atol=1e-12)
+    assert delta.abs().max() < 1e-3
 
 
 def test_uniform_and_gc_references() -> None:

@@ -164,6 +164,29 @@ def _shuffle_codes(codes: list[int], rng: np.random.Generator) -> list[int]:
     return result
 
 
+def _shuffle_between_fixed(
+    codes: list[int], fixed: frozenset[int], rng: np.random.Generator
+) -> list[int]:
+    """Shuffle each maximal run of ``codes`` between ``fixed`` letters; those stay in place.
+
+    Each run is drawn by :func:`_shuffle_codes` (its own dinucleotide counts, first and last
+    letter), independently of the others, so the result is uniform over the product of the runs'
+    valid shuffles. The pairs that touch a fixed letter keep both letters (the runs' ends do not
+    move), hence the counts of the whole sequence are kept too.
+    """
+    out: list[int] = []
+    run: list[int] = []
+    for c in codes:
+        if c in fixed:
+            out += _shuffle_codes(run, rng) if run else []
+            out.append(c)
+            run = []
+        else:
+            run.append(c)
+    out += _shuffle_codes(run, rng) if run else []
+    return out
+
+
 @overload
 def dinucleotide_shuffle(  # type: ignore[overload-overlap]
     sequences: str, n_shuffles: int = ..., seed: Seed = ..., layout: str | None = ...
@@ -184,11 +207,15 @@ def dinucleotide_shuffle(
 ) -> str | list[str] | list[list[str]] | torch.Tensor:
     """Random sequences with exactly the dinucleotide counts of each input (Euler-trail shuffle).
 
-    Each shuffle ``s'`` of ``s`` satisfies ``#{i: s'_i s'_{i+1} = ab} = #{i: s_i s_{i+1} = ab}``
-    for every pair ``ab`` (``N`` counts as a fifth letter, so ``N`` runs move as blocks of the
-    same composition), hence also the same letter counts, and ``s'_0 = s_0``,
-    ``s'_{L-1} = s_{L-1}``. It is drawn uniformly among all such sequences (Altschul & Erickson,
-    1985), so short sequences may come back unchanged: ``"ACGT"`` has no other arrangement.
+    ``N`` positions (an all-zero column; the letters ``N``/``n`` in strings) stay where they
+    are, and each run of called bases between them is shuffled on its own: a shuffle ``r'`` of a
+    run ``r`` satisfies ``#{i: r'_i r'_{i+1} = ab} = #{i: r_i r_{i+1} = ab}`` for every pair
+    ``ab``, hence also the same letter counts, with ``r'_0 = r_0`` and ``r'_{-1} = r_{-1}``. The
+    whole sequence keeps its dinucleotide counts, its first and last letter, and its ``N``
+    columns, so every reference is zero where the input is ``N`` and that position gets no
+    attribution. Each run is drawn uniformly among all its valid shuffles, independently of the
+    other runs (Altschul & Erickson, 1985), so short runs may come back unchanged: ``"ACGT"``
+    has no other arrangement.
 
     Args:
         sequences: a string, a list of strings, or a one-hot tensor ``(C, L)`` / ``(N, C, L)``
@@ -214,17 +241,21 @@ def dinucleotide_shuffle(
     if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, int) or n_shuffles < 1:
         raise ValueError(f"n_shuffles must be a positive int, got {n_shuffles!r}")
     rng = _numpy_rng(seed)
+    letter_n = frozenset((ord("N"), ord("n")))
+
+    def shuffle_string(s: str) -> list[str]:
+        codes = [ord(c) for c in s]
+        return [
+            "".join(map(chr, _shuffle_between_fixed(codes, letter_n, rng)))
+            for _ in range(n_shuffles)
+        ]
+
     if isinstance(sequences, str):
-        codes = [ord(c) for c in sequences]
-        return ["".join(map(chr, _shuffle_codes(codes, rng))) for _ in range(n_shuffles)]
+        return shuffle_string(sequences)
     if not isinstance(sequences, torch.Tensor):
         if not all(isinstance(s, str) for s in sequences):
             raise TypeError("sequences must be a string, a list of strings, or a one-hot tensor")
-        out = []
-        for s in sequences:
-            codes = [ord(c) for c in s]
-            out.append(["".join(map(chr, _shuffle_codes(codes, rng))) for _ in range(n_shuffles)])
-        return out
+        return [shuffle_string(s) for s in sequences]
     if sequences.dim() not in (2, 3):
         raise ValueError(
             f"dinucleotide_shuffle expects (C, L) or (N, C, L), got shape {tuple(sequences.shape)}"
@@ -234,12 +265,13 @@ def dinucleotide_shuffle(
     batch = cf if cf.dim() == 3 else cf[None]
     n, c, length = batch.shape
     idx = batch.argmax(dim=1).cpu().numpy()
-    idx[(batch.sum(dim=1) == 0).cpu().numpy()] = c  # N is the extra letter c
+    idx[(batch.sum(dim=1) == 0).cpu().numpy()] = c  # N is the extra letter c, kept in place
+    column_n = frozenset((c,))
     shuffled = np.empty((n, n_shuffles, length), dtype=np.int64)
     for k in range(n):
         row = idx[k].tolist()
         for r in range(n_shuffles):
-            shuffled[k, r] = _shuffle_codes(row, rng)
+            shuffled[k, r] = _shuffle_between_fixed(row, column_n, rng)
     eye = torch.cat([torch.eye(c, dtype=sequences.dtype), torch.zeros(1, c, dtype=sequences.dtype)])
     refs = eye[torch.from_numpy(shuffled)].transpose(-1, -2)  # (N, R, C, L)
     refs = refs if cf.dim() == 3 else refs[0]

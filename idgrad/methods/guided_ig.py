@@ -14,16 +14,29 @@ in ``[0, 1]``, never decreasing). Step ``t`` (``alpha_t = t / n``) does:
 1. one gradient ``g = grad F(x^{t-1})`` (the only model evaluation of the step);
 2. features with ``p_i < alpha_t - max_dist`` are moved up to that bound;
 3. the L1 distance to the input must fall to ``(1 - alpha_t) ||x - x'||_1``: repeatedly
-   select the ``k = ceil(fraction * D)`` features with the smallest ``|g_i|`` among those
-   still below ``min(1, alpha_t + max_dist)`` (``D``: features with ``x_i != x'_i``;
-   fewer if fewer are left; ties broken by index), and move all of them by the same
-   share ``gamma`` of their distance to that bound, ``gamma <= 1`` just enough to meet
-   the target; when even ``gamma = 1`` is not enough, move them to the bound and select
-   again. The last step moves every feature to the input.
+   select the features still below ``min(1, alpha_t + max_dist)`` whose ``|g_i|`` is at most
+   the ``fraction`` quantile ``q`` of ``|g|`` over all ``N`` features of the example (numpy's
+   ``"lower"`` rule: the value at 0-based position ``floor(fraction (N - 1))`` in ascending
+   order), where the features that cannot move (at that bound, or ``x_i = x'_i``) count as
+   ``+inf``. Without ties that is ``floor(fraction (N - 1)) + 1`` features; tied features are
+   selected together, so a symmetric input gets a symmetric path and attribution. All
+   selected features move by the same share ``gamma`` of their distance to the bound,
+   ``gamma <= 1`` just enough to meet the target; when even ``gamma = 1`` is not enough, they
+   move to the bound and the selection is made again. The last step moves every feature to
+   the input.
 
 This is the paper's Algorithm 1 with the saliency library's distance bound:
 ``max_dist`` limits how far (in progress) any feature may run ahead of or lag behind
-the straight line. Reductions that hold exactly: ``max_dist = 0`` forces
+the straight line. The selection rule (ties, the quantile position, ``N`` counting every
+feature) is the authors' (PAIR saliency ``guided_ig_impl``), so on the same function, input,
+baseline and parameters the two give the same attribution up to floating-point rounding.
+Where we still differ: a step's target counts as met within ``64 eps ||x - x'||_1`` (theirs:
+``math.isclose`` with 1e-9); when lifting the lagging features already overshoots a step's
+target we move nothing more (theirs stops on an assertion); a batch is computed at once
+(theirs: one example per call); float32 inputs are integrated in float32 (theirs: float64);
+the default ``n_steps`` is 50 (the IDG paper's setting; theirs: ``steps=200``).
+
+Reductions that hold exactly: ``max_dist = 0`` forces
 ``p_i = alpha_t`` for every feature, and ``fraction = 1`` moves all features by the same
 share; either way the path is the straight line sampled at ``t / n`` and Guided IG is
 IG with the ``riemann_left`` rule and ``n`` steps. On a linear model every path gives
@@ -33,6 +46,7 @@ the O(1/n) error of the left Riemann sum, reported as the convergence delta.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -58,31 +72,34 @@ __all__ = ["guided_integrated_gradients"]
 def _select_and_move(
     p: torch.Tensor,
     need: torch.Tensor,
-    order: torch.Tensor,
+    absg: torch.Tensor,
     absd: torch.Tensor,
     active: torch.Tensor,
     upper: float,
-    k: torch.Tensor,
+    position: int,
     tol: torch.Tensor,
     max_rounds: int,
 ) -> torch.Tensor:
     """Step 3 of the module docstring for every example at once; returns the new ``p``.
 
-    A round either meets an example's target (a partial move) or moves all its chosen
-    features to the bound, after which they are no longer eligible: with ``k`` chosen
-    per round, ``ceil(D / k) + 1`` rounds always suffice (``max_rounds``).
+    A round selects, in every example that still needs to move, the eligible features with
+    ``|g_i| <= q``, where ``q`` is the value at 0-based ``position`` of the example's ``|g|``
+    sorted ascending with the ineligible features as ``+inf`` (``q = +inf``: every eligible
+    feature). It either meets the example's target (a partial move) or moves the selection to
+    the bound, after which those features are ineligible. A round moves at least
+    ``position + 1`` features (or all that are left), so ``ceil(N / (position + 1)) + 1``
+    rounds always suffice (``max_rounds``).
     """
     tiny = torch.finfo(p.dtype).tiny
+    inf = torch.tensor(torch.inf, dtype=absg.dtype, device=absg.device)
     for _ in range(max_rounds):
         todo = need > tol
         if not bool(todo.any()):
             break
         eligible = active & (p < upper)
-        # Rank the eligible features by |g| (``order`` sorts |g| once per step).
-        eligible_sorted = eligible.gather(1, order)
-        rank = eligible_sorted.cumsum(1)
-        quota = torch.where(todo, k, torch.zeros_like(k)).unsqueeze(1)
-        chosen = torch.zeros_like(eligible).scatter_(1, order, eligible_sorted & (rank <= quota))
+        key = torch.where(eligible, absg, inf)
+        threshold = key.kthvalue(position + 1, dim=1, keepdim=True).values
+        chosen = eligible & (key <= threshold) & todo.unsqueeze(1)
         gap = (upper - p) * absd
         room = (gap * chosen).sum(1)
         full = room <= need
@@ -91,7 +108,7 @@ def _select_and_move(
         moved = torch.where(full.unsqueeze(1), torch.full_like(p, upper), partial)
         p = torch.where(chosen, moved, p)
         # Rows with nothing left to move are done (only rounding can leave need > tol there).
-        stuck = rank[:, -1] == 0
+        stuck = ~eligible.any(1)
         need = torch.where(full & ~stuck, need - room, torch.zeros_like(need))
     return p
 
@@ -163,10 +180,12 @@ def guided_integrated_gradients(
     absd = diff.abs()
     active = absd > 0
     total = absd.sum(1)
-    n_active = active.sum(1)
-    k = torch.ceil(fraction * n_active.to(torch.float64)).to(torch.int64).clamp_min(1)
+    n_features = diff.shape[1]
+    # numpy's quantile(|g|, fraction, method="lower") picks this 0-based position (as in the
+    # authors' code); every feature of the example counts, the ones that cannot move as +inf.
+    position = math.floor(fraction * (n_features - 1))
     tol = 64 * torch.finfo(work).eps * total
-    max_rounds = int(torch.ceil(n_active / k).max()) + 2 if batch else 0
+    max_rounds = -(-n_features // (position + 1)) + 2 if batch else 0
     p = torch.zeros_like(diff)
     attr = torch.zeros_like(diff)
     outputs = torch.empty(batch, n_steps, dtype=work, device=device)
@@ -198,8 +217,9 @@ def guided_integrated_gradients(
             lower, upper = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
             p = torch.where(active, p.clamp_min(lower), p)
             need = alpha * total - (p * absd).sum(1)
-            order = torch.sort(grad.abs(), dim=1, stable=True).indices
-            p = _select_and_move(p, need, order, absd, active, upper, k, tol, max_rounds)
+            p = _select_and_move(
+                p, need, grad.abs(), absd, active, upper, position, tol, max_rounds
+            )
         piece = grad * (p - p_old) * diff
         attr += piece
         derivatives[:, step - 1] = piece.sum(1) * n_steps
