@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 import numpy as np
 
 from idgrad import visual
-from idgrad.visual import DEFAULT_CLIP_PERCENTILE, Reduction, Sign
+from idgrad.channels import DISPLAY_REDUCTION, Reduction
+from idgrad.visual import DEFAULT_CLIP_PERCENTILE, Sign
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -193,7 +194,7 @@ def image_attribution(
     *,
     sign: Sign = "all",
     method: Method = "blended_heat_map",
-    reduction: Reduction = "sum",
+    reduction: Reduction = DISPLAY_REDUCTION,
     clip_percentile: float | None = DEFAULT_CLIP_PERCENTILE,
     cmap: str | Any | None = None,
     alpha: float = 0.9,
@@ -287,7 +288,7 @@ def figure_grid(
     *,
     sign: Sign = "absolute",
     method: Method = "heat_map",
-    reduction: Reduction = "sum",
+    reduction: Reduction = DISPLAY_REDUCTION,
     clip_percentile: float | None = DEFAULT_CLIP_PERCENTILE,
     cmap: str | Any | None = None,
     alpha: float = 0.9,

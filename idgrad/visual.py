@@ -30,6 +30,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
+from idgrad.channels import DISPLAY_REDUCTION, REDUCTIONS, Reduction, combine_channels
+
 __all__ = [
     "DEFAULT_CLIP_PERCENTILE",
     "REDUCTIONS",
@@ -49,11 +51,8 @@ __all__ = [
 ]
 
 Sign = Literal["positive", "negative", "absolute", "all"]
-#: The same names and meanings as ``idgrad.metrics.saliency_map``'s ``reduce``.
-Reduction = Literal["sum", "abs_sum", "sum_abs", "positive_sum", "l2", "max_abs"]
 
 SIGNS: tuple[str, ...] = get_args(Sign)
-REDUCTIONS: tuple[str, ...] = get_args(Reduction)
 
 #: Percentile of ``|map|`` that is mapped to full colour; larger values are clipped.
 #: 99.5 saturates the top 0.5 % of pixels (about 250 of a 224 x 224 map): enough to stop a
@@ -222,22 +221,17 @@ def to_grayscale(image: Any, *, channels_first: bool | None = None) -> np.ndarra
 
 def reduce_channels(
     attribution: Any,
-    reduction: Reduction = "sum",
+    reduction: Reduction = DISPLAY_REDUCTION,
     *,
     channels_first: bool | None = None,
 ) -> np.ndarray:
     """Reduces an attribution over its channels to a 2-D map ``(H, W)``.
 
-    With ``a_c`` the attribution of channel ``c`` at a pixel (the names and meanings are those
-    of :func:`idgrad.metrics.saliency_map`):
-
-    - ``"sum"``: ``sum_c a_c``, signed; the only reduction that keeps the sign,
-    - ``"abs_sum"``: ``|sum_c a_c|``, the IDG paper's saliency map (the same as ``"sum"``
-      followed by ``sign="absolute"``),
-    - ``"sum_abs"``: ``sum_c |a_c|``,
-    - ``"positive_sum"``: ``max(sum_c a_c, 0)``,
-    - ``"l2"``: ``sqrt(sum_c a_c^2)``,
-    - ``"max_abs"``: ``max_c |a_c|``.
+    The reductions are those of :mod:`idgrad.channels` (the same names, formulas and code as
+    :func:`idgrad.metrics.saliency_map`): ``"sum"`` (signed, the default here so that
+    :func:`select_sign` and a diverging colour map can show both signs), ``"abs_sum"``
+    (``|sum_c a_c|``, the IDG paper's saliency map, the same as ``"sum"`` followed by
+    ``sign="absolute"``), ``"sum_abs"``, ``"positive_sum"``, ``"l2"``, ``"max_abs"``.
 
     Args:
         attribution: ``(H, W)``, ``(C, H, W)``, ``(H, W, C)`` or ``(1, C, H, W)``; a 2-D input
@@ -264,20 +258,7 @@ def reduce_channels(
     if array.ndim == 2:
         return array
     hwc = _to_hwc(array, channels_first, "attribution")
-    reduced: np.ndarray
-    if reduction == "sum":
-        reduced = hwc.sum(axis=-1)
-    elif reduction == "abs_sum":
-        reduced = np.abs(hwc.sum(axis=-1))
-    elif reduction == "sum_abs":
-        reduced = np.abs(hwc).sum(axis=-1)
-    elif reduction == "positive_sum":
-        reduced = np.maximum(hwc.sum(axis=-1), 0.0)
-    elif reduction == "l2":
-        reduced = np.sqrt(np.square(hwc).sum(axis=-1))
-    else:
-        reduced = np.abs(hwc).max(axis=-1)
-    return reduced
+    return combine_channels(torch.from_numpy(hwc), reduction, dim=-1).numpy()
 
 
 def select_sign(values: Any, sign: Sign = "all") -> np.ndarray:
@@ -365,7 +346,7 @@ def attribution_map(
     attribution: Any,
     *,
     sign: Sign = "all",
-    reduction: Reduction = "sum",
+    reduction: Reduction = DISPLAY_REDUCTION,
     clip_percentile: float | None = DEFAULT_CLIP_PERCENTILE,
     channels_first: bool | None = None,
 ) -> np.ndarray:

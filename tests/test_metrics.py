@@ -97,11 +97,11 @@ def test_saliency_map_reductions() -> None:
         "l2": [math.sqrt(10.25), math.sqrt(5.0)],
         "max_abs": [3.0, 2.0],
     }
-    for reduce, values in expected.items():
-        out = saliency_map(a, reduce)  # type: ignore[arg-type]
+    for reduction, values in expected.items():
+        out = saliency_map(a, reduction)  # type: ignore[arg-type]
         assert out.shape == (1, 1, 2)
         torch.testing.assert_close(out.flatten(), torch.tensor(values))
-    with pytest.raises(ValueError, match="reduce"):
+    with pytest.raises(ValueError, match="reduction"):
         saliency_map(a, "mean")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="B, C, H, W"):
         saliency_map(a[0])

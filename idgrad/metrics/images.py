@@ -13,14 +13,13 @@ import torch
 from torch import Tensor
 
 from idgrad.blur import PADDINGS, Padding, gaussian_filter
+from idgrad.channels import SALIENCY_REDUCTION, Reduction, combine_channels
 from idgrad.metrics._checks import _check_images, _check_int
 
-__all__ = ["Reduce", "Substrate", "gaussian_blur", "saliency_map"]
+__all__ = ["Reduction", "Substrate", "gaussian_blur", "saliency_map"]
 
 Substrate = float | Tensor | Callable[[Tensor], Tensor] | Literal["blur"]
 """A value, a tensor broadcastable to the images, ``images -> tensor`` or ``"blur"``."""
-
-Reduce = Literal["abs_sum", "sum_abs", "sum", "positive_sum", "l2", "max_abs"]
 
 
 def _resolve_substrate(substrate: object, images: Tensor, name: str = "substrate") -> Tensor:
@@ -58,27 +57,23 @@ def _resolve_substrate(substrate: object, images: Tensor, name: str = "substrate
     )
 
 
-def saliency_map(attributions: Tensor, reduce: Reduce = "abs_sum") -> Tensor:
+def saliency_map(attributions: Tensor, reduction: Reduction = SALIENCY_REDUCTION) -> Tensor:
     r"""Reduce channel attributions ``(B, C, H, W)`` to a pixel saliency map ``(B, H, W)``.
 
-    With :math:`a_c` the attribution of channel ``c`` at a pixel:
-
-    - ``"abs_sum"``: :math:`|\sum_c a_c|` (the IDG paper's protocol),
-    - ``"sum_abs"``: :math:`\sum_c |a_c|`,
-    - ``"sum"``: :math:`\sum_c a_c` (signed),
-    - ``"positive_sum"``: :math:`\max(\sum_c a_c, 0)`,
-    - ``"l2"``: :math:`\sqrt{\sum_c a_c^2}`,
-    - ``"max_abs"``: :math:`\max_c |a_c|`.
+    The reductions are those of :mod:`idgrad.channels` (one implementation for the metrics and
+    the plots). The default, ``"abs_sum"`` = :math:`|\sum_c a_c|`, is the IDG paper's
+    protocol; ``"sum_abs"``, ``"sum"``, ``"positive_sum"``, ``"l2"`` and ``"max_abs"`` are the
+    others.
 
     Args:
         attributions: ``(B, C, H, W)`` attributions of an image batch.
-        reduce: one of the reductions above.
+        reduction: one of :data:`idgrad.channels.REDUCTIONS`.
 
     Returns:
         ``(B, H, W)`` saliency, same dtype and device as ``attributions``.
 
     Raises:
-        ValueError: if ``attributions`` is not 4-D or ``reduce`` is unknown.
+        ValueError: if ``attributions`` is not 4-D or ``reduction`` is unknown.
 
     Example:
         >>> a = torch.tensor([[[[1.0, -2.0]], [[-3.0, 1.0]]]])  # (1, 2, 1, 2)
@@ -93,23 +88,7 @@ def saliency_map(attributions: Tensor, reduce: Reduce = "abs_sum") -> Tensor:
         raise ValueError(
             f"attributions must have shape (B, C, H, W), got {tuple(attributions.shape)}"
         )
-    a = attributions.detach()
-    if reduce == "abs_sum":
-        return a.sum(dim=1).abs()
-    if reduce == "sum_abs":
-        return a.abs().sum(dim=1)
-    if reduce == "sum":
-        return a.sum(dim=1)
-    if reduce == "positive_sum":
-        return a.sum(dim=1).clamp(min=0)
-    if reduce == "l2":
-        return a.square().sum(dim=1).sqrt()
-    if reduce == "max_abs":
-        return a.abs().amax(dim=1)
-    raise ValueError(
-        "reduce must be one of 'abs_sum', 'sum_abs', 'sum', 'positive_sum', 'l2', 'max_abs', "
-        f"got {reduce!r}"
-    )
+    return combine_channels(attributions, reduction, dim=1)
 
 
 def gaussian_blur(
