@@ -52,6 +52,7 @@ from idgrad.dataset.store import (
 )
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
 from idgrad.methods.registry import get_method
+from idgrad.progress import Progress
 
 __all__ = [
     "METHODS",
@@ -353,35 +354,6 @@ def _probe(dataset: Any, skip_errors: bool) -> tuple[InputSpec, bool, str]:
     raise DatasetError("no example of the dataset could be loaded")
 
 
-class _Progress:
-    """tqdm when installed, else a line on stderr at most every few seconds."""
-
-    def __init__(self, total: int, enabled: bool, desc: str) -> None:
-        self.bar = None
-        self.enabled = enabled
-        self.total, self.count, self.last = total, 0, 0.0
-        self.desc = desc
-        if enabled:
-            try:
-                from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-                self.bar = tqdm(total=total, desc=desc, unit="ex", dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def update(self, n: int) -> None:
-        self.count += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and (time.monotonic() - self.last > 5 or self.count == self.total):
-            self.last = time.monotonic()
-            print(f"{self.desc}: {self.count}/{self.total} examples", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _attribute(
     fn: Callable[..., Any],
     model: Any,
@@ -679,10 +651,12 @@ def _run(
         collate_fn=Collate(spec, source.collate_fn),
         pin_memory=source.pin_memory and dev.type == "cuda",
     )
-    bar = _Progress(
+    bar = Progress(
         sum(len(store.block_range(b)) for b in pending),
-        progress and ctx.rank == 0,
-        f"idgrad {store.root.name}" + (f" rank 0/{ctx.world_size}" if ctx.world_size > 1 else ""),
+        unit="ex",
+        enabled=progress and ctx.rank == 0,
+        description=f"idgrad {store.root.name}"
+        + (f" rank 0/{ctx.world_size}" if ctx.world_size > 1 else ""),
     )
     written = examples = failed = 0
     write_seconds = 0.0

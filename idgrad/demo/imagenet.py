@@ -35,7 +35,6 @@ Example:
 from __future__ import annotations
 
 import html
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ import torch
 
 from idgrad import metrics, zoo
 from idgrad.methods import default_pilot_steps, integrated_decision_gradients, integrated_gradients
+from idgrad.progress import Progress
 from idgrad.results import Details
 
 __all__ = [
@@ -243,70 +243,10 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
 # --------------------------------------------------------------------------------------------
 
 
-class _Progress:
-    """A progress bar over model evaluations: tqdm when installed, else a line on stderr."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.done = 0
-        self.stage = ""
-        self._bar: Any = None
-        self._last = 0.0
-        self._start = time.perf_counter()
-        if not enabled:
-            return
-        try:
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
-        except ImportError:
-            return
-        self._bar = tqdm(total=total, unit="eval", file=sys.stderr, dynamic_ncols=True, leave=True)
-
-    def set_stage(self, stage: str) -> None:
-        self.stage = stage
-        if self._bar is not None:
-            self._bar.set_description(stage, refresh=True)
-        else:
-            self._line(force=True)
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-        else:
-            self._line(force=False)
-
-    def _line(self, force: bool) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self._last < 0.5:
-            return
-        self._last = now
-        percent = 100.0 * self.done / max(self.total, 1)
-        text = (
-            f"{self.stage:<28} {self.done:>6}/{self.total} model evaluations "
-            f"({percent:5.1f}%, {now - self._start:6.1f} s)"
-        )
-        if sys.stderr.isatty():
-            print("\r" + text, end="", file=sys.stderr, flush=True)
-        elif force:
-            print(text, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.enabled:
-            self.stage = "done"
-            self._line(force=True)
-            if sys.stderr.isatty():
-                print(file=sys.stderr, flush=True)
-
-
 class _CountingModel:
     """Calls the model and counts the images it sees (one evaluation each)."""
 
-    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], progress: _Progress) -> None:
+    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], progress: Progress) -> None:
         self.model = model
         self.progress = progress
         self.count = 0
@@ -430,12 +370,12 @@ def run_imagenet_demo(
 
     size = images.shape[-1]
     per_photo = (n_steps + 2) + (idg_steps + pilot_steps + 1) + 4 * _curves_per_point(size)
-    bar = _Progress(len(names) * per_photo + len(names) + 1, enabled=progress)
+    bar = Progress(len(names) * per_photo + len(names) + 1, unit="eval", enabled=progress)
     counted = _CountingModel(model, bar)
 
     results: list[PhotoResult] = []
     try:
-        bar.set_stage("predicting")
+        bar.set_description("predicting")
         with torch.no_grad():
             logits = counted(torch.cat([images, torch.zeros_like(images[:1])]))
         baseline_logits = logits[-1]
@@ -446,7 +386,7 @@ def run_imagenet_demo(
             target = int(logits[i].argmax())
             runs: dict[str, tuple[torch.Tensor, Details, int, float]] = {}
             for label in (_IG_LABEL, _IDG_LABEL):
-                bar.set_stage(f"{name}: {label}")
+                bar.set_description(f"{name}: {label}")
                 before = counted.count
                 t0 = time.perf_counter()
                 if label == _IG_LABEL:
@@ -479,7 +419,7 @@ def run_imagenet_demo(
 
             scored: dict[str, MethodResult] = {}
             for label, (attributions, details, evaluations, elapsed) in runs.items():
-                bar.set_stage(f"{name}: {label} insertion/deletion")
+                bar.set_description(f"{name}: {label} insertion/deletion")
                 t0 = time.perf_counter()
                 saliency = metrics.saliency_map(attributions, "abs_sum")
                 curve_in = metrics.insertion(
@@ -514,7 +454,7 @@ def run_imagenet_demo(
                     deletion=curve_out,
                 )
 
-            bar.set_stage(f"{name}: figures")
+            bar.set_description(f"{name}: figures")
             t0 = time.perf_counter()
             photo = PhotoResult(
                 name=name,
