@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
+from models import CountingModel, ExtraArgModel, SmallMLP
 
 from idgrad.methods.agi import adversarial_gradient_integration
-from tests.models import CountingModel, ExtraArgModel, SmallMLP
 
 D = torch.float64
 

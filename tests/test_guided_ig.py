@@ -6,10 +6,10 @@ import copy
 
 import pytest
 import torch
+from models import CountingModel, LinearModel, SineModel, SmallCNN, SmallMLP
 
 from idgrad.methods.guided_ig import guided_integrated_gradients
 from idgrad.methods.ig import integrated_gradients
-from tests.models import CountingModel, LinearModel, SineModel, SmallCNN, SmallMLP
 
 D = torch.float64
 
