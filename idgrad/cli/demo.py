@@ -36,7 +36,13 @@ Examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
-    from idgrad.demo.imagenet import DEFAULT_PHOTOS, DEFAULT_STEPS, NATURAL_PHOTOS
+    from idgrad.demo.imagenet import (
+        DEFAULT_PHOTOS,
+        DEFAULT_PIXELS_PER_STEP,
+        DEFAULT_STEPS,
+        NATURAL_PHOTOS,
+        PAPER_PIXELS_PER_STEP,
+    )
 
     p = subparsers.add_parser(
         "demo",
@@ -100,6 +106,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="photo size; the model was trained at 224, smaller is only for quick "
         "smoke tests (default: 224)",
     )
+    p.add_argument(
+        "--pixels-per-step",
+        type=int,
+        default=DEFAULT_PIXELS_PER_STEP,
+        metavar="P",
+        help=f"pixels inserted/deleted per step of the insertion/deletion curves; "
+        f"{PAPER_PIXELS_PER_STEP} is the IDG paper's protocol (4x the forward passes) "
+        f"(default: {DEFAULT_PIXELS_PER_STEP})",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--logistic-only",
@@ -124,6 +139,7 @@ def _check(args: argparse.Namespace) -> list[str] | None:
         ("--batch-size", args.batch_size),
         ("--pilot-steps", args.pilot_steps),
         ("--image-size", args.image_size),
+        ("--pixels-per-step", args.pixels_per_step),
     ):
         if value is not None and value < 1:
             raise CLIError(f"{flag} must be >= 1, got {value}")
@@ -161,7 +177,6 @@ def run(args: argparse.Namespace) -> int:
         "IG vs IDG on F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2, "
         "x = [1, 0.5, 0.3], baseline 0"
     )
-    print("delta = sum of attributions' quadrature error on F(x) - F(x') (before IDG's rescaling)")
     print(format_table(logistic_table(args.logistic_steps)))
     if args.logistic_only:
         return 0
@@ -179,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=not args.no_progress,
             image_size=args.image_size,
+            pixels_per_step=args.pixels_per_step,
         )
     except ImportError as err:
         raise CLIError(f"{err} (or run `idgrad demo --logistic-only`)") from None
@@ -188,10 +204,6 @@ def run(args: argparse.Namespace) -> int:
         f"IG: {result.n_steps} uniform points ({result.ig_rule}) + 2 endpoints; "
         f"IDG: pilot of {result.n_pilot_steps + 1} forward passes + {result.idg_steps} "
         "gradient points"
-    )
-    print(
-        "delta = quadrature error on F(x) - F(x') (IDG's before its rescaling); "
-        "insertion: higher is better, deletion: lower is better"
     )
     print(format_summary(result))
     seconds = result.seconds
