@@ -24,6 +24,8 @@ Example:
     >>> plt.close(fig)
 """
 
+from __future__ import annotations
+
 from idgrad.plot.curves import insertion_deletion_curves
 from idgrad.plot.dynamics import path_dynamics
 from idgrad.plot.features import save_html, tabular_bars, text_highlight
