@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from idgrad import visual
 from idgrad.plot._common import _figure_and_axes
+from idgrad.visual._arrays import _curve
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -55,7 +56,7 @@ def insertion_deletion_curves(
     for name, curve in curves.items():
         if not isinstance(curve, (tuple, list)) or len(curve) != 2:
             raise ValueError(f"curves[{name!r}] must be a pair (fractions, scores)")
-        x, y = visual._curve(curve[0], curve[1], f"curves[{name!r}] fractions", "scores")
+        x, y = _curve(curve[0], curve[1], f"curves[{name!r}] fractions", "scores")
         auc = aucs[name] if aucs is not None and name in aucs else visual.normalized_auc(x, y)
         prepared.append((name, x, y, float(auc)))
     fig, ax = _figure_and_axes(ax, (5.5, 4.0))

@@ -10,6 +10,7 @@ import numpy as np
 
 from idgrad import visual
 from idgrad.plot._common import _pyplot
+from idgrad.visual._arrays import _as_array
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,7 +33,7 @@ class _Run:
                 "details must be the Details returned with return_details=True; "
                 f"missing fields {missing}"
             )
-        alphas = visual._as_array(details.alphas, "details.alphas")
+        alphas = _as_array(details.alphas, "details.alphas")
         if alphas.ndim != 2:
             raise ValueError(f"details.alphas must be (B, S), got {tuple(alphas.shape)}")
         batch = alphas.shape[0]
@@ -43,8 +44,8 @@ class _Run:
         self.alphas = alphas[index]
         self.outputs = self._row(details.outputs, "outputs", alphas.shape, index)
         self.derivatives = self._row(details.derivatives, "derivatives", alphas.shape, index)
-        start = visual._as_array(details.start, "details.start").reshape(-1)
-        end = visual._as_array(details.end, "details.end").reshape(-1)
+        start = _as_array(details.start, "details.start").reshape(-1)
+        end = _as_array(details.end, "details.end").reshape(-1)
         if start.shape != (batch,) or end.shape != (batch,):
             raise ValueError(f"details.start and details.end must be ({batch},)")
         self.start, self.end = float(start[index]), float(end[index])
@@ -53,8 +54,8 @@ class _Run:
         pilot_a = getattr(details, "pilot_alphas", None)
         pilot_f = getattr(details, "pilot_outputs", None)
         if pilot_a is not None and pilot_f is not None:
-            pa = visual._as_array(pilot_a, "details.pilot_alphas")
-            pf = visual._as_array(pilot_f, "details.pilot_outputs")
+            pa = _as_array(pilot_a, "details.pilot_alphas")
+            pf = _as_array(pilot_f, "details.pilot_outputs")
             if pa.ndim != 2 or pa.shape != pf.shape or pa.shape[0] != batch:
                 raise ValueError(
                     "details.pilot_alphas and pilot_outputs must both be (B, N + 1), got "
@@ -66,7 +67,7 @@ class _Run:
 
     @staticmethod
     def _row(values: Any, name: str, shape: tuple[int, ...], index: int) -> np.ndarray:
-        array = visual._as_array(values, f"details.{name}")
+        array = _as_array(values, f"details.{name}")
         if array.shape != shape:
             raise ValueError(
                 f"details.{name} must have the shape of details.alphas {shape}, "

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from idgrad import visual
 from idgrad.plot._common import (
     _NEGATIVE_HEX,
     _NEGATIVE_RGB,
@@ -18,6 +17,7 @@ from idgrad.plot._common import (
     _POSITIVE_RGB,
     _figure_and_axes,
 )
+from idgrad.visual._arrays import _as_array
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,7 +56,7 @@ def tabular_bars(
         ['debt', 'income']
         >>> plt.close(fig)
     """
-    values = visual._as_array(attributions, "attributions")
+    values = _as_array(attributions, "attributions")
     if values.ndim == 2 and values.shape[0] == 1:
         values = values[0]
     if values.ndim != 1:
@@ -117,7 +117,7 @@ def text_highlight(
         >>> out.count("<span"), "&lt;b&gt;" in out
         (2, True)
     """
-    values = visual._as_array(scores, "scores")
+    values = _as_array(scores, "scores")
     if values.ndim == 2 and values.shape[0] == 1:
         values = values[0]
     if values.ndim != 1:
