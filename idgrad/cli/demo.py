@@ -91,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="IDG's pilot intervals (default: about a fifth of the budget)",
+        help="IDG's pilot intervals (default: idgrad's default_pilot_steps for IDG's "
+        "gradient points, which fits the budget: 8 intervals = 9 forward passes of 52 "
+        "evaluations at --steps 50)",
     )
     p.add_argument(
         "--out",
