@@ -1,7 +1,7 @@
 """Accuracy per cost: attribution error and |delta| against the number of model evaluations.
 
 For each problem, a converged reference, then every method at a ladder of step
-counts, through idgrad's public functions (``return_details=True`` gives the
+counts, through idgrad's public functions (``method.details(...)`` gives the
 honest convergence delta and the exact number of model evaluations: gradient
 points + forward-only pilot / end points):
 
@@ -382,14 +382,13 @@ def efficientnet_problem(level: str, photos: Sequence[str], reference_base: int 
 
 
 def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
-    d = idgrad.integrated_gradients(
+    d = idgrad.integrated_gradients.details(
         p.model,
         p.x,
         target=p.target,
         n_steps=n,
         method=rule,
         internal_batch_size=p.chunk,
-        return_details=True,
     )
     return {
         "method": f"IG {rule}",
@@ -401,13 +400,12 @@ def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
 
 
 def _idg_row(p: Problem, n: int, label: str, **kwargs: Any) -> dict[str, Any]:
-    d = idgrad.integrated_decision_gradients(
+    d = idgrad.integrated_decision_gradients.details(
         p.model,
         p.x,
         target=p.target,
         n_steps=n,
         internal_batch_size=p.chunk,
-        return_details=True,
         **kwargs,
     )
     return {

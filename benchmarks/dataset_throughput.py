@@ -79,9 +79,7 @@ def _plain_loop(n: int, batch_size: int, steps: int) -> None:
         x = torch.stack([data[i] for i in range(start, min(start + batch_size, n))])
         with torch.no_grad():
             target = model(x).argmax(1)
-        idgrad.integrated_decision_gradients(
-            model, x, target=target, n_steps=steps, return_convergence_delta=True
-        )
+        idgrad.integrated_decision_gradients.details(model, x, target=target, n_steps=steps)
 
 
 def _worker(

@@ -80,19 +80,18 @@ def run_method(
         "baselines": flat_refs,
         "target": target,
         "internal_batch_size": chunk,
-        "return_details": True,
     }
     if name == "IG":
         steps, pilot = budget - 2, None
-        det = idgrad.integrated_gradients(model, flat_x, n_steps=steps, **common)
+        det = idgrad.integrated_gradients.details(model, flat_x, n_steps=steps, **common)
     elif name == "IDG uniform":
         steps, pilot = budget - 2, None
-        det = idgrad.integrated_decision_gradients(
+        det = idgrad.integrated_decision_gradients.details(
             model, flat_x, n_steps=steps, adaptive=False, **common
         )
     elif name == "IDG adaptive":
         steps, pilot = adaptive_split(budget)
-        det = idgrad.integrated_decision_gradients(
+        det = idgrad.integrated_decision_gradients.details(
             model, flat_x, n_steps=steps, n_pilot_steps=pilot, adaptive=True, **common
         )
     elif name.startswith("reference"):
@@ -103,7 +102,7 @@ def run_method(
             else idgrad.integrated_decision_gradients
         )
         extra = {"method": "riemann_middle"} if name.endswith("IG") else {"adaptive": False}
-        det = method(model, flat_x, n_steps=steps, **extra, **common)
+        det = method.details(model, flat_x, n_steps=steps, **extra, **common)
     else:
         raise ValueError(name)
     per_pair = det.n_evaluations / (n * r)

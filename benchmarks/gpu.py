@@ -159,8 +159,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     rows: list[list[Any]] = []
     reference: dict[str, torch.Tensor] = {}
     for vname, fwd in variants:
-        details = idgrad.integrated_decision_gradients(
-            fwd, x, target=target, n_steps=steps, internal_batch_size=chunk, return_details=True
+        details = idgrad.integrated_decision_gradients.details(
+            fwd, x, target=target, n_steps=steps, internal_batch_size=chunk
         )
         ig_alphas = idgrad.uniform_schedule(steps, "gausslegendre").alphas.expand(batch, -1)
         cases = {

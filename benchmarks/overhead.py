@@ -106,9 +106,7 @@ def _contenders(case: Case, n_steps: int) -> list[tuple[str, dict[str, Callable[
     zero = torch.zeros_like(x)
     chunk = resolve_chunk_size("auto", (x,))
     ig_sched = idgrad.uniform_schedule(n_steps, "gausslegendre").alphas.expand(x.shape[0], -1)
-    details = idgrad.integrated_decision_gradients(
-        model, x, target=t, n_steps=n_steps, return_details=True
-    )
+    details = idgrad.integrated_decision_gradients.details(model, x, target=t, n_steps=n_steps)
     idg_alphas, idg_pilot = details.alphas, details.pilot_alphas
     uni_alphas = idgrad.uniform_schedule(n_steps, "riemann_middle").alphas.expand(x.shape[0], -1)
     ends = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(x.shape[0], -1)

@@ -342,11 +342,11 @@ def attribute(
     n = protocol.steps_for(method)
     details: Any
     if method == "ig":
-        details = integrated_gradients(
-            model, x, 0.0, target, n_steps=n, internal_batch_size=ibs, return_details=True
+        details = integrated_gradients.details(
+            model, x, 0.0, target, n_steps=n, internal_batch_size=ibs
         )
     elif method == "idg":
-        details = integrated_decision_gradients(
+        details = integrated_decision_gradients.details(
             model,
             x,
             0.0,
@@ -354,10 +354,9 @@ def attribute(
             n_steps=n,
             n_pilot_steps=protocol.idg_pilot_steps,
             internal_batch_size=ibs,
-            return_details=True,
         )
     elif method == "left-ig":
-        details = left_integrated_gradients(
+        details = left_integrated_gradients.details(
             model,
             x,
             0.0,
@@ -367,10 +366,9 @@ def attribute(
             n_pilot_steps=protocol.left_ig_pilot_steps,
             n_refine=protocol.left_ig_refine,
             internal_batch_size=ibs,
-            return_details=True,
         )
     elif method == "guided-ig":
-        details = guided_integrated_gradients(
+        details = guided_integrated_gradients.details(
             model,
             x,
             0.0,
@@ -379,17 +377,15 @@ def attribute(
             fraction=protocol.guided_ig_fraction,
             max_dist=protocol.guided_ig_max_dist,
             internal_batch_size=ibs,
-            return_details=True,
         )
     elif method == "blur-ig":
-        details = blur_integrated_gradients(
+        details = blur_integrated_gradients.details(
             model,
             x,
             target,
             n_steps=n,
             max_sigma=protocol.blur_ig_max_sigma,
             internal_batch_size=ibs,
-            return_details=True,
         )
     elif method == "agi":
         classes: Any = protocol.agi_classes
@@ -397,7 +393,7 @@ def attribute(
             if false_classes is None:
                 raise ValueError("agi_classes='random' needs the false classes of the images")
             classes = false_classes
-        details = adversarial_gradient_integration(
+        details = adversarial_gradient_integration.details(
             _PixelModel(spec),
             spec.to_pixels(x),
             target,
@@ -407,7 +403,6 @@ def attribute(
             classes=classes,
             clip=(0.0, 1.0),
             internal_batch_size=ibs,
-            return_details=True,
         )
         grads, fwds = _agi_counts(details, batch)
         return details.attributions.detach(), grads, fwds

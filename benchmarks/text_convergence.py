@@ -89,7 +89,6 @@ def captum_lig(
     additional_forward_args: Any,
     n_steps: int,
     internal_batch_size: int,
-    return_details: bool,
     method: str,
 ) -> Any:
     """captum's LayerIntegratedGradients, reported in the shape of idgrad's Details."""
@@ -130,7 +129,8 @@ def run(
     n_steps: int,
     chunk: int,
 ) -> Any:
-    return fn(
+    # idgrad's layer methods give their details; captum_lig builds the same fields
+    return getattr(fn, "details", fn)(
         model,
         lm.embeddings,
         enc.input_ids,
@@ -138,7 +138,6 @@ def run(
         additional_forward_args=(enc.attention_mask,),
         n_steps=n_steps,
         internal_batch_size=chunk,
-        return_details=True,
         **kwargs,
     )
 

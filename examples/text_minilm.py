@@ -191,7 +191,7 @@ def explain(
 ) -> list[TokenScores]:
     """Layer IDG (``method="idg"``) or layer IG (``"ig"``) on the word embeddings."""
     fn = layer_integrated_decision_gradients if method == "idg" else layer_integrated_gradients
-    details = fn(
+    details = fn.details(
         model,
         lm.embeddings,
         enc.input_ids,
@@ -199,7 +199,6 @@ def explain(
         additional_forward_args=(enc.attention_mask,),
         n_steps=n_steps,
         internal_batch_size=internal_batch_size,
-        return_details=True,
         **kwargs,
     )
     scores = details.attributions.sum(-1)  # (B, T): sum over the embedding dimension

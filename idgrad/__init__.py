@@ -18,11 +18,11 @@ from idgrad.attr import (
 from idgrad.baselines import BASELINE_KINDS, make_baseline
 from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
 from idgrad.dataset import attribute_dataset, load_attributions
+from idgrad.guard import TrainModeWarning
 from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 from idgrad.methods import (
-    AGIDetails,
     IDGWarning,
-    LeftIGDetails,
+    PathMethod,
     adversarial_gradient_integration,
     blur_integrated_gradients,
     default_pilot_steps,
@@ -33,7 +33,7 @@ from idgrad.methods import (
     left_integrated_gradients,
 )
 from idgrad.noise import NT_TYPES, noise_tunnel
-from idgrad.results import Details
+from idgrad.results import AGIDetails, Details, LeftIGDetails, PathDetails
 from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
 
 __version__ = "0.1.0"
@@ -50,7 +50,10 @@ __all__ = [
     "LayerIntegratedDecisionGradients",
     "LayerIntegratedGradients",
     "LeftIGDetails",
+    "PathDetails",
+    "PathMethod",
     "Schedule",
+    "TrainModeWarning",
     "__version__",
     "adaptive_schedule",
     "adversarial_gradient_integration",

@@ -5,8 +5,12 @@ Thin wrappers over :func:`idgrad.integrated_gradients` and
 ``attribute`` signature, so code written for ``captum.attr.IntegratedGradients``
 runs unchanged (with exact trapezoid weights and float64 step weights).
 ``LayerIntegratedGradients`` and ``LayerIntegratedDecisionGradients`` do the same for
-:mod:`idgrad.layer`. Every ``attribute`` carries ``__wrapped__``, so instances work
-inside ``captum.attr.NoiseTunnel``.
+:mod:`idgrad.layer`. As in captum, ``attribute`` takes ``return_convergence_delta``;
+the classes also have ``compute_convergence_delta``, ``has_convergence_delta``,
+``multiplies_by_inputs`` and ``attribute_future`` (not implemented, as in captum's
+IG). Defaults come from :mod:`idgrad.defaults`, like the functions'. Every
+``attribute`` carries ``__wrapped__``, so instances work inside
+``captum.attr.NoiseTunnel``.
 
 Example:
     >>> import torch
@@ -19,20 +23,37 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import torch
 
-from idgrad.integrator import ChunkSize
-from idgrad.layer import (
-    LayerAttributions,
-    LayerSpec,
-    layer_integrated_decision_gradients,
-    layer_integrated_gradients,
+from idgrad.activations import LayerAttributions, LayerPath, LayerSpec
+from idgrad.defaults import (
+    ADAPTIVE,
+    ATTRIBUTE_TO_LAYER_INPUT,
+    IDG_METHOD,
+    IG_METHOD,
+    INTERNAL_BATCH_SIZE,
+    MULTIPLY_BY_INPUTS,
+    N_PILOT_STEPS,
+    N_STEPS,
+    NORMALIZE,
 )
+from idgrad.guard import ModelGuard
+from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
+from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple
+from idgrad.methods.base import PathMethod, captum_result
+from idgrad.seam import (
+    BaselineType,
+    ModelSeam,
+    TargetType,
+    TensorOrTuple,
+    as_input_tuple,
+    expand_baselines,
+)
 
 __all__ = [
     "IntegratedDecisionGradients",
@@ -42,6 +63,14 @@ __all__ = [
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: ``torch.autograd.grad`` options that idgrad's gradient pass always uses; a layer
+#: class's ``grad_kwargs`` may ask for these, anything else is refused.
+GRAD_KWARGS: Mapping[str, bool] = {
+    "allow_unused": True,
+    "materialize_grads": True,
+    "only_inputs": True,
+}
 
 
 def _captum_entry(method: _F) -> _F:
@@ -59,10 +88,94 @@ def _captum_entry(method: _F) -> _F:
     return attribute  # type: ignore[return-value]
 
 
-class IntegratedGradients:
-    """Integrated Gradients with captum's interface (see :func:`idgrad.integrated_gradients`)."""
+def _with_rule_default(attribute: _F, rule: str) -> _F:
+    """The same ``attribute``, with ``rule`` as the default of ``method`` (IDG's classes).
 
-    def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
+    The signature is written once per family (captum's), and each class's defaults are
+    its function's (:mod:`idgrad.defaults`).
+    """
+    raw = attribute.__wrapped__  # type: ignore[attr-defined]
+    names = raw.__code__.co_varnames[: raw.__code__.co_argcount]
+    defaults = list(raw.__defaults__)
+    defaults[names.index("method") - (len(names) - len(defaults))] = rule
+    copy = types.FunctionType(
+        raw.__code__, raw.__globals__, raw.__name__, tuple(defaults), raw.__closure__
+    )
+    copy.__doc__, copy.__qualname__ = raw.__doc__, raw.__qualname__
+    copy.__annotations__ = dict(raw.__annotations__)
+    return cast("_F", _captum_entry(copy))
+
+
+def _check_grad_kwargs(grad_kwargs: Mapping[str, Any] | None) -> None:
+    if grad_kwargs is None:
+        return
+    if not isinstance(grad_kwargs, Mapping):
+        raise TypeError(f"grad_kwargs must be a dict or None, got {type(grad_kwargs).__name__}")
+    for key, value in grad_kwargs.items():
+        if key not in GRAD_KWARGS or value is not GRAD_KWARGS[key]:
+            always = ", ".join(f"{k}={v}" for k, v in GRAD_KWARGS.items())
+            raise ValueError(
+                f"grad_kwargs {key}={value!r} is not supported: idgrad's gradient pass always "
+                f"calls torch.autograd.grad with {always} (an unused activation gets zero "
+                "gradients), and takes no other options"
+            )
+
+
+def _total_per_example(attributions: Any, batch: int) -> torch.Tensor:
+    """Sum of every attribution of each example (tensors, tuples, lists of them)."""
+    tensors = []
+    stack = [attributions]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, torch.Tensor):
+            if item.ndim == 0 or item.shape[0] != batch:
+                raise ValueError(
+                    f"attributions of shape {tuple(item.shape)} do not match the {batch} "
+                    "examples of end_point on the first dimension"
+                )
+            tensors.append(item.detach().flatten(1).to(accumulation_dtype(item.dtype)).sum(1))
+        else:
+            raise TypeError(
+                f"attributions must be tensors or tuples/lists of them, got {type(item).__name__}"
+            )
+    if not tensors:
+        raise ValueError("attributions is empty")
+    total = tensors[0]
+    for t in tensors[1:]:
+        total = total + t.to(total.device, torch.promote_types(total.dtype, t.dtype))
+    return total
+
+
+def _outputs(seam: ModelSeam, points: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """``F`` at ``points`` (one row per example), forward only, in automatic chunks."""
+    batch = int(points[0].shape[0])
+    values = [
+        seam.scalars(tuple(p[lo:hi] for p in points), torch.arange(lo, hi, device=points[0].device))
+        for lo, hi in chunk_bounds(batch, resolve_chunk_size(INTERNAL_BATCH_SIZE, points))
+    ]
+    return torch.cat(values)
+
+
+def _completeness_gap(
+    seam: ModelSeam,
+    attributions: Any,
+    start: tuple[torch.Tensor, ...],
+    end: tuple[torch.Tensor, ...],
+) -> torch.Tensor:
+    total = _total_per_example(attributions, int(end[0].shape[0]))
+    f_start, f_end = _outputs(seam, start), _outputs(seam, end)
+    change = (f_end - f_start).to(accumulation_dtype(f_end.dtype))
+    return (total.to(change.device, change.dtype) - change).to(f_end.dtype)
+
+
+class _PathAttribution:
+    """captum's ``Attribution`` contract, shared by the four classes."""
+
+    _function: PathMethod[..., Any]
+
+    def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool) -> None:
         self.forward_func = forward_func
         self._multiply_by_inputs = multiply_by_inputs
 
@@ -75,6 +188,56 @@ class IntegratedGradients:
         """Path methods report a convergence delta."""
         return True
 
+    def attribute_future(self) -> None:
+        """Not implemented (as in captum's IntegratedGradients)."""
+        raise NotImplementedError(f"attribute_future is not implemented for {type(self).__name__}")
+
+    def _options(self) -> dict[str, Any]:
+        return {"multiply_by_inputs": self._multiply_by_inputs}
+
+    def _call(self, return_convergence_delta: bool, *args: Any, **kwargs: Any) -> Any:
+        kwargs.update(self._options())
+        return captum_result(
+            self._function, return_convergence_delta, self.forward_func, *args, **kwargs
+        )
+
+
+class _DecisionOptions(_PathAttribution):
+    """IDG's constructor options, passed to every call."""
+
+    adaptive: bool
+    n_pilot_steps: int | None
+    normalize: bool
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            **super()._options(),
+            "adaptive": self.adaptive,
+            "n_pilot_steps": self.n_pilot_steps,
+            "normalize": self.normalize,
+        }
+
+
+class IntegratedGradients(_PathAttribution):
+    """Integrated Gradients with captum's interface (see :func:`idgrad.integrated_gradients`).
+
+    Example:
+        >>> import torch
+        >>> model = lambda x: (x ** 2).sum(1)
+        >>> ig = IntegratedGradients(model)
+        >>> x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+        >>> attr = ig.attribute(x, n_steps=2)
+        >>> ig.compute_convergence_delta(attr, 0.0, x).abs().item() < 1e-12
+        True
+    """
+
+    _function = staticmethod(integrated_gradients)
+
+    def __init__(
+        self, forward_func: Callable[..., Any], multiply_by_inputs: bool = MULTIPLY_BY_INPUTS
+    ) -> None:
+        super().__init__(forward_func, multiply_by_inputs)
+
     @_captum_entry
     def attribute(
         self,
@@ -82,28 +245,47 @@ class IntegratedGradients:
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        n_steps: int = 50,
-        method: str = "gausslegendre",
-        internal_batch_size: ChunkSize = "auto",
+        n_steps: int = N_STEPS,
+        method: str = IG_METHOD,
+        internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
-        """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request)."""
-        result = integrated_gradients(
-            self.forward_func,
+        """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request).
+
+        For IDG the delta is the pre-rescaling one.
+        """
+        return self._call(  # type: ignore[no-any-return]
+            return_convergence_delta,
             inputs,
-            baselines=baselines,
-            target=target,
-            additional_forward_args=additional_forward_args,
+            baselines,
+            target,
+            additional_forward_args,
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
-            multiply_by_inputs=self._multiply_by_inputs,
-            return_convergence_delta=return_convergence_delta,
         )
-        return cast("TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]", result)
+
+    def compute_convergence_delta(
+        self,
+        attributions: TensorOrTuple,
+        start_point: BaselineType,
+        end_point: TensorOrTuple,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+    ) -> torch.Tensor:
+        """``sum(attributions) - (F(end_point) - F(start_point))`` per example ``(B,)``.
+
+        captum's completeness check for any attributions: ``start_point`` is a
+        baseline (None, a number, a tensor or a tuple) for ``end_point``.
+        """
+        end, _ = as_input_tuple(end_point, "end_point")
+        start = expand_baselines(start_point, end)
+        seam = ModelSeam.build(self.forward_func, end, target, additional_forward_args)
+        with ModelGuard(self.forward_func):
+            return _completeness_gap(seam, attributions, start, end)
 
 
-class IntegratedDecisionGradients(IntegratedGradients):
+class IntegratedDecisionGradients(_DecisionOptions, IntegratedGradients):
     """Integrated Decision Gradients with captum's interface.
 
     Args:
@@ -115,56 +297,30 @@ class IntegratedDecisionGradients(IntegratedGradients):
         normalize: rescale each example to completeness.
     """
 
+    _function = staticmethod(integrated_decision_gradients)
+
     def __init__(
         self,
         forward_func: Callable[..., Any],
-        multiply_by_inputs: bool = True,
-        adaptive: bool = True,
-        n_pilot_steps: int | None = None,
-        normalize: bool = True,
+        multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+        adaptive: bool = ADAPTIVE,
+        n_pilot_steps: int | None = N_PILOT_STEPS,
+        normalize: bool = NORMALIZE,
     ) -> None:
         super().__init__(forward_func, multiply_by_inputs)
         self.adaptive = adaptive
         self.n_pilot_steps = n_pilot_steps
         self.normalize = normalize
 
-    @_captum_entry
-    def attribute(
-        self,
-        inputs: TensorOrTuple,
-        baselines: BaselineType = None,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        n_steps: int = 50,
-        method: str = "gausslegendre",
-        internal_batch_size: ChunkSize = "auto",
-        return_convergence_delta: bool = False,
-    ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
-        """Attributions shaped like ``inputs`` (and the pre-rescaling delta on request)."""
-        result = integrated_decision_gradients(
-            self.forward_func,
-            inputs,
-            baselines=baselines,
-            target=target,
-            additional_forward_args=additional_forward_args,
-            n_steps=n_steps,
-            adaptive=self.adaptive,
-            n_pilot_steps=self.n_pilot_steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
-            multiply_by_inputs=self._multiply_by_inputs,
-            normalize=self.normalize,
-            return_convergence_delta=return_convergence_delta,
-        )
-        return cast("TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]", result)
+    attribute = _with_rule_default(IntegratedGradients.attribute, IDG_METHOD)
 
 
-class LayerIntegratedGradients:
+class LayerIntegratedGradients(_PathAttribution):
     """Layer Integrated Gradients with captum's interface.
 
     See :func:`idgrad.layer_integrated_gradients`. Mirrors
     ``captum.attr.LayerIntegratedGradients(forward_func, layer, device_ids=None,
-    multiply_by_inputs=True)``.
+    multiply_by_inputs=True)``; a list of layers gives a list of attributions.
 
     Args:
         forward_func: the model.
@@ -182,31 +338,27 @@ class LayerIntegratedGradients:
         torch.Size([1, 3, 4])
     """
 
+    _function = staticmethod(layer_integrated_gradients)
+
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: LayerSpec,
         device_ids: list[int] | None = None,
-        multiply_by_inputs: bool = True,
+        multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
     ) -> None:
         if device_ids is not None:
             raise ValueError(
                 "device_ids (captum's DataParallel scatter) is not supported; pass the "
                 "model and layer without DataParallel"
             )
-        self.forward_func = forward_func
+        super().__init__(forward_func, multiply_by_inputs)
         self.layer = layer
         self.device_ids = device_ids
-        self._multiply_by_inputs = multiply_by_inputs
 
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        """Whether attributions are multiplied by ``a - a'``."""
-        return self._multiply_by_inputs
-
-    def has_convergence_delta(self) -> bool:
-        """Path methods report a convergence delta."""
-        return True
+    def _call(self, return_convergence_delta: bool, *args: Any, **kwargs: Any) -> Any:
+        _check_grad_kwargs(kwargs.pop("grad_kwargs"))
+        return super()._call(return_convergence_delta, self.layer, *args, **kwargs)
 
     @_captum_entry
     def attribute(
@@ -215,30 +367,61 @@ class LayerIntegratedGradients:
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        n_steps: int = 50,
-        method: str = "gausslegendre",
-        internal_batch_size: ChunkSize = "auto",
+        n_steps: int = N_STEPS,
+        method: str = IG_METHOD,
+        internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
-        attribute_to_layer_input: bool = False,
+        attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
+        grad_kwargs: dict[str, Any] | None = None,
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
-        """Attributions shaped like the layer's activations (and the delta ``(B,)``)."""
-        return layer_integrated_gradients(
-            self.forward_func,
-            self.layer,
+        """Attributions shaped like the layer's activations (and the delta ``(B,)``).
+
+        For IDG the delta is the pre-rescaling one.
+
+        ``grad_kwargs`` may only repeat what idgrad's gradient pass always does
+        (:data:`GRAD_KWARGS`, e.g. ``{"materialize_grads": True}``); anything else is
+        refused with a ValueError.
+        """
+        return self._call(  # type: ignore[no-any-return]
+            return_convergence_delta,
             inputs,
-            baselines=baselines,
-            target=target,
-            additional_forward_args=additional_forward_args,
+            baselines,
+            target,
+            additional_forward_args,
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
             attribute_to_layer_input=attribute_to_layer_input,
-            multiply_by_inputs=self._multiply_by_inputs,
-            return_convergence_delta=return_convergence_delta,
+            grad_kwargs=grad_kwargs,
         )
 
+    def compute_convergence_delta(
+        self,
+        attributions: LayerAttributions,
+        start_point: BaselineType,
+        end_point: TensorOrTuple,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+    ) -> torch.Tensor:
+        """``sum(attributions) - (F(end_point) - F(start_point))`` per example ``(B,)``.
 
-class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
+        As captum: the attributions are the layer's (any form, summed per example),
+        ``start_point`` and ``end_point`` the model's own baselines and inputs.
+        """
+        path, _ = LayerPath.build(
+            self.forward_func,
+            self.layer,
+            end_point,
+            start_point,
+            target,
+            additional_forward_args,
+            False,
+        )
+        with ModelGuard(self.forward_func, self.layer):
+            return _completeness_gap(path.seam, attributions, path.baselines, path.inputs)
+
+
+class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradients):
     """Layer Integrated Decision Gradients with captum's interface.
 
     See :func:`idgrad.layer_integrated_decision_gradients`.
@@ -251,49 +434,21 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
         normalize: rescale each example to completeness along the layer path.
     """
 
+    _function = staticmethod(layer_integrated_decision_gradients)
+
     def __init__(
         self,
         forward_func: Callable[..., Any],
         layer: LayerSpec,
         device_ids: list[int] | None = None,
-        multiply_by_inputs: bool = True,
-        adaptive: bool = True,
-        n_pilot_steps: int | None = None,
-        normalize: bool = True,
+        multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+        adaptive: bool = ADAPTIVE,
+        n_pilot_steps: int | None = N_PILOT_STEPS,
+        normalize: bool = NORMALIZE,
     ) -> None:
         super().__init__(forward_func, layer, device_ids, multiply_by_inputs)
         self.adaptive = adaptive
         self.n_pilot_steps = n_pilot_steps
         self.normalize = normalize
 
-    @_captum_entry
-    def attribute(
-        self,
-        inputs: TensorOrTuple,
-        baselines: BaselineType = None,
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        n_steps: int = 50,
-        method: str = "gausslegendre",
-        internal_batch_size: ChunkSize = "auto",
-        return_convergence_delta: bool = False,
-        attribute_to_layer_input: bool = False,
-    ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
-        """Attributions shaped like the layer's activations (and the pre-rescaling delta)."""
-        return layer_integrated_decision_gradients(
-            self.forward_func,
-            self.layer,
-            inputs,
-            baselines=baselines,
-            target=target,
-            additional_forward_args=additional_forward_args,
-            n_steps=n_steps,
-            adaptive=self.adaptive,
-            n_pilot_steps=self.n_pilot_steps,
-            method=method,
-            internal_batch_size=internal_batch_size,
-            attribute_to_layer_input=attribute_to_layer_input,
-            multiply_by_inputs=self._multiply_by_inputs,
-            normalize=self.normalize,
-            return_convergence_delta=return_convergence_delta,
-        )
+    attribute = _with_rule_default(LayerIntegratedGradients.attribute, IDG_METHOD)

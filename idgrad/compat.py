@@ -21,12 +21,15 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 
+from idgrad.defaults import ADAPTIVE, N_STEPS
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
+from idgrad.methods.base import captum_result
 from idgrad.seam import TargetType
+from idgrad.validation import check_int
 
 __all__ = ["get_integrated_decision_gradients", "get_integrated_gradients"]
 
@@ -40,8 +43,9 @@ def _seed_target(target: Any) -> TargetType:
 
 
 def _points_per_pass(batch_size: int, input: torch.Tensor) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size (steps per pass) must be an int >= 1, got {batch_size!r}")
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    batch_size = check_int(batch_size, "batch_size (steps per pass)")
     return batch_size * int(input.shape[0]) if input.ndim else batch_size
 
 
@@ -50,8 +54,8 @@ def get_integrated_decision_gradients(
     input: torch.Tensor,
     baseline: torch.Tensor | None = None,
     target: int | torch.Tensor | None = None,
-    n_steps: int = 50,
-    adaptive: bool = True,
+    n_steps: int = N_STEPS,
+    adaptive: bool = ADAPTIVE,
     n_prechar_steps: int | None = None,
     batch_size: int = 1,
     return_convergence_delta: bool = False,
@@ -65,7 +69,9 @@ def get_integrated_decision_gradients(
         Attributions shaped like ``input``; with ``return_convergence_delta`` also
         the pre-rescaling delta ``(B,)``.
     """
-    result = integrated_decision_gradients(
+    return captum_result(  # type: ignore[no-any-return]
+        integrated_decision_gradients,
+        return_convergence_delta,
         model,
         input,
         baselines=baseline,
@@ -74,9 +80,7 @@ def get_integrated_decision_gradients(
         adaptive=adaptive,
         n_pilot_steps=n_prechar_steps,
         internal_batch_size=_points_per_pass(batch_size, input),
-        return_convergence_delta=return_convergence_delta,
     )
-    return cast("torch.Tensor | tuple[torch.Tensor, torch.Tensor]", result)
 
 
 def get_integrated_gradients(
@@ -84,7 +88,7 @@ def get_integrated_gradients(
     input: torch.Tensor,
     baseline: torch.Tensor | None = None,
     target: int | torch.Tensor | None = None,
-    n_steps: int = 50,
+    n_steps: int = N_STEPS,
     batch_size: int = 1,
     return_convergence_delta: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +98,9 @@ def get_integrated_gradients(
         Attributions shaped like ``input``; with ``return_convergence_delta`` also
         the delta ``sum(IG) - (F(x) - F(x'))`` ``(B,)``.
     """
-    result = integrated_gradients(
+    return captum_result(  # type: ignore[no-any-return]
+        integrated_gradients,
+        return_convergence_delta,
         model,
         input,
         baselines=baseline,
@@ -102,6 +108,4 @@ def get_integrated_gradients(
         n_steps=n_steps,
         method="riemann_middle",
         internal_batch_size=_points_per_pass(batch_size, input),
-        return_convergence_delta=return_convergence_delta,
     )
-    return cast("torch.Tensor | tuple[torch.Tensor, torch.Tensor]", result)

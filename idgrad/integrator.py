@@ -15,7 +15,10 @@ From one forward + backward pass, :func:`integrate_path` returns
   gradient sum for input ``i``, where ``c_bk = point_factor(outputs, derivatives)``
   (1 for Integrated Gradients, ``F'`` for Integrated Decision Gradients).
 
-Accumulation is in float64 for float64 inputs and float32 otherwise.
+Accumulation is in float64 for float64 inputs and float32 otherwise. A NaN or
+infinite ``F`` or gradient at any point raises
+:class:`~idgrad.validation.NonFiniteError` naming the example and its ``alpha``
+(checked by the seam once per chunk).
 
 Other paths: pass a :class:`Path` (points ``gamma_b(alpha)`` and velocities
 ``d gamma_b / d alpha`` for any ``(rows, alphas)``, e.g. a blur path). Then
@@ -37,13 +40,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Literal, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import torch
 
 from idgrad.schedules import Schedule
-from idgrad.seam import ModelSeam
+from idgrad.seam import ModelSeam, PointLabel, chunk_bounds
+from idgrad.validation import ChunkSize, check_chunk_size
 
 __all__ = [
     "AUTO_CHUNK_ELEMENTS",
@@ -57,10 +61,6 @@ __all__ = [
     "integrate_path",
     "resolve_chunk_size",
 ]
-
-#: ``internal_batch_size``: points per forward/backward pass; ``"auto"`` picks it from
-#: the input size (:func:`resolve_chunk_size`); None evaluates every point in one pass.
-ChunkSize = int | Literal["auto"] | None
 
 #: Input elements per pass that ``"auto"`` aims at, per device type. On the CPU,
 #: passes of ~0.5 M input elements keep the activations cache-sized: measured on
@@ -107,19 +107,6 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def check_chunk_size(internal_batch_size: ChunkSize) -> None:
-    """Validate ``internal_batch_size`` (an int >= 1, ``"auto"`` or None)."""
-    if internal_batch_size is None or internal_batch_size == "auto":
-        return
-    if isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, int):
-        raise TypeError(
-            "internal_batch_size must be an int, 'auto' or None, got "
-            f"{internal_batch_size!r} ({type(internal_batch_size).__name__})"
-        )
-    if internal_batch_size < 1:
-        raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
-
-
 def resolve_chunk_size(
     internal_batch_size: ChunkSize, inputs: tuple[torch.Tensor, ...]
 ) -> int | None:
@@ -144,16 +131,9 @@ def resolve_chunk_size(
     return max(1, min(_AUTO_MAX_ROWS, budget // per_example))
 
 
-def chunk_bounds(total: int, size: int | None) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` of consecutive chunks of at most ``size`` items (None: one chunk).
-
-    Example:
-        >>> list(chunk_bounds(5, 2)), list(chunk_bounds(5, None)), list(chunk_bounds(0, None))
-        ([(0, 2), (2, 4), (4, 5)], [(0, 5)], [])
-    """
-    step = max(total, 1) if size is None else size
-    for start in range(0, total, step):
-        yield start, min(start + step, total)
+def _alpha_label(alphas: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> PointLabel:
+    """Error-message words for point ``i`` of a chunk: its ``alpha``."""
+    return lambda i: f"alpha = {float(alphas[int(rows[i]), int(cols[i])]):.6g}"
 
 
 def _flat_rows(alphas: torch.Tensor, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,7 +245,7 @@ def evaluate_path(
             pts = _straight_points(inputs, baselines, alphas, _blocks(start, stop, n))
         else:
             pts = tuple(p.detach() for p in path.points(rows_dev, alphas[rows, cols]))
-        out[start:stop] = seam.scalars(pts, rows_dev).to(acc)
+        out[start:stop] = seam.scalars(pts, rows_dev, _alpha_label(alphas, rows, cols)).to(acc)
     return out.reshape(batch, n)
 
 
@@ -319,7 +299,7 @@ def integrate_path(
             pts, vel = path.points_and_velocities(rows_dev, alphas[rows, cols])
             pts = tuple(p.detach() for p in pts)
             velocities = [v.detach().to(s.dtype) for v, s in zip(vel, sums)]
-        values, grads = seam.scalars_and_grads(pts, rows_dev)
+        values, grads = seam.scalars_and_grads(pts, rows_dev, _alpha_label(alphas, rows, cols))
         grads_acc = [g.to(s.dtype).reshape(stop - start, -1) for g, s in zip(grads, sums)]
         deriv = torch.zeros(stop - start, dtype=acc, device=device)
         if path is None:

@@ -20,22 +20,30 @@ variance are merged across calls with the pairwise (Chan et al.) update, so VarG
 does not lose its digits to ``E[A^2] - E[A]^2`` cancellation when the noise is small.
 
 Noise is drawn sample by sample (sample ``j``: one ``randn`` per input, shaped like
-it), so the result does not depend on ``nt_samples_batch_size``. With ``seed`` or a
-``generator`` it is reproducible and leaves the global RNG alone; a CPU generator
+it), so the result does not depend on ``nt_samples_batch_size``. With ``nt_seed`` or
+a ``generator`` it is reproducible and leaves the global RNG alone; a CPU generator
 gives the same noise whatever device the inputs are on.
+
+The noise tunnel's own parameters (``attribution_method``, ``nt_type``,
+``nt_samples``, ``stdevs``, ``nt_samples_batch_size``, ``generator``, ``nt_seed``,
+``return_convergence_delta``) share no name with an option of any method, so every
+option of the wrapped method (its quadrature rule ``method=``, AGI's ``seed=``, ...)
+passes through.
 
 Example:
     >>> import torch, idgrad
     >>> model = torch.nn.Linear(3, 2)
     >>> x = torch.rand(4, 3)
     >>> attr = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=8, stdevs=0.1,
-    ...                     seed=0, forward_func=model, target=1, n_steps=8)
+    ...                     nt_seed=0, forward_func=model, target=1, n_steps=8,
+    ...                     method="riemann_middle")
     >>> attr.shape
     torch.Size([4, 3])
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -43,8 +51,10 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.guard import ModelGuard
 from idgrad.integrator import accumulation_dtype
 from idgrad.seam import TensorOrTuple
+from idgrad.validation import check_int
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
 
@@ -79,14 +89,6 @@ def _check_inputs(inputs: TensorOrTuple) -> tuple[tuple[torch.Tensor, ...], bool
     return tuple(t.detach() for t in tensors), was_tuple
 
 
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
 def _check_stdevs(stdevs: Stdevs, n_inputs: int) -> tuple[float, ...]:
     items = tuple(stdevs) if isinstance(stdevs, (tuple, list)) else (stdevs,) * n_inputs
     if len(items) != n_inputs:
@@ -101,17 +103,36 @@ def _check_stdevs(stdevs: Stdevs, n_inputs: int) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _resolve(method: Any) -> Callable[..., Any]:
-    """A callable taking ``inputs=`` by keyword: a function, or an object's ``attribute``."""
-    attribute = getattr(method, "attribute", None)
+def _resolve(attribution_method: Any, with_delta: bool) -> Callable[..., Any]:
+    """A callable taking ``inputs=`` by keyword, returning ``(attributions, delta)`` if asked.
+
+    An idgrad method gives its details (``.details``); an object's ``attribute`` is
+    asked for captum's ``return_convergence_delta=True``.
+    """
+    attribute = getattr(attribution_method, "attribute", None)
     if callable(attribute):
-        return attribute
-    if callable(method):
-        return method
-    raise TypeError(
-        "method must be a function taking inputs= (e.g. idgrad.integrated_gradients) or an "
-        f"object with an attribute() method, got {type(method).__name__}"
-    )
+        if with_delta:
+            return functools.partial(attribute, return_convergence_delta=True)
+        return attribute  # type: ignore[no-any-return]
+    if not callable(attribution_method):
+        raise TypeError(
+            "attribution_method must be an idgrad method (e.g. idgrad.integrated_gradients) "
+            f"or an object with an attribute() method, got {type(attribution_method).__name__}"
+        )
+    if not with_delta:
+        return attribution_method  # type: ignore[no-any-return]
+    details = getattr(attribution_method, "details", None)
+    if not callable(details):
+        raise TypeError(
+            "return_convergence_delta=True needs an idgrad method (with .details) or an "
+            "object whose attribute() takes return_convergence_delta"
+        )
+
+    def with_details(**kwargs: Any) -> tuple[Any, torch.Tensor]:
+        d = details(**kwargs)
+        return d.attributions, d.delta
+
+    return with_details
 
 
 def _tile(value: Any, batch: int, copies: int) -> Any:
@@ -134,7 +155,9 @@ def _expand_kwargs(kwargs: dict[str, Any], batch: int, copies: int) -> dict[str,
     elif isinstance(target, torch.Tensor):
         out["target"] = _tile(target, batch, copies)
     for key in ("baselines", "additional_forward_args"):
-        value = kwargs.get(key)
+        if key not in kwargs:  # methods without baselines (Blur IG, AGI) must not get one
+            continue
+        value = kwargs[key]
         if isinstance(value, tuple):
             out[key] = tuple(_tile(v, batch, copies) for v in value)
         elif isinstance(value, list) and key == "baselines":
@@ -212,21 +235,27 @@ class _Moments:
 
 
 def noise_tunnel(
-    method: Any,
+    attribution_method: Any,
     inputs: TensorOrTuple,
     nt_type: NoiseType = "smoothgrad",
     nt_samples: int = 5,
     stdevs: Stdevs = 1.0,
     nt_samples_batch_size: int | None = None,
     generator: torch.Generator | None = None,
-    seed: int | None = None,
+    nt_seed: int | None = None,
+    return_convergence_delta: bool = False,
     **method_kwargs: Any,
 ) -> Any:
-    """SmoothGrad / SmoothGrad² / VarGrad of ``method`` at ``inputs`` (see module doc).
+    """SmoothGrad / SmoothGrad² / VarGrad of ``attribution_method`` at ``inputs``.
+
+    See the module docstring. None of the parameters below is the name of a method
+    option, so ``method_kwargs`` reach the wrapped method whole (``method=`` is its
+    quadrature rule).
 
     Args:
-        method: an idgrad function called as ``method(inputs=..., **method_kwargs)``
-            (e.g. :func:`idgrad.integrated_gradients` with ``forward_func=model`` in
+        attribution_method: an idgrad method called as
+            ``attribution_method(inputs=..., **method_kwargs)`` (e.g.
+            :func:`idgrad.integrated_gradients` with ``forward_func=model`` in
             ``method_kwargs``, or :func:`idgrad.layer_integrated_decision_gradients`
             with ``forward_func`` and ``layer``), or an object with an ``attribute``
             method (the captum-style classes).
@@ -238,16 +267,19 @@ def noise_tunnel(
         nt_samples_batch_size: samples per call of the method (each call sees
             ``B * nt_samples_batch_size`` examples); None: all at once.
         generator: a ``torch.Generator`` for the noise.
-        seed: shorthand for a fresh CPU generator seeded with it (not with ``generator``).
+        nt_seed: shorthand for a fresh CPU generator seeded with it (not with
+            ``generator``).
+        return_convergence_delta: also return the method's delta for each noisy
+            sample (from ``.details`` of an idgrad method, or captum's flag of an
+            ``attribute`` method).
         **method_kwargs: passed to the method; per-example ``target`` (tensor or list),
             ``baselines`` and ``additional_forward_args`` (tensors whose first axis is
-            ``B``) are repeated for the noisy copies. ``return_convergence_delta=True``
-            is supported; ``return_details`` is not.
+            ``B``) are repeated for the noisy copies.
 
     Returns:
-        Attributions in the method's form (tensor, tuple, tuple per layer), or
-        ``(attributions, delta)`` with ``delta`` of shape ``(B, nt_samples)`` (the
-        method's delta for each noisy sample) when ``return_convergence_delta=True``.
+        Attributions in the method's form (tensor, tuple, list per layer), or
+        ``(attributions, delta)`` with ``delta`` of shape ``(B, nt_samples)`` when
+        ``return_convergence_delta=True``.
 
     Example:
         >>> import torch, idgrad
@@ -260,30 +292,28 @@ def noise_tunnel(
         >>> bool(torch.allclose(plain, same, atol=1e-12))
         True
     """
-    fn = _resolve(method)
+    with_delta = bool(return_convergence_delta)
+    fn = _resolve(attribution_method, with_delta)
     xs, was_tuple = _check_inputs(inputs)
     if nt_type not in NT_TYPES:
         raise ValueError(f"unknown nt_type {nt_type!r}; expected one of {', '.join(NT_TYPES)}")
-    nt_samples = _check_count(nt_samples, "nt_samples")
+    nt_samples = check_int(nt_samples, "nt_samples")
     per_call = (
         nt_samples
         if nt_samples_batch_size is None
-        else min(nt_samples, _check_count(nt_samples_batch_size, "nt_samples_batch_size"))
+        else min(nt_samples, check_int(nt_samples_batch_size, "nt_samples_batch_size"))
     )
     sds = _check_stdevs(stdevs, len(xs))
-    if seed is not None:
+    if nt_seed is not None:
         if generator is not None:
-            raise ValueError("give seed or generator, not both")
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        generator = torch.Generator().manual_seed(int(seed))
+            raise ValueError("give nt_seed or generator, not both")
+        if isinstance(nt_seed, bool) or not isinstance(nt_seed, numbers.Integral):
+            raise TypeError(f"nt_seed must be an int, got {type(nt_seed).__name__}")
+        generator = torch.Generator().manual_seed(int(nt_seed))
     elif generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    if method_kwargs.get("return_details"):
-        raise ValueError("noise_tunnel does not support return_details=True")
     if "inputs" in method_kwargs:
         raise TypeError("pass inputs as noise_tunnel's own argument, not in method_kwargs")
-    with_delta = bool(method_kwargs.get("return_convergence_delta", False))
     batch = int(xs[0].shape[0])
 
     def draw(x: torch.Tensor, sd: float) -> torch.Tensor:
@@ -295,19 +325,21 @@ def noise_tunnel(
     spec: Any = None
     deltas: list[torch.Tensor] = []
     done = 0
-    while done < nt_samples:
-        copies = min(per_call, nt_samples - done)
-        with torch.no_grad():
-            samples = [[draw(x, sd) for x, sd in zip(xs, sds)] for _ in range(copies)]
-            noisy = tuple(torch.cat([s[i] for s in samples], 0) for i in range(len(xs)))
-        kwargs = _expand_kwargs(method_kwargs, batch, copies)
-        out = fn(inputs=noisy if was_tuple else noisy[0], **kwargs)
-        if with_delta:
-            out, delta = out
-            deltas.append(torch.as_tensor(delta).detach().reshape(copies, batch).T)
-        leaves, spec = _flatten(out)
-        moments.update(leaves, batch, copies)
-        done += copies
+    models = (attribution_method, method_kwargs.get("forward_func"), method_kwargs.get("layer"))
+    with ModelGuard(*models):
+        while done < nt_samples:
+            copies = min(per_call, nt_samples - done)
+            with torch.no_grad():
+                samples = [[draw(x, sd) for x, sd in zip(xs, sds)] for _ in range(copies)]
+                noisy = tuple(torch.cat([s[i] for s in samples], 0) for i in range(len(xs)))
+            kwargs = _expand_kwargs(method_kwargs, batch, copies)
+            out = fn(inputs=noisy if was_tuple else noisy[0], **kwargs)
+            if with_delta:
+                out, delta = out
+                deltas.append(torch.as_tensor(delta).detach().reshape(copies, batch).T)
+            leaves, spec = _flatten(out)
+            moments.update(leaves, batch, copies)
+            done += copies
     results = [r.to(leaf.dtype) for r, leaf in zip(moments.result(nt_type), leaves)]
     attributions = _unflatten(results, spec)
     if with_delta:

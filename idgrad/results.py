@@ -1,45 +1,56 @@
-"""Result types shared by the attribution methods."""
+"""What the attribution methods return on request: one family of frozen dataclasses.
+
+Every method ``m`` returns its attributions, and ``m.details(...)`` (same arguments)
+returns one of these:
+
+- :class:`Details`: the attributions, the ``(B,)`` convergence ``delta`` and the
+  evaluation counts; the base of the family.
+- :class:`PathDetails`: a path integral's points, weights, ``F`` and ``F'`` along the
+  path and its end values (IG, IDG, Guided IG, Blur IG, IG x Sign, the layer methods).
+- :class:`LeftIGDetails`: :class:`PathDetails` plus Left-IG's ``alpha*``.
+- :class:`AGIDetails`: :class:`Details` plus AGI's classes and adversarial paths.
+
+Subclasses only add fields; :func:`dataclasses.replace` makes a modified copy.
+
+Example:
+    >>> import torch
+    >>> d = Details(attributions=torch.ones(2, 3), delta=torch.zeros(2),
+    ...             n_gradient_evals=8, n_forward_evals=2)
+    >>> d.n_evaluations
+    10
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
 from idgrad.seam import TensorOrTuple
 
-__all__ = ["Details"]
+__all__ = ["AGIDetails", "Details", "LeftIGDetails", "PathDetails"]
+
+#: The form of the attributions: a tensor or tuple like the inputs, or per layer.
+A = TypeVar("A", covariant=True)
 
 
-class Details(NamedTuple):
-    """Everything a path method computed, for diagnostics and plots.
+@dataclass(frozen=True, kw_only=True)
+class Details(Generic[A]):
+    """What every method computed: attributions, convergence delta, cost.
 
     Attributes:
-        attributions: same form as the inputs (tensor or tuple of tensors).
-        delta: ``(B,)`` signed convergence delta: the schedule's quadrature error on
-            ``integral_0^1 F'(alpha) d alpha = F(x) - F(x')`` (before any rescaling).
-        alphas: ``(B, S)`` float64 points along the path.
-        weights: ``(B, S)`` float64 quadrature weights (each row sums to 1).
-        outputs: ``(B, S)`` target output ``F`` at the points.
-        derivatives: ``(B, S)`` path derivative ``F'(alpha) = grad F . (x - x')``.
-        start: ``(B,)`` ``F(x')``.
-        end: ``(B,)`` ``F(x)``.
-        pilot_alphas: ``(B, N + 1)`` forward-only pilot points, or None.
-        pilot_outputs: ``(B, N + 1)`` ``F`` at the pilot points, or None.
+        attributions: same form as the inputs (for layer methods: as the layer's
+            activations, a list for a list of layers).
+        delta: ``(B,)`` signed convergence delta; each method's docstring says what
+            it measures (for straight-path methods the quadrature error on
+            ``integral_0^1 F'(alpha) d alpha = F(x) - F(x')``, before any rescaling).
         n_gradient_evals: number of forward + backward point evaluations.
         n_forward_evals: number of forward-only point evaluations (pilot, end points).
     """
 
-    attributions: TensorOrTuple
+    attributions: A
     delta: torch.Tensor
-    alphas: torch.Tensor
-    weights: torch.Tensor
-    outputs: torch.Tensor
-    derivatives: torch.Tensor
-    start: torch.Tensor
-    end: torch.Tensor
-    pilot_alphas: torch.Tensor | None
-    pilot_outputs: torch.Tensor | None
     n_gradient_evals: int
     n_forward_evals: int
 
@@ -47,3 +58,69 @@ class Details(NamedTuple):
     def n_evaluations(self) -> int:
         """All model evaluations (gradient points + forward-only points)."""
         return self.n_gradient_evals + self.n_forward_evals
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathDetails(Details[A]):
+    """A path integral's points and values, for diagnostics and plots.
+
+    Attributes:
+        alphas: ``(B, S)`` float64 points along the path.
+        weights: ``(B, S)`` float64 quadrature weights (each row sums to the length
+            of the integrated interval: 1, or ``alpha*`` for Left-IG).
+        outputs: ``(B, S)`` target output ``F`` at the points.
+        derivatives: ``(B, S)`` path derivative ``F'(alpha) = grad F . d gamma / d alpha``.
+        start: ``(B,)`` ``F`` where the path starts (``F(x')``).
+        end: ``(B,)`` ``F`` where it ends (``F(x)``).
+        pilot_alphas: ``(B, N + 1)`` forward-only pilot points, or None.
+        pilot_outputs: ``(B, N + 1)`` ``F`` at the pilot points, or None.
+    """
+
+    alphas: torch.Tensor
+    weights: torch.Tensor
+    outputs: torch.Tensor
+    derivatives: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
+    pilot_alphas: torch.Tensor | None = None
+    pilot_outputs: torch.Tensor | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeftIGDetails(PathDetails[TensorOrTuple]):
+    """What :func:`~idgrad.methods.left_ig.left_integrated_gradients` computed.
+
+    ``delta`` is ``sum(attributions) - (F(gamma(alpha*)) - F(x'))``, the quadrature
+    error on ``[0, alpha*]``; ``alphas`` lie in ``[0, alpha*]`` and each row of
+    ``weights`` sums to ``alpha*``.
+
+    Attributes:
+        alpha_star: ``(B,)`` float64 end of the integration interval.
+        output_star: ``(B,)`` ``F(gamma(alpha*))``.
+    """
+
+    alpha_star: torch.Tensor
+    output_star: torch.Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class AGIDetails(Details[TensorOrTuple]):
+    """What :func:`~idgrad.methods.agi.adversarial_gradient_integration` computed.
+
+    ``delta`` is ``sum(attributions) - sum_j (f_c(x) - f_c(x^{T_j}))``.
+
+    Attributes:
+        target: ``(B,)`` the explained class ``c``.
+        false_classes: ``(B, k)`` the classes ``J``.
+        n_iterations: ``(B, k)`` steps made on each path.
+        reached: ``(B, k)`` whether the path ended at a point predicted as its class.
+        start: ``(B,)`` ``f_c(x)``.
+        end_outputs: ``(B, k)`` ``f_c`` at the end of each path.
+    """
+
+    target: torch.Tensor
+    false_classes: torch.Tensor
+    n_iterations: torch.Tensor
+    reached: torch.Tensor
+    start: torch.Tensor
+    end_outputs: torch.Tensor

@@ -37,6 +37,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
+from idgrad.validation import check_int
+
 __all__ = [
     "RULES",
     "Rule",
@@ -97,14 +99,6 @@ class Schedule(NamedTuple):
         return (self.weights.to(values.dtype) * values).sum(-1)
 
 
-def _check_count(n: int, name: str = "n_steps") -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1, got {n}")
-    return int(n)
-
-
 def check_rule(rule: str, adaptive: bool = False) -> None:
     """Raise ValueError for an unknown rule, or one an adaptive schedule cannot use."""
     if rule not in RULES:
@@ -131,7 +125,7 @@ def rule_points(n: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.nda
         >>> a.tolist(), w.tolist()
         ([0.0, 0.5, 1.0], [0.25, 0.5, 0.25])
     """
-    n = _check_count(n)
+    n = check_int(n, "n_steps")
     if not isinstance(rule, str):
         raise TypeError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
     alphas, weights = _rule_points(n, rule)
@@ -263,7 +257,7 @@ def allocate_budget(
         >>> allocate_budget(torch.tensor([[0.0, 3.0, 1.0]]), 8, floor_fraction=0.0).tolist()
         [[0, 6, 2]]
     """
-    n_steps = _check_count(n_steps)
+    n_steps = check_int(n_steps, "n_steps")
     if not 0.0 <= floor_fraction <= 1.0:
         raise ValueError(f"floor_fraction must be in [0, 1], got {floor_fraction}")
     s = torch.as_tensor(scores, dtype=torch.float64).detach().cpu().numpy()
@@ -378,7 +372,7 @@ def adaptive_schedule(
         raise ValueError(
             f"pilot_outputs must be (B, N + 1) with N >= 1, got {tuple(pilot_outputs.shape)}"
         )
-    n_steps = _check_count(n_steps)
+    n_steps = check_int(n_steps, "n_steps")
     check_rule(rule, adaptive=True)
     pilot = pilot_outputs.detach().to(torch.float64).cpu()
     if not torch.isfinite(pilot).all():

@@ -2,11 +2,16 @@
 
 Everything that knows how a model is called lives here: inputs are normalised to a
 tuple of tensors once, at the entry; baselines are expanded to the inputs' shapes;
-``additional_forward_args`` are sliced per point; the target turns the model's
-output into one scalar per point. :class:`ModelSeam` then offers two calls,
-``scalars(points, rows)`` (forward only) and ``scalars_and_grads(points, rows)``
-(forward + backward), over a chunk of points, where ``rows[i]`` is the example a
-point belongs to.
+``additional_forward_args`` are sliced per point; the target
+(:class:`idgrad.targets.Target`) turns the model's output into one scalar per
+point. :class:`ModelSeam` then offers two calls, ``scalars(points, rows)`` (forward
+only) and ``scalars_and_grads(points, rows)`` (forward + backward), over a chunk of
+points, where ``rows[i]`` is the example a point belongs to.
+
+Both calls check that the scalars (and the gradients) are finite, with one
+reduction per tensor and one host sync per chunk, and raise
+:class:`~idgrad.validation.NonFiniteError` naming the example and the point
+(``where``, e.g. its ``alpha``) where they stopped being finite.
 
 Example:
     >>> model = torch.nn.Linear(3, 2)
@@ -20,32 +25,39 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 
+from idgrad.targets import Target, TargetType, resolve_target
+from idgrad.validation import (
+    NonFiniteError,
+    check_device,
+    check_finite,
+    check_floating,
+    check_model_device,
+    finite_flag,
+)
+
 __all__ = [
     "BaselineType",
     "ModelSeam",
+    "PointLabel",
     "TargetType",
     "TensorOrTuple",
     "as_input_tuple",
     "check_no_inference_mode",
+    "chunk_bounds",
     "expand_baselines",
     "restore_form",
 ]
 
 TensorOrTuple = torch.Tensor | tuple[torch.Tensor, ...]
-TargetType = (
-    None
-    | int
-    | tuple[int, ...]
-    | torch.Tensor
-    | Sequence[int | tuple[int, ...]]
-    | Callable[[Any], torch.Tensor]
-)
 BaselineType = None | float | int | torch.Tensor | tuple[None | float | int | torch.Tensor, ...]
+#: Words for the position of the points of a chunk on their paths, used only in error
+#: messages: one string for all of them, or ``where(i)`` for point ``i`` (``"alpha = 0.25"``).
+PointLabel = str | Callable[[int], str]
 
 
 def check_no_inference_mode() -> None:
@@ -58,16 +70,22 @@ def check_no_inference_mode() -> None:
 
 
 def as_input_tuple(
-    inputs: TensorOrTuple, name: str = "inputs"
+    inputs: TensorOrTuple,
+    name: str = "inputs",
+    forward_func: Callable[..., Any] | None = None,
 ) -> tuple[tuple[torch.Tensor, ...], bool]:
-    """Normalise ``inputs`` to a tuple of floating tensors sharing a batch size.
+    """Normalise ``inputs`` to a tuple of floating tensors sharing a batch size and device.
+
+    With ``forward_func``, that device must be one of the model's
+    (:func:`~idgrad.validation.check_model_device`).
 
     Returns:
         ``(tensors, was_tuple)``.
 
     Raises:
         TypeError: not a tensor / tuple of tensors, or not floating point.
-        ValueError: empty batch, mismatched batch sizes, NaN or Inf.
+        ValueError: empty batch, mismatched batch sizes or devices, the meta device, NaN
+            or Inf.
     """
     was_tuple = isinstance(inputs, (tuple, list))
     tensors = tuple(inputs) if was_tuple else (inputs,)
@@ -77,17 +95,15 @@ def as_input_tuple(
         label = f"{name}[{i}]" if was_tuple else name
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(
-                f"{label} has dtype {t.dtype}; path attribution needs a floating dtype "
-                "(attribute token ids through a layer instead)"
-            )
+        check_floating(t, label, " (attribute token ids through a layer instead)")
         if t.ndim == 0:
             raise ValueError(f"{label} must have a batch dimension, got a 0-d tensor")
         if t.shape[0] == 0:
             raise ValueError(f"{label} is an empty batch (shape {tuple(t.shape)})")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{label} contains NaN or Inf")
+        if forward_func is not None:
+            check_model_device(forward_func, [t], name)
+        check_device(t, label)
+        check_finite(t, label)
     batch = tensors[0].shape[0]
     for i, t in enumerate(tensors[1:], start=1):
         if t.shape[0] != batch:
@@ -111,9 +127,10 @@ def expand_baselines(
     """Baselines shaped, typed and placed like ``inputs`` (read-only).
 
     ``None`` gives zeros; a number fills; a tensor must broadcast to its input's
-    shape (e.g. ``(1, ...)`` or ``(...)`` without the batch axis); a tuple gives one
-    of those per input. Zeros and numbers are a single element broadcast to the
-    input's shape (no memory per example); tensors are copied.
+    shape (e.g. ``(1, ...)`` or ``(...)`` without the batch axis) and be on the
+    input's device (a 0-d tensor counts as a number); a tuple gives one of those per
+    input. Zeros and numbers are a single element broadcast to the input's shape (no
+    memory per example); tensors are copied.
     """
     if isinstance(baselines, (tuple, list)):
         if len(baselines) != len(inputs):
@@ -137,10 +154,15 @@ def expand_baselines(
             out.append(torch.full((), float(b), dtype=x.dtype, device=x.device).expand(x.shape))
             continue
         b = b.detach()
-        if not torch.isfinite(b).all():
-            raise ValueError(f"{label} contains NaN or Inf")
+        if b.ndim > 0 and b.device != x.device:
+            raise ValueError(
+                f"{label} is on {b.device} but its input is on {x.device}; "
+                "put inputs and baselines on one device (the model's)"
+            )
+        check_device(b, label)
         if b.is_complex():
             raise TypeError(f"{label} must be real, got {b.dtype}")
+        check_finite(b, label)
         try:
             expanded = torch.broadcast_to(b, x.shape)
         except RuntimeError:
@@ -150,144 +172,6 @@ def expand_baselines(
             ) from None
         out.append(expanded.to(device=x.device, dtype=x.dtype).clone())
     return tuple(out)
-
-
-class _Target:
-    """Turns a model output ``(n, ...)`` into one scalar per point ``(n,)``."""
-
-    def __init__(self, target: TargetType, batch_size: int) -> None:
-        self.raw = target
-        self.callable: Callable[[Any], torch.Tensor] | None = None
-        self.fixed: tuple[int, ...] | None = None
-        self.per_example: torch.Tensor | None = None  # (B, depth) long
-        self._checked_dims: set[tuple[int, ...]] = set()  # output shapes (after B) already checked
-        if target is None:
-            self.fixed = ()
-        elif callable(target) and not isinstance(target, torch.Tensor):
-            self.callable = target
-        elif isinstance(target, bool):
-            raise TypeError(
-                "target must be an int, a tuple, a tensor, a list or a callable, not bool"
-            )
-        elif isinstance(target, numbers.Integral):
-            self.fixed = (int(target),)
-        elif isinstance(target, tuple):
-            self.fixed = self._index_tuple(target, "target")
-        elif isinstance(target, torch.Tensor):
-            if target.is_floating_point() or target.is_complex():
-                raise TypeError(f"target tensor must hold integers, got {target.dtype}")
-            if target.ndim == 0:
-                self.fixed = (int(target),)
-            elif target.ndim == 1 and target.shape[0] == batch_size:
-                self.per_example = target.detach().to(torch.long).reshape(batch_size, 1)
-            elif target.ndim == 2 and target.shape[0] == batch_size:
-                self.per_example = target.detach().to(torch.long)
-            else:
-                raise ValueError(
-                    f"target tensor has shape {tuple(target.shape)}; expected a scalar, "
-                    f"({batch_size},) or ({batch_size}, depth) for a batch of {batch_size}"
-                )
-        elif isinstance(target, list):
-            if len(target) != batch_size:
-                raise ValueError(
-                    f"target list has {len(target)} entries for a batch of {batch_size}"
-                )
-            rows = [
-                self._index_tuple(t if isinstance(t, tuple) else (t,), f"target[{i}]")
-                for i, t in enumerate(target)
-            ]
-            depths = {len(r) for r in rows}
-            if len(depths) != 1:
-                raise ValueError("every entry of a target list must have the same depth")
-            self.per_example = torch.tensor(rows, dtype=torch.long)
-        else:
-            raise TypeError(
-                "target must be None, an int, a tuple of ints, an integer tensor, a list per "
-                f"example or a callable; got {type(target).__name__}"
-            )
-
-    @staticmethod
-    def _index_tuple(t: tuple[Any, ...], label: str) -> tuple[int, ...]:
-        for v in t:
-            if isinstance(v, bool) or not isinstance(v, (numbers.Integral, torch.Tensor)):
-                raise TypeError(f"{label} must hold ints, got {t!r}")
-        return tuple(int(v) for v in t)
-
-    def select(self, output: Any, rows: torch.Tensor) -> torch.Tensor:
-        """Scalar per point from the chunk's ``output``; ``rows`` = example of each point."""
-        n = int(rows.shape[0])
-        if self.callable is not None:
-            value = self.callable(output)
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(
-                    f"the target callable must return a tensor, got {type(value).__name__}"
-                )
-            if value.shape not in ((n,), (n, 1)):
-                raise ValueError(
-                    f"the target callable returned shape {tuple(value.shape)}; expected ({n},): "
-                    "one scalar per row of the output"
-                )
-            return value.reshape(n)
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(
-                f"the model returned {type(output).__name__}; pass a callable target that "
-                "picks one scalar per example from it"
-            )
-        if output.ndim == 0 or output.shape[0] != n:
-            raise ValueError(
-                f"the model output has shape {tuple(output.shape)} for {n} inputs; its first "
-                "axis must be the batch axis"
-            )
-        dims = tuple(output.shape[1:])
-        if dims not in self._checked_dims:  # once per output shape, for every example
-            self._check_range(output, self.fixed, self.per_example)
-            self._checked_dims.add(dims)
-        if self.fixed is not None:
-            index = self.fixed
-            value = output[(slice(None),) + index] if index else output
-        else:
-            assert self.per_example is not None
-            index_rows = self.per_example.to(output.device)[rows]
-            depth = index_rows.shape[1]
-            value = output[
-                (torch.arange(n, device=output.device),)
-                + tuple(index_rows[:, d] for d in range(depth))
-            ]
-        if value.ndim == 2 and value.shape[1] == 1:
-            value = value[:, 0]
-        if value.ndim != 1:
-            raise ValueError(
-                f"target {self.raw!r} selects shape {tuple(value.shape[1:])} per example from "
-                f"an output of shape {tuple(output.shape)}; it must select one scalar "
-                "(give an index for every output axis, or a callable)"
-            )
-        return value
-
-    def _check_range(
-        self,
-        output: torch.Tensor,
-        index: tuple[int, ...] | None,
-        index_rows: torch.Tensor | None = None,
-    ) -> None:
-        dims = output.shape[1:]
-        depth = len(index) if index is not None else int(index_rows.shape[1])  # type: ignore[union-attr]
-        if depth > len(dims):
-            raise ValueError(
-                f"target has {depth} indices but the output has only {len(dims)} axes after "
-                f"the batch axis (shape {tuple(output.shape)})"
-            )
-        for d in range(depth):
-            size = dims[d]
-            if index is not None:
-                lo = hi = index[d]
-            else:
-                col = index_rows[:, d]  # type: ignore[index]
-                lo, hi = int(col.min()), int(col.max())
-            if lo < -size or hi >= size:
-                raise ValueError(
-                    f"target index {lo if lo < -size else hi} is out of range for output axis "
-                    f"{d + 1} of size {size} (output shape {tuple(output.shape)})"
-                )
 
 
 class _ExtraArgs:
@@ -314,6 +198,18 @@ class _ExtraArgs:
         )
 
 
+def chunk_bounds(total: int, size: int | None) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive chunks of at most ``size`` items (None: one chunk).
+
+    Example:
+        >>> list(chunk_bounds(5, 2)), list(chunk_bounds(5, None)), list(chunk_bounds(0, None))
+        ([(0, 2), (2, 4), (4, 5)], [(0, 5)], [])
+    """
+    step = max(total, 1) if size is None else size
+    for start in range(0, total, step):
+        yield start, min(start + step, total)
+
+
 class ModelSeam:
     """The model, the target and the extra arguments, seen as ``points -> scalars``.
 
@@ -324,7 +220,7 @@ class ModelSeam:
     def __init__(
         self,
         forward_func: Callable[..., Any],
-        target: _Target,
+        target: Target,
         extra: _ExtraArgs,
         batch_size: int,
     ) -> None:
@@ -340,34 +236,66 @@ class ModelSeam:
         inputs: tuple[torch.Tensor, ...],
         target: TargetType,
         additional_forward_args: Any,
+        chunk_size: int | None = None,
     ) -> ModelSeam:
-        """Validate the target and extra arguments against the batch of ``inputs``."""
+        """Validate the target and extra arguments against the batch of ``inputs``.
+
+        ``target="predicted"`` is resolved here, by one forward pass over ``inputs``
+        in chunks of at most ``chunk_size`` examples (None: all at once).
+        """
         if not callable(forward_func):
             raise TypeError(
                 "forward_func must be a callable (e.g. an nn.Module), "
                 f"got {type(forward_func).__name__}"
             )
         batch = int(inputs[0].shape[0])
-        return cls(
-            forward_func, _Target(target, batch), _ExtraArgs(additional_forward_args, batch), batch
-        )
+        extra = _ExtraArgs(additional_forward_args, batch)
+        seam = cls(forward_func, Target(None, batch), extra, batch)
+
+        def outputs() -> torch.Tensor:
+            parts = []
+            for start, stop in chunk_bounds(batch, chunk_size):
+                rows = torch.arange(start, stop, device=inputs[0].device)
+                with torch.no_grad():
+                    out = forward_func(*(x[start:stop] for x in inputs), *extra.take(rows))
+                parts.append(out.detach() if isinstance(out, torch.Tensor) else out)
+            return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+        seam.target = Target(resolve_target(target, outputs), batch)
+        return seam
 
     def _call(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
         output = self.forward_func(*points, *self.extra.take(rows))
         return self.target.select(output, rows)
 
-    def scalars(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
-        """Forward only: the target scalar at each point, ``(n,)``, detached."""
+    def scalars(
+        self,
+        points: tuple[torch.Tensor, ...],
+        rows: torch.Tensor,
+        where: PointLabel | None = None,
+    ) -> torch.Tensor:
+        """Forward only: the target scalar at each point, ``(n,)``, detached.
+
+        Raises :class:`~idgrad.validation.NonFiniteError` if one is NaN or infinite;
+        ``where(i)`` describes point ``i`` in that message.
+        """
         with torch.no_grad():
-            return self._call(points, rows).detach()
+            values = self._call(points, rows).detach()
+        if not bool(finite_flag((values,))):
+            self._raise_non_finite(values, (), rows, where)
+        return values
 
     def scalars_and_grads(
-        self, points: tuple[torch.Tensor, ...], rows: torch.Tensor
+        self,
+        points: tuple[torch.Tensor, ...],
+        rows: torch.Tensor,
+        where: PointLabel | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Forward + backward: scalars ``(n,)`` and ``d scalar / d point`` per input.
 
         Points are fresh leaf tensors made by the caller; inputs the output does not
-        depend on get zero gradients.
+        depend on get zero gradients. Non-finite scalars or gradients raise as in
+        :meth:`scalars` (one reduction per tensor, one host sync per chunk).
         """
         with torch.enable_grad():
             leaves = tuple(p.requires_grad_(True) for p in points)
@@ -380,4 +308,37 @@ class ModelSeam:
             grads = torch.autograd.grad(
                 values.sum(), leaves, allow_unused=True, materialize_grads=True
             )
-        return values.detach(), tuple(grads)
+        values = values.detach()
+        if not bool(finite_flag((values, *grads))):
+            self._raise_non_finite(values, grads, rows, where)
+        return values, tuple(grads)
+
+    @staticmethod
+    def _raise_non_finite(
+        values: torch.Tensor,
+        grads: Sequence[torch.Tensor],
+        rows: torch.Tensor,
+        where: PointLabel | None,
+    ) -> None:
+        """Name the first point (in chunk order) whose scalar or gradient is not finite."""
+        n = int(values.shape[0])
+        bad_value = ~torch.isfinite(values)
+        bad_grad = [~torch.isfinite(g.reshape(n, -1)).all(1) for g in grads]
+        bad = bad_value.clone()
+        for b in bad_grad:
+            bad |= b.to(bad.device)
+        i = int(bad.nonzero()[0, 0])
+        label = where(i) if callable(where) else where
+        at = f"example {int(rows[i])}" + (f", {label}" if label else "")
+        hint = (
+            "; check the model for divisions by zero, overflow, or log/sqrt of values <= 0 "
+            "on the path (between the baseline and the input)"
+        )
+        if bool(bad_value[i]):
+            raise NonFiniteError(f"the model's target output F is {float(values[i])} at {at}{hint}")
+        k = next(j for j, b in enumerate(bad_grad) if bool(b[i]))
+        of = f" (input {k})" if len(grads) > 1 else ""
+        raise NonFiniteError(
+            f"the gradient of F{of} is NaN or infinite at {at}, where F = "
+            f"{float(values[i]):.6g} is finite{hint}"
+        )

@@ -3,13 +3,18 @@
 The tests run it in a subprocess (to kill it mid-run) and under ``torchrun`` (to
 check that a sharded run equals a single-process one)::
 
-    python tests/dataset_job.py OUT [--delay SECONDS] [--threads N]
+    python tests/dataset_job.py OUT [--delay SECONDS] [--threads N] [--kill-at FILE:POINT]
+
+``--kill-at 000000005.npy:fsync`` kills the job with SIGKILL inside the write of that
+file, after its bytes are written and before they are fsync-ed (``:rename``: after the
+fsync, before the rename that commits it).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -65,13 +70,45 @@ def run(out: str, delay: float = 0.0, **kwargs: Any) -> Any:
     )
 
 
+def kill_inside_write(name: str, point: str) -> None:
+    """SIGKILL this process inside the commit of the file ``name`` (see the module doc)."""
+    from idgrad.dataset import store
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "fsync":
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(f"/.{name}.{os.getpid()}.tmp"):
+                die()
+            real_fsync(fd)
+
+        os.fsync = fsync  # the store calls os.fsync (this process only)
+    elif point == "rename":
+        real_commit = store._commit
+
+        def commit(tmp: Any, final: Any) -> None:
+            if final.name == name:
+                die()
+            real_commit(tmp, final)
+
+        store._commit = commit  # type: ignore[attr-defined]
+    else:
+        raise ValueError(f"unknown point {point!r}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--kill-at", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.kill_at:
+        kill_inside_write(*args.kill_at.split(":"))
     result = run(args.out, delay=args.delay)
     print(
         f"rank {result.rank}/{result.world_size}: wrote {result.blocks_written} blocks, "

@@ -7,8 +7,9 @@ Two kinds of model live here:
   :class:`SineModel`, :class:`ReluToy`, :class:`XExpY`, :class:`LogisticBenchmark`;
 * **small networks** for parity and invariance tests: :class:`SmallMLP`,
   :class:`SmallCNN`, :class:`TrackModel` (output ``(B, L, T)``),
-  :class:`ExtraArgModel` (extra forward arguments), and the :class:`CountingModel`
-  wrapper that counts calls and evaluated rows.
+  :class:`ExtraArgModel` (extra forward arguments), the :class:`CountingModel`
+  wrapper that counts calls and evaluated rows, and :class:`NanInMiddle` (finite at
+  both ends of a path, NaN in its middle).
 
 Every network takes a ``seed`` (its weights do not depend on the global RNG) and a
 ``dtype`` (float64 by default).
@@ -39,6 +40,8 @@ __all__ = [
     "ExtraArgModel",
     "LinearModel",
     "LogisticBenchmark",
+    "NanInMiddle",
+    "ModeDependentNet",
     "QuadraticModel",
     "ReluToy",
     "SineModel",
@@ -320,6 +323,30 @@ class ExtraArgModel(nn.Module):
         return self.mlp(x * mask) / temperature
 
 
+class ModeDependentNet(nn.Module):
+    """``(B, 6) -> (B, 3)`` with batch norm and dropout: a different function in train mode.
+
+    Linear, tanh, BatchNorm1d over ``(B, 2, 3)`` (3 values per channel, so one example
+    is a valid batch in train mode), Dropout, Linear. Its buffers are the batch norm's
+    running statistics.
+    """
+
+    def __init__(self, seed: int = 0, dtype: torch.dtype = DTYPE, p: float = 0.3) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(6, 6)
+        self.bn = nn.BatchNorm1d(2)
+        self.drop = nn.Dropout(p)
+        self.fc2 = nn.Linear(6, 3)
+        _init_(self, seed, dtype, scale=1.5)
+        with torch.no_grad():  # a non-trivial normalisation in eval mode too
+            self.bn.running_mean.copy_(torch.tensor([0.1, -0.2], dtype=dtype))
+            self.bn.running_var.copy_(torch.tensor([0.8, 1.3], dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.fc1(x)).reshape(-1, 2, 3)
+        return self.fc2(self.drop(self.bn(h).flatten(1)))
+
+
 class CountingModel(nn.Module):
     """Wraps a model; counts forward calls and the rows (points) evaluated.
 
@@ -353,6 +380,43 @@ class CountingModel(nn.Module):
         ):
             self.grad_rows += n
         return self.model(*inputs, **kwargs)
+
+
+class _NanGradient(torch.autograd.Function):
+    """Identity whose gradient is NaN where ``low < s < high``."""
+
+    @staticmethod
+    def forward(ctx: Any, s: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        ctx.save_for_backward(s)
+        ctx.bounds = (low, high)
+        return s.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        (s,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        inside = (s > low) & (s < high)
+        return torch.where(inside, torch.full_like(grad, float("nan")), grad), None, None
+
+
+class NanInMiddle(nn.Module):
+    """``F(x) = sum_i x_i``, broken where ``low < F < high``; finite elsewhere.
+
+    ``broken="output"``: ``F`` itself is NaN there (its gradient stays finite);
+    ``broken="gradient"``: ``F`` is finite everywhere but its gradient is NaN there.
+    On the path from 0 to ``x`` with ``S = sum x``, that is ``low / S < alpha < high / S``.
+    """
+
+    def __init__(self, broken: str = "output", low: float = 0.9, high: float = 1.8) -> None:
+        super().__init__()
+        self.broken, self.low, self.high = broken, low, high
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.reshape(x.shape[0], -1).sum(1)
+        if self.broken == "gradient":
+            return _NanGradient.apply(s, self.low, self.high)
+        inside = (s > self.low) & (s < self.high)
+        return torch.where(inside, torch.full_like(s, float("nan")), s)
 
 
 def split_mlp_equivalent(mlp: SmallMLP) -> nn.Module:

@@ -24,6 +24,7 @@ from torch import nn
 
 from idgrad import integrated_decision_gradients as idg
 from idgrad import integrated_gradients as ig
+from idgrad.methods.registry import get_method
 
 F64 = torch.float64
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -33,18 +34,33 @@ def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
 
 
+def _attr_delta(d: Any) -> tuple[Any, torch.Tensor]:
+    return d.attributions, d.delta
+
+
 def _sums(attr: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
     parts = attr if isinstance(attr, tuple) else (attr,)
     return torch.stack([a.flatten(1).sum(1) for a in parts]).sum(0)
 
 
-# Both methods with the variants that matter; each entry: (name, call(model, x, b, **kw)).
+class _At24Steps:
+    """A registered method called as ``(model, x, b, **kw)``, 24 steps unless told."""
+
+    def __init__(self, name: str) -> None:
+        self.spec = get_method(name)
+
+    def __call__(self, m: Any, x: Any, b: Any, n_steps: int = 24, **kw: Any) -> Any:
+        return self.spec(m, x, b, n_steps=n_steps, **kw)
+
+    def details(self, m: Any, x: Any, b: Any, n_steps: int = 24, **kw: Any) -> Any:
+        return self.spec.details(m, x, b, n_steps=n_steps, **kw)
+
+
+# Both methods with the variants that matter.
 METHODS = {
-    "ig": lambda m, x, b, n_steps=24, **kw: ig(m, x, b, n_steps=n_steps, **kw),
-    "idg_uniform": lambda m, x, b, n_steps=24, **kw: idg(
-        m, x, b, n_steps=n_steps, adaptive=False, **kw
-    ),
-    "idg_adaptive": lambda m, x, b, n_steps=24, **kw: idg(m, x, b, n_steps=n_steps, **kw),
+    "ig": _At24Steps("ig"),
+    "idg_uniform": _At24Steps("idg-uniform"),
+    "idg_adaptive": _At24Steps("idg"),
 }
 
 
@@ -72,8 +88,10 @@ def test_ig_delta_shrinks_at_the_rule_rate(rule: str, ratio: float) -> None:
     # divides the delta by the ratio of h^p, up to the next order's relative size
     # (O(h): ~1.5% here for left/right; O(h^2) for middle/trapezoid). Tolerance 3%.
     model, x, b = _sine_case()
-    _, d1 = ig(model, x, b, n_steps=32, method=rule, return_convergence_delta=True)
-    _, d2 = ig(model, x, b, n_steps=64, method=rule, return_convergence_delta=True)
+    det = ig.details(model, x, b, n_steps=32, method=rule)
+    _, d1 = det.attributions, det.delta
+    det = ig.details(model, x, b, n_steps=64, method=rule)
+    _, d2 = det.attributions, det.delta
     assert (d1.abs() > 1e-6).all()  # a real quadrature error, not zero by construction
     observed = d1 / d2
     assert ((observed - ratio).abs() < 0.03 * ratio).all(), observed
@@ -83,8 +101,10 @@ def test_ig_delta_gauss_legendre_is_spectral() -> None:
     # GL(n) is exact to degree 2n - 1; for sin over |d| <= 3 the error falls like
     # (|d|/2)^(2n) / (2n)!: ~1e-3 at n = 2, below rounding at n = 12.
     model, x, b = _sine_case()
-    _, d2 = ig(model, x, b, n_steps=2, return_convergence_delta=True)
-    _, d12 = ig(model, x, b, n_steps=12, return_convergence_delta=True)
+    det = ig.details(model, x, b, n_steps=2)
+    _, d2 = det.attributions, det.delta
+    det = ig.details(model, x, b, n_steps=12)
+    _, d12 = det.attributions, det.delta
     assert (d2.abs() > 1e-6).all()
     assert (d12.abs() < 1e-13).all()
 
@@ -96,9 +116,8 @@ def test_ig_delta_is_the_completeness_gap(rule: str, n: int) -> None:
     model = SmallMLP(seed=3)
     x, b = _randn(5, 6, seed=1), _randn(5, 6, seed=2)
     target = torch.tensor([0, 1, 2, 3, 1])
-    attr, delta = ig(
-        model, x, b, target=target, n_steps=n, method=rule, return_convergence_delta=True
-    )
+    det = ig.details(model, x, b, target=target, n_steps=n, method=rule)
+    attr, delta = det.attributions, det.delta
     rows = torch.arange(5)
     with torch.no_grad():
         gap = model(x)[rows, target] - model(b)[rows, target]
@@ -113,14 +132,15 @@ def test_idg_normalised_is_complete_and_delta_is_honest(method: str, rule: str) 
     x, b = _randn(4, 6, seed=5), _randn(4, 6, seed=6) * 0.2
     target = torch.tensor([3, 0, 2, 1])
     kw: dict[str, Any] = {"target": target, "n_steps": 6, "method": rule}
-    attr, delta = METHODS[method](model, x, b, return_convergence_delta=True, **kw)
+    det = METHODS[method].details(model, x, b, **kw)
+    attr, delta = det.attributions, det.delta
     rows = torch.arange(4)
     with torch.no_grad():
         gap = model(x)[rows, target] - model(b)[rows, target]
     torch.testing.assert_close(attr.sum(1), gap, rtol=1e-12, atol=1e-12)
     # The delta is measured before the rescaling: the quadrature error of int F' on
     # the schedule, which is not zero at 6 points.
-    det = METHODS[method](model, x, b, return_details=True, **kw)
+    det = METHODS[method].details(model, x, b, **kw)
     torch.testing.assert_close(
         delta, (det.weights * det.derivatives).sum(1) - gap, rtol=0, atol=1e-13
     )
@@ -132,10 +152,10 @@ def test_idg_uniform_delta_equals_ig_delta(rule: str) -> None:
     # On the same uniform schedule, both deltas are sum_k w_k F'(alpha_k) - (F(x) - F(x')).
     model = SmallMLP(seed=5)
     x, b = _randn(3, 6, seed=7), _randn(3, 6, seed=8)
-    _, d_ig = ig(model, x, b, target=2, n_steps=9, method=rule, return_convergence_delta=True)
-    _, d_idg = idg(
-        model, x, b, target=2, n_steps=9, adaptive=False, method=rule, return_convergence_delta=True
-    )
+    det = ig.details(model, x, b, target=2, n_steps=9, method=rule)
+    _, d_ig = det.attributions, det.delta
+    det = idg.details(model, x, b, target=2, n_steps=9, adaptive=False, method=rule)
+    _, d_idg = det.attributions, det.delta
     torch.testing.assert_close(d_idg, d_ig, rtol=0, atol=1e-13)
 
 
@@ -150,7 +170,8 @@ def test_sensitivity_single_differing_feature_gets_the_change(method: str) -> No
     x = _randn(3, 6, seed=9)
     b = x.clone()
     b[:, 2] = x[:, 2] - 1.5
-    attr, delta = METHODS[method](model, x, b, target=1, return_convergence_delta=True)
+    det = METHODS[method].details(model, x, b, target=1)
+    attr, delta = det.attributions, det.delta
     with torch.no_grad():
         gap = model(x)[:, 1] - model(b)[:, 1]
     assert (gap.abs() > 1e-3).all()
@@ -257,11 +278,10 @@ def test_ig_linearity(rule: str) -> None:
         "target": target,
         "n_steps": 10,
         "method": rule,
-        "return_convergence_delta": True,
     }
-    attr, delta = ig(combined, x, **kw)
-    attr1, delta1 = ig(f1, x, **kw)
-    attr2, delta2 = ig(f2, x, **kw)
+    attr, delta = _attr_delta(ig.details(combined, x, **kw))
+    attr1, delta1 = _attr_delta(ig.details(f1, x, **kw))
+    attr2, delta2 = _attr_delta(ig.details(f2, x, **kw))
     torch.testing.assert_close(attr, a * attr1 + c * attr2, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(delta, a * delta1 + c * delta2, rtol=1e-12, atol=1e-12)
     assert (attr1 - attr2).abs().max() > 1e-2  # the two models really differ

@@ -96,7 +96,7 @@ def _as_tuple(t: Any) -> tuple[torch.Tensor, ...]:
 
 
 def _ours(case: Case, rule: str, n: int) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    attr, delta = idgrad.integrated_gradients(
+    det = idgrad.integrated_gradients.details(
         case.model,
         case.inputs,
         case.baselines,
@@ -105,8 +105,8 @@ def _ours(case: Case, rule: str, n: int) -> tuple[tuple[torch.Tensor, ...], torc
         n_steps=n,
         method=rule,
         multiply_by_inputs=case.multiply_by_inputs,
-        return_convergence_delta=True,
     )
+    attr, delta = det.attributions, det.delta
     return _as_tuple(attr), delta
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,7 +101,7 @@ def test_explain_top_target_ig_and_pt_output(
                 "--input",
                 str(npy_input),
                 "--target",
-                "top",
+                "predicted",
                 "--method",
                 "ig",
                 "--steps",
@@ -242,8 +244,8 @@ def test_explain_exported_program(tmp_path: Path, npy_input: Path) -> None:
             ["--model", "MODEL", "--input", "X", "--factory", "no_such_mod:f"],
             "cannot import factory",
         ),
-        (["--model", "NOTSCRIPT", "--input", "X"], "not a TorchScript file"),
-        (["--model", "MODEL", "--input", "BADTXT"], "unsupported input file type"),
+        (["--model", "NOTSCRIPT", "--input", "X"], "is a torch.save file"),
+        (["--model", "MODEL", "--input", "BADTXT"], "unsupported file type '.txt'"),
     ],
 )
 def test_explain_errors(
@@ -383,3 +385,289 @@ def test_agi_needs_enough_classes(
     )
     assert rc == 2
     assert "false classes" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- the command line itself
+
+
+def test_python_dash_m_idgrad() -> None:
+    import subprocess
+
+    import idgrad
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "idgrad", "--version"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"idgrad {idgrad.__version__}"
+
+
+def _options(parser: Any) -> list[tuple[str, Any, str]]:
+    """``(command, action, rendered help)`` for every option of every subcommand."""
+    import argparse
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for command, p in sub.choices.items():
+        formatter = p._get_formatter()
+        for action in p._actions:
+            if action.option_strings and action.dest != "help":
+                found.append((command, action, formatter._expand_help(action)))
+    return found
+
+
+def test_every_option_states_its_default_in_help() -> None:
+    import argparse
+
+    for command, action, text in _options(build_parser()):
+        if isinstance(action, argparse._StoreTrueAction) or action.required:
+            continue
+        assert "default" in text, (command, action.option_strings, text)
+        if action.default is not None and not isinstance(action.default, bool):
+            shown = (
+                " ".join(map(str, action.default))
+                if isinstance(action.default, list)
+                else str(action.default)
+            )
+            assert shown in text, (command, action.option_strings, text)
+
+
+def test_demo_pilot_steps_help_says_what_the_default_is() -> None:
+    from idgrad.demo.imagenet import DEFAULT_STEPS, equal_cost_steps
+
+    text = next(t for c, a, t in _options(build_parser()) if "--pilot-steps" in a.option_strings)
+    m, pilot = equal_cost_steps(DEFAULT_STEPS)
+    assert "fifth" not in text
+    assert f"N = {pilot}" in text and f"m = {m}" in text and f"{DEFAULT_STEPS + 2}" in text
+
+
+def test_our_import_errors_are_loud(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    real = importlib.import_module
+
+    def broken(name: str, *args: Any) -> Any:
+        if name == "idgrad.cli.dataset":
+            raise ModuleNotFoundError(
+                "No module named 'idgrad.dataset.oops'", name="idgrad.cli.dataset"
+            )
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="oops"):
+        build_parser()  # not a silently missing subcommand
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib"), "idgrad[plot]"),
+        (ModuleNotFoundError("No module named 'PIL'", name="PIL"), "idgrad[images]"),
+        (ImportError("load_photo needs scikit-image: pip install idgrad[zoo]"), "idgrad[zoo]"),
+        (ModuleNotFoundError("No module named 'idgrad.gone'", name="idgrad.gone"), None),
+    ],
+)
+def test_a_missing_extra_is_one_line_naming_it(
+    error: ImportError,
+    message: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from idgrad.cli import explain
+
+    def run(args: Any) -> int:
+        raise error
+
+    monkeypatch.setattr(explain, "run", run)
+    argv = ["explain", "--model", "m.pt", "--input", "x.npy"]
+    if message is None:  # our own import error: a bug, with its traceback
+        with pytest.raises(ModuleNotFoundError):
+            main(argv)
+        return
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("idgrad: error: ") and message in err
+
+
+# ---------------------------------------------------------------------- explain: one line, early
+
+
+def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("idgrad: error: "), err
+    return err
+
+
+def test_wrong_input_shape_is_one_line(
+    scripted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((2, 4, 8, 8), np.float32))  # 4 channels for a 3-channel model
+    out = tmp_path / "a.npy"
+    argv = ["explain", "--model", str(scripted), "--input", str(bad), "--target", "1"]
+    err = _one_line_error([*argv, "--out", str(out)], capsys)
+    assert "cannot take the input of shape (2, 4, 8, 8)" in err and "3 channels" in err
+    assert not out.exists()
+
+
+def test_outputs_are_checked_before_any_work(
+    scripted: Path,
+    npy_input: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from idgrad.cli import common
+
+    def no_work(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(common, "load_model", no_work)
+    (tmp_path / "afile").write_text("x")
+    argv = ["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "1"]
+    err = _one_line_error([*argv, "--out", str(tmp_path / "afile" / "a.npy")], capsys)
+    assert "afile is a file, not a folder" in err
+    (tmp_path / "folder.npy").mkdir()
+    err = _one_line_error([*argv, "--out", str(tmp_path / "folder.npy")], capsys)
+    assert "is a folder" in err
+    real_access = os.access
+    monkeypatch.setattr(
+        common.os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode)
+    )
+    err = _one_line_error([*argv, "--out", str(tmp_path / "a.npy")], capsys)
+    assert "permission denied" in err
+
+
+def test_pickled_baseline_and_input_are_refused_in_one_line(
+    scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hostile
+
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(hostile.torch_save_payload(marker))
+    argv = ["explain", "--model", str(scripted), "--target", "1", "--out", str(tmp_path / "a.npy")]
+    err = _one_line_error([*argv, "--input", str(npy_input), "--baseline", str(evil)], capsys)
+    assert "baseline" in err and "weights_only=True" in err
+    err = _one_line_error([*argv, "--input", str(evil)], capsys)
+    assert "input" in err and "weights_only=True" in err
+    objects = hostile.object_npy(tmp_path / "objects.npy", marker)
+    err = _one_line_error([*argv, "--input", str(npy_input), "--baseline", str(objects)], capsys)
+    assert "holds Python objects" in err
+    argv[argv.index("--target") + 1] = str(objects)  # per-example targets from a file
+    err = _one_line_error([*argv, "--input", str(npy_input)], capsys)
+    assert "target" in err and "holds Python objects" in err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "dataset"])
+def test_crafted_exported_program_runs_nothing_in_either_command(
+    command: str, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hostile
+
+    marker = tmp_path / "marker"
+    clean = hostile.exported_archive(tmp_path / "clean.pt2")
+    evil = hostile.crafted_archive("weight-pickle", clean, tmp_path / "evil.pt2", marker)
+    data = tmp_path / "x3.npy"
+    np.save(data, np.zeros((4, 3), np.float32))
+    if command == "explain":
+        argv = ["explain", "--model", str(evil), "--input", str(data)]
+        argv += ["--out", str(tmp_path / "a.npy")]
+    else:
+        argv = ["dataset", "--model", str(evil), "--data", str(data), "--out", str(tmp_path / "o")]
+    err = _one_line_error(argv, capsys)
+    assert "marks 'fc.weight' as pickled" in err
+    assert not marker.exists()
+
+
+def test_plot_only_when_asked_or_possible(
+    scripted: Path,
+    npy_input: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = ["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "1"]
+    argv += ["--steps", "4"]
+    out = tmp_path / "a.npy"
+    assert main([*argv, "--out", str(out), "--no-plot"]) == 0
+    assert out.exists() and not out.with_suffix(".png").exists()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    out2 = tmp_path / "b.npy"
+    err = _one_line_error([*argv, "--out", str(out2), "--plot"], capsys)
+    assert "pip install 'idgrad[plot]'" in err and not out2.exists()  # before computing
+    assert main([*argv, "--out", str(out2)]) == 0
+    printed = capsys.readouterr().out
+    assert out2.exists() and not out2.with_suffix(".png").exists()
+    assert "no heat map drawn" in printed and "idgrad[plot]" in printed
+
+
+def test_explain_prints_delta_and_output_difference_per_example(
+    scripted: Path,
+    npy_input: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from idgrad import plot
+
+    titles = []
+    real = plot.image_attribution
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        titles.append(kwargs.get("title"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plot, "image_attribution", spy)
+    out = tmp_path / "a.npy"
+    argv = ["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "2"]
+    assert main([*argv, "--steps", "8", "--out", str(out), "--method", "ig"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1].split()
+    assert header == ["example", "target", "F(x)", "F(x')", "F(x)-F(x')", "sum(attr)", "delta"]
+    model = torch.jit.load(str(scripted))
+    x = torch.from_numpy(np.load(npy_input))
+    with torch.no_grad():
+        f_x, f_0 = model(x)[:, 2], model(torch.zeros_like(x))[:, 2]
+    attr = np.load(out)
+    for i in range(2):
+        row = [float(v) for v in lines[2 + i].split()[2:]]
+        np.testing.assert_allclose(row[:3], [f_x[i], f_0[i], f_x[i] - f_0[i]], rtol=1e-4)
+        np.testing.assert_allclose(row[3], attr[i].sum(), rtol=1e-4)
+        np.testing.assert_allclose(row[4], row[3] - row[2], atol=1e-6)  # IG: sum - difference
+    assert titles == ["ig attributions, x.npy, target 2"]
+    assert out.with_suffix(".png").exists()
+
+
+def test_same_png_same_tensor_in_explain_and_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One preprocessing vocabulary: the same image gives the same attributions in both."""
+    from PIL import Image
+
+    import idgrad
+    from idgrad.dataset import load_attributions
+
+    img = tmp_path / "imgs" / "photo.png"
+    img.parent.mkdir()
+    pixels = np.random.default_rng(3).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(img)
+    model_path = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(Net().eval()), str(model_path))
+    common = ["--model", str(model_path), "--target", "1", "--steps", "6", "--method", "ig"]
+    for normalize in [None, "imagenet"]:
+        extra = [] if normalize is None else ["--normalize", normalize]
+        out = tmp_path / f"e-{normalize}.npy"
+        assert main(["explain", *common, *extra, "--input", str(img), "--out", str(out)]) == 0
+        run = tmp_path / f"d-{normalize}"
+        argv = ["dataset", *common, *extra, "--data", str(img.parent), "--out", str(run)]
+        assert main([*argv, "--quiet", "--batch-size", "1"]) == 0
+        from_dataset = load_attributions(run).attributions
+        np.testing.assert_array_equal(np.load(out), from_dataset)
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255  # the default: unit
+    want = idgrad.integrated_gradients(torch.jit.load(str(model_path)), x, target=1, n_steps=6)
+    np.testing.assert_allclose(np.load(tmp_path / "e-None.npy"), want.numpy(), atol=1e-6)
+    capsys.readouterr()

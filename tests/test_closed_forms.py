@@ -68,7 +68,8 @@ def test_ig_linear_is_exact_for_every_rule_and_n(rule: str, n: int) -> None:
     w = _randn(5, seed=1)
     model = LinearModel(w, bias=0.3)
     x, b = _randn(4, 5, seed=2), _randn(4, 5, seed=3)
-    attr, delta = ig(model, x, b, n_steps=n, method=rule, return_convergence_delta=True)
+    det = ig.details(model, x, b, n_steps=n, method=rule)
+    attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, (x - b) * w, **EXACT)
     torch.testing.assert_close(delta, torch.zeros(4, dtype=F64), rtol=0, atol=1e-12)
 
@@ -125,7 +126,8 @@ def _quadratic() -> tuple[QuadraticModel, torch.Tensor, torch.Tensor, torch.Tens
 def test_ig_quadratic_exact_for_rules_of_degree_one(rule: str, n: int) -> None:
     # The integrand is degree 1 in alpha: midpoint, trapezoid and GL(n >= 1) are exact.
     model, x, b, exact = _quadratic()
-    attr, delta = ig(model, x, b, n_steps=n, method=rule, return_convergence_delta=True)
+    det = ig.details(model, x, b, n_steps=n, method=rule)
+    attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, exact, **EXACT)
     assert delta.abs().max() < 1e-12
 
@@ -161,7 +163,8 @@ def test_ig_cubic_gauss_legendre_exact(n: int) -> None:
     # Separable: IG_i = a_i (x_i^3 - x'_i^3); the integrand is degree 2, GL(n >= 2) is exact.
     model, x, b = _cubic()
     exact = model.a.detach() * (x**3 - b**3)
-    attr, delta = ig(model, x, b, n_steps=n, method="gausslegendre", return_convergence_delta=True)
+    det = ig.details(model, x, b, n_steps=n, method="gausslegendre")
+    attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, exact, **EXACT)
     assert delta.abs().max() < 1e-12
     torch.testing.assert_close(attr.sum(1), model(x) - model(b), **EXACT)
@@ -231,7 +234,8 @@ def test_relu_toy_exact_with_even_symmetric_rules(rule: str, n: int) -> None:
     # kink sum to exactly 1/2, so these rules are exact despite the kink.
     x1 = torch.tensor([[3.0]], dtype=F64)
     x2 = torch.tensor([[1.0]], dtype=F64)
-    (a1, a2), delta = ig(ReluToy(), (x1, x2), n_steps=n, method=rule, return_convergence_delta=True)
+    det = ig.details(ReluToy(), (x1, x2), n_steps=n, method=rule)
+    (a1, a2), delta = det.attributions, det.delta
     torch.testing.assert_close(a1, torch.tensor([[1.5]], dtype=F64), **EXACT)
     torch.testing.assert_close(a2, torch.tensor([[-0.5]], dtype=F64), **EXACT)
     assert abs(float(delta)) < 1e-12
@@ -244,7 +248,7 @@ def test_relu_toy_error_bounded_by_one_weight(rule: str, n: int) -> None:
     # point(s) next to the step: |IG_i - exact_i| <= |d_i| * max_k w_k (-> 0 as 1/n).
     x = (torch.tensor([[3.0]], dtype=F64), torch.tensor([[1.0]], dtype=F64))
     base = (torch.zeros(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64))
-    det = ig(ReluToy(), x, base, n_steps=n, method=rule, return_details=True)
+    det = ig.details(ReluToy(), x, base, n_steps=n, method=rule)
     max_w = float(det.weights.max())
     a1, a2 = (float(t) for t in det.attributions)
     assert abs(a1 - 1.5) <= 3 * max_w + 1e-14
@@ -267,7 +271,8 @@ def test_x_exp_y_closed_form() -> None:
     x = (torch.tensor([[0.5]], dtype=F64), torch.tensor([[0.5]], dtype=F64))
     base = (torch.tensor([[-0.5]], dtype=F64), torch.tensor([[-0.25]], dtype=F64))
     # GL(16) on smooth exponentials over [0, 1] with rate 0.75: error far below 1e-14.
-    (ax, ay), delta = ig(XExpY(), x, base, n_steps=16, return_convergence_delta=True)
+    det = ig.details(XExpY(), x, base, n_steps=16)
+    (ax, ay), delta = det.attributions, det.delta
     assert abs(float(ax) - ig_x) < 1e-13
     assert abs(float(ay) - ig_y) < 1e-13
     assert abs(float(delta)) < 1e-13
@@ -289,9 +294,8 @@ def test_idg_linear_equals_ig(rule: str, adaptive: bool, n: int) -> None:
     model = LinearModel(w, bias=-0.4)
     x, b = _randn(3, 5, seed=21), _randn(3, 5, seed=22)
     d = x - b
-    attr, delta = idg(
-        model, x, b, n_steps=n, adaptive=adaptive, method=rule, return_convergence_delta=True
-    )
+    det = idg.details(model, x, b, n_steps=n, adaptive=adaptive, method=rule)
+    attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, d * w, **EXACT)
     torch.testing.assert_close(attr, ig(model, x, b, n_steps=2), **EXACT)
     assert delta.abs().max() < 1e-12
@@ -361,7 +365,7 @@ def test_idg_logistic_gauss_legendre_matches_quad() -> None:
     ref = _logistic_reference(LOGISTIC_X)
     delta_f = float(model(x) - model(0 * x))
     expected = ref[:3] * delta_f / ref[3]
-    det = idg(model, x, n_steps=128, adaptive=False, method="gausslegendre", return_details=True)
+    det = idg.details(model, x, n_steps=128, adaptive=False, method="gausslegendre")
     np.testing.assert_allclose(det.attributions[0].numpy(), expected, rtol=1e-12, atol=0)
     assert abs(float(det.attributions.sum()) - delta_f) < 1e-13
     raw = idg(model, x, n_steps=128, adaptive=False, method="gausslegendre", normalize=False)
@@ -379,9 +383,7 @@ def test_idg_logistic_uniform_error_is_euler_maclaurin(rule: str, coef: float, n
     model = LogisticBenchmark()
     x = torch.tensor(LOGISTIC_X[None], dtype=F64)
     ref = _logistic_reference(LOGISTIC_X)
-    det = idg(
-        model, x, n_steps=n, adaptive=False, method=rule, normalize=False, return_details=True
-    )
+    det = idg.details(model, x, n_steps=n, adaptive=False, method=rule, normalize=False)
     got = np.concatenate(
         [det.attributions[0].numpy(), [float((det.weights * det.derivatives**2).sum())]]
     )
@@ -405,15 +407,7 @@ def test_idg_logistic_adaptive_error_is_composite_midpoint(n: int) -> None:
     model = LogisticBenchmark()
     x = torch.tensor(LOGISTIC_X[None], dtype=F64)
     ref = _logistic_reference(LOGISTIC_X)
-    det = idg(
-        model,
-        x,
-        n_steps=n,
-        adaptive=True,
-        method="riemann_middle",
-        normalize=False,
-        return_details=True,
-    )
+    det = idg.details(model, x, n_steps=n, adaptive=True, method="riemann_middle", normalize=False)
     n_pilot = det.pilot_alphas.shape[1] - 1
     assert n_pilot == idgrad.default_pilot_steps(n)
     alphas, weights = det.alphas[0].numpy(), det.weights[0].numpy()
@@ -515,15 +509,7 @@ def test_idg_x_exp_y_matches_quad() -> None:
     # Adaptive: GL with c_j points inside each pilot interval; check against the
     # composite GL error bound (pieces with one point are midpoints, error ~h^3).
     for n in (16, 48):
-        det = idg(
-            XExpY(),
-            x,
-            base,
-            n_steps=n,
-            method="gausslegendre",
-            normalize=False,
-            return_details=True,
-        )
+        det = idg.details(XExpY(), x, base, n_steps=n, method="gausslegendre", normalize=False)
         alphas = det.alphas[0].numpy()
         n_pilot = det.pilot_alphas.shape[1] - 1
         bounds = np.array([_gauss_legendre_error_bound(k, alphas, n_pilot) for k in range(3)])

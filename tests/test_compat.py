@@ -104,9 +104,8 @@ def test_captum_style_classes() -> None:
     ig = IntegratedGradients(model)
     assert ig.multiplies_by_inputs and ig.has_convergence_delta()
     a, d = ig.attribute(x, target=2, n_steps=12, return_convergence_delta=True)
-    b, e = idgrad.integrated_gradients(
-        model, x, target=2, n_steps=12, return_convergence_delta=True
-    )
+    det = idgrad.integrated_gradients.details(model, x, target=2, n_steps=12)
+    b, e = det.attributions, det.delta
     assert torch.equal(a, b) and torch.equal(d, e)
     local = IntegratedGradients(model, multiply_by_inputs=False).attribute(x, target=2, n_steps=12)
     assert torch.allclose(local * x, a, atol=1e-14)

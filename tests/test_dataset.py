@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dataset_job
+import hostile
 import numpy as np
 import pytest
 import torch
@@ -24,9 +26,12 @@ from idgrad.cli import main as cli_main
 from idgrad.dataset import (
     ArrayDataset,
     BatchAttributor,
+    DamagedBlockError,
     DatasetError,
     DatasetItemError,
+    ImageFolderDataset,
     IncompleteRunError,
+    InputsChangedError,
     ResumeMismatchError,
     attribute_dataset,
     load_attributions,
@@ -134,9 +139,8 @@ def test_results_equal_the_method_called_per_block(reference: Path) -> None:
     model = dataset_job.model()
     for start in range(0, N, BS):
         x, y = data.x[start : start + BS], data.y[start : start + BS]
-        attr, delta = idgrad.integrated_decision_gradients(
-            model, x, target=y, n_steps=8, return_convergence_delta=True
-        )
+        det = idgrad.integrated_decision_gradients.details(model, x, target=y, n_steps=8)
+        attr, delta = det.attributions, det.delta
         assert np.array_equal(res.attributions[start : start + BS], attr.numpy())
         assert np.array_equal(res.delta[start : start + BS], delta.double().numpy())
     assert np.array_equal(res.target, data.y.numpy()) and np.array_equal(res.indices, np.arange(N))
@@ -254,9 +258,9 @@ def test_interrupted_write_is_never_marked_done(
     monkeypatch.setattr(store_module, "_commit", commit)
     with pytest.raises(OSError, match="No space left"):
         _run(tmp_path, Items({13: "missing"}), skip_errors=True)
-    assert sorted(p.name for p in (tmp_path / "blocks").iterdir()) == [
-        f"{b:09d}.npy" for b in range(3)
-    ] + ["000000003.errors.json"]  # block 3 not done
+    assert sorted(p.name for p in (tmp_path / "blocks").iterdir()) == sorted(
+        [f"{b:09d}.{ext}" for b in range(3) for ext in ("npy", "json")] + ["000000003.json"]
+    )  # block 3 not done: its sidecar is committed first, its records never
     monkeypatch.setattr(store_module, "_commit", real_commit)
 
     real_save = np.save
@@ -275,7 +279,7 @@ def test_interrupted_write_is_never_marked_done(
     assert run.blocks_skipped == 3 and run.complete
     assert_same_run(reference, tmp_path)
     # the uncommitted attempt's error messages did not survive the commit of block 3
-    assert not list((tmp_path / "blocks").glob("*.errors.json"))
+    assert json.loads((tmp_path / "blocks" / "000000003.json").read_text())["errors"] == {}
     assert load_attributions(tmp_path).errors == {}
 
 
@@ -491,10 +495,10 @@ def test_streams_one_block_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     real_write = store_module.BlockStore.write_block
 
-    def write(self: Any, block: int, records: np.ndarray, errors: Any = None) -> None:
+    def write(self: Any, block: int, records: np.ndarray, errors: Any = None, **kw: Any) -> None:
         assert records.shape == (BS,)  # never more than one block of records
         events.append(("write", block))
-        real_write(self, block, records, errors)
+        real_write(self, block, records, errors, **kw)
 
     monkeypatch.setattr(Items, "__getitem__", get)
     monkeypatch.setattr(store_module.BlockStore, "write_block", write)
@@ -654,11 +658,11 @@ def test_cli_user_errors(cli_files: dict[str, Path], capsys: pytest.CaptureFixtu
     cases = [
         (
             ["--model", str(d / "missing.pt"), "--data", str(cli_files["x"])],
-            "model file .* does not exist",
+            "model file not found",
         ),
         (
             ["--model", str(cli_files["x"]), "--data", str(cli_files["x"])],
-            "cannot load .* TorchScript",
+            "not a model file idgrad reads",
         ),
         (
             ["--model", str(cli_files["model"]), "--data", str(d / "none.npy")],
@@ -731,3 +735,394 @@ def test_batch_attributor_matches_attribute_dataset(reference: Path, tmp_path: P
     from_file = BatchAttributor("idg", str(path), target=0, method_kwargs={"n_steps": 8})
     out = from_file({"input": data.x[:2].numpy()})
     assert out["attributions"].shape == (2, 2, 6, 6) and out["target"].tolist() == [0, 0]
+
+
+# ---------------------------------------------------------------------- what is ours
+
+
+def _all_block_files(out: Path) -> dict[str, bytes]:
+    """Every file in out/blocks (records and sidecars), by name."""
+    return {p.name: p.read_bytes() for p in sorted((out / "blocks").iterdir())}
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_folder_that_is_not_an_idgrad_run_is_never_cleared(tmp_path: Path, resume: bool) -> None:
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "mine.txt").write_text("user data")
+    (tmp_path / "merged").mkdir()
+    (tmp_path / "merged" / "model.ckpt").write_text("more user data")
+    with pytest.raises(ValueError, match="not an idgrad run") as info:
+        _run(tmp_path, resume=resume)
+    assert "resume=False" not in str(info.value)  # starting over is not the way out
+    assert (tmp_path / "blocks" / "mine.txt").read_text() == "user data"
+    assert (tmp_path / "merged" / "model.ckpt").read_text() == "more user data"
+    assert not (tmp_path / "manifest.json").exists()
+    (tmp_path / "manifest.json").write_text('{"format": "someone-else/3"}')
+    with pytest.raises(ValueError, match="not an idgrad run's manifest"):
+        _run(tmp_path, resume=resume)
+    assert (tmp_path / "manifest.json").read_text() == '{"format": "someone-else/3"}'
+
+
+def test_starting_over_deletes_only_our_files(reference: Path, tmp_path: Path) -> None:
+    _run(tmp_path, rank=0, world_size=3)  # an unfinished run
+    merge_dir = tmp_path / "merged"
+    merge_dir.mkdir()
+    (merge_dir / "notes.txt").write_text("keep me")
+    (tmp_path / "blocks" / "README").write_text("keep me too")
+    (tmp_path / "plots").mkdir()
+    run = _run(tmp_path, resume=False)
+    assert run.blocks_skipped == 0 and run.complete
+    assert (merge_dir / "notes.txt").read_text() == "keep me"
+    assert (tmp_path / "blocks" / "README").read_text() == "keep me too"
+    assert (tmp_path / "plots").is_dir()
+    assert _block_bytes(tmp_path) == _block_bytes(reference)
+
+
+def test_a_run_of_the_older_format_is_ours_but_not_resumed(tmp_path: Path) -> None:
+    _run(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["format"] = "idgrad-dataset/1"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="older idgrad without block checksums"):
+        _run(tmp_path)
+    assert _run(tmp_path, resume=False).blocks_written == N // BS
+
+
+# ---------------------------------------------------------------------- checksums
+
+
+def _flip(path: Path, offset: int = -3) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "sidecar lost"])
+def test_a_damaged_block_is_refused_on_load_and_recomputed_on_resume(
+    reference: Path, tmp_path: Path, damage: str
+) -> None:
+    _run(tmp_path)
+    block = tmp_path / "blocks" / "000000004.npy"
+    if damage == "flipped byte":
+        size = block.stat().st_size
+        _flip(block)
+        assert block.stat().st_size == size  # same size: only a checksum can tell
+    elif damage == "truncated":
+        block.write_bytes(block.read_bytes()[:-100])
+    else:
+        (tmp_path / "blocks" / "000000004.json").unlink()
+    with pytest.raises(DamagedBlockError, match="block 4 .* is damaged"):
+        load_attributions(tmp_path)
+    partial = load_attributions(tmp_path, allow_incomplete=True)
+    assert not partial.ok[16:20].any() and partial.ok.sum() == N - BS
+    assert "damaged" in partial.errors[16]
+    with pytest.warns(RuntimeWarning, match="1 finished block"):
+        run = _run(tmp_path)
+    assert run.damaged_blocks == (4,) and run.blocks_written == 1 and run.complete
+    assert _all_block_files(tmp_path) == _all_block_files(reference)
+    assert load_attributions(tmp_path).ok.all()
+
+
+def test_merged_arrays_are_verified_when_read(reference: Path, tmp_path: Path) -> None:
+    _run(tmp_path)
+    first = merge(tmp_path)
+    assert np.array_equal(first.attributions, load_attributions(reference).attributions)
+    del first
+    _flip(tmp_path / "merged" / "attributions.npy")
+    with pytest.raises(DamagedBlockError, match="merged array .* is missing or not the one"):
+        load_attributions(tmp_path, mmap=True)
+
+
+# ---------------------------------------------------------------------- changed data
+
+
+class Changed(Dataset):  # type: ignore[type-arg]
+    """The job's images with example 21 (block 5) altered, or its label."""
+
+    def __init__(self, what: str = "input") -> None:
+        self.base = dataset_job.SlowImages()
+        self.what = what
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> Any:
+        x, y = self.base[i]
+        if i == 21 and self.what == "input":
+            x = x.clone()
+            x[0, 0, 0] += 0.25
+        if i == 21 and self.what == "label":
+            y = (y + 1) % 3
+        return x, y
+
+
+@pytest.mark.parametrize("what", ["input", "label"])
+def test_changed_examples_are_refused_on_resume_or_recomputed(
+    reference: Path, tmp_path: Path, what: str
+) -> None:
+    out = tmp_path / "run"
+    _run(out)
+    before = _all_block_files(out)
+    with pytest.raises(InputsChangedError, match=r"block 5: examples 20\.\.23") as info:
+        _run(out, Changed(what))
+    assert info.value.blocks == (5,)
+    assert _all_block_files(out) == before  # refused before any work
+    run = _run(out, Changed(what), changed_inputs="recompute")
+    assert run.changed_blocks == (5,) and run.blocks_written == 1
+    fresh = tmp_path / "fresh"
+    _run(fresh, Changed(what))
+    assert _all_block_files(out) == _all_block_files(fresh)
+    assert _run(out, Changed(what)).blocks_written == 0  # the new inputs are now recorded
+
+
+def test_labels_do_not_count_when_they_are_not_the_target(tmp_path: Path) -> None:
+    _run(tmp_path, target=0)
+    assert _run(tmp_path, Changed("label"), target=0).blocks_written == 0
+
+
+# ---------------------------------------------------------------------- faults inside a write
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        "000000005.npy:fsync",
+        "000000005.npy:rename",
+        "000000005.json:fsync",
+        "000000005.json:rename",
+    ],
+)
+def test_kill_inside_a_block_write_then_resume_is_byte_identical(
+    reference: Path, tmp_path: Path, kill_at: str
+) -> None:
+    out = tmp_path / "killed"
+    cmd = [sys.executable, str(JOB), str(out), "--kill-at", kill_at]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    name, point = kill_at.split(":")
+    temporaries = list((out / "blocks").glob(".*.tmp"))
+    assert [t.name.split(".")[1:3] for t in temporaries] == [name.split(".")]  # mid-write
+    assert sorted(p.name for p in (out / "blocks").glob("*.npy")) == [
+        f"{b:09d}.npy" for b in range(5)
+    ]  # block 5 not done
+    run = dataset_job.run(str(out))
+    assert run.blocks_skipped == 5 and run.blocks_written == N // BS - 5 and run.complete
+    assert run.damaged_blocks == () and not list((out / "blocks").glob(".*.tmp"))
+    assert _all_block_files(out) == _all_block_files(reference)
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+def test_a_full_disk_inside_a_block_write_then_resume_is_byte_identical(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    real_write = store_module._write_atomic
+
+    def full_disk(final: Path, write: Any) -> None:
+        if final.name != "000000006.npy":
+            return real_write(final, write)
+
+        def half(fh: Any) -> None:
+            if where == "write":
+                fh.write(b"\x93NUMPY half a block")
+                raise OSError(errno.ENOSPC, "No space left on device")
+            write(fh)
+
+        if where == "fsync":
+            monkeypatch.setattr(
+                store_module.os,
+                "fsync",
+                lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")),
+            )
+        try:
+            return real_write(final, half)
+        finally:
+            monkeypatch.undo()
+
+    monkeypatch.setattr(store_module, "_write_atomic", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        _run(tmp_path)
+    monkeypatch.undo()
+    assert len(list((tmp_path / "blocks").glob("*.npy"))) == 6
+    assert not list((tmp_path / "blocks").glob(".*.tmp"))  # the half-written file is gone
+    run = _run(tmp_path)
+    assert run.blocks_skipped == 6 and run.complete
+    assert _all_block_files(tmp_path) == _all_block_files(reference)
+
+
+# ---------------------------------------------------------------------- image folders
+
+
+def _png(path: Path, seed: int, size: tuple[int, int] = (6, 6)) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = (np.random.default_rng(seed).random(size) * 255).astype(np.uint8)
+    Image.fromarray(pixels, mode="L").save(path)
+
+
+def test_images_beside_class_folders_are_not_dropped_silently(tmp_path: Path) -> None:
+    for k in range(5):
+        _png(tmp_path / f"{k}.png", k)
+    _png(tmp_path / "thumbs" / "0.png", 9, (3, 3))
+    with pytest.raises(ValueError, match=r"5 images at its top level .* sub-folders \(thumbs\)"):
+        ImageFolderDataset(tmp_path)
+    assert (
+        cli_main(
+            [
+                "dataset",
+                "--model",
+                "unused.pt",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+
+
+def test_image_folder_uses_every_image_of_a_class_folder(tmp_path: Path) -> None:
+    _png(tmp_path / "cat" / "a.png", 0)
+    _png(tmp_path / "cat" / "more" / "b.png", 1)  # nested: still a cat
+    _png(tmp_path / "dog" / "c.PNG", 2)
+    (tmp_path / "dog" / "notes.txt").write_text("not an image")
+    _png(tmp_path / ".cache" / "d.png", 3)  # hidden: not part of the dataset
+    ds = ImageFolderDataset(tmp_path, mode="L")
+    assert ds.classes == ["cat", "dog"]
+    assert [(p.name, c) for p, c in ds.samples] == [("a.png", 0), ("b.png", 0), ("c.PNG", 1)]
+    x, y = ds[0]
+    assert x.shape == (1, 6, 6) and 0 <= float(x.min()) and float(x.max()) <= 1 and y == 0
+
+
+def test_missing_pillow_is_one_set_up_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _png(tmp_path / "imgs" / "a.png", 0)
+    _png(tmp_path / "imgs" / "b.png", 1)
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    with pytest.raises(ImportError, match=r"pip install 'idgrad\[images\]'"):
+        ImageFolderDataset(tmp_path / "imgs")
+    argv = ["dataset", "--model", "m.pt", "--data", str(tmp_path / "imgs"), "--out"]
+    assert cli_main([*argv, str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'idgrad[images]'" in err
+    assert "--skip-errors" not in err and not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------------- target and version
+
+
+class Scalar(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x**2).sum(1)
+
+
+def test_target_none_means_one_scalar_per_example(tmp_path: Path) -> None:
+    x = torch.rand(6, 3, dtype=torch.float64)
+    attribute_dataset("ig", Scalar(), x, tmp_path / "a", batch_size=4, progress=False)
+    res = load_attributions(tmp_path / "a")
+    want = idgrad.integrated_gradients(Scalar(), x, target=None)
+    np.testing.assert_allclose(res.attributions, want.numpy(), rtol=0, atol=1e-12)
+    assert (res.target == -1).all()
+    with pytest.raises(ValueError, match="one scalar per example, but it returns shape"):
+        attribute_dataset("ig", torch.nn.Linear(3, 2), x.float(), tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="no class axis"):
+        attribute_dataset("ig", Scalar(), x, tmp_path / "c", target="predicted", progress=False)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()  # before any work
+
+
+def test_manifest_records_the_installed_version(reference: Path) -> None:
+    import importlib.metadata
+
+    manifest = load_attributions(reference).manifest
+    assert manifest["settings"]["idgrad"] == importlib.metadata.version("idgrad")
+
+
+# ---------------------------------------------------------------------- hostile files
+
+
+def test_hostile_run_files_are_refused_without_unpickling(tmp_path: Path) -> None:
+    """A block file holding pickled objects (with a matching sidecar), a manifest that is a
+    pickle, and .npy data or labels with pickled objects: refused, nothing runs."""
+    import hashlib
+
+    marker = tmp_path / "marker"
+    out = tmp_path / "run"
+    _run(out)
+    block = out / "blocks" / "000000002.npy"
+    hostile.object_npy(block, marker)  # same name; the sidecar made to match it
+    sidecar = json.loads((out / "blocks" / "000000002.json").read_text())
+    sidecar.update(sha256=hashlib.sha256(block.read_bytes()).hexdigest())
+    sidecar.update(bytes=block.stat().st_size)
+    (out / "blocks" / "000000002.json").write_text(json.dumps(sidecar))
+    with pytest.raises(DamagedBlockError, match="not a records array"):
+        load_attributions(out)
+    (out / "manifest.json").write_bytes(hostile.pickle_payload(marker))
+    with pytest.raises(ValueError, match="not an idgrad-dataset/2 manifest"):
+        load_attributions(out)
+    data = hostile.object_npy(tmp_path / "x.npy", marker)
+    with pytest.raises(ValueError, match="x.npy: .*Python objects"):
+        ArrayDataset.from_npy(data)
+    np.save(tmp_path / "ok.npy", np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="x.npy: .*allow_pickle"):
+        ArrayDataset.from_npy(tmp_path / "ok.npy", labels=data)
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------- CLI: loading, early checks
+
+
+def test_cli_output_folder_is_checked_before_any_work(
+    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idgrad.cli import common
+
+    d = cli_files["dir"]
+    argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"])]
+    (d / "a-file").write_text("x")
+    for out, message in [
+        (d / "a-file", "is a file; give a folder"),
+        (d / "a-file" / "sub", "a-file is a file, not a folder"),
+    ]:
+        assert cli_main([*argv, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    real_access = os.access
+    monkeypatch.setattr(
+        common.os, "access", lambda p, mode: False if Path(p) == d else real_access(p, mode)
+    )
+    assert cli_main([*argv, "--out", str(d / "new"), "--quiet"]) == 2
+    assert "permission denied" in capsys.readouterr().err
+    assert not (d / "new").exists()
+
+
+def test_cli_state_dict_with_factory(
+    reference: Path,
+    cli_files: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    d = cli_files["dir"]
+    (d / "job_factory.py").write_text(
+        "import dataset_job\ndef make():\n    return dataset_job.model()\n"
+    )
+    monkeypatch.syspath_prepend(str(d))
+    torch.save(dataset_job.model().state_dict(), d / "weights.pt")
+    argv = ["dataset", "--model", str(d / "weights.pt"), "--factory", "job_factory:make"]
+    argv += ["--data", str(cli_files["x"]), "--labels", str(cli_files["y"]), "--target", "label"]
+    argv += ["--steps", "8", "--batch-size", str(BS), "--out", str(d / "sd"), "--quiet"]
+    assert cli_main(argv) == 0
+    assert _block_bytes(d / "sd") == _block_bytes(reference)
+    sys.modules.pop("job_factory", None)
+    assert cli_main([*argv[:2], str(cli_files["model"]), *argv[3:]]) == 2  # TorchScript + factory
+    assert "a factory is only for a state dict" in capsys.readouterr().err
+
+
+def test_cli_image_options_do_not_apply_to_arrays(
+    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"])]
+    assert cli_main([*argv, "--normalize", "imagenet", "--out", str(cli_files["dir"] / "o")]) == 2
+    assert "--normalize apply to an image folder" in capsys.readouterr().err

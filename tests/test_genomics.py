@@ -221,10 +221,10 @@ def test_identical_references_equal_single_reference(method, seq_batch) -> None:
     x, refs = seq_batch
     one = refs[:, 0]
     same = one[:, None].expand(-1, 5, -1, -1)
-    got, delta = expected_attributions(
-        method, model, x, same, n_steps=8, return_convergence_delta=True
-    )
-    want, want_delta = method(model, x, baselines=one, n_steps=8, return_convergence_delta=True)
+    det = expected_attributions.details(method, model, x, same, n_steps=8)
+    got, delta = det.attributions, det.delta
+    det = method.details(model, x, baselines=one, n_steps=8)
+    want, want_delta = det.attributions, det.delta
     assert torch.allclose(got, want, rtol=0, atol=1e-12)
     assert delta.shape == (3, 5)
     assert torch.allclose(delta, want_delta[:, None].expand(3, 5), rtol=0, atol=1e-12)
@@ -253,9 +253,8 @@ def test_expected_attributions_independent_of_internal_batch_size(method, seq_ba
 def test_expected_ig_completeness_and_repeated_arguments(seq_batch) -> None:
     model = ConvNet()
     x, refs = seq_batch
-    attr, delta = expected_attributions(
-        IG, model, x, refs, n_steps=32, return_convergence_delta=True
-    )
+    det = expected_attributions.details(IG, model, x, refs, n_steps=32)
+    attr, delta = det.attributions, det.delta
     with torch.no_grad():
         gap = model(x) - model(refs.reshape(-1, 4, 12)).reshape(3, 4).mean(dim=1)
     assert torch.allclose(attr.sum(dim=(1, 2)) - gap, delta.mean(dim=1), atol=1e-12)
@@ -353,7 +352,8 @@ def test_track_target_drives_attribution() -> None:
 
     x = one_hot(["ACGTTGCAAT"], dtype=torch.float64)
     t = lambda out: track_target(window=(2, 5), tracks=[1])(out[0])
-    attr, delta = IG(model, x, target=t, n_steps=64, return_convergence_delta=True)
+    det = IG.details(model, x, target=t, n_steps=64)
+    attr, delta = det.attributions, det.delta
     assert abs(delta.item()) < 1e-8
     assert attr[:, :, :1].abs().max() == 0 and attr[:, :, 7:].abs().max() == 0  # receptive field
     counts_attr = IG(model, x, target=counts_target(), n_steps=8)
@@ -428,6 +428,19 @@ def test_modisco_files_round_trip(tmp_path) -> None:
     np.savez(tmp_path / "other.npz", a=np.zeros(1))
     with pytest.raises(ValueError, match="lacks"):
         load_modisco_npz(tmp_path / "other.npz")
+
+
+def test_modisco_file_with_pickled_objects_is_refused(tmp_path) -> None:
+    import hostile
+
+    marker = tmp_path / "marker"
+    payload = np.array([hostile.Payload(marker)], dtype=object)
+    zeros = np.zeros((1, 2, 4), np.float32)
+    path = tmp_path / "evil.npz"
+    np.savez(path, one_hot=zeros, contrib_scores=zeros, hypothetical_contribs=payload)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        load_modisco_npz(path)
+    assert not marker.exists()
 
 
 # ----------------------------------------------------------------------------- plots

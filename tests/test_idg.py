@@ -22,8 +22,8 @@ X = torch.tensor([[1.0, 0.5, 0.3]], dtype=D)
 
 
 def test_importance_factor_is_the_path_derivative() -> None:
-    d = idgrad.integrated_decision_gradients(
-        logistic, X, n_steps=16, adaptive=False, normalize=False, return_details=True
+    d = idgrad.integrated_decision_gradients.details(
+        logistic, X, n_steps=16, adaptive=False, normalize=False
     )
     # raw IDG sums to sum_k w_k F'(alpha_k)^2 (the weighted square of the path derivative)
     raw_sum = d.attributions.sum()
@@ -36,26 +36,20 @@ def test_importance_factor_is_the_path_derivative() -> None:
 
 
 def test_normalised_idg_is_complete_and_delta_is_honest() -> None:
-    attr, delta = idgrad.integrated_decision_gradients(
-        logistic, X, n_steps=8, adaptive=False, return_convergence_delta=True
-    )
+    det = idgrad.integrated_decision_gradients.details(logistic, X, n_steps=8, adaptive=False)
+    attr, delta = det.attributions, det.delta
     gap = logistic(X) - logistic(0 * X)
     assert torch.allclose(attr.sum(), gap[0], rtol=1e-13)
     # the delta is the quadrature error of the same schedule on integral F' = gap: not ~0 here
-    _ig, ig_delta = idgrad.integrated_gradients(
-        logistic, X, n_steps=8, method="riemann_middle", return_convergence_delta=True
-    )
+    det = idgrad.integrated_gradients.details(logistic, X, n_steps=8, method="riemann_middle")
+    _ig, ig_delta = det.attributions, det.delta
     assert abs(delta.item()) > 1e-3
     assert delta.item() == pytest.approx(ig_delta.item(), rel=1e-12)
 
 
 def test_delta_shrinks_with_steps() -> None:
     deltas = [
-        abs(
-            idgrad.integrated_decision_gradients(
-                logistic, X, n_steps=n, return_convergence_delta=True
-            )[1].item()
-        )
+        abs(idgrad.integrated_decision_gradients.details(logistic, X, n_steps=n).delta.item())
         for n in (8, 32, 128, 512)
     ]
     assert deltas[-1] < 1e-4
@@ -75,9 +69,7 @@ def test_idg_converges_to_reference() -> None:
 def test_adaptive_schedule_is_per_example() -> None:
     # two examples whose decisions happen at different places along the path
     x = torch.tensor([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0]], dtype=D)
-    d = idgrad.integrated_decision_gradients(
-        logistic, x, n_steps=24, n_pilot_steps=8, return_details=True
-    )
+    d = idgrad.integrated_decision_gradients.details(logistic, x, n_steps=24, n_pilot_steps=8)
     # decision where alpha * x0 = 0.8: alpha = 0.8 for the first, 0.27 for the second
     assert d.alphas[0].median() > 0.6
     assert d.alphas[1].median() < 0.45
@@ -137,8 +129,8 @@ def test_linear_model_idg_equals_gradient_times_input_any_schedule() -> None:
 
 def test_budget_is_exact_for_every_pilot_size() -> None:
     for n_steps, n_pilot in [(20, 10), (20, 40), (7, 3), (1, 1), (50, 12)]:
-        d = idgrad.integrated_decision_gradients(
-            logistic, X, n_steps=n_steps, n_pilot_steps=n_pilot, return_details=True
+        d = idgrad.integrated_decision_gradients.details(
+            logistic, X, n_steps=n_steps, n_pilot_steps=n_pilot
         )
         assert d.alphas.shape == (1, n_steps)
         assert d.n_gradient_evals == n_steps
@@ -155,7 +147,7 @@ def test_default_pilot_steps() -> None:
 def test_default_pilot_never_exceeds_the_budget(n_steps: int) -> None:
     n_pilot = idgrad.default_pilot_steps(n_steps)
     assert 1 <= n_pilot <= n_steps
-    d = idgrad.integrated_decision_gradients(logistic, X, n_steps=n_steps, return_details=True)
+    d = idgrad.integrated_decision_gradients.details(logistic, X, n_steps=n_steps)
     # every pilot interval holds at least one gradient point
     cells = torch.clamp((d.alphas[0] * n_pilot).floor().long(), max=n_pilot - 1)
     assert set(cells.tolist()) == set(range(n_pilot))

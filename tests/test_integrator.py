@@ -40,18 +40,12 @@ def _x(b: int = 5) -> torch.Tensor:
 def test_ig_identical_for_every_chunk_size(rule: str, chunk: int | None) -> None:
     model, x = Counting(), _x()
     t = torch.tensor([0, 2, 1, 1, 0])
-    ref, dref = idgrad.integrated_gradients(
-        model, x, target=t, n_steps=9, method=rule, return_convergence_delta=True
+    det = idgrad.integrated_gradients.details(model, x, target=t, n_steps=9, method=rule)
+    ref, dref = det.attributions, det.delta
+    det = idgrad.integrated_gradients.details(
+        model, x, target=t, n_steps=9, method=rule, internal_batch_size=chunk
     )
-    out, d = idgrad.integrated_gradients(
-        model,
-        x,
-        target=t,
-        n_steps=9,
-        method=rule,
-        internal_batch_size=chunk,
-        return_convergence_delta=True,
-    )
+    out, d = det.attributions, det.delta
     assert torch.allclose(out, ref, rtol=0, atol=1e-12)
     assert torch.allclose(d, dref, rtol=0, atol=1e-12)
 
@@ -60,17 +54,11 @@ def test_ig_identical_for_every_chunk_size(rule: str, chunk: int | None) -> None
 @pytest.mark.parametrize("chunk", [1, 7, None])
 def test_idg_identical_for_every_chunk_size(adaptive: bool, chunk: int | None) -> None:
     model, x = Counting(), _x()
-    ref = idgrad.integrated_decision_gradients(
-        model, x, target=1, n_steps=11, adaptive=adaptive, return_details=True
+    ref = idgrad.integrated_decision_gradients.details(
+        model, x, target=1, n_steps=11, adaptive=adaptive
     )
-    out = idgrad.integrated_decision_gradients(
-        model,
-        x,
-        target=1,
-        n_steps=11,
-        adaptive=adaptive,
-        internal_batch_size=chunk,
-        return_details=True,
+    out = idgrad.integrated_decision_gradients.details(
+        model, x, target=1, n_steps=11, adaptive=adaptive, internal_batch_size=chunk
     )
     assert torch.allclose(out.attributions, ref.attributions, rtol=0, atol=1e-12)
     assert torch.allclose(out.delta, ref.delta, rtol=0, atol=1e-12)
@@ -91,14 +79,12 @@ def test_tuple_inputs_chunk_invariant() -> None:
 def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
     model, x = Counting(), _x(4)
     idgrad.integrated_gradients(model, x, target=0, n_steps=10, internal_batch_size=chunk)
-    # 4 * 10 gradient points in chunks of at most `chunk` rows (no end points: no delta asked)
+    # 4 * 10 gradient points in chunks of at most `chunk` rows (no end points: no details asked)
     assert len(model.rows) == -(-40 // chunk)
     assert max(model.rows) <= chunk
     assert sum(model.rows) == 40
     model.rows.clear()
-    idgrad.integrated_gradients(
-        model, x, target=0, n_steps=10, internal_batch_size=chunk, return_convergence_delta=True
-    )
+    idgrad.integrated_gradients.details(model, x, target=0, n_steps=10, internal_batch_size=chunk)
     # ... + 4 * 2 end points (Gauss-Legendre has neither alpha = 0 nor 1), also chunked
     assert len(model.rows) == -(-40 // chunk) + -(-8 // chunk)
     assert max(model.rows) <= chunk
@@ -107,8 +93,8 @@ def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
 
 def test_adaptive_idg_evaluations_are_counted_exactly() -> None:
     model, x = Counting(), _x(3)
-    d = idgrad.integrated_decision_gradients(
-        model, x, target=2, n_steps=20, n_pilot_steps=5, return_details=True
+    d = idgrad.integrated_decision_gradients.details(
+        model, x, target=2, n_steps=20, n_pilot_steps=5
     )
     assert d.n_gradient_evals == 3 * 20
     assert d.n_forward_evals == 3 * 6
@@ -121,7 +107,7 @@ def test_one_pass_with_no_chunk_when_none() -> None:
     idgrad.integrated_gradients(model, x, target=0, n_steps=16)
     assert model.rows == [32]
     model.rows.clear()
-    idgrad.integrated_gradients(model, x, target=0, n_steps=16, return_convergence_delta=True)
+    idgrad.integrated_gradients.details(model, x, target=0, n_steps=16)
     assert model.rows == [32, 4]
 
 
@@ -132,13 +118,13 @@ def test_one_pass_with_no_chunk_when_none() -> None:
 def test_end_points_are_reused_from_the_rule(rule: str, forward_rows: int) -> None:
     # a rule with alpha = 0 / 1 among its points has F(x') / F(x) already: no extra forward
     model, x = Counting(), _x(3)
-    d = idgrad.integrated_gradients(model, x, target=1, n_steps=6, method=rule, return_details=True)
+    d = idgrad.integrated_gradients.details(model, x, target=1, n_steps=6, method=rule)
     assert d.n_forward_evals == forward_rows and sum(model.rows) == 18 + forward_rows
     with torch.no_grad():
         exact = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
     assert torch.allclose(d.end - d.start, exact, atol=1e-12)
-    u = idgrad.integrated_decision_gradients(
-        model, x, target=1, n_steps=6, method=rule, adaptive=False, return_details=True
+    u = idgrad.integrated_decision_gradients.details(
+        model, x, target=1, n_steps=6, method=rule, adaptive=False
     )
     assert u.n_forward_evals == forward_rows
     assert torch.allclose(u.end - u.start, exact, atol=1e-12)
@@ -218,16 +204,14 @@ def test_auto_chunking_splits_large_inputs_and_changes_nothing() -> None:
     rows: list[int] = []
     handle = model.register_forward_pre_hook(lambda m, a: rows.append(int(a[0].shape[0])))
     try:
-        auto = idgrad.integrated_decision_gradients(
-            model, x, target=1, n_steps=40, return_details=True
-        )
+        auto = idgrad.integrated_decision_gradients.details(model, x, target=1, n_steps=40)
         chunk = resolve_chunk_size("auto", (x,))
         assert chunk is not None and chunk < 3 * 40  # the default really splits this case
         assert max(rows) <= chunk
         assert sum(rows) == auto.n_evaluations
         rows.clear()
-        one = idgrad.integrated_decision_gradients(
-            model, x, target=1, n_steps=40, internal_batch_size=None, return_details=True
+        one = idgrad.integrated_decision_gradients.details(
+            model, x, target=1, n_steps=40, internal_batch_size=None
         )
         assert max(rows) == 3 * 40  # None: every gradient point in one pass
     finally:

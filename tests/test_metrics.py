@@ -322,7 +322,7 @@ def test_bad_inputs_raise() -> None:
             fn(model, images, sal, batch_size=0)
         with pytest.raises(ValueError, match="target"):
             fn(model, images, sal, target=[0, 1, 2])
-        with pytest.raises(ValueError, match="n_classes"):
+        with pytest.raises(ValueError, match="out of range for 5 classes"):
             fn(model, images, sal, target=7)
         with pytest.raises(ValueError, match="NaN"):
             fn(model, images, torch.full_like(sal, float("nan")))
@@ -542,3 +542,93 @@ def test_pic_interpolation_matches_griddata() -> None:
         np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
         near = _interpolate_from(img, known, "nearest")
         assert torch.equal(near[:, known], img[:, known])
+
+
+# ------------------------------------------------------------------------------------------
+# target: the rules of idgrad.targets; non-finite values raise
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [insertion, deletion])
+def test_negative_target_counts_from_the_end(fn) -> None:  # type: ignore[no-untyped-def]
+    model, (images, sal) = tiny_cnn(), data(2)
+    a = fn(model, images, sal, target=-1, pixels_per_step=16)
+    b = fn(model, images, sal, target=4, pixels_per_step=16)
+    assert a.target.tolist() == [4, 4] and torch.equal(a.scores, b.scores)
+    c = fn(model, images, sal, target=torch.tensor([-5, 1]), pixels_per_step=16)
+    assert c.target.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="out of range"):
+        fn(model, images, sal, target=-6)
+
+
+def test_pic_accepts_a_negative_target() -> None:
+    model, images, perfect = pic_data(1)
+    a = pic(model, images, perfect, -2, min_score=0.0, n_points=5)
+    b = pic(model, images, perfect, 0, min_score=0.0, n_points=5)
+    assert a.target.tolist() == [0] and torch.equal(a.scores, b.scores)
+
+
+def test_predicted_is_spelled_out_and_none_is_refused() -> None:
+    model, (images, sal) = tiny_cnn(), data(3)
+    classes = model(images).argmax(1)
+    default = deletion(model, images, sal, pixels_per_step=16)
+    spelled = deletion(model, images, sal, target="predicted", pixels_per_step=16)
+    assert torch.equal(default.target, classes) and torch.equal(spelled.scores, default.scores)
+    with pytest.raises(TypeError, match="one scalar per example"):
+        deletion(model, images, sal, target=None, pixels_per_step=16)
+
+
+@pytest.mark.parametrize("bad", [torch.tensor([True, False]), [True, False], np.array([True])])
+def test_bool_target_is_refused(bad) -> None:  # type: ignore[no-untyped-def]
+    model, (images, sal) = tiny_cnn(), data(2)
+    with pytest.raises(TypeError, match="bool"):
+        insertion(model, images, sal, target=bad, pixels_per_step=16)
+
+
+def test_one_element_target_applies_to_every_example() -> None:
+    model, (images, sal) = tiny_cnn(), data(3)
+    a = deletion(model, images, sal, target=torch.tensor([2]), pixels_per_step=16)
+    b = deletion(model, images, sal, target=2, pixels_per_step=16)
+    assert a.target.tolist() == [2, 2, 2] and torch.equal(a.scores, b.scores)
+
+
+@pytest.mark.parametrize("fn", [insertion, deletion])
+def test_nan_in_an_image_is_refused(fn) -> None:  # type: ignore[no-untyped-def]
+    model, (images, sal) = tiny_cnn(), data(2)
+    images[1, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="images contains NaN or Inf"):
+        fn(model, images, sal, target=0, pixels_per_step=16)
+    with pytest.raises(ValueError, match="images contains NaN or Inf"):
+        pic(model, images, sal, 0)
+
+
+def test_non_finite_score_names_the_example_and_point() -> None:
+    from idgrad.validation import NonFiniteError
+
+    base = tiny_cnn()
+
+    def model(x: torch.Tensor) -> torch.Tensor:  # NaN once over 30% of the pixels are deleted
+        out = base(x)
+        broken = (x == 0).flatten(1).float().mean(1) > 0.3
+        return torch.where(broken[:, None], torch.full_like(out, float("nan")), out)
+
+    images, sal = data(2)
+    images = images.abs() + 1.0  # no exact zeros until pixels are deleted
+    # 4 pixels per step: 20 of the 64 pixels (31%) are deleted at point 5
+    with pytest.raises(NonFiniteError, match="example 0, point 5 of its deletion curve"):
+        deletion(model, images, sal, target=0, pixels_per_step=4, substrate=0.0, batch_size=7)
+
+
+def test_randomization_check_resolves_predicted_and_passes_none_through() -> None:
+    model = tiny_cnn()
+    images, _ = data(2)
+    seen = []
+
+    def explain(m: nn.Module, x: torch.Tensor, t):  # type: ignore[no-untyped-def]
+        seen.append(t)
+        return x.sum(1)
+
+    parameter_randomization_check(model, images, explain, mode="all")
+    assert torch.equal(seen[0], model(images).argmax(1))
+    parameter_randomization_check(model, images, explain, target=None, mode="all")
+    assert seen[-1] is None

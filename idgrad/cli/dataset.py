@@ -1,14 +1,16 @@
 """``idgrad dataset``: attribute a whole dataset to disk (resumable, torchrun-ready).
 
 All the work is :func:`idgrad.dataset.attribute_dataset`; this module only turns
-files into its arguments: a TorchScript model (``torch.jit.load``) or an exported
-program (``.pt2``, ``torch.export.load``), ``.npy`` arrays
-(memory-mapped; one file per model input, optional labels) or an image folder.
+files into its arguments: the model through :mod:`idgrad.loading` (TorchScript, a
+``.pt2`` archive, or a state dict with ``--factory``, as ``idgrad explain``), ``.npy``
+arrays (memory-mapped; one file per model input, optional labels) or an image folder
+(read as ``idgrad explain`` reads images: same ``--image-size``, ``--normalize`` and
+``--grayscale``). The output folder is checked before anything is loaded.
 
 Examples (shell)::
 
     idgrad dataset --model model.pt --data x.npy --labels y.npy --target label --out attr/
-    torchrun --nproc_per_node 4 -m idgrad.cli dataset --model model.pt --data images/ \\
+    torchrun --nproc_per_node 4 -m idgrad dataset --model model.pt --data images/ \\
         --image-size 224 224 --out attr/
 """
 
@@ -19,6 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from idgrad.cli import CLIError
+from idgrad.cli.common import (
+    HelpFormatter,
+    add_image_options,
+    add_model_options,
+    check_output_dir,
+    image_size,
+    load_model,
+    parse_target,
+)
+from idgrad.defaults import CLI_METHOD
 
 __all__ = ["register", "run"]
 
@@ -34,30 +46,34 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "block to --out. Run the same command again to resume after a crash; run it under "
         "torchrun to share the work between processes. Read the results with "
         "idgrad.dataset.load_attributions(OUT).",
+        formatter_class=HelpFormatter,
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        metavar="MODEL.pt",
-        help="TorchScript model file (torch.jit.save), or a .pt2 exported program "
-        "(torch.export.save, with a dynamic batch dimension)",
-    )
+    add_model_options(p)
     p.add_argument(
         "--data",
         required=True,
         nargs="+",
         metavar="PATH",
-        help="a folder of images (sub-folders = classes), or .npy file(s) "
-        "(N, ...), one per model input",
+        help="a folder of images (either images, or class sub-folders of images), or .npy "
+        "file(s) (N, ...), one per model input",
     )
-    p.add_argument("--labels", metavar="LABELS.npy", help="integer labels (N,) for .npy data")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--method", default="idg", choices=sorted(METHODS), help="attribution method")
+    p.add_argument(
+        "--labels",
+        metavar="LABELS.npy",
+        help="integer labels (N,) for .npy data (default: none; an image folder's labels are "
+        "its class sub-folders)",
+    )
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
+    )
     p.add_argument(
         "--target",
         default="predicted",
         metavar="T",
-        help="class to explain: 'predicted' (default), 'label', an int, or a .npy file of N ints",
+        help="what to explain: 'predicted' (each example's highest output), 'label', 'none' "
+        "(the model returns one scalar per example), an int, 'i,j' for a multi-dimensional "
+        "output, or a .npy file of one int per example",
     )
     p.add_argument(
         "--steps",
@@ -78,10 +94,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="constant baseline value (default: the method's, zeros)",
     )
-    p.add_argument(
-        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize images to H x W"
-    )
-    p.add_argument("--grayscale", action="store_true", help="read images as one channel")
+    add_image_options(p)
     p.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument(
         "--device",
@@ -94,7 +107,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="record examples that fail and go on (default: stop with their index)",
     )
     p.add_argument(
-        "--no-resume", action="store_true", help="delete a previous run in --out and start over"
+        "--no-resume",
+        action="store_true",
+        help="delete the previous idgrad run in --out and start over (a folder that holds no "
+        "idgrad run is never cleared)",
+    )
+    p.add_argument(
+        "--recompute-changed",
+        action="store_true",
+        help="on resume, recompute finished blocks whose inputs changed since they were "
+        "written (default: refuse to resume)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -108,30 +130,6 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
-def _load_model(path: str) -> Any:
-    import warnings
-
-    import torch
-
-    file = _existing(path, "model file")
-    if file.suffix == ".pt2":
-        try:
-            return torch.export.load(str(file)).module()
-        except Exception as err:
-            raise CLIError(
-                f"cannot load {path} as an exported program (torch.export.save): {err}"
-            ) from err
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is asked for here
-            model = torch.jit.load(str(file), map_location="cpu")  # type: ignore[no-untyped-call]
-    except Exception as err:  # torch raises RuntimeError/ValueError for non-TorchScript files
-        raise CLIError(
-            f"cannot load {path} as a TorchScript model (torch.jit.save): {err}"
-        ) from err
-    return model.eval()
-
-
 def _load_data(args: argparse.Namespace) -> Any:
     from idgrad.dataset import ArrayDataset, ImageFolderDataset
 
@@ -143,32 +141,30 @@ def _load_data(args: argparse.Namespace) -> Any:
             )
         try:
             return ImageFolderDataset(
-                paths[0], size=args.image_size, mode="L" if args.grayscale else "RGB"
+                paths[0],
+                size=image_size(args.image_size),
+                mode="L" if args.grayscale else "RGB",
+                **({} if args.normalize is None else {"normalize": args.normalize}),
             )
-        except ValueError as err:
+        except (ValueError, FileNotFoundError) as err:
             raise CLIError(str(err)) from err
     bad = [str(p) for p in paths if p.suffix != ".npy" or p.is_dir()]
     if bad:
         raise CLIError(f"--data takes one image folder or .npy files; not: {', '.join(bad)}")
+    given = [
+        flag
+        for flag, value in (("--image-size", args.image_size), ("--normalize", args.normalize))
+        if value is not None
+    ] + (["--grayscale"] if args.grayscale else [])
+    if given:
+        raise CLIError(
+            f"{', '.join(given)} apply to an image folder; .npy data are used as they are"
+        )
     labels = _existing(args.labels, "labels file") if args.labels else None
     try:
         return ArrayDataset.from_npy(*paths, labels=labels)
     except ValueError as err:
         raise CLIError(f"cannot read the data: {err}") from err
-
-
-def _target(value: str) -> Any:
-    import numpy as np
-
-    if value in ("predicted", "label"):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    if value.endswith(".npy"):
-        return np.load(_existing(value, "target file"), allow_pickle=False)
-    raise CLIError(f"--target must be 'predicted', 'label', an int or a .npy file, got {value!r}")
 
 
 def _device(value: str | None) -> Any:
@@ -185,13 +181,22 @@ def _device(value: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Call :func:`idgrad.dataset.attribute_dataset` with the parsed arguments."""
-    from idgrad.dataset import DatasetError, ResumeMismatchError, attribute_dataset
+    from idgrad.dataset import DatasetError, attribute_dataset
 
-    model = _load_model(args.model)
-    data = _load_data(args)
-    target = _target(args.target)
+    for flag, value in (
+        ("--batch-size", args.batch_size),
+        ("--steps", args.steps),
+        ("--internal-batch-size", args.internal_batch_size),
+    ):
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be >= 1, got {value}")
+    if args.num_workers < 0:
+        raise CLIError(f"--num-workers must be >= 0, got {args.num_workers}")
+    check_output_dir(args.out)
+    target = parse_target(args.target, ("predicted", "label"))
     device = _device(args.device)
-    model = model.to(device)
+    data = _load_data(args)
+    model = load_model(args, device)
     kwargs: dict[str, Any] = {}
     if args.steps is not None:
         kwargs["n_steps"] = args.steps
@@ -208,13 +213,24 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             method_kwargs=kwargs,
             resume=not args.no_resume,
+            changed_inputs="recompute" if args.recompute_changed else "refuse",
             skip_errors=args.skip_errors,
             progress=not args.quiet,
             num_workers=args.num_workers,
             device=device,
         )
-    except (ResumeMismatchError, DatasetError, ValueError) as err:
+    except (DatasetError, ValueError, TypeError) as err:
         raise CLIError(str(err)) from err
+    if result.damaged_blocks:
+        print(
+            f"{result.out}: recomputed {len(result.damaged_blocks)} damaged block(s) "
+            f"(checksum mismatch or unreadable): {_listing(result.damaged_blocks)}"
+        )
+    if result.changed_blocks:
+        print(
+            f"{result.out}: recomputed {len(result.changed_blocks)} block(s) whose inputs "
+            f"changed: {_listing(result.changed_blocks)}"
+        )
     if result.rank == 0:
         print(
             f"{result.out}: wrote {result.blocks_written} blocks ({result.examples_written} "
@@ -223,3 +239,8 @@ def run(args: argparse.Namespace) -> int:
             + ("" if result.complete is None else f"; complete: {result.complete}")
         )
     return 0
+
+
+def _listing(blocks: tuple[int, ...]) -> str:
+    shown = ", ".join(map(str, blocks[:10]))
+    return shown + (f", ... ({len(blocks)} in all)" if len(blocks) > 10 else "")

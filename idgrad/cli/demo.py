@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from idgrad.cli import CLIError
+from idgrad.cli.common import HelpFormatter
 from idgrad.demo.logistic import format_table, logistic_table
 
 __all__ = ["register", "run"]
@@ -52,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         DEFAULT_STEPS,
         NATURAL_PHOTOS,
         PAPER_PIXELS_PER_STEP,
+        equal_cost_steps,
     )
 
     p = subparsers.add_parser(
@@ -62,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "insertion/deletion, and write figures and report.html. Also prints IG vs IDG on the "
         "logistic model F(x) = sigmoid(50 (x0 - 0.8)) + 0.05 x1 + 0.05 x2.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -86,14 +88,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"IG's gradient points per photo; IDG gets the same number of model "
         f"evaluations (default: {DEFAULT_STEPS})",
     )
+    m, pilot = equal_cost_steps(DEFAULT_STEPS)
     p.add_argument(
         "--pilot-steps",
         type=int,
         default=None,
         metavar="N",
-        help="IDG's pilot intervals (default: idgrad's default_pilot_steps for IDG's "
-        "gradient points, which fits the budget: 8 intervals = 9 forward passes of 52 "
-        "evaluations at --steps 50)",
+        help="IDG's pilot intervals (N + 1 forward passes) (default: idgrad's rule "
+        "N = max(1, min(m // 2, max(8, m // 8))) for IDG's m gradient points; at "
+        f"--steps {DEFAULT_STEPS}: a pilot of N = {pilot} ({pilot + 1} forward passes) and "
+        f"m = {m}, the {DEFAULT_STEPS + 2} evaluations IG makes)",
     )
     p.add_argument(
         "--out",

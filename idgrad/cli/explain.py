@@ -1,18 +1,18 @@
 """``idgrad explain``: attribute a user's saved model on inputs from files.
 
-Models are loaded safely, never by unpickling arbitrary objects: a TorchScript file
-(``torch.jit.save``), a ``torch.export`` ExportedProgram (``.pt2``), or a state dict
-(loaded with ``weights_only=True``) together with ``--factory module:function``
-that builds the architecture. Inputs come from an image file (PNG/JPEG, read with
-Pillow or scikit-image), a ``.npy`` array or a ``.pt`` tensor (``weights_only``).
-Attributions are written as ``.npy`` (or ``.pt``) and, for image-shaped inputs, a PNG.
+Models are read by :mod:`idgrad.loading` (TorchScript, ``torch.export`` archives, or a
+state dict with ``--factory``; nothing is unpickled beyond ``weights_only``). Inputs come
+from image files (read by :mod:`idgrad.images`, with the same ``--image-size``,
+``--normalize`` and ``--grayscale`` as ``idgrad dataset``), a ``.npy`` array or a ``.pt``
+tensor. Everything the user gave is checked, and one forward pass is run, before the
+attribution; then the array is written (``.npy`` or ``.pt``), a line per example with
+``F(x)``, ``F(x')``, their difference, the attributions' sum and the convergence delta is
+printed, and for image-shaped inputs a titled PNG is drawn when matplotlib is installed.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,23 @@ import numpy as np
 import torch
 
 from idgrad.cli import CLIError
+from idgrad.cli.common import (
+    HelpFormatter,
+    add_image_options,
+    add_model_options,
+    check_output_file,
+    image_size,
+    load_model,
+    parse_target,
+)
+from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
+from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
 from idgrad.methods.registry import METHODS, get_method
+from idgrad.targets import predicted_classes
 
-__all__ = ["load_inputs", "load_model", "register", "run"]
+__all__ = ["load_inputs", "register", "run"]
+
+_PLOT_HINT = "pip install 'idgrad[plot]'"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,19 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  idgrad explain --model net.pt --input x.npy --target 3\n"
         "  idgrad explain --model weights.pt --factory mypkg.models:make_net "
         "--input cat.png --method ig --steps 64 --out cat-attr.npy",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    p.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        help="TorchScript file, torch.export .pt2 file, or a state dict (with --factory)",
-    )
-    p.add_argument(
-        "--factory",
-        default=None,
-        help="'module:function' building the model, for a state-dict --model",
-    )
+    add_model_options(p)
     p.add_argument(
         "--input",
         required=True,
@@ -56,20 +60,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="image file(s), a .npy array or a .pt tensor; batched along axis 0",
     )
     p.add_argument(
-        "--method", default="idg", choices=sorted(METHODS), help="attribution method (default: idg)"
+        "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
     )
     p.add_argument(
         "--target",
-        default=None,
-        help="output index: an int, 'i,j' for a multi-dimensional output, or 'top' "
-        "for each example's highest output (default: the output must be a scalar)",
+        default="none",
+        help="what to explain: 'none' (the model returns one scalar per example), "
+        "'predicted' (each example's highest output of a (batch, classes) model), an int, "
+        "'i,j' for a multi-dimensional output, or a .npy file of one int per example",
     )
     p.add_argument(
-        "--baseline",
-        default="0",
-        help="a number, or a .npy/.pt file broadcastable to the input (default: 0)",
+        "--baseline", default="0", help="a number, or a .npy/.pt file broadcastable to the input"
     )
-    p.add_argument("--steps", type=int, default=50, help="gradient steps per example (default: 50)")
+    p.add_argument("--steps", type=int, default=N_STEPS, help="gradient steps per example")
     p.add_argument(
         "--batch-size",
         type=int,
@@ -77,201 +80,186 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="at most this many path points per forward/backward pass "
         "(default: chosen from the input size)",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    p.add_argument(
-        "--image-size",
-        type=int,
-        default=None,
-        help="resize image inputs to this square size (centre crop)",
-    )
-    p.add_argument(
-        "--normalize",
-        default="none",
-        choices=["none", "unit", "imagenet", "lite"],
-        help="image normalisation: none (0-255), unit (0-1), imagenet (mean/std), "
-        "lite ((x-127)/128)",
-    )
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    add_image_options(p)
     p.add_argument(
         "--out",
         type=Path,
         default=Path("attributions.npy"),
-        help="output file, .npy or .pt (a .png heat map is written beside it for images)",
+        help="output file, .npy or .pt (a .png heat map beside it for image-shaped inputs)",
+    )
+    p.add_argument(
+        "--plot",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw the .png heat map of the first example (needs matplotlib: "
+        f"{_PLOT_HINT}) (default: drawn when matplotlib is installed)",
     )
     p.set_defaults(func=run)
 
 
-def _check_file(path: Path, what: str) -> None:
-    if not path.exists():
-        raise CLIError(f"{what} file not found: {path}")
-    if not path.is_file():
-        raise CLIError(f"{what} is not a file: {path}")
-
-
-def load_model(path: Path, factory: str | None = None, device: str = "cpu") -> Callable[..., Any]:
-    """Load a TorchScript, ExportedProgram or state-dict model without unpickling objects."""
-    _check_file(path, "model")
-    if factory is not None:
-        module_name, _, func_name = factory.partition(":")
-        if not module_name or not func_name:
-            raise CLIError(f"--factory must look like 'module:function', got {factory!r}")
-        try:
-            build = getattr(importlib.import_module(module_name), func_name)
-        except (ImportError, AttributeError) as err:
-            raise CLIError(f"cannot import factory {factory!r}: {err}") from None
-        try:
-            state = torch.load(path, map_location=device, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unpickling failure is a user error here
-            raise CLIError(
-                f"{path} is not a state dict loadable with weights_only=True: {err}"
-            ) from None
-        if not isinstance(state, dict):
-            raise CLIError(f"{path} holds a {type(state).__name__}, not a state dict")
-        model = build()
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as err:
-            raise CLIError(f"the state dict does not fit the model from {factory}: {err}") from None
-        return model.to(device).eval()
-    if path.suffix == ".pt2":
-        try:
-            program = torch.export.load(str(path))
-        except Exception as err:  # noqa: BLE001
-            raise CLIError(f"cannot load ExportedProgram {path}: {err}") from None
-        return program.module().to(device)
-    try:
-        return torch.jit.load(str(path), map_location=device).eval()
-    except Exception as err:  # noqa: BLE001 - torch raises several types for non-TorchScript files
-        raise CLIError(
-            f"{path} is not a TorchScript file ({err.__class__.__name__}); save the model with "
-            "torch.jit.save or torch.export.save (.pt2), or pass a state dict with --factory"
-        ) from None
-
-
-def _read_image(path: Path, size: int | None) -> np.ndarray:
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - Pillow comes with matplotlib and scikit-image
-        raise CLIError("reading images needs Pillow: pip install pillow") from None
-    try:
-        with Image.open(path) as opened:
-            im = opened.convert("RGB")
-            if size is not None:
-                w, h = im.size
-                side = min(w, h)
-                left, top = (w - side) // 2, (h - side) // 2
-                im = im.crop((left, top, left + side, top + side)).resize(
-                    (size, size), Image.Resampling.BILINEAR
-                )
-            return np.asarray(im, dtype=np.float32).transpose(2, 0, 1)  # (3, H, W), 0-255
-    except OSError as err:
-        raise CLIError(f"cannot read image {path}: {err}") from None
-
-
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-def _normalise_image(x: torch.Tensor, how: str) -> torch.Tensor:
-    if how == "unit":
-        return x / 255.0
-    if how == "imagenet":
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
-        return (x - mean) / std
-    if how == "lite":
-        return (x - 127.0) / 128.0
-    return x
-
-
 def load_inputs(
-    paths: list[Path], image_size: int | None = None, normalize: str = "none"
+    paths: list[Path],
+    size: int | tuple[int, int] | None = None,
+    normalize: str | None = None,
+    grayscale: bool = False,
 ) -> tuple[torch.Tensor, bool]:
     """Inputs from files as one float tensor (batched on axis 0); also whether they are images."""
+    from idgrad.loading import LoadError, load_tensor
+
     for p in paths:
-        _check_file(p, "input")
+        if not p.is_file():
+            raise CLIError(f"input file not found: {p}" if not p.exists() else f"not a file: {p}")
     suffixes = {p.suffix.lower() for p in paths}
-    if suffixes <= _IMAGE_SUFFIXES:
-        arrays = [_read_image(p, image_size) for p in paths]
-        shapes = {a.shape for a in arrays}
+    if suffixes <= set(IMAGE_EXTENSIONS):
+        try:
+            arrays = [
+                read_image(
+                    p,
+                    size=size,
+                    mode="L" if grayscale else "RGB",
+                    normalize=normalize or DEFAULT_NORMALIZE,
+                )
+                for p in paths
+            ]
+        except (OSError, ValueError) as err:
+            raise CLIError(str(err)) from None
+        shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) != 1:
             raise CLIError(f"images have different sizes {sorted(shapes)}; pass --image-size")
-        return _normalise_image(torch.from_numpy(np.stack(arrays)), normalize), True
+        return torch.stack(arrays), True
+    given = [
+        flag
+        for flag, value in (("--image-size", size), ("--normalize", normalize))
+        if value is not None
+    ] + (["--grayscale"] if grayscale else [])
+    if given:
+        raise CLIError(
+            f"{', '.join(given)} apply to image files; {paths[0]} is an array (give it in "
+            "model space)"
+        )
     if len(paths) != 1:
         raise CLIError("give one .npy/.pt input file (its first axis is the batch)")
-    path = paths[0]
-    if path.suffix == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            raise CLIError(f"cannot read {path}: {err}") from None
-        x = torch.from_numpy(np.ascontiguousarray(data))
-    elif path.suffix == ".pt":
-        try:
-            x = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001
-            raise CLIError(f"cannot read {path} with weights_only=True: {err}") from None
-        if not isinstance(x, torch.Tensor):
-            raise CLIError(f"{path} holds a {type(x).__name__}, not a tensor")
-    else:
-        raise CLIError(f"unsupported input file type {path.suffix!r}: use an image, .npy or .pt")
-    if not (x.is_floating_point() or x.dtype in (torch.uint8, torch.int32, torch.int64)):
-        raise CLIError(f"input {path} has dtype {x.dtype}; expected numbers")
-    return x.float() if not x.is_floating_point() else x, False
-
-
-def _parse_target(text: str | None) -> Any:
-    if text is None or text == "top":
-        return text
     try:
-        parts = [int(p) for p in text.split(",")]
-    except ValueError:
-        raise CLIError(f"--target must be an int, 'i,j,...' or 'top', got {text!r}") from None
-    return parts[0] if len(parts) == 1 else tuple(parts)
+        x = load_tensor(paths[0], what="input")
+    except LoadError as err:
+        raise CLIError(str(err)) from None
+    if x.dtype == torch.bool or x.is_complex():
+        raise CLIError(f"input {paths[0]} has dtype {x.dtype}; expected real numbers")
+    return (x if x.is_floating_point() else x.float()), False
 
 
-def _parse_baseline(text: str, device: str) -> Any:
+def _parse_baseline(text: str) -> Any:
     try:
         return float(text)
     except ValueError:
         pass
-    path = Path(text)
-    _check_file(path, "baseline")
-    if path.suffix == ".npy":
-        return torch.from_numpy(np.load(path, allow_pickle=False)).to(device)
-    if path.suffix == ".pt":
-        return torch.load(path, map_location=device, weights_only=True)
-    raise CLIError(f"--baseline must be a number or a .npy/.pt file, got {text!r}")
+    if Path(text).suffix.lower() not in (".npy", ".pt"):
+        raise CLIError(f"--baseline must be a number or a .npy/.pt file, got {text!r}")
+    from idgrad.loading import LoadError, load_tensor
+
+    try:
+        return load_tensor(text, what="baseline")
+    except LoadError as err:
+        raise CLIError(str(err)) from None
+
+
+def _probe(model: Any, x: torch.Tensor, paths: list[Path], is_image: bool) -> Any:
+    """One forward pass on the inputs: a model/input mismatch is one line, before any work."""
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as err:  # noqa: BLE001 - whatever the model raises, the input is to blame
+        text = str(err).strip().splitlines()
+        reason = text[-1] if text else type(err).__name__
+        hint = "--image-size or --grayscale" if is_image else "the array's shape"
+        if "shape[0]" in reason:
+            hint = "the batch size; export the model with a dynamic batch dimension"
+        raise CLIError(
+            f"the model cannot take the input of shape {tuple(x.shape)} from "
+            f"{paths[0]}{' ...' if len(paths) > 1 else ''} ({reason[:200]}); check {hint}"
+        ) from None
+
+
+def _plot_wanted(args: argparse.Namespace, is_image_shaped: bool) -> bool:
+    if args.plot is False or not is_image_shaped:
+        return False
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        if args.plot:
+            raise CLIError(f"--plot needs matplotlib: {_PLOT_HINT}") from None
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load, attribute, save."""
+    """Check everything, load, attribute, save, report."""
     if args.steps < 1:
         raise CLIError(f"--steps must be >= 1, got {args.steps}")
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.out.suffix not in (".npy", ".pt"):
         raise CLIError(f"--out must end in .npy or .pt, got {args.out}")
-    model = load_model(args.model, args.factory, args.device)
-    x, is_image = load_inputs(list(args.input), args.image_size, args.normalize)
+    check_output_file(args.out)
+    png = args.out.with_suffix(".png")
+    target = parse_target(args.target)
+    size = image_size(args.image_size)
+    x, is_image = load_inputs(list(args.input), size, args.normalize, args.grayscale)
+    image_shaped = is_image or (x.ndim == 4 and x.shape[1] in (1, 3))
+    plot = _plot_wanted(args, image_shaped)
+    if plot:
+        check_output_file(png, "--out (its .png)")
+    if args.plot and not image_shaped:
+        raise CLIError(f"--plot draws image-shaped inputs; these have shape {tuple(x.shape)}")
+    baselines = _parse_baseline(args.baseline)
+    model = load_model(args, args.device)
     x = x.to(args.device)
-    target = _parse_target(args.target)
-    if target == "top":
-        with torch.no_grad():
-            out = model(x)
-        if not isinstance(out, torch.Tensor) or out.ndim != 2:
-            raise CLIError("--target top needs a model returning (batch, classes)")
-        target = out.argmax(1)
+    if isinstance(baselines, torch.Tensor):
+        baselines = baselines.to(args.device)
+    output = _probe(model, x, list(args.input), is_image)
+    if isinstance(target, str):  # predicted, by the rule every method uses
+        try:
+            target = predicted_classes(output)
+        except ValueError as err:
+            raise CLIError(f"--target predicted: {err}") from None
+    elif isinstance(target, np.ndarray):
+        target = torch.from_numpy(target).to(args.device)
+    details = _attribute(args, model, x, baselines, target)
+    attr = details.attributions.detach().cpu()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".pt":
+        torch.save(attr, args.out)
+    else:
+        np.save(args.out, attr.numpy())
+    print(f"wrote {args.out} {tuple(attr.shape)}")
+    for line in _report(details, target):
+        print(line)
+    if plot:
+        _save_png(attr[0], x[0].cpu() if is_image else None, png, args, _title(args, target))
+        print(f"wrote {png}")
+    elif image_shaped and args.plot is None:
+        print(f"no heat map drawn: matplotlib is not installed ({_PLOT_HINT}, or --no-plot)")
+    return 0
+
+
+def _attribute(
+    args: argparse.Namespace, model: Any, x: torch.Tensor, baselines: Any, target: Any
+) -> Any:
     method = get_method(args.method)
     try:
-        attr = method(
+        return method.details(
             model,
             x,
-            baselines=_parse_baseline(args.baseline, args.device),
+            baselines=baselines,
             target=target,
             n_steps=args.steps,
-            internal_batch_size=args.batch_size or "auto",
+            internal_batch_size=args.batch_size or INTERNAL_BATCH_SIZE,
         )
     except (ValueError, TypeError) as err:
         raise CLIError(str(err)) from None
+    except torch.OutOfMemoryError:
+        raise CLIError("out of memory; pass a smaller --batch-size") from None
     except (AssertionError, RuntimeError) as err:
         if "Guard failed" in str(err) or "Expected input" in str(err):
             raise CLIError(
@@ -280,43 +268,61 @@ def run(args: argparse.Namespace) -> int:
                 "(dynamic_shapes={'x': {0: torch.export.Dim('batch')}})"
             ) from None
         raise
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.suffix == ".pt":
-        torch.save(attr.detach().cpu(), args.out)
-    else:
-        np.save(args.out, attr.detach().cpu().numpy())
-    print(f"wrote {args.out} {tuple(attr.shape)}")
-    if is_image or (attr.ndim == 4 and attr.shape[1] in (1, 3)):
-        png = args.out.with_suffix(".png")
-        _save_png(
-            attr[0].detach().cpu(), x[0].detach().cpu() if is_image else None, png, args.normalize
-        )
-        print(f"wrote {png}")
-    return 0
 
 
-def _save_png(attr: torch.Tensor, image: torch.Tensor | None, path: Path, normalize: str) -> None:
+def _gap(details: Any) -> tuple[str, str, torch.Tensor | None, torch.Tensor]:
+    """Labels and values of the start output and of what the attributions should sum to."""
+    if hasattr(details, "end"):
+        return "F(x')", "F(x)-F(x')", details.start, details.end - details.start
+    # AGI: paths from x to several adversarial end points
+    return "", "sum_j F(x)-F(x_j)", None, (details.start[:, None] - details.end_outputs).sum(1)
+
+
+def _report(details: Any, target: Any) -> list[str]:
+    """One line per example: F(x), F(x'), the difference, the attributions' sum, delta."""
+    start_label, gap_label, start, gap = _gap(details)
+    end = details.end if hasattr(details, "end") else details.start
+    total = details.attributions.detach().reshape(len(gap), -1).double().sum(1)
+    delta = details.delta.detach().double()
+    header = f"{'example':>7} {'target':>7} {'F(x)':>12}"
+    header += f" {start_label:>12}" if start is not None else ""
+    header += f" {gap_label:>17} {'sum(attr)':>12} {'delta':>11}"
+    lines = [header]
+    for i in range(len(gap)):
+        t = target[i].item() if isinstance(target, torch.Tensor) and target.ndim else target
+        row = f"{i:>7} {str(t if t is not None else '-'):>7} {float(end[i]):>12.6g}"
+        row += f" {float(start[i]):>12.6g}" if start is not None else ""
+        row += f" {float(gap[i]):>17.6g} {float(total[i]):>12.6g} {float(delta[i]):>11.3g}"
+        lines.append(row)
+    lines.append(
+        "delta: the quadrature error of the path integral of F' (before any rescaling); "
+        "small |delta| relative to the difference means enough steps"
+    )
+    return lines
+
+
+def _title(args: argparse.Namespace, target: Any) -> str:
+    t = target[0].item() if isinstance(target, torch.Tensor) and target.ndim else target
+    return f"{args.method} attributions, {args.input[0].name}, target {t if t is not None else '-'}"
+
+
+def _save_png(
+    attr: torch.Tensor, image: torch.Tensor | None, path: Path, args: argparse.Namespace, title: str
+) -> None:
+    import matplotlib.pyplot as plt
+
     from idgrad import plot
 
     shown = None
     if image is not None:
-        pixels = image
-        if normalize == "unit":
-            pixels = image * 255
-        elif normalize == "imagenet":
-            mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
-            std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1) * 255
-            pixels = image * std + mean
-        elif normalize == "lite":
-            pixels = image * 128 + 127
-        shown = (pixels.clamp(0, 255) / 255).permute(1, 2, 0).numpy()
+        pixels = to_pixels(image, args.normalize or DEFAULT_NORMALIZE)
+        shown = (pixels.clamp(0, 255) / 255).permute(1, 2, 0).squeeze(-1).numpy()
     fig, _ = plot.image_attribution(
         attr.numpy(),
         image=shown,
         sign="all",
         method="blended_heat_map" if shown is not None else "heat_map",
+        title=title,
     )
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)

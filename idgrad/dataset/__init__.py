@@ -23,34 +23,31 @@ Example:
 """
 
 from idgrad.dataset.batch import BatchAttributor
+from idgrad.dataset.manifest import InputsChangedError, ResumeMismatchError
+from idgrad.dataset.results import DatasetAttributions, load_attributions, merge
 from idgrad.dataset.runner import (
     METHODS,
     DatasetError,
     DatasetItemError,
     DatasetRun,
     attribute_dataset,
-    model_fingerprint,
-    resolve_method,
 )
+from idgrad.dataset.settings import model_fingerprint, resolve_method
 from idgrad.dataset.sources import ArrayDataset, ImageFolderDataset
-from idgrad.dataset.store import (
-    DatasetAttributions,
-    IncompleteRunError,
-    ResumeMismatchError,
-    load_attributions,
-    merge,
-)
+from idgrad.dataset.store import DamagedBlockError, IncompleteRunError
 
 __all__ = [
     "METHODS",
     "ArrayDataset",
     "BatchAttributor",
+    "DamagedBlockError",
     "DatasetAttributions",
     "DatasetError",
     "DatasetItemError",
     "DatasetRun",
     "ImageFolderDataset",
     "IncompleteRunError",
+    "InputsChangedError",
     "ResumeMismatchError",
     "attribute_dataset",
     "load_attributions",

@@ -18,14 +18,14 @@ Example:
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from idgrad.dataset.runner import resolve_method
+from idgrad.dataset.settings import resolve_method
+from idgrad.loading import load_model
 
 __all__ = ["BatchAttributor"]
 
@@ -36,7 +36,7 @@ class BatchAttributor:
     Args:
         method: an idgrad method or its name (see :data:`idgrad.dataset.METHODS`).
         model: an ``nn.Module``, a zero-argument callable that builds one, or the path
-            of a TorchScript file.
+            of a TorchScript or ``.pt2`` file (read by :func:`idgrad.loading.load_model`).
         input_column: the column holding the inputs ``(B, ...)``.
         label_column: the column of integer labels, used when ``target="label"``.
         index_column: a column passed through to the output (e.g. the example id).
@@ -65,9 +65,7 @@ class BatchAttributor:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if isinstance(model, (str, os.PathLike)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is asked for
-                model = torch.jit.load(str(model), map_location=self.device)  # type: ignore[no-untyped-call]
+            model = load_model(model, device=self.device)  # nothing unpickled; see idgrad.loading
         elif not isinstance(model, torch.nn.Module) and callable(model):
             model = model()
         self.model = model.to(self.device) if isinstance(model, torch.nn.Module) else model
@@ -95,9 +93,8 @@ class BatchAttributor:
                 target = self.model(x).argmax(1)
         else:
             target = self.target
-        attr, delta = self.fn(
-            self.model, x, target=target, return_convergence_delta=True, **self.method_kwargs
-        )
+        d = self.fn.details(self.model, x, target=target, **self.method_kwargs)  # type: ignore[attr-defined]
+        attr, delta = d.attributions, d.delta
         n = x.shape[0]
         if isinstance(target, torch.Tensor):
             targets = target.cpu().numpy().astype(np.int64)

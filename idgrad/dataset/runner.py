@@ -9,18 +9,20 @@ most one block of inputs and one of results are in memory, a run killed at any
 point loses at most the blocks in flight, and because a block's content depends only
 on its indices, a resumed or sharded run writes exactly what one uninterrupted
 single-process run writes.
+
+The module is over 500 lines for now: its target rules (the "targets" section) give
+way to :mod:`idgrad.targets` and its progress bar to the shared one when those land.
+The settings, the output folder's set-up and the resume checks live in
+:mod:`idgrad.dataset.settings` and :mod:`idgrad.dataset.resume`.
 """
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import inspect
-import math
+import importlib.metadata
 import numbers
 import os
-import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +32,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from idgrad.dataset import distributed
+from idgrad.dataset.manifest import InputsChangedError
+from idgrad.dataset.resume import check_finished, setup
+from idgrad.dataset.settings import (
+    RESERVED,
+    check_arguments,
+    digest,
+    jsonable,
+    model_fingerprint,
+    resolve_method,
+)
 from idgrad.dataset.sources import (
     Batch,
     Collate,
@@ -39,20 +51,10 @@ from idgrad.dataset.sources import (
     spec_of,
     split_item,
 )
-from idgrad.dataset.store import (
-    FORMAT,
-    OK,
-    BlockStore,
-    InputSpec,
-    check_settings,
-    clear,
-    manifest_path,
-    read_manifest,
-    write_json_atomic,
-)
+from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
-from idgrad.methods.registry import get_method
 from idgrad.progress import Progress
+from idgrad.targets import predicted_classes
 
 __all__ = [
     "METHODS",
@@ -67,15 +69,6 @@ __all__ = [
 #: Method names accepted by :func:`attribute_dataset` (and ``idgrad dataset --method``):
 #: the shared registry of :mod:`idgrad.methods.registry` (``_`` may stand for ``-``).
 METHODS = REGISTERED_METHODS
-
-_RESERVED = (
-    "inputs",
-    "forward_func",
-    "target",
-    "baselines",
-    "return_convergence_delta",
-    "return_details",
-)
 
 
 class DatasetError(RuntimeError):
@@ -115,6 +108,10 @@ class DatasetRun(NamedTuple):
         write_seconds: of which, time spent writing and committing blocks.
         complete: whether every block of the run is on disk (rank 0 after the
             final barrier; None on other ranks).
+        damaged_blocks: finished blocks of this rank whose bytes were not those
+            written (checksum), recomputed by this call.
+        changed_blocks: finished blocks of this rank whose inputs changed since they
+            were written, recomputed by this call (``changed_inputs="recompute"``).
     """
 
     out: Path
@@ -129,114 +126,8 @@ class DatasetRun(NamedTuple):
     seconds: float
     write_seconds: float
     complete: bool | None
-
-
-# ---------------------------------------------------------------------- settings
-
-
-def resolve_method(method: str | Callable[..., Any]) -> tuple[Callable[..., Any], str]:
-    """The method function and a stable name for the manifest.
-
-    Raises:
-        ValueError: an unknown name, or a method not available in this build.
-        TypeError: a callable that cannot return a convergence delta.
-    """
-    name = None
-    if isinstance(method, str):
-        key = method.lower().replace("_", "-")
-        fn = get_method(key)
-        name = f"idgrad.methods.registry:{key}"
-    elif callable(method):
-        fn = method
-    else:
-        raise TypeError(f"method must be a name or an idgrad function, got {type(method).__name__}")
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        params = {}  # type: ignore[assignment]
-    if (
-        params
-        and "return_convergence_delta" not in params
-        and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    ):
-        raise TypeError(
-            f"{getattr(fn, '__name__', fn)!r} does not take return_convergence_delta; "
-            "attribute_dataset needs an idgrad path method"
-        )
-    if name is None:
-        name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
-    return fn, name
-
-
-def _check_arguments(fn: Callable[..., Any], kwargs: Mapping[str, Any], baselines: Any) -> None:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    asked = [*kwargs, *(["baselines"] if baselines is not None else [])]
-    unknown = [k for k in asked if k not in params]
-    if unknown:
-        accepted = [k for k in params if k not in ("forward_func", "inputs", *_RESERVED)]
-        raise ValueError(
-            f"{getattr(fn, '__name__', 'the method')} takes no argument "
-            f"{', '.join(map(repr, unknown))}; it takes {', '.join(accepted)}"
-        )
-
-
-def model_fingerprint(model: Any) -> str:
-    """SHA-256 of a model's class, train/eval flags and every state_dict entry.
-
-    For a plain callable (no state_dict), its qualified name only: pass
-    ``fingerprint=`` to :func:`attribute_dataset` to make resumes safe then.
-
-    Example:
-        >>> m = torch.nn.Linear(2, 1)
-        >>> model_fingerprint(m) == model_fingerprint(m)
-        True
-    """
-    h = hashlib.sha256()
-    if isinstance(model, torch.nn.Module):
-        kind = getattr(model, "original_name", type(model).__qualname__)
-        h.update(f"module:{type(model).__module__}.{kind}".encode())
-        h.update(str([m.training for m in model.modules()]).encode())
-        for name, t in model.state_dict().items():
-            t = t.detach().cpu().contiguous().reshape(-1)
-            h.update(f"{name}|{t.dtype}|{t.numel()}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes())
-    else:
-        name = getattr(model, "__qualname__", type(model).__qualname__)
-        h.update(f"callable:{getattr(model, '__module__', '?')}.{name}".encode())
-    return h.hexdigest()
-
-
-def _digest(values: Any) -> str:
-    arr = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    h = hashlib.sha256(str((arr.shape, str(arr.dtype))).encode())
-    h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON value that changes whenever ``value`` would change the results."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        return v if math.isfinite(v) else repr(v)
-    if isinstance(value, (torch.Tensor, np.ndarray)):
-        return {"array": _digest(value), "shape": list(value.shape), "dtype": str(value.dtype)}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if callable(value):
-        name = getattr(value, "__qualname__", repr(value))
-        return {"callable": f"{getattr(value, '__module__', '?')}.{name}"}
-    return {"repr": repr(value)}
+    damaged_blocks: tuple[int, ...] = ()
+    changed_blocks: tuple[int, ...] = ()
 
 
 # ---------------------------------------------------------------------- targets
@@ -260,7 +151,7 @@ def _target_rule(target: Any, n: int) -> tuple[_Target, Any]:
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return _Target("int", int(target)), int(target)
     if isinstance(target, tuple):
-        return _Target("tuple", target), {"tuple": _jsonable(target)}
+        return _Target("tuple", target), {"tuple": jsonable(target)}
     if isinstance(target, (list, np.ndarray, torch.Tensor)):
         arr = np.asarray(target.cpu() if isinstance(target, torch.Tensor) else target)
         if arr.ndim != 1 or len(arr) != n or not np.issubdtype(arr.dtype, np.integer):
@@ -269,9 +160,9 @@ def _target_rule(target: Any, n: int) -> tuple[_Target, Any]:
                 f"got shape {arr.shape} and dtype {arr.dtype}"
             )
         arr = arr.astype(np.int64)
-        return _Target("per_index", arr), {"per_index": _digest(arr)}
+        return _Target("per_index", arr), {"per_index": digest(arr)}
     if callable(target):
-        return _Target("callable", target), _jsonable(target)
+        return _Target("callable", target), jsonable(target)
     raise TypeError(f"unsupported target of type {type(target).__name__}")
 
 
@@ -306,20 +197,8 @@ def _block_target(
         t = torch.from_numpy(rule.value[np.asarray(indices)])
     elif rule.kind == "label":
         t = _labels_tensor(labels, m)
-    else:  # predicted
-        args = (
-            ()
-            if extra_args is None
-            else (extra_args if isinstance(extra_args, tuple) else (extra_args,))
-        )
-        with torch.no_grad():
-            out = model(*inputs, *args)
-        if not isinstance(out, torch.Tensor) or out.dim() != 2:
-            raise ValueError(
-                "target='predicted' needs a model output of shape (B, classes), got "
-                f"{getattr(out, 'shape', type(out).__name__)}"
-            )
-        t = out.argmax(1).cpu()
+    else:  # predicted, by the rule every method uses
+        t = predicted_classes(_forward(model, inputs, extra_args)).cpu()
     return t.to(inputs[0].device), t.cpu().numpy().astype(np.int64)
 
 
@@ -335,11 +214,20 @@ def _model_device(model: Any) -> torch.device:
     return torch.device("cpu")
 
 
-def _probe(dataset: Any, skip_errors: bool) -> tuple[InputSpec, bool, str]:
-    """Spec, has-label and digest of the first loadable example."""
+class _Probe(NamedTuple):
+    spec: InputSpec
+    has_label: bool
+    digest: str
+    inputs: tuple[torch.Tensor, ...]
+
+
+def _probe(dataset: Any, skip_errors: bool) -> _Probe:
+    """Spec, has-label, digest and inputs of the first loadable example."""
     for i in range(len(dataset)):
         try:
             inputs, was_tuple, label = split_item(dataset[i])
+        except ImportError:
+            raise  # a missing package is a set-up error, not a bad example
         except Exception as err:
             if skip_errors:
                 continue
@@ -350,8 +238,57 @@ def _probe(dataset: Any, skip_errors: bool) -> tuple[InputSpec, bool, str]:
                     f"example {i}: input {k} has dtype {t.dtype}; attributions need "
                     "floating-point inputs (convert in the dataset)"
                 )
-        return spec_of(inputs, was_tuple), label is not None, item_digest(inputs)
+        return _Probe(spec_of(inputs, was_tuple), label is not None, item_digest(inputs), inputs)
     raise DatasetError("no example of the dataset could be loaded")
+
+
+def _check_target(rule: _Target, model: Any, inputs: tuple[torch.Tensor, ...], extra: Any) -> None:
+    """The target means something for the model's output on one example (forward only).
+
+    ``None`` means, as in the methods, that the model returns one scalar per example;
+    ``"predicted"`` needs ``(B, classes)``; an int needs a class axis that holds it.
+    """
+    if rule.kind not in ("none", "predicted", "int", "label"):
+        return
+    out = _forward(model, tuple(t[None] for t in inputs), extra)
+    shape = tuple(getattr(out, "shape", ()))
+    if not isinstance(out, torch.Tensor):
+        if rule.kind == "none":
+            raise ValueError(
+                f"target=None needs a model returning one scalar per example; it returns a "
+                f"{type(out).__name__} (pass a callable target that picks one)"
+            )
+        return
+    if rule.kind == "none" and shape not in ((1,), (1, 1)):
+        raise ValueError(
+            "target=None means the model returns one scalar per example, but it returns "
+            f"shape {shape[1:]} per example; pass an int, 'predicted', 'label', per-example "
+            "ints or a callable"
+        )
+    if rule.kind in ("predicted", "label", "int") and len(shape) < 2:
+        raise ValueError(
+            f"target={rule.value if rule.kind == 'int' else rule.kind!r} picks a class, but "
+            f"the model returns shape {shape[1:]} per example (no class axis); use target=None "
+            "for a model with one scalar output"
+        )
+    if rule.kind == "predicted" and len(shape) != 2:
+        raise ValueError(
+            f"target='predicted' needs a model output (B, classes), got {shape} for one example"
+        )
+    if rule.kind == "int" and not -shape[1] <= rule.value < shape[1]:
+        raise ValueError(
+            f"target {rule.value} is out of range for the model's {shape[1]} outputs per example"
+        )
+
+
+def _forward(model: Any, inputs: tuple[torch.Tensor, ...], extra_args: Any) -> Any:
+    args = (
+        ()
+        if extra_args is None
+        else (extra_args if isinstance(extra_args, tuple) else (extra_args,))
+    )
+    with torch.no_grad():
+        return model(*inputs, *args)
 
 
 def _attribute(
@@ -366,13 +303,8 @@ def _attribute(
     call = dict(kwargs)
     if baselines is not None:
         call["baselines"] = baselines
-    attr, delta = fn(
-        model,
-        inputs if was_tuple else inputs[0],
-        target=target,
-        return_convergence_delta=True,
-        **call,
-    )
+    d = fn.details(model, inputs if was_tuple else inputs[0], target=target, **call)  # type: ignore[attr-defined]
+    attr, delta = d.attributions, d.delta
     attrs = list(attr) if was_tuple else [attr]
     return attrs, delta
 
@@ -399,64 +331,6 @@ def _fill_records(
     rec["status"][positions] = OK
 
 
-def _setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume: bool) -> None:
-    """Create or check the manifest; every rank agrees before any block is written."""
-    manifest = {
-        "format": FORMAT,
-        "settings": settings,
-        "environment": {
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": sys.version.split()[0],
-            "world_size": ctx.world_size,
-            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        },
-    }
-    error: BaseException | None = None
-    writer = ctx.rank == 0 or not ctx.collective
-    if writer:
-        try:
-            if not resume:
-                if not ctx.collective and ctx.world_size > 1:
-                    raise ValueError(
-                        "resume=False with independent ranks (explicit rank/world_size "
-                        "without a process group) would delete other ranks' work; "
-                        "clear the output directory first"
-                    )
-                clear(out)
-            out.mkdir(parents=True, exist_ok=True)
-            if manifest_path(out).exists():
-                check_settings(out, read_manifest(out), settings)
-            else:
-                if (out / "blocks").exists() and any((out / "blocks").iterdir()):
-                    raise ValueError(
-                        f"{out} has blocks but no manifest; refusing to mix runs "
-                        "(pass resume=False to start over)"
-                    )
-                write_json_atomic(manifest_path(out), manifest)
-        except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
-            error = err
-    if not distributed.agree(ctx, error is None):
-        raise (
-            error
-            if error is not None
-            else RuntimeError(f"rank 0 could not prepare {out}; see its error")
-        )
-    if not writer:
-        try:
-            check_settings(out, read_manifest(out), settings)
-        except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
-            error = err
-    if not distributed.agree(ctx, error is None):
-        raise (
-            error
-            if error is not None
-            else RuntimeError(
-                "another rank's settings differ from this run's manifest; see its error"
-            )
-        )
-
-
 def attribute_dataset(
     method: str | Callable[..., Any],
     model: Any,
@@ -468,6 +342,7 @@ def attribute_dataset(
     batch_size: int | None = None,
     method_kwargs: Mapping[str, Any] | None = None,
     resume: bool = True,
+    changed_inputs: str = "refuse",
     skip_errors: bool = False,
     progress: bool = True,
     num_workers: int | None = None,
@@ -490,7 +365,14 @@ def attribute_dataset(
     The manifest records the method, its parameters, the target, the baselines, the
     block size, the inputs' shapes and dtypes, a digest of the first example and a
     fingerprint of the model's weights; a resume with any of them changed is
-    refused with :class:`~idgrad.dataset.store.ResumeMismatchError`.
+    refused with :class:`~idgrad.dataset.manifest.ResumeMismatchError`. Before any
+    new block is computed, each finished block of this rank is checked: one whose
+    bytes differ from its recorded SHA-256 (or whose sidecar is lost) is recomputed
+    and reported (``DatasetRun.damaged_blocks`` and a ``RuntimeWarning``); its
+    examples are loaded again and one whose inputs differ from the digest recorded
+    with it is refused (:class:`~idgrad.dataset.manifest.InputsChangedError`), or
+    recomputed with ``changed_inputs="recompute"``. So a resume reads every finished
+    block and loads every finished example once (no attribution).
 
     **Several processes.** Under ``torchrun`` (or any initialised
     ``torch.distributed`` group) each rank takes blocks ``rank, rank + world_size,
@@ -516,7 +398,9 @@ def attribute_dataset(
             function and batch size are used, its sampler is not), or an array/tensor
             ``(N, ...)``. Items: see :mod:`idgrad.dataset.sources`.
         out: output directory (created).
-        target: None, an int, ``"label"`` (each item's label), ``"predicted"`` (the
+        target: as in the methods, None (the model returns one scalar per example), an
+            int, a tuple index or a callable; or ``"label"`` (each item's label),
+            ``"predicted"`` (the
             model's arg-max), ``N`` per-example ints, a tuple index, or a callable
             passed to the method.
         baselines: passed to the method with every block (None: its default).
@@ -525,7 +409,11 @@ def attribute_dataset(
             through floating-point rounding, but bit-for-bit resumes need it fixed.
         method_kwargs: further keyword arguments of the method (``n_steps``,
             ``internal_batch_size``, ...).
-        resume: skip blocks already in ``out``; False deletes a previous run there.
+        resume: skip blocks already in ``out``; False deletes a previous idgrad run
+            there (its own files only). A folder that holds files but no idgrad run
+            (``blocks/`` or ``merged/`` without our manifest) is refused either way.
+        changed_inputs: what a resume does with finished blocks whose inputs changed:
+            ``"refuse"`` (raise before any work) or ``"recompute"``.
         skip_errors: record failing examples instead of raising.
         progress: show a progress bar (rank 0 only).
         num_workers: DataLoader worker processes for loading (default: the
@@ -539,6 +427,7 @@ def attribute_dataset(
 
     Raises:
         ResumeMismatchError: ``out`` was started with other settings.
+        InputsChangedError: finished blocks' inputs changed (``changed_inputs="refuse"``).
         DatasetItemError: a bad example (without ``skip_errors``).
         DatasetError: a block failed with no single example to blame.
 
@@ -555,13 +444,15 @@ def attribute_dataset(
         (3, (10, 4), True)
     """
     fn, method_name = resolve_method(method)
+    if changed_inputs not in ("refuse", "recompute"):
+        raise ValueError(f"changed_inputs must be 'refuse' or 'recompute', got {changed_inputs!r}")
     kwargs = dict(method_kwargs or {})
-    clash = [k for k in kwargs if k in _RESERVED]
+    clash = [k for k in kwargs if k in RESERVED]
     if clash:
         raise ValueError(
             f"method_kwargs may not set {clash}; use attribute_dataset's own arguments"
         )
-    _check_arguments(fn, kwargs, baselines)
+    check_arguments(fn, kwargs, baselines)
     source = as_map_dataset(data, num_workers)
     if batch_size is None:
         batch_size = source.batch_size or 32
@@ -582,18 +473,24 @@ def attribute_dataset(
         error: BaseException | None = None
         try:
             rule, target_json = _target_rule(target, n)
-            spec, has_label, digest = _probe(dataset, skip_errors)
+            spec, has_label, first_digest, first = _probe(dataset, skip_errors)
             if rule.kind == "label" and not has_label:
                 raise ValueError("target='label' but the dataset's items carry no label")
+            _check_target(
+                rule,
+                model,
+                tuple(t.to(dev) for t in first),
+                kwargs.get("additional_forward_args"),
+            )
             settings = {
                 "method": method_name,
-                "method_kwargs": _jsonable(kwargs),
+                "method_kwargs": jsonable(kwargs),
                 "target": target_json,
-                "baselines": _jsonable(baselines),
+                "baselines": jsonable(baselines),
                 "batch_size": int(batch_size),
                 "n_examples": n,
                 "inputs": spec.to_json(),
-                "first_example": digest,
+                "first_example": first_digest,
                 "model": fingerprint if fingerprint is not None else model_fingerprint(model),
                 "idgrad": _idgrad_version(),
             }
@@ -607,19 +504,31 @@ def attribute_dataset(
                     "another rank failed to read the dataset or the model; see its error"
                 )
             )
-        _setup(ctx, out, settings, resume)
+        setup(ctx, out, settings, resume)
         store = BlockStore(out, n, int(batch_size), spec)
         return _run(
-            fn, model, source, store, ctx, rule, baselines, kwargs, dev, skip_errors, progress
+            fn,
+            model,
+            source,
+            store,
+            ctx,
+            rule,
+            baselines,
+            kwargs,
+            dev,
+            skip_errors,
+            progress,
+            changed_inputs == "recompute",
         )
     finally:
         distributed.close(ctx)
 
 
 def _idgrad_version() -> str:
-    from idgrad import __version__
-
-    return __version__
+    try:
+        return importlib.metadata.version("idgrad")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
 
 
 def _run(
@@ -634,12 +543,46 @@ def _run(
     dev: torch.device,
     skip_errors: bool,
     progress: bool,
+    recompute_changed: bool,
 ) -> DatasetRun:
     start = time.perf_counter()
     spec = store.spec
     mine = range(ctx.rank, store.n_blocks, ctx.world_size)
     done = store.done_blocks()
-    pending = [b for b in mine if b not in done]
+    error: BaseException | None = None
+    damaged: list[int] = []
+    changed: list[int] = []
+    try:
+        damaged, changed = check_finished(
+            source, store, [b for b in mine if b in done], rule.kind == "label"
+        )
+        if changed and not recompute_changed:
+            raise InputsChangedError(
+                f"{store.root}: the inputs of {len(changed)} finished block(s) changed since "
+                f"they were written (block {changed[0]}: examples "
+                f"{store.block_range(changed[0]).start}..{store.block_range(changed[0]).stop - 1}"
+                f"{', ...' if len(changed) > 1 else ''}); refusing to resume. Restore the "
+                "data, start over (resume=False / --no-resume), or recompute those blocks "
+                "(changed_inputs='recompute' / --recompute-changed)",
+                changed,
+            )
+    except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
+        error = err
+    if not distributed.agree(ctx, error is None):
+        raise (
+            error
+            if error is not None
+            else RuntimeError("another rank found changed or unreadable inputs; see its error")
+        )
+    if damaged:
+        warnings.warn(
+            f"{store.root}: {len(damaged)} finished block(s) were damaged (their bytes differ "
+            f"from the SHA-256 written with them) and are recomputed: {damaged[:10]}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    redo = set(damaged) | set(changed)
+    pending = [b for b in mine if b not in done or b in redo]
     if isinstance(baselines, torch.Tensor):
         baselines = baselines.to(dev)
     elif isinstance(baselines, tuple):
@@ -648,7 +591,7 @@ def _run(
         Guarded(source.dataset),
         batch_sampler=[list(store.block_range(b)) for b in pending],
         num_workers=source.num_workers,
-        collate_fn=Collate(spec, source.collate_fn),
+        collate_fn=Collate(spec, source.collate_fn, with_labels=rule.kind == "label"),
         pin_memory=source.pin_memory and dev.type == "cuda",
     )
     bar = Progress(
@@ -668,7 +611,7 @@ def _run(
                 fn, model, batch, store, rule, baselines, kwargs, extra, dev, skip_errors
             )
             t0 = time.perf_counter()
-            store.write_block(block, rec, errors)
+            store.write_block(block, rec, errors, inputs=batch.digest)
             write_seconds += time.perf_counter() - t0
             written += 1
             examples += len(rec)
@@ -698,6 +641,8 @@ def _run(
         seconds,
         write_seconds,
         complete,
+        tuple(damaged),
+        tuple(changed),
     )
 
 

@@ -34,21 +34,9 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data._utils.collate import default_collate
 
 from idgrad.dataset.store import InputSpec
+from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, require_pillow
 
 __all__ = ["IMAGE_EXTENSIONS", "ArrayDataset", "ImageFolderDataset", "as_map_dataset", "split_item"]
-
-IMAGE_EXTENSIONS = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".bmp",
-    ".gif",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".ppm",
-    ".pgm",
-)
 
 _INPUT_KEYS = ("input", "inputs", "x")
 _LABEL_KEYS = ("label", "target", "y")
@@ -154,66 +142,104 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
     def from_npy(
         cls, *paths: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None
     ) -> ArrayDataset:
-        """Memory-mapped ``.npy`` files (one per input) and an optional labels file."""
-        arrays = [np.load(p, mmap_mode="r", allow_pickle=False) for p in paths]
-        lab = np.load(labels, allow_pickle=False) if labels is not None else None
+        """Memory-mapped ``.npy`` files (one per input) and an optional labels file.
+
+        Files holding Python objects are refused (nothing is unpickled).
+
+        Raises:
+            ValueError: a file that is not a numeric ``.npy`` array, naming it.
+        """
+
+        def load(path: str | os.PathLike[str], mmap: Any) -> np.ndarray:
+            try:
+                arr: np.ndarray = np.load(path, mmap_mode=mmap, allow_pickle=False)
+            except ValueError as err:
+                raise ValueError(f"{os.fspath(path)}: {err}") from None
+            return arr
+
+        arrays = [load(p, "r") for p in paths]
+        lab = load(labels, None) if labels is not None else None
         return cls(*arrays, labels=lab)
 
 
 class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
-    """Images under a folder, in sorted path order, as ``(C, H, W)`` float32 in [0, 1].
+    """Images under a folder, in sorted path order, as float32 ``(C, H, W)`` in model space.
 
-    When the folder holds sub-folders, each is a class (sorted names, label = its
-    position) and its images are the examples; otherwise the images directly in the
-    folder are, without labels. Images are decoded with Pillow (imported lazily),
-    converted to ``mode`` and optionally resized to ``size = (height, width)``; a
-    missing or corrupt file raises when its item is read, naming the path.
+    Either the folder holds images directly (the examples, without labels), or it holds
+    class sub-folders (sorted names, label = position) whose images, at any depth, are the
+    examples. A folder with both is refused, naming what would be left out, so that no
+    image is silently dropped. Names starting with ``.`` (``.DS_Store``,
+    ``.ipynb_checkpoints``) are not part of the dataset. Images are read by
+    :func:`idgrad.images.read_image` (Pillow, the ``images`` extra): converted to ``mode``,
+    resized as ``size`` says and normalised as ``normalize`` names (default ``"unit"``:
+    ``[0, 1]``); a missing or corrupt file raises when its item is read, naming the path.
 
     Args:
         root: the folder.
-        size: ``(height, width)`` to resize to, or None to keep each image's size.
+        size: ``None`` keeps each image's size; an int crops the central square and
+            resizes it; ``(height, width)`` resizes.
         mode: Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
+        normalize: a name in :data:`idgrad.images.NORMALIZATIONS`.
+
+    Raises:
+        ImportError: Pillow is missing (once, here, not per image).
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: no images, or images beside class sub-folders.
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], size: tuple[int, int] | None = None, mode: str = "RGB"
+        self,
+        root: str | os.PathLike[str],
+        size: int | tuple[int, int] | None = None,
+        mode: str = "RGB",
+        normalize: str = DEFAULT_NORMALIZE,
     ) -> None:
+        require_pillow()
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"image folder {self.root} does not exist")
-        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.size = size if size is None or isinstance(size, int) else (int(size[0]), int(size[1]))
         self.mode = mode
-        subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
+        self.normalize = normalize
+        entries = sorted(p for p in self.root.iterdir() if not p.name.startswith("."))
+        subdirs = [p for p in entries if p.is_dir()]
+        top = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        if subdirs and top:
+            raise ValueError(
+                f"{self.root} holds {len(top)} images at its top level (e.g. {top[0].name}) "
+                f"and sub-folders ({', '.join(d.name for d in subdirs[:5])}), which would be "
+                "read as classes, leaving those images out; move the images into class "
+                "folders, or the sub-folders out of it"
+            )
         self.classes = [p.name for p in subdirs]
         self.samples: list[tuple[Path, int | None]]
         if subdirs:
-            self.samples = [(f, c) for c, d in enumerate(subdirs) for f in self._images(d)]
+            self.samples = [(f, c) for c, d in enumerate(subdirs) for f in _images_under(d)]
         else:
-            self.samples = [(f, None) for f in self._images(self.root)]
+            self.samples = [(f, None) for f in top]
         if not self.samples:
             raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {self.root}")
-
-    @staticmethod
-    def _images(folder: Path) -> list[Path]:
-        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> Any:
-        from PIL import Image
-
         path, label = self.samples[i]
-        try:
-            with Image.open(path) as file:
-                img = file.convert(self.mode)
-                if self.size is not None:
-                    img = img.resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR)
-                arr = np.asarray(img, dtype=np.float32) / 255.0
-        except OSError as err:
-            raise OSError(f"cannot read image {path}: {err}") from err
-        x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
+        x = read_image(path, size=self.size, mode=self.mode, normalize=self.normalize)
         return x if label is None else (x, label)
+
+
+def _images_under(folder: Path) -> list[Path]:
+    """Image files anywhere under ``folder`` (not under names starting with ``.``), sorted."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(
+            Path(dirpath) / f
+            for f in filenames
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+        )
+    return sorted(found)
 
 
 # ---------------------------------------------------------------------- normalising `data`
@@ -284,6 +310,8 @@ class Guarded(Dataset):  # type: ignore[type-arg]
     def __getitem__(self, i: int) -> tuple[int, Any]:
         try:
             return i, self.dataset[i]
+        except ImportError:
+            raise  # a missing package is a set-up error, not a bad example
         except Exception as err:  # noqa: BLE001 -- any failure of user code is a per-item error
             return i, ItemError(f"{type(err).__name__}: {err}")
 
@@ -296,6 +324,7 @@ class Batch(NamedTuple):
     inputs: tuple[torch.Tensor, ...] | None
     labels: Any
     errors: dict[int, str]
+    digest: str  # of every example's inputs (and labels, when they are the target)
 
 
 def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None:
@@ -315,14 +344,33 @@ def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None
     return None
 
 
+def block_digest(parts: Sequence[str]) -> str:
+    """One digest of a block's per-example digests (in index order)."""
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
 class Collate:
-    """Collate one block: validate each item against the spec, stack the good ones."""
+    """Collate one block: validate each item against the spec, stack the good ones.
+
+    Args:
+        spec: the inputs' shapes and dtypes.
+        user_collate: the user's DataLoader ``collate_fn``, if not the default.
+        with_labels: include each item's label in the block's digest (when the
+            labels are the target, a changed label changes the results).
+        stack: stack the inputs (False: only validate and digest, for a resume's check).
+    """
 
     def __init__(
-        self, spec: InputSpec, user_collate: Callable[[list[Any]], Any] | None = None
+        self,
+        spec: InputSpec,
+        user_collate: Callable[[list[Any]], Any] | None = None,
+        with_labels: bool = False,
+        stack: bool = True,
     ) -> None:
         self.spec = spec
         self.user_collate = user_collate
+        self.with_labels = with_labels
+        self.stack = stack
 
     def __call__(self, pairs: list[tuple[int, Any]]) -> Batch:
         indices = [i for i, _ in pairs]
@@ -330,7 +378,9 @@ class Collate:
         good: list[int] = []
         parts: list[tuple[tuple[torch.Tensor, ...], Any]] = []
         raw: list[Any] = []
+        digests: list[str] = []
         for pos, (i, item) in enumerate(pairs):
+            digests.append("failed")
             if isinstance(item, ItemError):
                 errors[i] = item.message
                 continue
@@ -343,11 +393,15 @@ class Collate:
             if problem is not None:
                 errors[i] = f"ValueError: {problem}"
                 continue
+            digests[-1] = item_digest(inputs) + (
+                f":{_label_text(label)}" if self.with_labels else ""
+            )
             good.append(pos)
             parts.append((inputs, label))
             raw.append(item)
-        if not good:
-            return Batch(indices, good, None, None, errors)
+        digest = block_digest(digests)
+        if not good or not self.stack:
+            return Batch(indices, good, None, None, errors, digest)
         if self.user_collate is not None:
             stacked, _, labels = split_item(self.user_collate(raw))
         else:
@@ -356,4 +410,10 @@ class Collate:
             )
             labels_list = [p[1] for p in parts]
             labels = None if any(lab is None for lab in labels_list) else labels_list
-        return Batch(indices, good, stacked, labels, errors)
+        return Batch(indices, good, stacked, labels, errors, digest)
+
+
+def _label_text(label: Any) -> str:
+    if isinstance(label, (torch.Tensor, np.ndarray)):
+        return str(np.asarray(label.cpu() if isinstance(label, torch.Tensor) else label).tolist())
+    return repr(label)

@@ -1,4 +1,4 @@
-"""The on-disk format of a dataset run: a manifest and one ``.npy`` file per block.
+"""The on-disk format of a dataset run: a manifest, and per block a records file and a sidecar.
 
 Layout of an output directory::
 
@@ -7,12 +7,14 @@ Layout of an output directory::
                              number of examples, block size, input shapes and dtypes
       blocks/
         000000000.npy        block 0: records of examples 0 .. block_size - 1
-        000000000.errors.json   (only when some of its examples failed)
+        000000000.json       its sidecar: SHA-256 and size of the .npy file, a digest of
+                             the block's inputs, messages of its failed examples
         000000001.npy
+        000000001.json
         ...
       index.json             the merged index, written by rank 0 when a run ends:
                              blocks done, examples failed (with messages), complete?
-      merged/                optional single arrays made by :func:`merge`
+      merged/                optional single arrays made by :func:`idgrad.dataset.merge`
 
 Each block file is a NumPy structured array, one record per example, with the
 fields ``index`` (int64), ``target`` (int64, -1 when not one class), ``status``
@@ -27,17 +29,26 @@ Why this format (and not Zarr or one big memory map):
   folder is ``fsync``-ed. A block's final name existing *is* "this block is done";
   there is no separate index that could disagree with the data, so a crash, a
   ``SIGKILL`` or a full disk at any instant leaves either a whole block or none
-  (a stray temporary file at most, which is ignored and later removed).
+  (a stray temporary file at most, which is ignored and later removed). The sidecar
+  is committed the same way, *before* the block, so a done block always has one.
+* **what is read back is what was written.** A done block is *intact* when its
+  sidecar's SHA-256 and size match the file. Resuming recomputes a done block that
+  is not (flipped bits, a truncated copy, a lost sidecar) and reports it; reading a
+  run refuses it (:class:`DamagedBlockError`). The sidecar's input digest lets a
+  resume notice that a finished block's examples changed.
 * **no shared file is written by two processes.** Ranks write disjoint blocks; only
   rank 0 writes ``manifest.json`` and ``index.json``, and only through the same
   write-then-rename. That holds on network file systems, where concurrent writes to
   disjoint ranges of one memory-mapped file are not safe.
 * **the world size may change between runs** (a restart on fewer GPUs): a block is
   identified by its indices, not by the rank that made it.
-* **no dependency beyond NumPy**, and every file opens with ``numpy.load`` (memory
-  mapped if wanted) or any ``.npy`` reader. Zarr v3 would give chunked arrays too,
-  but its chunk writes are not a commit protocol: a done-marker on top of it would
-  still be needed, plus an extra required package.
+* **no dependency beyond NumPy**, and every file opens with ``numpy.load`` or any
+  ``.npy`` reader. Zarr v3 would give chunked arrays too, but its chunk writes are
+  not a commit protocol: a done-marker on top of it would still be needed, plus an
+  extra required package.
+
+Only files with these names are ever deleted (:func:`idgrad.dataset.manifest.clear`),
+and only in a folder whose manifest says it is an idgrad run.
 
 Example:
     >>> import tempfile, numpy as np, torch
@@ -48,50 +59,47 @@ Example:
     ...     rec["attributions"] = np.ones((2, 2), np.float32)
     ...     rec["status"] = 0  # done (records start as failed)
     ...     store.write_block(0, rec)
-    ...     store.done_blocks()
-    {0}
+    ...     store.done_blocks(), store.check_block(0)
+    ({0}, None)
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
-import shutil
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
-    "FORMAT",
     "BlockStore",
-    "DatasetAttributions",
+    "DamagedBlockError",
     "IncompleteRunError",
     "InputSpec",
-    "ResumeMismatchError",
-    "load_attributions",
-    "merge",
+    "sha256_file",
     "write_json_atomic",
 ]
 
-#: Written into every manifest; a reader refuses any other value.
-FORMAT = "idgrad-dataset/1"
-
-MANIFEST = "manifest.json"
-INDEX = "index.json"
 BLOCKS = "blocks"
-MERGED = "merged"
 OK, FAILED = 0, 1
 
-
-class ResumeMismatchError(ValueError):
-    """The output directory was started with different settings than this call's."""
+#: Names of the files a run writes in ``blocks/`` (and temporaries: ``.NAME.PID.tmp``).
+BLOCK_FILE = re.compile(r"\d{9}\.(npy|json|errors\.json)")
+TMP_FILE = re.compile(r"\..+\.\d+\.tmp")
 
 
 class IncompleteRunError(RuntimeError):
     """Some blocks of the run are not on disk (yet)."""
+
+
+class DamagedBlockError(ValueError):
+    """A done block whose bytes are not those that were written (or cannot be checked)."""
 
 
 class InputSpec(NamedTuple):
@@ -185,29 +193,22 @@ def read_json(path: Path) -> Any:
         return json.load(fh)
 
 
-def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Human-readable differences between two JSON values."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old:
-                out.append(f"{name}: (absent) -> {new[key]!r}")
-            elif key not in new:
-                out.append(f"{name}: {old[key]!r} -> (absent)")
-            else:
-                out.extend(_diff(old[key], new[key], name))
-        return out
-    if old != new:
-        return [f"{prefix}: {old!r} -> {new!r}"]
-    return []
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file, read in chunks of ``chunk`` bytes (bounded memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(chunk)
+            if not data:
+                return h.hexdigest()
+            h.update(data)
 
 
 class BlockStore:
     """Blocks of records in one output directory; writes are commit-or-nothing.
 
     Block ``b`` holds examples ``b * block_size`` up to ``(b + 1) * block_size``
-    (fewer in the last block). Only the block being written is held in memory.
+    (fewer in the last block). Only the block being written or read is held in memory.
 
     Args:
         out: the output directory (created if needed).
@@ -240,8 +241,8 @@ class BlockStore:
     def block_path(self, block: int) -> Path:
         return self.blocks_dir / f"{block:09d}.npy"
 
-    def errors_path(self, block: int) -> Path:
-        return self.blocks_dir / f"{block:09d}.errors.json"
+    def sidecar_path(self, block: int) -> Path:
+        return self.blocks_dir / f"{block:09d}.json"
 
     # ------------------------------------------------------------------ state
     def done_blocks(self) -> set[int]:
@@ -279,12 +280,22 @@ class BlockStore:
         return rec
 
     def write_block(
-        self, block: int, records: np.ndarray, errors: Mapping[int, str] | None = None
+        self,
+        block: int,
+        records: np.ndarray,
+        errors: Mapping[int, str] | None = None,
+        inputs: str | None = None,
     ) -> None:
-        """Commit ``block``: error messages first, then the records (the commit).
+        """Commit ``block``: its sidecar first, then the records (the commit).
 
         If anything fails before the final rename (an exception, a full disk, the
         process being killed) the block is not done, and a later run redoes it.
+
+        Args:
+            block: the block number.
+            records: its records (:meth:`empty_records` filled in).
+            errors: ``{index: message}`` of its failed examples.
+            inputs: a digest of the block's inputs, compared on resume.
 
         Raises:
             ValueError: records of the wrong dtype or indices for this block.
@@ -307,49 +318,110 @@ class BlockStore:
                 f"block {block}: failed examples {sorted(failed)} and error messages "
                 f"{sorted(errors or {})} disagree"
             )
-        if errors:
-            write_json_atomic(
-                self.errors_path(block), {str(k): v for k, v in sorted(errors.items())}
-            )
-        else:  # a message file left by an earlier, uncommitted attempt must not survive
-            with contextlib.suppress(FileNotFoundError):
-                self.errors_path(block).unlink()
-        _write_atomic(self.block_path(block), lambda fh: np.save(fh, records, allow_pickle=False))
+        buffer = io.BytesIO()
+        np.save(buffer, records, allow_pickle=False)
+        data = buffer.getvalue()
+        sidecar = {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "inputs": inputs,
+            "errors": {str(k): v for k, v in sorted((errors or {}).items())},
+        }
+        write_json_atomic(self.sidecar_path(block), sidecar)
+        _write_atomic(self.block_path(block), lambda fh: fh.write(data))
 
     # ------------------------------------------------------------------ reading
-    def read_block(self, block: int, mmap: bool = False) -> np.ndarray:
+    def read_sidecar(self, block: int) -> dict[str, Any] | None:
+        """The block's sidecar, or None when it is missing or unreadable."""
+        try:
+            sidecar = read_json(self.sidecar_path(block))
+        except (OSError, ValueError):
+            return None
+        ok = (
+            isinstance(sidecar, dict)
+            and isinstance(sidecar.get("sha256"), str)
+            and isinstance(sidecar.get("bytes"), int)
+            and isinstance(sidecar.get("errors"), dict)
+        )
+        return sidecar if ok else None
+
+    def check_block(self, block: int) -> str | None:
+        """Why done ``block`` is not intact (its bytes are not those written), or None.
+
+        Reads the whole file once (in chunks) to compare its SHA-256 with the sidecar's.
+        """
+        path = self.block_path(block)
+        sidecar = self.read_sidecar(block)
+        if sidecar is None:
+            return f"its sidecar {self.sidecar_path(block).name} is missing or unreadable"
+        try:
+            size = path.stat().st_size
+            if size != sidecar["bytes"]:
+                return f"it has {size} bytes, {sidecar['bytes']} were written"
+            if sha256_file(path) != sidecar["sha256"]:
+                return "its SHA-256 differs from the one written"
+        except OSError as err:
+            return f"it cannot be read ({err})"
+        return None
+
+    def read_block(self, block: int) -> np.ndarray:
+        """The records of done ``block``, verified against its sidecar.
+
+        Raises:
+            IncompleteRunError: the block is not done.
+            DamagedBlockError: its bytes are not those written, or not a records array.
+        """
         path = self.block_path(block)
         try:
-            rec: np.ndarray = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            data = path.read_bytes()
         except FileNotFoundError:
             raise IncompleteRunError(f"block {block} ({path}) is not done") from None
-        except (ValueError, OSError) as err:
-            raise ValueError(f"block file {path} is unreadable: {err}") from err
-        if rec.dtype != self.dtype or rec.shape != (len(self.block_range(block)),):
-            raise ValueError(
-                f"block file {path} has dtype {rec.dtype} and shape {rec.shape}, "
-                f"expected {self.dtype} and ({len(self.block_range(block))},)"
+        sidecar = self.read_sidecar(block)
+        problem = None
+        if sidecar is None:
+            problem = f"its sidecar {self.sidecar_path(block).name} is missing or unreadable"
+        elif len(data) != sidecar["bytes"]:
+            problem = f"it has {len(data)} bytes, {sidecar['bytes']} were written"
+        elif hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
+            problem = "its SHA-256 differs from the one written"
+        if problem is None:
+            try:
+                rec: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as err:
+                problem = f"it is not a records array ({err})"
+            else:
+                want = (len(self.block_range(block)),)
+                if rec.dtype != self.dtype or rec.shape != want:
+                    problem = (
+                        f"it has dtype {rec.dtype} and shape {rec.shape}, expected "
+                        f"{self.dtype} and {want}"
+                    )
+        if problem is not None:
+            raise DamagedBlockError(
+                f"block {block} ({path}) is damaged: {problem}; run attribute_dataset "
+                "again on this folder (resume) to recompute it"
             )
         return rec
 
     def read_errors(self, block: int) -> dict[int, str]:
-        path = self.errors_path(block)
-        if not path.exists():
+        """``{index: message}`` of the block's failed examples (from its sidecar)."""
+        sidecar = self.read_sidecar(block)
+        if sidecar is None:
             return {}
-        return {int(k): str(v) for k, v in read_json(path).items()}
+        return {int(k): str(v) for k, v in sidecar["errors"].items()}
 
-    def iter_blocks(self, mmap: bool = True) -> Iterator[tuple[int, np.ndarray | None]]:
-        """``(block, records or None when not done)`` in order."""
-        done = self.done_blocks()
-        for b in range(self.n_blocks):
-            yield b, (self.read_block(b, mmap=mmap) if b in done else None)
+    def read_inputs_digest(self, block: int) -> str | None:
+        """The digest of the block's inputs recorded when it was written."""
+        sidecar = self.read_sidecar(block)
+        value = None if sidecar is None else sidecar.get("inputs")
+        return value if isinstance(value, str) else None
 
     # ------------------------------------------------------------------ index
     def summary(self) -> dict[str, Any]:
         """The merged index: what is done and what failed.
 
-        Made from the names of the committed blocks and their error files alone
-        (every failed example has its message there), so it costs no block reads.
+        Made from the names of the committed blocks and their sidecars alone (every
+        failed example has its message there), so it costs no block reads.
         """
         done = self.done_blocks()
         failed: dict[str, str] = {}
@@ -360,7 +432,6 @@ class BlockStore:
         n_ok = n_in_done - len(failed)
         missing = [b for b in range(self.n_blocks) if b not in done]
         return {
-            "format": FORMAT,
             "n_examples": self.n_examples,
             "n_blocks": self.n_blocks,
             "n_blocks_done": len(done),
@@ -370,219 +441,3 @@ class BlockStore:
             "missing_blocks": missing[:1000],
             "failed": failed,
         }
-
-
-# ---------------------------------------------------------------------- manifest
-
-
-def manifest_path(out: str | os.PathLike[str]) -> Path:
-    return Path(out) / MANIFEST
-
-
-def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of an output directory.
-
-    Raises:
-        FileNotFoundError: ``out`` holds no run.
-        ValueError: not a manifest of this format.
-    """
-    path = manifest_path(out)
-    if not path.exists():
-        raise FileNotFoundError(f"{out} holds no idgrad dataset run (no {MANIFEST})")
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an {FORMAT} manifest")
-    return manifest
-
-
-def check_settings(
-    out: str | os.PathLike[str], manifest: Mapping[str, Any], settings: Mapping[str, Any]
-) -> None:
-    """Refuse to resume into ``out`` with settings other than those it was started with.
-
-    Raises:
-        ResumeMismatchError: naming every setting that differs.
-    """
-    changes = _diff(manifest.get("settings"), json.loads(json.dumps(settings)))
-    if changes:
-        listing = "\n  ".join(changes)
-        raise ResumeMismatchError(
-            f"{out} was started with different settings; refusing to resume "
-            "(pass resume=False / --no-resume to start over, or choose another output):"
-            f"\n  {listing}"
-        )
-
-
-def clear(out: str | os.PathLike[str]) -> None:
-    """Remove a previous run's files from ``out`` (only the names this format uses)."""
-    root = Path(out)
-    for name in (MANIFEST, INDEX):
-        with contextlib.suppress(FileNotFoundError):
-            (root / name).unlink()
-    for name in (BLOCKS, MERGED):
-        shutil.rmtree(root / name, ignore_errors=True)
-
-
-def store_of(out: str | os.PathLike[str]) -> tuple[BlockStore, dict[str, Any]]:
-    """Open an existing run for reading."""
-    manifest = read_manifest(out)
-    settings = manifest["settings"]
-    spec = InputSpec.from_json(settings["inputs"])
-    store = BlockStore(out, settings["n_examples"], settings["batch_size"], spec)
-    return store, manifest
-
-
-# ---------------------------------------------------------------------- reading a run
-
-
-class DatasetAttributions(NamedTuple):
-    """A whole run's results, in index order.
-
-    Attributes:
-        attributions: ``(N, ...)`` array, or a tuple of them for several inputs.
-        delta: ``(N,)`` float64 convergence deltas (NaN where failed).
-        target: ``(N,)`` int64 explained class (-1 when not one class index).
-        indices: ``(N,)`` int64, ``0 .. N - 1`` (the records' ``index`` field).
-        ok: ``(N,)`` bool, False for failed examples (and missing ones when allowed).
-        errors: ``{index: message}`` of the failed examples.
-        manifest: the run's manifest.
-    """
-
-    attributions: np.ndarray | tuple[np.ndarray, ...]
-    delta: np.ndarray
-    target: np.ndarray
-    indices: np.ndarray
-    ok: np.ndarray
-    errors: dict[int, str]
-    manifest: dict[str, Any]
-
-
-def _allocate(store: BlockStore, make: Any) -> dict[str, np.ndarray]:
-    n = store.n_examples
-    arrays = {
-        "index": make("index", (n,), np.int64),
-        "target": make("target", (n,), np.int64),
-        "status": make("status", (n,), np.int8),
-        "delta": make("delta", (n,), np.float64),
-    }
-    for name, shape, dtype in zip(store.spec.field_names(), store.spec.shapes, store.spec.dtypes):
-        arrays[name] = make(name, (n, *shape), np.dtype(dtype))
-    return arrays
-
-
-def _fill(
-    store: BlockStore, arrays: Mapping[str, np.ndarray], allow_incomplete: bool
-) -> dict[int, str]:
-    errors: dict[int, str] = {}
-    missing = sorted(set(range(store.n_blocks)) - store.done_blocks())
-    if missing and not allow_incomplete:
-        raise IncompleteRunError(
-            f"{store.root}: {len(missing)} of {store.n_blocks} blocks are not done "
-            f"(first: block {missing[0]}, examples {store.block_range(missing[0]).start}..); "
-            "run attribute_dataset again to finish, or pass allow_incomplete=True"
-        )
-    for b in range(store.n_blocks):
-        r = store.block_range(b)
-        sl = slice(r.start, r.stop)
-        if b in missing:
-            blank = store.empty_records(r)
-            for name in arrays:
-                arrays[name][sl] = blank[name]
-            for i in r:
-                errors[i] = "not done"
-            continue
-        rec = store.read_block(b, mmap=True)  # one block in memory at a time
-        for name in arrays:
-            arrays[name][sl] = rec[name]
-        messages = store.read_errors(b)
-        for i in rec["index"][rec["status"] != OK].tolist():
-            errors[i] = messages.get(i, "failed (no message recorded)")
-    return errors
-
-
-def _result(
-    store: BlockStore,
-    arrays: Mapping[str, np.ndarray],
-    errors: dict[int, str],
-    manifest: dict[str, Any],
-) -> DatasetAttributions:
-    names = store.spec.field_names()
-    attributions: np.ndarray | tuple[np.ndarray, ...] = (
-        tuple(arrays[n] for n in names) if store.spec.was_tuple else arrays[names[0]]
-    )
-    return DatasetAttributions(
-        attributions,
-        arrays["delta"],
-        arrays["target"],
-        arrays["index"],
-        np.asarray(arrays["status"]) == OK,
-        dict(sorted(errors.items())),
-        manifest,
-    )
-
-
-def load_attributions(
-    out: str | os.PathLike[str], *, mmap: bool = False, allow_incomplete: bool = False
-) -> DatasetAttributions:
-    """Read a run's results into arrays in index order, whatever the world size was.
-
-    Args:
-        out: the output directory of :func:`idgrad.dataset.attribute_dataset`.
-        mmap: return memory-mapped arrays from ``out/merged`` (made by :func:`merge`
-            on first use, one block at a time) instead of arrays in memory.
-        allow_incomplete: fill blocks that are not done with NaN (``ok`` False)
-            instead of raising.
-
-    Raises:
-        FileNotFoundError: ``out`` holds no run.
-        IncompleteRunError: blocks are missing and ``allow_incomplete`` is False.
-    """
-    if mmap:
-        if allow_incomplete:
-            raise ValueError("mmap=True needs a complete run (merge writes complete arrays only)")
-        return merge(out)
-    store, manifest = store_of(out)
-    arrays = _allocate(store, lambda name, shape, dtype: np.empty(shape, dtype))
-    errors = _fill(store, arrays, allow_incomplete)
-    return _result(store, arrays, errors, manifest)
-
-
-def merge(out: str | os.PathLike[str]) -> DatasetAttributions:
-    """Write a complete run as single ``.npy`` arrays in ``out/merged`` and map them.
-
-    Streams one block at a time into memory-mapped files (bounded memory for any
-    dataset size), writes ``errors.json`` beside them, and renames the folder into
-    place last, so an interrupted merge leaves no half-merged ``merged/``. Calling it
-    again returns the existing merge.
-
-    Raises:
-        IncompleteRunError: some blocks are not done.
-    """
-    store, manifest = store_of(out)
-    root = Path(out)
-    final = root / MERGED
-    if not final.exists():
-        tmp = root / f".{MERGED}.{os.getpid()}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            arrays = _allocate(
-                store,
-                lambda name, shape, dtype: np.lib.format.open_memmap(
-                    tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape
-                ),
-            )
-            errors = _fill(store, arrays, allow_incomplete=False)
-            for arr in arrays.values():
-                arr.flush()  # type: ignore[attr-defined]
-            del arrays
-            write_json_atomic(tmp / "errors.json", {str(k): v for k, v in errors.items()})
-            _commit(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    arrays = {}
-    for name in ["index", "target", "status", "delta", *store.spec.field_names()]:
-        arrays[name] = np.load(final / f"{name}.npy", mmap_mode="r")
-    errors = {int(k): v for k, v in read_json(final / "errors.json").items()}
-    return _result(store, arrays, errors, manifest)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -42,7 +42,9 @@ from idgrad import metrics, zoo
 from idgrad.channels import SALIENCY_REDUCTION
 from idgrad.methods import default_pilot_steps, integrated_decision_gradients, integrated_gradients
 from idgrad.progress import Progress
-from idgrad.results import Details
+from idgrad.results import PathDetails
+from idgrad.targets import predicted_classes
+from idgrad.validation import check_int
 
 __all__ = [
     "DEFAULT_PHOTOS",
@@ -95,8 +97,8 @@ class MethodResult(NamedTuple):
     Attributes:
         method: ``"IG"`` or ``"IDG"``.
         attributions: ``(1, 3, 224, 224)`` float32 attributions of the target logit.
-        details: The :class:`~idgrad.results.Details` of the call (points, weights, outputs,
-            path derivatives, pilot).
+        details: The :class:`~idgrad.results.PathDetails` of the call (points, weights,
+            outputs, path derivatives, pilot).
         evaluations: Model evaluations the call made (gradient points + forward-only points),
             as counted by a wrapper around the model.
         seconds: Wall time of the call.
@@ -108,7 +110,7 @@ class MethodResult(NamedTuple):
 
     method: str
     attributions: torch.Tensor
-    details: Details
+    details: PathDetails[Any]
     evaluations: int
     seconds: float
     delta: float
@@ -225,10 +227,7 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
     for name, value in (("n_steps", n_steps), ("n_pilot_steps", n_pilot_steps)):
         if value is None and name == "n_pilot_steps":
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+        check_int(value, name)
     budget = n_steps + 2
     if n_pilot_steps is not None:
         m = budget - n_pilot_steps - 1
@@ -261,14 +260,6 @@ def _check_photos(photos: Sequence[str] | None) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError(f"photos lists a name twice: {names}")
     return names
-
-
-def _check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def curve_points(image_size: int, pixels_per_step: int) -> int:
@@ -321,17 +312,17 @@ def plan_experiment(
         ValueError: For an unknown or repeated photo, a count below 1 or an unknown rule.
     """
     names = _check_photos(photos)
-    n_steps = _check_positive("n_steps", n_steps)
+    n_steps = check_int(n_steps, "n_steps")
     chunk: int | Literal["auto"] = (
-        "auto" if batch_size is None else _check_positive("batch_size", batch_size)
+        "auto" if batch_size is None else check_int(batch_size, "batch_size")
     )
     metrics_chunk: int | Literal["auto"] = (
         "auto"
         if metrics_batch_size is None
-        else _check_positive("metrics_batch_size", metrics_batch_size)
+        else check_int(metrics_batch_size, "metrics_batch_size")
     )
-    pixels_per_step = _check_positive("pixels_per_step", pixels_per_step)
-    image_size = _check_positive("image_size", image_size)
+    pixels_per_step = check_int(pixels_per_step, "pixels_per_step")
+    image_size = check_int(image_size, "image_size")
     from idgrad.schedules import check_rule
 
     check_rule(ig_rule)
@@ -406,26 +397,26 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
         baseline_logits = logits[-1]
         logits = logits[:-1]
         probabilities = torch.softmax(logits, dim=1)
+        predicted = predicted_classes(logits)
         for i, name in enumerate(names):
             x = images[i : i + 1]
-            target = int(logits[i].argmax())
-            runs: dict[str, tuple[torch.Tensor, Details, int, float]] = {}
+            target = int(predicted[i])
+            runs: dict[str, tuple[torch.Tensor, PathDetails[Any], int, float]] = {}
             for label in (_IG_LABEL, _IDG_LABEL):
                 bar.set_description(f"{name}: {label}")
                 before = counted.count
                 t0 = time.perf_counter()
                 if label == _IG_LABEL:
-                    details = integrated_gradients(
+                    details = integrated_gradients.details(
                         counted,
                         x,
                         target=target,
                         n_steps=n_steps,
                         method=ig_rule,
                         internal_batch_size=chunk,
-                        return_details=True,
                     )
                 else:
-                    details = integrated_decision_gradients(
+                    details = integrated_decision_gradients.details(
                         counted,
                         x,
                         target=target,
@@ -433,7 +424,6 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         adaptive=True,
                         n_pilot_steps=pilot_steps,
                         internal_batch_size=chunk,
-                        return_details=True,
                     )
                 elapsed = time.perf_counter() - t0
                 seconds["attribution"] += elapsed

@@ -25,12 +25,12 @@ from idgrad.demo.experiment import (
     ExperimentPlan,
     MethodResult,
     PhotoResult,
-    _check_positive,
     equal_cost_steps,
     plan_experiment,
     run_experiment,
 )
 from idgrad.demo.report import SALIENCY_CLIP_PERCENTILE, DemoResult, format_summary, write_report
+from idgrad.validation import check_int
 
 __all__ = [
     "DEFAULT_PHOTOS",
@@ -110,7 +110,7 @@ def run_imagenet_demo(
         pixels_per_step=pixels_per_step,
         image_size=image_size,
     )
-    dpi = _check_positive("dpi", dpi)
+    dpi = check_int(dpi, "dpi")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails fast
     experiment = run_experiment(plan, progress=progress)

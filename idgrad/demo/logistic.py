@@ -65,20 +65,15 @@ def logistic_table(
 
     for n in steps:
         for rule in RULES:
-            d = integrated_gradients(logistic_model, x, n_steps=n, method=rule, return_details=True)
+            d = integrated_gradients.details(logistic_model, x, n_steps=n, method=rule)
             rows.append(
                 Row(
                     f"IG {rule}", n, d.n_evaluations, float(d.delta[0]), rel(d.attributions, ig_ref)
                 )
             )
         for adaptive in (False, True):
-            d = integrated_decision_gradients(
-                logistic_model,
-                x,
-                n_steps=n,
-                adaptive=adaptive,
-                n_pilot_steps=n_pilot_steps,
-                return_details=True,
+            d = integrated_decision_gradients.details(
+                logistic_model, x, n_steps=n, adaptive=adaptive, n_pilot_steps=n_pilot_steps
             )
             name = "IDG adaptive" if adaptive else "IDG uniform"
             rows.append(

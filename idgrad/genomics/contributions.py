@@ -194,17 +194,17 @@ def contribution_scores(
     lay = check_one_hot(inputs, layout)
     if references.dim() == inputs.dim():
         references = references[:, None]
-    multipliers, delta = expected_attributions(
+    expected = expected_attributions.details(
         method,
         forward_func,
         inputs,
         references,
         target=target,
         reduce="none",
-        return_convergence_delta=True,
         multiply_by_inputs=False,
         **method_kwargs,
     )
+    multipliers, delta = expected.attributions, expected.delta
     refs = references.to(multipliers.dtype)
     attributions = ((inputs[:, None].to(multipliers.dtype) - refs) * multipliers).mean(dim=1)
     hyp = hypothetical_contributions(multipliers, refs, lay, convention)
@@ -272,8 +272,11 @@ def save_modisco_npz(
 
 
 def load_modisco_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a file written by :func:`save_modisco_npz` into a dict of ``(N, L, 4)`` arrays."""
-    with np.load(os.fspath(path)) as data:
+    """Read a file written by :func:`save_modisco_npz` into a dict of ``(N, L, 4)`` arrays.
+
+    Nothing is unpickled: an array of Python objects raises ValueError.
+    """
+    with np.load(os.fspath(path), allow_pickle=False) as data:
         missing = {"one_hot", "contrib_scores", "hypothetical_contribs"} - set(data.files)
         if missing:
             raise ValueError(f"{os.fspath(path)} lacks arrays {sorted(missing)}")

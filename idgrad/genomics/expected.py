@@ -16,9 +16,12 @@ not depend on it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 import torch
+
+from idgrad.methods.base import path_method
+from idgrad.results import Details
 
 __all__ = ["expected_attributions", "repeat_per_reference"]
 
@@ -63,31 +66,7 @@ def _flatten_references(inputs: torch.Tensor, references: torch.Tensor) -> torch
     )
 
 
-@overload
-def expected_attributions(
-    method: Callable[..., Any],
-    forward_func: Callable[..., Any],
-    inputs: torch.Tensor,
-    references: torch.Tensor,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    reduce: Literal["mean", "none"] = ...,
-    return_convergence_delta: Literal[False] = ...,
-    **method_kwargs: Any,
-) -> torch.Tensor: ...
-@overload
-def expected_attributions(
-    method: Callable[..., Any],
-    forward_func: Callable[..., Any],
-    inputs: torch.Tensor,
-    references: torch.Tensor,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    reduce: Literal["mean", "none"] = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    **method_kwargs: Any,
-) -> tuple[torch.Tensor, torch.Tensor]: ...
+@path_method
 def expected_attributions(
     method: Callable[..., Any],
     forward_func: Callable[..., Any],
@@ -95,10 +74,10 @@ def expected_attributions(
     references: torch.Tensor,
     target: Any = None,
     additional_forward_args: Any = None,
+    *,
     reduce: Literal["mean", "none"] = "mean",
-    return_convergence_delta: bool = False,
     **method_kwargs: Any,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+) -> Details[torch.Tensor]:
     """Average a path method's attributions over ``R`` references per input.
 
     ``E[A](x)_i = (1/R) Σ_r A(x; x'_r)_i``, computed as one call of ``method`` on the ``N·R``
@@ -116,17 +95,18 @@ def expected_attributions(
         additional_forward_args: as for ``method``; tensors with ``N`` rows are repeated per
             reference, others pass through.
         reduce: ``"mean"`` for ``(N, ...)``, ``"none"`` for the per-reference ``(N, R, ...)``.
-        return_convergence_delta: also return the per-reference delta, ``(N, R)``.
         **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``,
             ``multiply_by_inputs``, ``adaptive``, …).
 
     Returns:
-        The attributions, and with ``return_convergence_delta=True`` a ``(N, R)`` delta tensor.
+        The attributions. ``expected_attributions.details(...)`` returns a
+        :class:`~idgrad.results.Details` whose ``delta`` is the method's delta per
+        reference, ``(N, R)``, and whose counts are those of the one call.
 
     Raises:
         ValueError: for references of the wrong shape or a bad ``reduce``.
-        TypeError: for non-tensor inputs or ``return_details`` / ``baselines`` in
-            ``method_kwargs``.
+        TypeError: for non-tensor inputs, ``baselines`` in ``method_kwargs``, or a
+            ``method`` without ``.details``.
 
     Example:
         >>> import idgrad
@@ -135,9 +115,9 @@ def expected_attributions(
         >>> model = lambda x: (x * w).sum(dim=(1, 2))
         >>> x = one_hot(["ACGTTGCA"], dtype=torch.float64)
         >>> refs = dinucleotide_shuffle(x, n_shuffles=4, seed=0)
-        >>> attr, delta = expected_attributions(idgrad.integrated_gradients, model, x, refs,
-        ...                                     return_convergence_delta=True)
-        >>> attr.shape, delta.shape
+        >>> d = expected_attributions.details(idgrad.integrated_gradients, model, x, refs)
+        >>> attr = d.attributions
+        >>> attr.shape, d.delta.shape
         (torch.Size([1, 4, 8]), torch.Size([1, 4]))
         >>> bool(torch.isclose(attr.sum(), model(x) - model(refs[0]).mean()))
         True
@@ -150,33 +130,32 @@ def expected_attributions(
         raise ValueError("inputs must have a batch dimension")
     if reduce not in ("mean", "none"):
         raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
-    for key in ("baselines", "return_details"):
-        if key in method_kwargs:
-            raise TypeError(
-                f"expected_attributions does not take {key!r}; pass references instead"
-                if key == "baselines"
-                else "expected_attributions does not take 'return_details'; call the method "
-                "directly on repeated inputs for per-point details"
-            )
+    if "baselines" in method_kwargs:
+        raise TypeError("expected_attributions does not take 'baselines'; pass references instead")
+    if not callable(getattr(method, "details", None)):
+        raise TypeError(
+            f"method must be an idgrad path method (with .details), got {type(method).__name__}"
+        )
     refs = _flatten_references(inputs, references)
     n, r = refs.shape[:2]
     rest = inputs.shape[1:]
     flat_inputs = inputs.repeat_interleave(r, dim=0)
     flat_refs = refs.reshape(n * r, *rest).to(dtype=inputs.dtype, device=inputs.device)
-    result = method(
+    result = method.details(  # type: ignore[attr-defined]
         forward_func,
         flat_inputs,
         baselines=flat_refs,
         target=repeat_per_reference(target, n, r),
         additional_forward_args=repeat_per_reference(additional_forward_args, n, r),
-        return_convergence_delta=True,
         **method_kwargs,
     )
-    attributions, delta = result
+    attributions = result.attributions
     if not isinstance(attributions, torch.Tensor):
         raise TypeError(f"method returned {type(attributions).__name__}, expected a tensor")
     per_ref = attributions.reshape(n, r, *rest)
-    out = per_ref.mean(dim=1) if reduce == "mean" else per_ref
-    if return_convergence_delta:
-        return out, delta.reshape(n, r)
-    return out
+    return Details(
+        attributions=per_ref.mean(dim=1) if reduce == "mean" else per_ref,
+        delta=result.delta.reshape(n, r),
+        n_gradient_evals=result.n_gradient_evals,
+        n_forward_evals=result.n_forward_evals,
+    )

@@ -1,17 +1,21 @@
-"""Attribution methods, each a thin function over the schedules, integrator and seam."""
+"""Attribution methods, each a thin function over the schedules, integrator and seam.
 
-from idgrad.methods.agi import AGIDetails, adversarial_gradient_integration
+Every method is a :class:`~idgrad.methods.base.PathMethod`: calling it returns the
+attributions, its ``.details(...)`` (same arguments) the details object.
+"""
+
+from idgrad.methods.agi import adversarial_gradient_integration
+from idgrad.methods.base import PathMethod, path_method
 from idgrad.methods.blur_ig import blur_integrated_gradients
 from idgrad.methods.guided_ig import guided_integrated_gradients
 from idgrad.methods.idg import IDGWarning, default_pilot_steps, integrated_decision_gradients
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign
-from idgrad.methods.left_ig import LeftIGDetails, left_integrated_gradients
+from idgrad.methods.left_ig import left_integrated_gradients
 
 __all__ = [
-    "AGIDetails",
     "IDGWarning",
-    "LeftIGDetails",
+    "PathMethod",
     "adversarial_gradient_integration",
     "blur_integrated_gradients",
     "default_pilot_steps",
@@ -20,4 +24,5 @@ __all__ = [
     "integrated_gradients",
     "integrated_gradients_sign",
     "left_integrated_gradients",
+    "path_method",
 ]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
-from idgrad.integrator import ChunkSize, accumulation_dtype, check_chunk_size, evaluate_path
+from idgrad.integrator import (
+    ChunkSize,
+    accumulation_dtype,
+    check_chunk_size,
+    evaluate_path,
+    resolve_chunk_size,
+)
 from idgrad.seam import (
     BaselineType,
     ModelSeam,
@@ -21,7 +26,6 @@ from idgrad.seam import (
 
 __all__ = [
     "Prepared",
-    "check_steps",
     "differences",
     "endpoint_outputs",
     "path_endpoints",
@@ -41,15 +45,6 @@ class Prepared(NamedTuple):
     batch_size: int
 
 
-def check_steps(n: int, name: str = "n_steps") -> int:
-    """An int >= 1, or a clear error naming ``name``."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1, got {n}")
-    return int(n)
-
-
 def prepare(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
@@ -58,12 +53,17 @@ def prepare(
     additional_forward_args: Any,
     internal_batch_size: ChunkSize,
 ) -> Prepared:
-    """Validate and normalise the arguments every path method takes."""
+    """Validate and normalise the arguments every path method takes.
+
+    Everything is checked before the first model call, which is the forward pass
+    that resolves ``target="predicted"`` (if given).
+    """
     check_no_inference_mode()
-    xs, was_tuple = as_input_tuple(inputs)
+    xs, was_tuple = as_input_tuple(inputs, forward_func=forward_func)
     bs = expand_baselines(baselines, xs)
     check_chunk_size(internal_batch_size)
-    seam = ModelSeam.build(forward_func, xs, target, additional_forward_args)
+    chunk = resolve_chunk_size(internal_batch_size, xs)
+    seam = ModelSeam.build(forward_func, xs, target, additional_forward_args, chunk)
     return Prepared(xs, was_tuple, bs, seam, int(xs[0].shape[0]))
 
 
@@ -103,7 +103,7 @@ def path_endpoints(
 
 def total_attribution(attributions: Sequence[torch.Tensor]) -> torch.Tensor:
     """Sum of every attribution of each example, over all inputs: ``(B,)``."""
-    return torch.stack([a.flatten(1).sum(1) for a in attributions]).sum(0)
+    return torch.stack([a.reshape(a.shape[0], -1).sum(1) for a in attributions]).sum(0)
 
 
 def to_input_dtypes(

@@ -31,48 +31,28 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Literal
 
 import torch
 
+from idgrad.defaults import (
+    AGI_CLASSES,
+    AGI_EPSILON,
+    AGI_MAX_ITER,
+    AGI_PROBABILITIES,
+    AGI_SEED,
+    AGI_TOP_K,
+    INTERNAL_BATCH_SIZE,
+)
 from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
-from idgrad.methods._common import check_steps, prepare, to_input_dtypes
-from idgrad.seam import TensorOrTuple, restore_form
+from idgrad.methods._common import prepare, to_input_dtypes
+from idgrad.methods.base import path_method
+from idgrad.results import AGIDetails
+from idgrad.seam import PointLabel, TensorOrTuple, restore_form
+from idgrad.targets import TargetType, class_indices, is_predicted, resolve_target
+from idgrad.validation import check_int, check_number
 
-__all__ = ["AGIDetails", "adversarial_gradient_integration"]
-
-
-class AGIDetails(NamedTuple):
-    """What :func:`adversarial_gradient_integration` computed.
-
-    Attributes:
-        attributions: same form as the inputs.
-        delta: ``(B,)`` ``sum(attributions) - sum_j (f_c(x) - f_c(x^{T_j}))``.
-        target: ``(B,)`` the explained class ``c``.
-        false_classes: ``(B, k)`` the classes ``J``.
-        n_iterations: ``(B, k)`` steps made on each path.
-        reached: ``(B, k)`` whether the path ended at a point predicted as its class.
-        start: ``(B,)`` ``f_c(x)``.
-        end_outputs: ``(B, k)`` ``f_c`` at the end of each path.
-        n_gradient_evals: forward + backward point evaluations.
-        n_forward_evals: forward-only point evaluations.
-    """
-
-    attributions: TensorOrTuple
-    delta: torch.Tensor
-    target: torch.Tensor
-    false_classes: torch.Tensor
-    n_iterations: torch.Tensor
-    reached: torch.Tensor
-    start: torch.Tensor
-    end_outputs: torch.Tensor
-    n_gradient_evals: int
-    n_forward_evals: int
-
-    @property
-    def n_evaluations(self) -> int:
-        """All model evaluations (gradient points + forward-only points)."""
-        return self.n_gradient_evals + self.n_forward_evals
+__all__ = ["adversarial_gradient_integration"]
 
 
 class _Column:
@@ -99,14 +79,6 @@ class _Column:
         return scores.gather(1, self.columns.to(output.device).unsqueeze(1))[:, 0]
 
 
-def _check_epsilon(epsilon: Any) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
-        raise TypeError(f"epsilon must be a number, got {type(epsilon).__name__}")
-    if not (math.isfinite(float(epsilon)) and float(epsilon) > 0):
-        raise ValueError(f"epsilon must be finite and > 0, got {epsilon}")
-    return float(epsilon)
-
-
 def _check_clip(clip: Any) -> tuple[float, float] | None:
     if clip is None:
         return None
@@ -119,43 +91,6 @@ def _check_clip(clip: Any) -> tuple[float, float] | None:
     if low >= high:
         raise ValueError(f"clip must have low < high, got {clip!r}")
     return float(low), float(high)
-
-
-def _explained_class(
-    target: Any, batch: int, predicted: torch.Tensor, n_classes: int
-) -> torch.Tensor:
-    if target is None:
-        return predicted.clone()
-    if isinstance(target, bool):
-        raise TypeError("target must be None, an int, a (B,) integer tensor or a list of ints")
-    if isinstance(target, numbers.Integral):
-        out = torch.full((batch,), int(target), dtype=torch.long)
-    elif isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.is_complex():
-            raise TypeError(f"target tensor must hold integers, got {target.dtype}")
-        if target.ndim == 0:
-            out = torch.full((batch,), int(target), dtype=torch.long)
-        elif target.shape == (batch,):
-            out = target.detach().to(torch.long).cpu()
-        else:
-            raise ValueError(
-                f"target tensor has shape {tuple(target.shape)}; AGI needs a class per "
-                f"example: a scalar or ({batch},)"
-            )
-    elif isinstance(target, (list, tuple)):
-        if len(target) != batch or not all(
-            isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in target
-        ):
-            raise ValueError(f"a target list must hold {batch} ints (one class per example)")
-        out = torch.tensor([int(t) for t in target], dtype=torch.long)
-    else:
-        raise TypeError(
-            "AGI target must be None (the predicted class), an int, a (B,) integer tensor or "
-            f"a list of ints; got {type(target).__name__}"
-        )
-    if (out < -n_classes).any() or (out >= n_classes).any():
-        raise ValueError(f"target class out of range for {n_classes} classes: {out.tolist()}")
-    return torch.remainder(out, n_classes)
 
 
 def _false_classes(
@@ -198,77 +133,22 @@ def _false_classes(
     raise ValueError(f"classes must be 'top', 'random' or a (B, k) tensor, got {classes!r}")
 
 
-@overload
+@path_method
 def adversarial_gradient_integration(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: Any = ...,
-    additional_forward_args: Any = ...,
-    epsilon: float = ...,
-    max_iter: int = ...,
-    top_k: int = ...,
-    classes: Literal["top", "random"] | torch.Tensor = ...,
-    seed: int | None = ...,
-    probabilities: bool = ...,
-    clip: tuple[float, float] | None = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> AGIDetails: ...
-
-
-def adversarial_gradient_integration(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: Any = None,
+    target: TargetType = "predicted",
     additional_forward_args: Any = None,
-    epsilon: float = 0.05,
-    max_iter: int = 20,
-    top_k: int = 20,
-    classes: Literal["top", "random"] | torch.Tensor = "top",
-    seed: int | None = 0,
-    probabilities: bool = True,
+    *,
+    epsilon: float = AGI_EPSILON,
+    max_iter: int = AGI_MAX_ITER,
+    top_k: int = AGI_TOP_K,
+    classes: Literal["top", "random"] | torch.Tensor = AGI_CLASSES,
+    seed: int | None = AGI_SEED,
+    probabilities: bool = AGI_PROBABILITIES,
     clip: tuple[float, float] | None = None,
-    internal_batch_size: ChunkSize = "auto",
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | AGIDetails:
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+) -> AGIDetails:
     """AGI: integrate ``-grad f_c`` along adversarial paths towards false classes.
 
     See the module docstring for the formula. Paper:
@@ -283,8 +163,10 @@ def adversarial_gradient_integration(
         forward_func: a classifier returning ``(n, C)`` logits, called as
             ``forward_func(*inputs, *additional_forward_args)``.
         inputs: tensor ``(B, ...)`` or tuple of tensors (a step moves all of them).
-        target: the explained class: None (the predicted class at ``x``), an int,
-            a ``(B,)`` integer tensor or a list of ints.
+        target: the explained class, as in
+            :func:`~idgrad.methods.ig.integrated_gradients` with one class per example
+            (:func:`idgrad.targets.class_indices`); the default ``"predicted"`` is
+            the predicted class at ``x``. None (one scalar per example) is refused.
         additional_forward_args: as in :func:`~idgrad.methods.ig.integrated_gradients`.
         epsilon: step size (per feature, in input units; > 0).
         max_iter: most steps per path.
@@ -295,27 +177,28 @@ def adversarial_gradient_integration(
             raw outputs.
         clip: ``(low, high)`` range every step is clipped to, or None.
         internal_batch_size: at most this many points per forward/backward.
-        return_convergence_delta: also return the ``(B,)`` delta of :class:`AGIDetails`.
-        return_details: return an :class:`AGIDetails` instead.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or details on request.
+        Attributions shaped like ``inputs``.
+        ``adversarial_gradient_integration.details(...)`` returns an
+        :class:`~idgrad.results.AGIDetails` (its ``delta`` is
+        ``sum(AGI) - sum_j (f_c(x) - f_c(x^{T_j}))`` ``(B,)``).
 
     Example:
         >>> import torch
         >>> W = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
         >>> model = lambda x: x @ W                   # 2 features, 3 classes
         >>> x = torch.tensor([[1.0, 0.2]], dtype=torch.float64)
-        >>> d = adversarial_gradient_integration(model, x, top_k=2, epsilon=0.1,
-        ...                                      max_iter=40, return_details=True)
+        >>> d = adversarial_gradient_integration.details(model, x, top_k=2, epsilon=0.1,
+        ...                                              max_iter=40)
         >>> d.target.tolist(), d.false_classes.tolist(), d.reached.tolist()
         ([0], [[1, 2]], [[True, True]])
         >>> bool(d.attributions[0, 0] > 0)            # feature 0 supports class 0
         True
     """
-    epsilon = _check_epsilon(epsilon)
-    max_iter = check_steps(max_iter, "max_iter")
-    top_k = check_steps(top_k, "top_k")
+    epsilon = check_number(epsilon, "epsilon", minimum=0.0, open_minimum=True)
+    max_iter = check_int(max_iter, "max_iter")
+    top_k = check_int(top_k, "top_k")
     clip_range = _check_clip(clip)
     if not isinstance(probabilities, bool):
         raise TypeError(f"probabilities must be a bool, got {type(probabilities).__name__}")
@@ -327,15 +210,27 @@ def adversarial_gradient_integration(
     size = resolve_chunk_size(internal_batch_size, xs)
 
     # Scores at x (forward only): the predicted class, the explained class, f_c(x).
-    scores_x = []
-    for lo, hi in chunk_bounds(batch, size):
-        column.columns = torch.zeros(hi - lo, dtype=torch.long)
-        prep.seam.scalars(tuple(x[lo:hi] for x in xs), torch.arange(lo, hi, device=device))
-        assert column.last is not None
-        scores_x.append(column.last)
-    scores = torch.cat(scores_x)
-    n_classes = scores.shape[1]
-    explained = _explained_class(target, batch, scores.argmax(1).cpu(), n_classes)
+    def scores_at_x() -> torch.Tensor:
+        scores_x = []
+        for lo, hi in chunk_bounds(batch, size):
+            column.columns = torch.zeros(hi - lo, dtype=torch.long)
+            prep.seam.scalars(tuple(x[lo:hi] for x in xs), torch.arange(lo, hi, device=device))
+            assert column.last is not None
+            scores_x.append(column.last)
+        return torch.cat(scores_x)
+
+    if is_predicted(target):
+        scores = scores_at_x()
+        explained = class_indices(resolve_target(target, scores), batch, scores.shape[1])
+    else:  # the target's form is checked before the model runs
+        computed: list[torch.Tensor] = []
+
+        def n_classes() -> int:
+            computed.append(scores_at_x())
+            return int(computed[0].shape[1])
+
+        explained = class_indices(target, batch, n_classes)
+        scores = computed[0]
     false = _false_classes(classes, top_k, scores, explained, seed)
     k = false.shape[1]
     n_forward = batch
@@ -353,6 +248,13 @@ def adversarial_gradient_integration(
     iterations = torch.zeros(n_paths, dtype=torch.long)
     end_values = torch.empty(n_paths, dtype=start.dtype, device=device)
     n_grad = 0
+
+    def on_path(paths: torch.Tensor) -> PointLabel:  # names a point in error messages
+        return lambda i: (
+            f"step {int(iterations[paths[i]])} of its path towards class "
+            f"{int(path_false[paths[i]])}"
+        )
+
     for _ in range(max_iter):
         live = running.nonzero().flatten()
         if live.numel() == 0:
@@ -363,7 +265,7 @@ def adversarial_gradient_integration(
             rows = path_rows[idx].to(device)
             pts = tuple(s.index_select(0, idx_dev) for s in state)
             column.columns = path_false[idx]
-            _, grads_false = prep.seam.scalars_and_grads(pts, rows)
+            _, grads_false = prep.seam.scalars_and_grads(pts, rows, on_path(idx))
             pts = tuple(pt.detach() for pt in pts)  # the seam made them leaves needing grad
             n_grad += idx.numel()
             assert column.last is not None
@@ -383,7 +285,7 @@ def adversarial_gradient_integration(
             pts_go = tuple(pt[go_dev] for pt in pts)
             column.columns = path_target[moving]
             _, grads_target = prep.seam.scalars_and_grads(
-                tuple(pt.clone() for pt in pts_go), path_rows[moving].to(device)
+                tuple(pt.clone() for pt in pts_go), path_rows[moving].to(device), on_path(moving)
             )
             n_grad += moving.numel()
             for s, a, pt, gf, gt in zip(state, acc, pts_go, grads_false, grads_target):
@@ -401,28 +303,26 @@ def adversarial_gradient_integration(
         idx_dev = idx.to(device)
         column.columns = path_target[idx]
         values = prep.seam.scalars(
-            tuple(s.index_select(0, idx_dev) for s in state), path_rows[idx].to(device)
+            tuple(s.index_select(0, idx_dev) for s in state),
+            path_rows[idx].to(device),
+            on_path(idx),
         )
         end_values[idx_dev] = values.to(end_values.dtype)
         n_forward += idx.numel()
     summed = [a.reshape((batch, k) + a.shape[1:]).sum(1) for a in acc]
-    total = torch.stack([s.flatten(1).sum(1) for s in summed]).sum(0)
+    total = torch.stack([s.reshape(batch, -1).sum(1) for s in summed]).sum(0)
     end_outputs = end_values.reshape(batch, k)
     delta = total.to(start.dtype) - (start.unsqueeze(1) - end_outputs).sum(1)
     attributions = restore_form(to_input_dtypes(summed, xs), prep.was_tuple)
-    if return_details:
-        return AGIDetails(
-            attributions=attributions,
-            delta=delta,
-            target=explained,
-            false_classes=false,
-            n_iterations=iterations.reshape(batch, k),
-            reached=reached.reshape(batch, k),
-            start=start,
-            end_outputs=end_outputs,
-            n_gradient_evals=n_grad,
-            n_forward_evals=n_forward,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return AGIDetails(
+        attributions=attributions,
+        delta=delta,
+        target=explained,
+        false_classes=false,
+        n_iterations=iterations.reshape(batch, k),
+        reached=reached.reshape(batch, k),
+        start=start,
+        end_outputs=end_outputs,
+        n_gradient_evals=n_grad,
+        n_forward_evals=n_forward,
+    )

@@ -19,19 +19,20 @@ up to the quadrature error, reported as the convergence delta.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, overload
+from typing import Any
 
 import torch
 
 from idgrad.blur import _check_dims, blur_and_velocity, blur_radius
+from idgrad.defaults import BLUR_MAX_SIGMA, BLUR_TRUNCATE, IG_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
-from idgrad.methods._common import check_steps, prepare, to_input_dtypes, total_attribution
-from idgrad.results import Details
+from idgrad.methods._common import prepare, to_input_dtypes, total_attribution
+from idgrad.methods.base import path_method
+from idgrad.results import PathDetails
 from idgrad.schedules import uniform_schedule
 from idgrad.seam import TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int, check_number
 
 __all__ = ["BlurPath", "blur_integrated_gradients"]
 
@@ -91,77 +92,20 @@ class BlurPath:
         return tuple(pts), tuple(vel)
 
 
-def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(float(value)) and float(value) > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return float(value)
-
-
-@overload
-def blur_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    max_sigma: float = ...,
-    method: str = ...,
-    dims: Sequence[int] | None = ...,
-    truncate: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def blur_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    max_sigma: float = ...,
-    method: str = ...,
-    dims: Sequence[int] | None = ...,
-    truncate: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def blur_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    max_sigma: float = ...,
-    method: str = ...,
-    dims: Sequence[int] | None = ...,
-    truncate: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> Details: ...
-
-
+@path_method
 def blur_integrated_gradients(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    max_sigma: float = 50.0,
-    method: str = "gausslegendre",
+    *,
+    n_steps: int = N_STEPS,
+    max_sigma: float = BLUR_MAX_SIGMA,
+    method: str = IG_METHOD,
     dims: Sequence[int] | None = None,
-    truncate: float = 4.0,
-    internal_batch_size: ChunkSize = "auto",
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    truncate: float = BLUR_TRUNCATE,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+) -> PathDetails[TensorOrTuple]:
     """Blur IG: integrate gradients along the blur path from ``max_sigma`` down to the input.
 
     ``BlurIG_i = sum_k w_k dF/dgamma_i(gamma(alpha_k)) * v_i(alpha_k)`` with
@@ -183,30 +127,28 @@ def blur_integrated_gradients(
         method: quadrature rule on ``alpha`` (see :mod:`idgrad.schedules`).
         dims: blurred axes of every input (default: ``2 ..``, or ``1`` for 2-D inputs).
         truncate: kernel radius in units of ``max_sigma``.
-        return_convergence_delta: also return
-            ``delta = sum(BlurIG) - (F(x) - F(blur(x, max_sigma)))`` ``(B,)``.
-        return_details: return a :class:`~idgrad.results.Details`: ``alphas`` (with
-            ``sigma = max_sigma (1 - alpha)``), ``weights``, ``outputs``,
-            ``derivatives`` (``F'(alpha) = grad F . v``), ``start`` (``F`` of the most
-            blurred input), ``end`` (``F(x)``) and the evaluation counts
-            (``B n_steps`` gradient, ``2 B`` forward).
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or ``Details`` on request.
+        Attributions shaped like ``inputs``. ``blur_integrated_gradients.details(...)``
+        returns a :class:`~idgrad.results.PathDetails`: ``delta`` is
+        ``sum(BlurIG) - (F(x) - F(blur(x, max_sigma)))`` ``(B,)``, ``alphas`` (with
+        ``sigma = max_sigma (1 - alpha)``), ``weights``, ``outputs``, ``derivatives``
+        (``F'(alpha) = grad F . v``), ``start`` (``F`` of the most blurred input),
+        ``end`` (``F(x)``) and the evaluation counts (``B n_steps`` gradient, ``2 B``
+        forward).
 
     Example:
         >>> import torch
         >>> w = torch.linspace(-1.0, 1.0, 36, dtype=torch.float64).reshape(1, 1, 6, 6)
         >>> model = lambda x: (x * w).flatten(1).sum(1)
         >>> x = torch.rand(2, 1, 6, 6, dtype=torch.float64)
-        >>> attr, delta = blur_integrated_gradients(model, x, n_steps=64, max_sigma=2.0,
-        ...                                         return_convergence_delta=True)
-        >>> attr.shape, bool(delta.abs().max() < 1e-10)
+        >>> d = blur_integrated_gradients.details(model, x, n_steps=64, max_sigma=2.0)
+        >>> d.attributions.shape, bool(d.delta.abs().max() < 1e-10)
         (torch.Size([2, 1, 6, 6]), True)
     """
-    n_steps = check_steps(n_steps)
-    max_sigma = _check_positive(max_sigma, "max_sigma")
-    truncate = _check_positive(truncate, "truncate")
+    n_steps = check_int(n_steps, "n_steps")
+    max_sigma = check_number(max_sigma, "max_sigma", minimum=0.0, open_minimum=True)
+    truncate = check_number(truncate, "truncate", minimum=0.0, open_minimum=True)
     prep = prepare(forward_func, inputs, None, target, additional_forward_args, internal_batch_size)
     batch = prep.batch_size
     path = BlurPath(prep.inputs, max_sigma, blur_radius(max_sigma, truncate), dims)
@@ -221,21 +163,15 @@ def blur_integrated_gradients(
     start, end = values[:, 0], values[:, 1]
     delta = total_attribution(run.sums).to(start.dtype) - (end - start)
     attributions = restore_form(to_input_dtypes(run.sums, prep.inputs), prep.was_tuple)
-    if return_details:
-        return Details(
-            attributions=attributions,
-            delta=delta,
-            alphas=schedule.alphas,
-            weights=schedule.weights,
-            outputs=run.outputs,
-            derivatives=run.derivatives,
-            start=start,
-            end=end,
-            pilot_alphas=None,
-            pilot_outputs=None,
-            n_gradient_evals=batch * n_steps,
-            n_forward_evals=2 * batch,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return PathDetails(
+        attributions=attributions,
+        delta=delta,
+        alphas=schedule.alphas,
+        weights=schedule.weights,
+        outputs=run.outputs,
+        derivatives=run.derivatives,
+        start=start,
+        end=end,
+        n_gradient_evals=batch * n_steps,
+        n_forward_evals=2 * batch,
+    )

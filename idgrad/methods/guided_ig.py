@@ -33,13 +33,12 @@ the O(1/n) error of the left Riemann sum, reported as the convergence delta.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any
 
 import torch
 
+from idgrad.defaults import GUIDED_FRACTION, GUIDED_MAX_DIST, INTERNAL_BATCH_SIZE, N_STEPS
 from idgrad.integrator import (
     ChunkSize,
     accumulation_dtype,
@@ -47,22 +46,13 @@ from idgrad.integrator import (
     evaluate_path,
     resolve_chunk_size,
 )
-from idgrad.methods._common import check_steps, prepare, to_input_dtypes
-from idgrad.results import Details
+from idgrad.methods._common import prepare, to_input_dtypes
+from idgrad.methods.base import path_method
+from idgrad.results import PathDetails
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int, check_number
 
 __all__ = ["guided_integrated_gradients"]
-
-
-def _check_unit(value: Any, name: str, *, open_left: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    ok = math.isfinite(v) and (0.0 < v if open_left else 0.0 <= v) and v <= 1.0
-    if not ok:
-        interval = "(0, 1]" if open_left else "[0, 1]"
-        raise ValueError(f"{name} must be in {interval}, got {value}")
-    return v
 
 
 def _select_and_move(
@@ -106,65 +96,19 @@ def _select_and_move(
     return p
 
 
-@overload
-def guided_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    max_dist: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def guided_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    max_dist: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def guided_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    max_dist: float = ...,
-    internal_batch_size: ChunkSize = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> Details: ...
-
-
+@path_method
 def guided_integrated_gradients(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     baselines: BaselineType = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    fraction: float = 0.25,
-    max_dist: float = 0.02,
-    internal_batch_size: ChunkSize = "auto",
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    *,
+    n_steps: int = N_STEPS,
+    fraction: float = GUIDED_FRACTION,
+    max_dist: float = GUIDED_MAX_DIST,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+) -> PathDetails[TensorOrTuple]:
     """Guided IG along the adaptive path of the module docstring.
 
     ``GuidedIG_i = sum_t g_i(x^{t-1}) (x_i^t - x_i^{t-1})``. Paper:
@@ -184,15 +128,14 @@ def guided_integrated_gradients(
         fraction: share of the features moved per selection, in ``(0, 1]``.
         max_dist: largest progress gap between any feature and the straight line,
             in ``[0, 1]``; 0 gives IG (``riemann_left``), 1 leaves the path unbounded.
-        return_convergence_delta: also return ``delta = sum(GuidedIG) - (F(x) - F(x'))``.
-        return_details: return a :class:`~idgrad.results.Details`: ``alphas`` are the
-            L1 progress ``(t - 1) / n`` of the gradient points, ``weights`` ``1 / n``,
-            ``derivatives`` ``g(x^{t-1}) . (x^t - x^{t-1}) n`` (so that
-            ``sum_k w_k F'_k = sum(GuidedIG)``); ``B n_steps`` gradient and ``B`` forward
-            evaluations.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or ``Details`` on request.
+        Attributions shaped like ``inputs``. ``guided_integrated_gradients.details(...)``
+        returns a :class:`~idgrad.results.PathDetails`: ``delta`` is
+        ``sum(GuidedIG) - (F(x) - F(x'))``, ``alphas`` are the L1 progress
+        ``(t - 1) / n`` of the gradient points, ``weights`` ``1 / n``, ``derivatives``
+        ``g(x^{t-1}) . (x^t - x^{t-1}) n`` (so that ``sum_k w_k F'_k = sum(GuidedIG)``);
+        ``B n_steps`` gradient and ``B`` forward evaluations.
 
     Example:
         >>> import torch
@@ -203,9 +146,9 @@ def guided_integrated_gradients(
         >>> [round(v, 12) for v in attr[0].tolist()]
         [1.0, -2.0, 6.0]
     """
-    n_steps = check_steps(n_steps)
-    fraction = _check_unit(fraction, "fraction", open_left=True)
-    max_dist = _check_unit(max_dist, "max_dist", open_left=False)
+    n_steps = check_int(n_steps, "n_steps")
+    fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_minimum=True)
+    max_dist = check_number(max_dist, "max_dist", minimum=0.0, maximum=1.0)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
@@ -243,7 +186,8 @@ def guided_integrated_gradients(
         grad = torch.empty_like(diff)
         for lo, hi in chunk_bounds(batch, chunk):
             rows = torch.arange(lo, hi, device=device)
-            values, grads = prep.seam.scalars_and_grads(point_tuple(lo, hi), rows)
+            where = f"alpha = {(step - 1) / n_steps:.6g} (step {step} of the guided path)"
+            values, grads = prep.seam.scalars_and_grads(point_tuple(lo, hi), rows, where)
             outputs[lo:hi, step - 1] = values.to(work)
             grad[lo:hi] = torch.cat([g.to(work).reshape(hi - lo, -1) for g in grads], 1)
         p_old = p
@@ -268,22 +212,16 @@ def guided_integrated_gradients(
         parts.append(attr[:, offset : offset + size].reshape(x.shape))
         offset += size
     attributions = restore_form(to_input_dtypes(parts, xs), prep.was_tuple)
-    if return_details:
-        alphas = (torch.arange(n_steps, dtype=torch.float64) / n_steps).repeat(batch, 1)
-        return Details(
-            attributions=attributions,
-            delta=delta,
-            alphas=alphas,
-            weights=torch.full((batch, n_steps), 1.0 / n_steps, dtype=torch.float64),
-            outputs=outputs,
-            derivatives=derivatives,
-            start=start,
-            end=end,
-            pilot_alphas=None,
-            pilot_outputs=None,
-            n_gradient_evals=batch * n_steps,
-            n_forward_evals=batch,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    alphas = (torch.arange(n_steps, dtype=torch.float64) / n_steps).repeat(batch, 1)
+    return PathDetails(
+        attributions=attributions,
+        delta=delta,
+        alphas=alphas,
+        weights=torch.full((batch, n_steps), 1.0 / n_steps, dtype=torch.float64),
+        outputs=outputs,
+        derivatives=derivatives,
+        start=start,
+        end=end,
+        n_gradient_evals=batch * n_steps,
+        n_forward_evals=batch,
+    )

@@ -22,24 +22,35 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any
 
 import torch
 
+from idgrad.defaults import (
+    ADAPTIVE,
+    IDG_METHOD,
+    INTERNAL_BATCH_SIZE,
+    MULTIPLY_BY_INPUTS,
+    N_PILOT_STEPS,
+    N_STEPS,
+    NORMALIZE,
+)
+from idgrad.guard import user_stacklevel
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
-    check_steps,
     differences,
     path_endpoints,
     prepare,
     to_input_dtypes,
     total_attribution,
 )
-from idgrad.results import Details
+from idgrad.methods.base import path_method
+from idgrad.results import PathDetails
 from idgrad.schedules import adaptive_schedule, check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int
 
-__all__ = ["IDGWarning", "default_pilot_steps", "integrated_decision_gradients"]
+__all__ = ["IDGWarning", "check_options", "default_pilot_steps", "integrated_decision_gradients"]
 
 
 class IDGWarning(UserWarning):
@@ -69,94 +80,40 @@ def _importance(values: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor
     return derivatives
 
 
-@overload
-def integrated_decision_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    adaptive: bool = ...,
-    n_pilot_steps: int | None = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    normalize: bool = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def integrated_decision_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    adaptive: bool = ...,
-    n_pilot_steps: int | None = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    normalize: bool = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def integrated_decision_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    adaptive: bool = ...,
-    n_pilot_steps: int | None = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    normalize: bool = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> Details: ...
-@overload
-def integrated_decision_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    adaptive: bool = ...,
-    n_pilot_steps: int | None = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    normalize: bool = ...,
-    return_convergence_delta: bool = ...,
-    return_details: bool = ...,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details: ...
+def check_options(
+    n_steps: int, method: str, adaptive: bool, n_pilot_steps: int | None
+) -> tuple[int, int | None]:
+    """IDG's own options, checked before any model call.
+
+    Returns:
+        ``(n_steps, n_pilot)``: the step count, and the pilot intervals when adaptive
+        (:func:`default_pilot_steps` when ``n_pilot_steps`` is None), else None.
+    """
+    n_steps = check_int(n_steps, "n_steps")
+    check_rule(method, adaptive=adaptive)
+    if not adaptive:
+        return n_steps, None
+    if n_pilot_steps is None:
+        return n_steps, default_pilot_steps(n_steps)
+    return n_steps, check_int(n_pilot_steps, "n_pilot_steps")
 
 
+@path_method
 def integrated_decision_gradients(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     baselines: BaselineType = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    adaptive: bool = True,
-    n_pilot_steps: int | None = None,
-    method: str = "riemann_middle",
-    internal_batch_size: ChunkSize = "auto",
-    multiply_by_inputs: bool = True,
-    normalize: bool = True,
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    *,
+    n_steps: int = N_STEPS,
+    adaptive: bool = ADAPTIVE,
+    n_pilot_steps: int | None = N_PILOT_STEPS,
+    method: str = IDG_METHOD,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+    multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+    normalize: bool = NORMALIZE,
+) -> PathDetails[TensorOrTuple]:
     """Integrated Decision Gradients, adaptive (default) or on a uniform rule.
 
     ``IDG_i = s_b (x_i - x'_i) sum_k w_k F'(alpha_k) dF/dx_i(gamma(alpha_k))`` where
@@ -176,34 +133,29 @@ def integrated_decision_gradients(
         normalize: rescale each example to completeness. An example whose path
             derivative vanishes at every point cannot be rescaled: it keeps its raw
             attributions and an :class:`IDGWarning` is issued.
-        return_convergence_delta: also return the honest, pre-rescaling delta
-            ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` ``(B,)``.
-        return_details: return a :class:`~idgrad.results.Details` instead.
+
+    Returns:
+        Attributions shaped like ``inputs``. ``integrated_decision_gradients.details(...)``
+        returns a :class:`~idgrad.results.PathDetails` whose ``delta`` is the honest,
+        pre-rescaling ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` ``(B,)``.
 
     Example:
         >>> import torch
         >>> model = lambda x: torch.sigmoid(20 * (x.sum(1) - 1.0))
         >>> x = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
-        >>> attr, delta = integrated_decision_gradients(model, x, n_steps=32,
-        ...                                             return_convergence_delta=True)
-        >>> bool(abs(attr.sum() - (model(x) - model(0 * x))) < 1e-12)  # completeness
+        >>> d = integrated_decision_gradients.details(model, x, n_steps=32)
+        >>> bool(abs(d.attributions.sum() - (model(x) - model(0 * x))) < 1e-12)  # completeness
         True
-        >>> abs(delta.item()) < 1e-2  # quadrature error on integral of F'
+        >>> abs(d.delta.item()) < 1e-2  # quadrature error on integral of F'
         True
     """
-    n_steps = check_steps(n_steps)
-    check_rule(method, adaptive=adaptive)
+    n_steps, n_pilot = check_options(n_steps, method, adaptive, n_pilot_steps)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
     batch = prep.batch_size
     pilot_alphas = pilot_outputs = None
-    if adaptive:
-        n_pilot = (
-            default_pilot_steps(n_steps)
-            if n_pilot_steps is None
-            else check_steps(n_pilot_steps, "n_pilot_steps")
-        )
+    if n_pilot is not None:
         grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
         pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
         pilot_outputs = evaluate_path(
@@ -230,24 +182,20 @@ def integrated_decision_gradients(
         scale = _completeness_scale(total_attribution(raw).to(start.dtype), start, end)
         result = tuple(r * scale.to(r.dtype).reshape((-1,) + (1,) * (r.ndim - 1)) for r in result)
     attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
-    if return_details:
-        return Details(
-            attributions=attributions,
-            delta=delta,
-            alphas=schedule.alphas,
-            weights=schedule.weights,
-            outputs=path.outputs,
-            derivatives=path.derivatives,
-            start=start,
-            end=end,
-            pilot_alphas=pilot_alphas,
-            pilot_outputs=pilot_outputs,
-            n_gradient_evals=batch * n_steps,
-            n_forward_evals=n_forward,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return PathDetails(
+        attributions=attributions,
+        delta=delta,
+        alphas=schedule.alphas,
+        weights=schedule.weights,
+        outputs=path.outputs,
+        derivatives=path.derivatives,
+        start=start,
+        end=end,
+        pilot_alphas=pilot_alphas,
+        pilot_outputs=pilot_outputs,
+        n_gradient_evals=batch * n_steps,
+        n_forward_evals=n_forward,
+    )
 
 
 def _completeness_scale(
@@ -269,7 +217,7 @@ def _completeness_scale(
             f"{rows}, so their attributions cannot be rescaled to F(x) - F(x'); they are "
             "returned unnormalised. Check the target and baseline, or use more steps.",
             IDGWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     safe_total = torch.where(degenerate, torch.ones_like(raw_total), raw_total)
     return torch.where(degenerate, torch.ones_like(raw_total), (end - start) / safe_total)

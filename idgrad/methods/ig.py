@@ -10,99 +10,48 @@ convergence delta reports per example.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any
 
 import torch
 
+from idgrad.defaults import IG_METHOD, INTERNAL_BATCH_SIZE, MULTIPLY_BY_INPUTS, N_STEPS
 from idgrad.integrator import ChunkSize, integrate_path
 from idgrad.methods._common import (
-    check_steps,
     differences,
     path_endpoints,
     prepare,
     to_input_dtypes,
     total_attribution,
 )
-from idgrad.results import Details
+from idgrad.methods.base import details_wanted, path_method
+from idgrad.results import PathDetails
 from idgrad.schedules import check_rule, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int
 
-__all__ = ["integrated_gradients"]
-
-
-@overload
-def integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> Details: ...
-@overload
-def integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    return_convergence_delta: bool = ...,
-    return_details: bool = ...,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details: ...
+__all__ = ["check_options", "integrated_gradients"]
 
 
+def check_options(n_steps: int, method: str) -> int:
+    """IG's own options, checked before any model call; returns ``n_steps`` as an int."""
+    n_steps = check_int(n_steps, "n_steps")
+    check_rule(method)
+    return n_steps
+
+
+@path_method
 def integrated_gradients(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     baselines: BaselineType = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    method: str = "gausslegendre",
-    internal_batch_size: ChunkSize = "auto",
-    multiply_by_inputs: bool = True,
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    *,
+    n_steps: int = N_STEPS,
+    method: str = IG_METHOD,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+    multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+) -> PathDetails[TensorOrTuple]:
     """Integrated Gradients along the straight path from ``baselines`` to ``inputs``.
 
     ``IG_i = (x_i - x'_i) sum_k w_k dF/dx_i(x' + alpha_k (x - x'))`` with the
@@ -115,9 +64,11 @@ def integrated_gradients(
         inputs: tensor ``(B, ...)`` or tuple of tensors sharing ``B``.
         baselines: None (zeros), a number, a tensor broadcastable to the input, or a
             tuple of those (one per input).
-        target: which output to explain: None (the output is one scalar per example),
-            an int, a tuple index, an integer tensor ``(B,)``, a list per example, or a
-            callable ``output -> (n,)`` applied to the model output of each chunk.
+        target: which output to explain (see :mod:`idgrad.targets`): None (the model
+            returns one scalar per example), ``"predicted"`` (the predicted class at the
+            inputs), an int or a tuple index (negative counts from the end), an integer
+            tensor ``(B,)`` / ``(B, depth)`` or a list with one index per example (one
+            element: for every example), or a callable ``output -> (n,)``.
         additional_forward_args: extra arguments after the inputs; tensors whose first
             axis is ``B`` are sliced per example, others are passed as they are.
         n_steps: number of gradient evaluations per example.
@@ -129,23 +80,24 @@ def integrated_gradients(
             all ``B * n_steps`` points at once. The result does not depend on it.
         multiply_by_inputs: multiply by ``x - x'`` (global attribution); False gives
             the path-averaged gradient (local attribution).
-        return_convergence_delta: also return ``delta = sum(IG) - (F(x) - F(x'))`` ``(B,)``.
-        return_details: return a :class:`~idgrad.results.Details` instead.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or ``Details`` on request.
+        Attributions shaped like ``inputs``. ``integrated_gradients.details(...)``
+        returns a :class:`~idgrad.results.PathDetails` whose ``delta`` is
+        ``sum(IG) - (F(x) - F(x'))`` ``(B,)`` (with ``multiply_by_inputs=False``:
+        ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))``).
 
     Example:
         >>> import torch
         >>> model = lambda x: (x ** 2).sum(1)  # F(x) = sum x_i^2, exact for GL(2)
         >>> x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
-        >>> attr, delta = integrated_gradients(model, x, n_steps=2,
-        ...                                    return_convergence_delta=True)
-        >>> attr.tolist(), delta.abs().item() < 1e-12
-        ([[1.0, 4.0]], True)
+        >>> integrated_gradients(model, x, n_steps=2).tolist()
+        [[1.0, 4.0]]
+        >>> d = integrated_gradients.details(model, x, n_steps=2)
+        >>> d.delta.abs().item() < 1e-12, d.n_evaluations
+        (True, 4)
     """
-    n_steps = check_steps(n_steps)
-    check_rule(method)
+    n_steps = check_options(n_steps, method)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
@@ -155,29 +107,27 @@ def integrated_gradients(
     scaled = tuple(s * d for s, d in zip(path.sums, diffs))
     result = scaled if multiply_by_inputs else path.sums
     attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
-    if not (return_convergence_delta or return_details):
-        return attributions  # the end points are needed only for the delta
-    # F(x') and F(x): reused from the rule's own points when it has alpha = 0 / 1
-    start, end, n_forward = path_endpoints(prep, schedule.alphas, path.outputs, internal_batch_size)
+    if details_wanted():
+        # F(x') and F(x): reused from the rule's own points when it has alpha = 0 / 1
+        start, end, n_forward = path_endpoints(
+            prep, schedule.alphas, path.outputs, internal_batch_size
+        )
+    else:  # the end points are needed only for the delta, which a plain call drops
+        start = end = torch.full_like(path.outputs[:, 0], float("nan"))
+        n_forward = 0
     if multiply_by_inputs:
         delta = total_attribution(scaled).to(start.dtype) - (end - start)
     else:
         delta = schedule.integrate(path.derivatives) - (end - start)
-    if return_details:
-        return Details(
-            attributions=attributions,
-            delta=delta,
-            alphas=schedule.alphas,
-            weights=schedule.weights,
-            outputs=path.outputs,
-            derivatives=path.derivatives,
-            start=start,
-            end=end,
-            pilot_alphas=None,
-            pilot_outputs=None,
-            n_gradient_evals=prep.batch_size * n_steps,
-            n_forward_evals=n_forward,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return PathDetails(
+        attributions=attributions,
+        delta=delta,
+        alphas=schedule.alphas,
+        weights=schedule.weights,
+        outputs=path.outputs,
+        derivatives=path.derivatives,
+        start=start,
+        end=end,
+        n_gradient_evals=prep.batch_size * n_steps,
+        n_forward_evals=n_forward,
+    )

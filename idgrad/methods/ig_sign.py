@@ -13,15 +13,18 @@ path-averaged gradient times the sign, which does not vanish at ``x_i = x'_i``
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from collections.abc import Callable
-from typing import Any, Literal, Union, overload
+from typing import Any, Union
 
 import torch
 
+from idgrad.defaults import IG_METHOD, INTERNAL_BATCH_SIZE, MULTIPLY_BY_INPUTS, N_STEPS, SIGN_MU
 from idgrad.integrator import ChunkSize
+from idgrad.methods.base import path_method
 from idgrad.methods.ig import integrated_gradients
-from idgrad.results import Details
+from idgrad.results import PathDetails
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, as_input_tuple, restore_form
 
 __all__ = ["integrated_gradients_sign", "sign_map"]
@@ -57,74 +60,26 @@ def sign_map(inputs: tuple[torch.Tensor, ...], mu: Threshold = 0.0) -> tuple[tor
     return tuple(out)
 
 
-@overload
-def integrated_gradients_sign(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    mu: Threshold = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def integrated_gradients_sign(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    mu: Threshold = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def integrated_gradients_sign(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    method: str = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    mu: Threshold = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> Details: ...
-
-
+@path_method
 def integrated_gradients_sign(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     baselines: BaselineType = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    method: str = "gausslegendre",
-    internal_batch_size: ChunkSize = "auto",
-    multiply_by_inputs: bool = True,
-    mu: Threshold = 0.0,
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | Details:
+    *,
+    n_steps: int = N_STEPS,
+    method: str = IG_METHOD,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+    multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+    mu: Threshold = SIGN_MU,
+) -> PathDetails[TensorOrTuple]:
     """IG x Sign: Integrated Gradients multiplied by the sign map ``sign(x - mu)`` (0 -> +1).
 
     Arguments as in :func:`~idgrad.methods.ig.integrated_gradients`, plus ``mu`` (the
     threshold: a number, a tensor broadcastable to the input, or a tuple per input).
-    Details, when requested, are IG's with the signed attributions.
+    ``integrated_gradients_sign.details(...)`` returns IG's details with the signed
+    attributions (the delta is IG's).
 
     Example:
         >>> import torch
@@ -135,25 +90,20 @@ def integrated_gradients_sign(
     """
     xs, _ = as_input_tuple(inputs)
     signs = sign_map(xs, mu)
-    out = integrated_gradients(
+    out = integrated_gradients.impl(
         forward_func,
         inputs,
         baselines,
         target,
         additional_forward_args,
-        n_steps,
-        method,
-        internal_batch_size,
-        multiply_by_inputs,
-        return_details=True,
+        n_steps=n_steps,
+        method=method,
+        internal_batch_size=internal_batch_size,
+        multiply_by_inputs=multiply_by_inputs,
     )
     attr = out.attributions
     attr_t = tuple(attr) if isinstance(attr, tuple) else (attr,)
     signed = restore_form(
         tuple(a * s.to(a.dtype) for a, s in zip(attr_t, signs)), isinstance(attr, tuple)
     )
-    if return_details:
-        return out._replace(attributions=signed)
-    if return_convergence_delta:
-        return signed, out.delta
-    return signed
+    return dataclasses.replace(out, attributions=signed)

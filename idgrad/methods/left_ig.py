@@ -28,85 +28,35 @@ then uses an exact rule (Gauss-Legendre by default) scaled to that interval, so
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any
 
 import torch
 
+from idgrad.defaults import (
+    IG_METHOD,
+    INTERNAL_BATCH_SIZE,
+    LEFT_FRACTION,
+    LEFT_N_REFINE,
+    MULTIPLY_BY_INPUTS,
+    N_PILOT_STEPS,
+    N_STEPS,
+)
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
-    check_steps,
     differences,
     prepare,
     to_input_dtypes,
     total_attribution,
 )
+from idgrad.methods.base import path_method
 from idgrad.methods.idg import default_pilot_steps
+from idgrad.results import LeftIGDetails
 from idgrad.schedules import Schedule, rule_points
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.validation import check_int, check_number
 
-__all__ = ["LeftIGDetails", "find_alpha_star", "left_integrated_gradients"]
-
-
-class LeftIGDetails(NamedTuple):
-    """What :func:`left_integrated_gradients` computed.
-
-    Attributes:
-        attributions: same form as the inputs.
-        delta: ``(B,)`` ``sum(attributions) - (F(gamma(alpha*)) - F(x'))``: the quadrature
-            error of the rule on ``[0, alpha*]`` (``multiply_by_inputs=True``; otherwise
-            the same error measured on ``sum_k w_k F'(alpha_k)``).
-        alpha_star: ``(B,)`` float64 end of the integration interval.
-        output_star: ``(B,)`` ``F(gamma(alpha*))``.
-        alphas: ``(B, S)`` float64 gradient points, in ``[0, alpha*]``.
-        weights: ``(B, S)`` float64 weights; each row sums to ``alpha*`` (not 1).
-        outputs: ``(B, S)`` ``F`` at the points.
-        derivatives: ``(B, S)`` ``F'(alpha) = grad F . (x - x')`` at the points.
-        start: ``(B,)`` ``F(x')``.
-        end: ``(B,)`` ``F(x)``.
-        pilot_alphas: ``(B, N + 1)`` the forward-only pilot points.
-        pilot_outputs: ``(B, N + 1)`` ``F`` at the pilot points.
-        n_gradient_evals: forward + backward point evaluations (``B n_steps``).
-        n_forward_evals: forward-only evaluations (pilot and bisection).
-    """
-
-    attributions: TensorOrTuple
-    delta: torch.Tensor
-    alpha_star: torch.Tensor
-    output_star: torch.Tensor
-    alphas: torch.Tensor
-    weights: torch.Tensor
-    outputs: torch.Tensor
-    derivatives: torch.Tensor
-    start: torch.Tensor
-    end: torch.Tensor
-    pilot_alphas: torch.Tensor | None
-    pilot_outputs: torch.Tensor | None
-    n_gradient_evals: int
-    n_forward_evals: int
-
-    @property
-    def n_evaluations(self) -> int:
-        """All model evaluations (gradient points + forward-only points)."""
-        return self.n_gradient_evals + self.n_forward_evals
-
-
-def _check_fraction(fraction: Any) -> float:
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"fraction must be a number, got {type(fraction).__name__}")
-    if not (math.isfinite(float(fraction)) and 0.0 < float(fraction) <= 1.0):
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    return float(fraction)
-
-
-def _check_refine(n_refine: Any) -> int:
-    if isinstance(n_refine, bool) or not isinstance(n_refine, numbers.Integral):
-        raise TypeError(f"n_refine must be an int, got {type(n_refine).__name__}")
-    if n_refine < 0:
-        raise ValueError(f"n_refine must be >= 0, got {n_refine}")
-    return int(n_refine)
+__all__ = ["find_alpha_star", "left_integrated_gradients"]
 
 
 def _reached(
@@ -166,77 +116,22 @@ def find_alpha_star(
     return hi, f_hi, spent
 
 
-@overload
-def left_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    method: str = ...,
-    n_pilot_steps: int | None = ...,
-    n_refine: int = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    return_convergence_delta: Literal[False] = ...,
-    return_details: Literal[False] = ...,
-) -> TensorOrTuple: ...
-@overload
-def left_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    method: str = ...,
-    n_pilot_steps: int | None = ...,
-    n_refine: int = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    *,
-    return_convergence_delta: Literal[True],
-    return_details: Literal[False] = ...,
-) -> tuple[TensorOrTuple, torch.Tensor]: ...
-@overload
-def left_integrated_gradients(
-    forward_func: Callable[..., Any],
-    inputs: TensorOrTuple,
-    baselines: BaselineType = ...,
-    target: TargetType = ...,
-    additional_forward_args: Any = ...,
-    n_steps: int = ...,
-    fraction: float = ...,
-    method: str = ...,
-    n_pilot_steps: int | None = ...,
-    n_refine: int = ...,
-    internal_batch_size: ChunkSize = ...,
-    multiply_by_inputs: bool = ...,
-    return_convergence_delta: bool = ...,
-    *,
-    return_details: Literal[True],
-) -> LeftIGDetails: ...
-
-
+@path_method
 def left_integrated_gradients(
     forward_func: Callable[..., Any],
     inputs: TensorOrTuple,
     baselines: BaselineType = None,
     target: TargetType = None,
     additional_forward_args: Any = None,
-    n_steps: int = 50,
-    fraction: float = 0.9,
-    method: str = "gausslegendre",
-    n_pilot_steps: int | None = None,
-    n_refine: int = 8,
-    internal_batch_size: ChunkSize = "auto",
-    multiply_by_inputs: bool = True,
-    return_convergence_delta: bool = False,
-    return_details: bool = False,
-) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor] | LeftIGDetails:
+    *,
+    n_steps: int = N_STEPS,
+    fraction: float = LEFT_FRACTION,
+    method: str = IG_METHOD,
+    n_pilot_steps: int | None = N_PILOT_STEPS,
+    n_refine: int = LEFT_N_REFINE,
+    internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+    multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+) -> LeftIGDetails:
     """Left-IG: Integrated Gradients on ``[0, alpha*]`` (see the module docstring).
 
     ``LeftIG_i = (x_i - x'_i) alpha* sum_k w_k dF/dx_i(x' + alpha* a_k (x - x'))`` with
@@ -255,24 +150,23 @@ def left_integrated_gradients(
             they also give ``F(x')`` and ``F(x)``); default
             :func:`~idgrad.methods.idg.default_pilot_steps`.
         n_refine: bisection steps on the crossing interval (``B`` forward evaluations each).
-        return_convergence_delta: also return
-            ``delta = sum(LeftIG) - (F(gamma(alpha*)) - F(x'))`` ``(B,)``.
-        return_details: return a :class:`LeftIGDetails` instead.
 
     Returns:
-        Attributions shaped like ``inputs``; ``(attributions, delta)`` or details on request.
+        Attributions shaped like ``inputs``. ``left_integrated_gradients.details(...)``
+        returns a :class:`~idgrad.results.LeftIGDetails` whose ``delta`` is
+        ``sum(LeftIG) - (F(gamma(alpha*)) - F(x'))`` ``(B,)``.
 
     Example:
         >>> import torch
         >>> model = lambda x: 2 * x.sum(1)          # linear: F(alpha) = 2 alpha sum(x)
         >>> x = torch.tensor([[1.0, 3.0]], dtype=torch.float64)
-        >>> d = left_integrated_gradients(model, x, n_steps=4, fraction=0.5, return_details=True)
+        >>> d = left_integrated_gradients.details(model, x, n_steps=4, fraction=0.5)
         >>> d.alpha_star.tolist(), d.attributions.tolist()
         ([0.5], [[1.0, 3.0]])
     """
-    n_steps = check_steps(n_steps)
-    fraction = _check_fraction(fraction)
-    n_refine = _check_refine(n_refine)
+    n_steps = check_int(n_steps, "n_steps")
+    fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_minimum=True)
+    n_refine = check_int(n_refine, "n_refine", minimum=0)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
@@ -280,7 +174,7 @@ def left_integrated_gradients(
     n_pilot = (
         default_pilot_steps(n_steps)
         if n_pilot_steps is None
-        else check_steps(n_pilot_steps, "n_pilot_steps")
+        else check_int(n_pilot_steps, "n_pilot_steps")
     )
     points, rule_weights = rule_points(n_steps, method)
     grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
@@ -310,23 +204,19 @@ def left_integrated_gradients(
         result = run.sums
         delta = schedule.integrate(run.derivatives) - target_change
     attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
-    if return_details:
-        return LeftIGDetails(
-            attributions=attributions,
-            delta=delta,
-            alpha_star=alpha_star,
-            output_star=output_star,
-            alphas=schedule.alphas,
-            weights=schedule.weights,
-            outputs=run.outputs,
-            derivatives=run.derivatives,
-            start=start,
-            end=end,
-            pilot_alphas=pilot_alphas,
-            pilot_outputs=pilot_outputs,
-            n_gradient_evals=batch * n_steps,
-            n_forward_evals=batch * (n_pilot + 1) + spent,
-        )
-    if return_convergence_delta:
-        return attributions, delta
-    return attributions
+    return LeftIGDetails(
+        attributions=attributions,
+        delta=delta,
+        alpha_star=alpha_star,
+        output_star=output_star,
+        alphas=schedule.alphas,
+        weights=schedule.weights,
+        outputs=run.outputs,
+        derivatives=run.derivatives,
+        start=start,
+        end=end,
+        pilot_alphas=pilot_alphas,
+        pilot_outputs=pilot_outputs,
+        n_gradient_evals=batch * n_steps,
+        n_forward_evals=batch * (n_pilot + 1) + spent,
+    )

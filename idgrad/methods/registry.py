@@ -1,67 +1,169 @@
-"""Methods by name, for the command line and the dataset runner.
+"""Methods by name, with what each one needs, for the command line and the dataset runner.
+
+Each entry is a :class:`MethodSpec`: the method, whether it takes a baseline, the name
+of its step parameter, its details type, whether it integrates along the straight
+path from the baseline (so that its delta is a completeness gap against
+``F(x) - F(x')``), and the options it fixes. A spec is itself callable with the
+common signature
+
+    ``spec(forward_func, inputs, baselines=None, target=None,
+    additional_forward_args=None, *, n_steps=..., <the method's other options>)``
+
+(``n_steps`` is passed as the method's own step parameter, e.g. AGI's ``max_iter``;
+a baseline other than None/0 is refused by methods that build their own path), and
+``spec.details(...)`` returns the method's details.
 
 Example:
     >>> sorted(METHODS)[:3]
     ['agi', 'blur-ig', 'guided-ig']
-    >>> get_method("ig").__name__
-    'integrated_gradients'
+    >>> spec = get_method("agi")
+    >>> spec.function.__name__, spec.steps_parameter, spec.takes_baselines
+    ('adversarial_gradient_integration', 'max_iter', False)
+    >>> get_method("idg-uniform").options
+    {'adaptive': False}
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import inspect
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from idgrad.methods.agi import adversarial_gradient_integration
+from idgrad.methods.base import PathMethod
 from idgrad.methods.blur_ig import blur_integrated_gradients
 from idgrad.methods.guided_ig import guided_integrated_gradients
 from idgrad.methods.idg import integrated_decision_gradients
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign
 from idgrad.methods.left_ig import left_integrated_gradients
+from idgrad.results import AGIDetails, Details, LeftIGDetails, PathDetails
 
-__all__ = ["METHODS", "get_method"]
+__all__ = ["METHODS", "MethodSpec", "get_method"]
+
+_COMMON = ("forward_func", "inputs", "baselines", "target", "additional_forward_args")
 
 
-def _without_baseline(fn: Callable[..., Any], steps_name: str = "n_steps") -> Callable[..., Any]:
-    """Adapt a method whose path has no baseline (Blur IG, AGI) to the common signature.
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method and what it needs.
 
-    A baseline other than None/0 is refused rather than ignored; ``n_steps`` is passed
-    as ``steps_name`` (AGI's ``max_iter``).
+    Attributes:
+        name: the registry name (``"ig"``, ``"idg-uniform"``, ...).
+        function: the method.
+        details_type: the class its ``.details`` returns.
+        takes_baselines: whether it integrates from a baseline (Blur IG and AGI
+            build their own paths).
+        steps_parameter: the name of its step count (``n_steps``, AGI's ``max_iter``).
+        straight_path: whether it integrates along ``x' + alpha (x - x')`` over
+            ``[0, 1]``, so that its delta is the completeness gap
+            ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` (IG, IDG, IG x Sign).
+        needs_classifier: whether the model must return ``(B, C)`` scores and the
+            target is a class (AGI, where None means the predicted class).
+        options: options the entry fixes (``idg-uniform``: ``adaptive=False``).
     """
 
-    def call(
-        forward_func: Callable[..., Any], inputs: Any, baselines: Any = None, **kwargs: Any
-    ) -> Any:
-        if baselines is not None and not (isinstance(baselines, (int, float)) and baselines == 0):
-            raise ValueError(f"{fn.__name__} builds its own path and takes no baselines")
-        if "n_steps" in kwargs and steps_name != "n_steps":
-            kwargs[steps_name] = kwargs.pop("n_steps")
-        return fn(forward_func, inputs, **kwargs)
+    name: str
+    function: PathMethod[..., Any]
+    details_type: type[Details[Any]]
+    takes_baselines: bool = True
+    steps_parameter: str = "n_steps"
+    straight_path: bool = False
+    needs_classifier: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
-    return functools.update_wrapper(call, fn)
+    @property
+    def __name__(self) -> str:  # noqa: A003 - read by error messages, like a function's
+        return self.function.__name__
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        """The common signature: the method's, with ``n_steps`` and ``baselines``."""
+        params = inspect.signature(self.function).parameters
+        steps = params[self.steps_parameter].replace(name="n_steps")
+        common = [params[n] for n in _COMMON if n in params]
+        if not self.takes_baselines:
+            common.insert(
+                2,
+                inspect.Parameter(
+                    "baselines", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None
+                ),
+            )
+        rest = [
+            p
+            for n, p in params.items()
+            if n not in _COMMON and n != self.steps_parameter and n not in self.options
+        ]
+        return inspect.Signature([*common, steps, *rest], return_annotation="TensorOrTuple")
+
+    def _arguments(
+        self,
+        forward_func: Callable[..., Any],
+        inputs: Any,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        **options: Any,
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The method's own arguments for a call with the common signature."""
+        for fixed in self.options:
+            if fixed in options:
+                raise TypeError(f"method {self.name!r} fixes {fixed}={self.options[fixed]!r}")
+        if self.steps_parameter in options and self.steps_parameter != "n_steps":
+            raise TypeError(f"method {self.name!r} takes its step count as n_steps")
+        kwargs = {**self.options, **options}
+        if "n_steps" in kwargs and self.steps_parameter != "n_steps":
+            kwargs[self.steps_parameter] = kwargs.pop("n_steps")
+        if self.takes_baselines:
+            return (forward_func, inputs, baselines, target, additional_forward_args), kwargs
+        zero = isinstance(baselines, numbers.Real) and not isinstance(baselines, bool)
+        if baselines is not None and not (zero and baselines == 0):
+            raise ValueError(f"{self.function.__name__} builds its own path and takes no baselines")
+        return (forward_func, inputs, target, additional_forward_args), kwargs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The attributions, with the common signature (see the module docstring)."""
+        own_args, own_kwargs = self._arguments(*args, **kwargs)
+        return self.function(*own_args, **own_kwargs)
+
+    def details(self, *args: Any, **kwargs: Any) -> Any:
+        """The method's details object, with the common signature."""
+        own_args, own_kwargs = self._arguments(*args, **kwargs)
+        return self.function.details(*own_args, **own_kwargs)
 
 
-#: name -> attribution function with the common signature
-#: ``(forward_func, inputs, baselines=..., target=..., n_steps=..., internal_batch_size=...)``.
-METHODS: dict[str, Callable[..., Any]] = {
-    "ig": integrated_gradients,
-    "idg": integrated_decision_gradients,
-    "idg-uniform": functools.update_wrapper(
-        functools.partial(integrated_decision_gradients, adaptive=False),
+_SPECS = (
+    MethodSpec("ig", integrated_gradients, PathDetails, straight_path=True),
+    MethodSpec("idg", integrated_decision_gradients, PathDetails, straight_path=True),
+    MethodSpec(
+        "idg-uniform",
         integrated_decision_gradients,
+        PathDetails,
+        straight_path=True,
+        options={"adaptive": False},
     ),
-    "left-ig": left_integrated_gradients,
-    "guided-ig": guided_integrated_gradients,
-    "blur-ig": _without_baseline(blur_integrated_gradients),
-    "agi": _without_baseline(adversarial_gradient_integration, steps_name="max_iter"),
-    "ig-sign": integrated_gradients_sign,
-}
+    MethodSpec("left-ig", left_integrated_gradients, LeftIGDetails),
+    MethodSpec("guided-ig", guided_integrated_gradients, PathDetails),
+    MethodSpec("blur-ig", blur_integrated_gradients, PathDetails, takes_baselines=False),
+    MethodSpec(
+        "agi",
+        adversarial_gradient_integration,
+        AGIDetails,
+        takes_baselines=False,
+        steps_parameter="max_iter",
+        needs_classifier=True,
+    ),
+    MethodSpec("ig-sign", integrated_gradients_sign, PathDetails, straight_path=True),
+)
+
+#: name -> :class:`MethodSpec` (callable with the common signature).
+METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _SPECS}
 
 
-def get_method(name: str) -> Callable[..., Any]:
-    """The attribution function registered under ``name`` (ValueError if unknown)."""
+def get_method(name: str) -> MethodSpec:
+    """The method registered under ``name`` (ValueError if unknown)."""
     try:
         return METHODS[name]
     except KeyError:

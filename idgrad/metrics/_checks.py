@@ -1,33 +1,29 @@
 """Checks and helpers shared by the metrics: argument checks, pixel ranking, batched scoring,
-target resolution and the types the metrics accept."""
+the class each example is scored for, and the types the metrics accept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from idgrad.targets import TargetType, class_indices, resolve_target
+from idgrad.validation import NonFiniteError, check_device, check_finite, check_int
 
 Model = Callable[[Tensor], Tensor]
 """Anything that maps a batch ``(N, C, H, W)`` to class scores ``(N, n_classes)``."""
 
-Target = int | Sequence[int] | Tensor | None
-"""A class index for every example; ``None`` means the model's predicted class."""
+Target = TargetType
+"""The class scored for each example, as in :mod:`idgrad.targets`: ``"predicted"`` (the
+model's predicted class on the images), an int, or one class per example (a sequence, array
+or ``(B,)`` tensor; one element: for every example); negative indices count from the end."""
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 """``score(outputs (N, n_classes), target (N,)) -> (N,)``."""
 
 Score = Literal["probability", "logit"] | ScoreFn
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_images(images: object, name: str = "images") -> Tensor:
@@ -39,6 +35,8 @@ def _check_images(images: object, name: str = "images") -> Tensor:
         raise TypeError(f"{name} must be a floating-point tensor, got {images.dtype}")
     if images.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one example, got shape {tuple(images.shape)}")
+    check_device(images, name)
+    check_finite(images, name)
     return images
 
 
@@ -78,7 +76,7 @@ def _pixel_ranks(saliency: Tensor) -> Tensor:
 
 
 def _check_batch_size(batch_size: object) -> int:
-    return _check_int("batch_size", batch_size, 1)
+    return check_int(batch_size, "batch_size")
 
 
 def _images_per_pass(batch_size: object, images: Tensor) -> int:
@@ -104,31 +102,26 @@ def _forward(model: Model, batch: Tensor) -> Tensor:
     return out
 
 
-def _resolve_target(model: Model, images: Tensor, target: Target, batch_size: int) -> Tensor:
-    """Per-example class indices ``(B,)``; ``None`` means the predicted class."""
+def _classes(model: Model, images: Tensor, target: Target, batch_size: int) -> Tensor:
+    """The class scored for each example, ``(B,)`` long, by :mod:`idgrad.targets`' rules.
+
+    ``"predicted"`` costs one forward pass over ``images`` (``batch_size`` per pass); any
+    other target costs at most one forward pass of one image, to learn ``n_classes``.
+    """
     b = images.shape[0]
-    if target is None:
-        preds = [
-            _forward(model, images[i : i + batch_size]).argmax(dim=1)
-            for i in range(0, b, batch_size)
-        ]
-        return torch.cat(preds).to(images.device)
-    if isinstance(target, bool):
-        raise TypeError("target must be an int, a sequence of ints or a tensor, got bool")
-    if isinstance(target, (int, np.integer)):
-        return torch.full((b,), int(target), dtype=torch.long, device=images.device)
-    t = torch.as_tensor(target)
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
-    if t.ndim == 0:
-        t = t.expand(b)
-    if tuple(t.shape) != (b,):
-        raise ValueError(
-            f"target must have shape ({b},) (one class per example), got {tuple(t.shape)}"
+    n_seen: list[int] = []
+
+    def outputs() -> Tensor:
+        out = torch.cat(
+            [_forward(model, images[i : i + batch_size]) for i in range(0, b, batch_size)]
         )
-    if bool((t < 0).any()):
-        raise ValueError(f"target holds a negative class index: {t.tolist()}")
-    return t.to(device=images.device, dtype=torch.long)
+        n_seen.append(int(out.shape[1]))
+        return out
+
+    def n_classes() -> int:
+        return n_seen[0] if n_seen else int(_forward(model, images[:1]).shape[1])
+
+    return class_indices(resolve_target(target, outputs), b, n_classes).to(images.device)
 
 
 def _probability(outputs: Tensor, target: Tensor) -> Tensor:
@@ -153,16 +146,26 @@ def _resolve_score(score: object) -> ScoreFn:
     raise ValueError(f"score must be 'probability', 'logit' or a callable, got {score!r}")
 
 
-def _score_batch(model: Model, batch: Tensor, target: Tensor, score_fn: ScoreFn) -> Tensor:
+def _score_batch(
+    model: Model,
+    batch: Tensor,
+    target: Tensor,
+    score_fn: ScoreFn,
+    where: Callable[[int], str],
+) -> Tensor:
+    """The score of each image of ``batch``; NaN or Inf raises, naming ``where(i)``."""
     out = _forward(model, batch)
-    if bool((target >= out.shape[1]).any()):
-        raise ValueError(
-            f"target holds class indices >= n_classes = {out.shape[1]}: {target.unique().tolist()}"
-        )
     s = score_fn(out, target)
     if not isinstance(s, Tensor) or tuple(s.shape) != (batch.shape[0],):
         shape = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
         raise ValueError(
             f"score must return one value per image, shape ({batch.shape[0]},), got {shape}"
+        )
+    finite = torch.isfinite(s)
+    if not bool(finite.all()):
+        i = int((~finite).nonzero()[0, 0])
+        raise NonFiniteError(
+            f"the score of the target class is {float(s[i])} at {where(i)}; the model's output "
+            "is NaN or infinite on that image"
         )
     return s

@@ -10,6 +10,7 @@ insertion, low is good for deletion.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import torch
@@ -20,15 +21,15 @@ from idgrad.metrics._checks import (
     Score,
     Target,
     _check_images,
-    _check_int,
     _check_saliency,
+    _classes,
     _images_per_pass,
     _pixel_ranks,
     _resolve_score,
-    _resolve_target,
     _score_batch,
 )
 from idgrad.metrics.images import Substrate, _resolve_substrate
+from idgrad.validation import check_int
 
 __all__ = ["Curve", "deletion", "insertion"]
 
@@ -64,7 +65,7 @@ def _causal_curve(
 ) -> Curve:
     images = _check_images(images)
     saliency = _check_saliency(saliency, images)
-    pixels_per_step = _check_int("pixels_per_step", pixels_per_step, 1)
+    pixels_per_step = check_int(pixels_per_step, "pixels_per_step")
     batch_size = _images_per_pass(batch_size, images)
     score_fn = _resolve_score(score)
     b, _, h, w = images.shape
@@ -76,15 +77,23 @@ def _causal_curve(
         other = _resolve_substrate(substrate, x)
         start, finish = (other, x) if insert else (x, other)
         ranks = _pixel_ranks(saliency)
-        target_t = _resolve_target(model, x, target, batch_size)
+        target_t = _classes(model, x, target, batch_size)
         counts = (torch.arange(n_points, device=x.device) * pixels_per_step).clamp(max=n)
+        kind = "insertion" if insert else "deletion"
+
+        def where(ex: Tensor, step: Tensor) -> Callable[[int], str]:
+            return lambda i: (
+                f"example {int(ex[i])}, point {int(step[i])} of its {kind} curve "
+                f"({int(counts[step[i]])} pixels changed)"
+            )
+
         chunks = []
         for lo in range(0, b * n_points, batch_size):
             item = torch.arange(lo, min(lo + batch_size, b * n_points), device=x.device)
             ex, step = item // n_points, item % n_points
             changed = ranks[ex] < counts[step][:, None, None]
             batch = torch.where(changed[:, None], finish[ex], start[ex])
-            chunks.append(_score_batch(model, batch, target_t[ex], score_fn))
+            chunks.append(_score_batch(model, batch, target_t[ex], score_fn, where(ex, step)))
         scores = torch.cat(chunks).reshape(b, n_points)
         fractions = counts.to(torch.float64) / n
         auc = torch.trapezoid(scores.to(torch.float64), fractions.to(scores.device), dim=1)
@@ -95,7 +104,7 @@ def deletion(
     model: Model,
     images: Tensor,
     saliency: Tensor,
-    target: Target = None,
+    target: Target = "predicted",
     *,
     pixels_per_step: int = 224,
     substrate: Substrate = 0.0,
@@ -126,8 +135,9 @@ def deletion(
         images: ``(B, C, H, W)`` inputs in the model's space.
         saliency: ``(B, H, W)``; higher means more important (see
             :func:`~idgrad.metrics.saliency_map`).
-        target: class per example (int, sequence or ``(B,)`` tensor); ``None``: predicted
-            class on ``images``.
+        target: the class scored for each example: ``"predicted"`` (the model's predicted
+            class on ``images``), an int, or one class per example (sequence or ``(B,)``
+            tensor); the rules of :mod:`idgrad.targets` (negative indices count from the end).
         pixels_per_step: pixels changed per step, ``>= 1`` (224 in the IDG paper).
         substrate: value the deleted pixels take: a number, a tensor broadcastable to
             ``images``, a callable ``images -> tensor`` or ``"blur"``
@@ -142,8 +152,10 @@ def deletion(
         ``target (B,)``.
 
     Raises:
-        ValueError: mismatched shapes, NaN saliency, ``pixels_per_step < 1``,
-            ``batch_size < 1``, an unknown ``score``, a bad ``target``.
+        ValueError: mismatched shapes, NaN saliency, NaN or Inf in ``images``,
+            ``pixels_per_step < 1``, ``batch_size < 1``, an unknown ``score``, a bad
+            ``target``; :class:`~idgrad.validation.NonFiniteError` where a score is NaN or
+            infinite (naming the example and the point of its curve).
 
     Example:
         >>> w = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [4.0, 0.0]])
@@ -167,7 +179,7 @@ def insertion(
     model: Model,
     images: Tensor,
     saliency: Tensor,
-    target: Target = None,
+    target: Target = "predicted",
     *,
     pixels_per_step: int = 224,
     substrate: Substrate = "blur",
@@ -188,7 +200,7 @@ def insertion(
         model: maps ``(N, C, H, W)`` to ``(N, n_classes)``; not modified, mode untouched.
         images: ``(B, C, H, W)`` inputs in the model's space.
         saliency: ``(B, H, W)``; higher means more important.
-        target: class per example; ``None``: predicted class on ``images``.
+        target: the class scored for each example (see :func:`deletion`).
         pixels_per_step: pixels restored per step, ``>= 1``.
         substrate: the starting image: ``"blur"``, a number, a broadcastable tensor, or a
             callable ``images -> tensor``.

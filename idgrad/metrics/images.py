@@ -14,7 +14,8 @@ from torch import Tensor
 
 from idgrad.blur import PADDINGS, Padding, gaussian_filter
 from idgrad.channels import SALIENCY_REDUCTION, Reduction, combine_channels
-from idgrad.metrics._checks import _check_images, _check_int
+from idgrad.metrics._checks import _check_images
+from idgrad.validation import check_int
 
 __all__ = ["Reduction", "Substrate", "gaussian_blur", "saliency_map"]
 
@@ -141,7 +142,7 @@ def gaussian_blur(
         1.0
     """
     images = _check_images(images)
-    kernel_size = _check_int("kernel_size", kernel_size, 1)
+    kernel_size = check_int(kernel_size, "kernel_size")
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size must be odd, got {kernel_size}")
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):

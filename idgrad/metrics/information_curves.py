@@ -24,14 +24,14 @@ from idgrad.metrics._checks import (
     _accuracy,
     _check_batch_size,
     _check_images,
-    _check_int,
     _check_saliency,
+    _classes,
     _pixel_ranks,
     _probability,
-    _resolve_target,
     _score_batch,
 )
 from idgrad.metrics._interpolation import _interpolate_from
+from idgrad.validation import check_int
 
 __all__ = [
     "DEFAULT_PIC_THRESHOLDS",
@@ -129,9 +129,9 @@ def random_pixel_mask(
         >>> m.shape, m.sum(dim=(1, 2)).tolist()
         (torch.Size([2, 10, 10]), [5, 5])
     """
-    batch = _check_int("batch", batch, 1)
-    height = _check_int("height", height, 1)
-    width = _check_int("width", width, 1)
+    batch = check_int(batch, "batch")
+    height = check_int(height, "height")
+    width = check_int(width, "width")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     n = height * width
@@ -208,7 +208,7 @@ def pic(
     model: Model,
     images: Tensor,
     saliency: Tensor,
-    target: Target = None,
+    target: Target = "predicted",
     *,
     kind: Literal["sic", "aic"] = "sic",
     thresholds: Sequence[float] = DEFAULT_PIC_THRESHOLDS,
@@ -265,7 +265,7 @@ def pic(
         model: maps ``(N, C, H, W)`` to ``(N, n_classes)``; not modified, mode untouched.
         images: ``(B, C, H, W)``.
         saliency: ``(B, H, W)``; higher means more important.
-        target: class per example; ``None``: predicted class on ``images``.
+        target: the class scored for each example (see :func:`~idgrad.metrics.deletion`).
         kind: ``"sic"`` or ``"aic"``.
         thresholds: increasing fractions in ``(0, 1)`` of pixels to reveal.
         random_mask: ``(B, H, W)`` or ``(H, W)`` bool; default
@@ -287,7 +287,8 @@ def pic(
 
     Raises:
         ValueError: mismatched shapes, bad thresholds, unknown ``kind``/``codec``/
-            ``interpolation``.
+            ``interpolation``, NaN or Inf in ``images``, a bad ``target``;
+            :class:`~idgrad.validation.NonFiniteError` where a score is NaN or infinite.
         ImportError: scipy (always) or Pillow (``"webp"``/``"png"``) missing.
 
     Example:
@@ -302,7 +303,7 @@ def pic(
     images = _check_images(images)
     saliency = _check_saliency(saliency, images)
     batch_size = _check_batch_size(batch_size)
-    n_points = _check_int("n_points", n_points, 2)
+    n_points = check_int(n_points, "n_points", minimum=2)
     if kind not in ("sic", "aic"):
         raise ValueError(f"kind must be 'sic' or 'aic', got {kind!r}")
     if codec not in ("webp", "png", "zlib"):
@@ -344,13 +345,20 @@ def pic(
     with torch.no_grad():
         x = images.detach()
         ranks = _pixel_ranks(saliency)
-        target_t = _resolve_target(model, x, target, batch_size)
+        target_t = _classes(model, x, target, batch_size)
         info = torch.empty(b, th.size + 2, dtype=torch.float64)
         scores = torch.empty(b, th.size + 2, dtype=torch.float64)
         curves = torch.full((b, n_points), float("nan"), dtype=torch.float64)
         aucs = torch.full((b,), float("nan"), dtype=torch.float64)
         valid = torch.zeros(b, dtype=torch.bool)
         reasons: list[str] = []
+
+        def where(example: int, first: int) -> Callable[[int], str]:
+            return lambda k: (
+                f"example {example}, on its image with a fraction {float(all_t[first + k]):.4g} "
+                "of the most salient pixels revealed"
+            )
+
         for i in range(b):
             known = [mask[i]] + [mask[i] | (ranks[i] < int(k)) for k in counts]
             stack = torch.stack([_interpolate_from(x[i], m, interpolation) for m in known] + [x[i]])
@@ -364,7 +372,11 @@ def pic(
                 torch.cat(
                     [
                         _score_batch(
-                            model, stack[j : j + batch_size], tgt[j : j + batch_size], score_fn
+                            model,
+                            stack[j : j + batch_size],
+                            tgt[j : j + batch_size],
+                            score_fn,
+                            where(i, j),
                         )
                         for j in range(0, stack.shape[0], batch_size)
                     ]

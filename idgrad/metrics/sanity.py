@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from idgrad.metrics._checks import Target, _forward
+from idgrad.targets import resolve_target
 
 __all__ = ["RandomizationResult", "parameter_randomization_check", "spearman"]
 
@@ -96,7 +97,7 @@ def parameter_randomization_check(
     model: nn.Module,
     inputs: Tensor,
     explain: Callable[[nn.Module, Tensor, Tensor], Tensor],
-    target: Target = None,
+    target: Target = "predicted",
     *,
     mode: Literal["cascading", "independent", "all"] = "cascading",
     layers: Sequence[str] | None = None,
@@ -131,8 +132,9 @@ def parameter_randomization_check(
         model: an :class:`torch.nn.Module`; only its deep copies are modified.
         inputs: batch passed to ``explain``.
         explain: ``explain(model, inputs, target) -> attributions (B, ...)``.
-        target: passed to ``explain`` unchanged; ``None``: a ``(B,)`` long tensor of the
-            original model's predicted classes (so every stage explains the same classes).
+        target: passed to ``explain`` unchanged, except ``"predicted"`` (default), which
+            becomes a ``(B,)`` long tensor of the original model's predicted classes (so
+            every stage explains the same classes); see :mod:`idgrad.targets`.
         mode: ``"cascading"``, ``"independent"`` or ``"all"``.
         layers: module names to randomise, top first; default all parameterised modules.
         absolute: correlate ``|attributions|`` (default, as in the paper's main figures)
@@ -176,10 +178,8 @@ def parameter_randomization_check(
         raise ValueError("the model has no parameterised layer to randomise")
     reinit = init if init is not None else _reinitialise
 
-    target_t: Target = target
-    if target is None:
-        with torch.no_grad():
-            target_t = _forward(model, inputs).argmax(dim=1)
+    with torch.no_grad():
+        target_t = resolve_target(target, lambda: _forward(model, inputs))
 
     def attribute(m: nn.Module) -> Tensor:
         out = explain(m, inputs, target_t)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ class _Run:
         ]
         if missing:
             raise TypeError(
-                "details must be the Details returned with return_details=True; "
+                "details must be a PathDetails, as returned by method.details(...); "
                 f"missing fields {missing}"
             )
         alphas = _as_array(details.alphas, "details.alphas")
@@ -130,7 +130,7 @@ def path_dynamics(
     points into the band.
 
     Args:
-        details: A ``Details`` from ``return_details=True`` (fields ``alphas``, ``outputs``,
+        details: A ``PathDetails`` from ``method.details(...)`` (fields ``alphas``, ``outputs``,
             ``derivatives`` of shape ``(B, S)``, ``start``, ``end`` of shape ``(B,)``, and
             optionally ``pilot_alphas``/``pilot_outputs`` of shape ``(B, N + 1)``).
         index: Which example of the batch to draw.

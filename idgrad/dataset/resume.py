@@ -1,0 +1,140 @@
+"""Preparing an output folder for a run, and checking what an earlier run left there.
+
+:func:`setup` refuses a folder that is not ours (a file, or ``blocks/``/``merged/``
+without our manifest), clears an earlier idgrad run when asked to start over, and
+writes or checks the manifest, with every rank agreeing before any block is written.
+:func:`check_finished` finds, among the finished blocks of one rank, those whose
+bytes differ from their SHA-256 and those whose examples changed since they were
+written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from idgrad.dataset import distributed
+from idgrad.dataset.manifest import (
+    FORMAT,
+    MERGED,
+    check_settings,
+    clear,
+    is_run,
+    manifest_path,
+    read_manifest,
+)
+from idgrad.dataset.sources import Collate, Guarded
+from idgrad.dataset.store import BLOCKS, BlockStore, write_json_atomic
+
+__all__ = ["check_finished", "not_ours", "setup"]
+
+
+def not_ours(out: Path) -> str | None:
+    """Why ``out`` may not be written into (a file, or a folder with another's files)."""
+    if out.exists() and not out.is_dir():
+        return f"{out} is a file; the output must be a folder"
+    if manifest_path(out).exists():
+        if is_run(out):
+            return None
+        return (
+            f"{manifest_path(out)} is not an idgrad run's manifest; idgrad writes only into "
+            "its own runs or folders that hold none: choose another output folder"
+        )
+    for name in (BLOCKS, MERGED):
+        folder = out / name
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            return (
+                f"{out} holds {name}/ but no idgrad manifest: it is not an idgrad run, and "
+                "idgrad neither deletes nor mixes into files it did not write; choose "
+                "another output folder (or empty this one yourself)"
+            )
+    return None
+
+
+def setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume: bool) -> None:
+    """Create or check the manifest; every rank agrees before any block is written."""
+    manifest = {
+        "format": FORMAT,
+        "settings": settings,
+        "environment": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": sys.version.split()[0],
+            "world_size": ctx.world_size,
+            "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    error: BaseException | None = None
+    writer = ctx.rank == 0 or not ctx.collective
+    if writer:
+        try:
+            problem = not_ours(out)
+            if problem is not None:
+                raise ValueError(problem)
+            if not resume:
+                if not ctx.collective and ctx.world_size > 1:
+                    raise ValueError(
+                        "resume=False with independent ranks (explicit rank/world_size "
+                        "without a process group) would delete other ranks' work; "
+                        "clear the output directory first"
+                    )
+                if is_run(out):
+                    clear(out)
+            out.mkdir(parents=True, exist_ok=True)
+            if manifest_path(out).exists():
+                check_settings(out, read_manifest(out), settings)
+            else:
+                write_json_atomic(manifest_path(out), manifest)
+        except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
+            error = err
+    if not distributed.agree(ctx, error is None):
+        raise (
+            error
+            if error is not None
+            else RuntimeError(f"rank 0 could not prepare {out}; see its error")
+        )
+    if not writer:
+        try:
+            check_settings(out, read_manifest(out), settings)
+        except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
+            error = err
+    if not distributed.agree(ctx, error is None):
+        raise (
+            error
+            if error is not None
+            else RuntimeError(
+                "another rank's settings differ from this run's manifest; see its error"
+            )
+        )
+
+
+def check_finished(
+    source: Any, store: BlockStore, finished: list[int], with_labels: bool
+) -> tuple[list[int], list[int]]:
+    """``(damaged, changed)``: finished blocks whose bytes, or whose inputs, are not as written.
+
+    Each block file is read once (SHA-256 against its sidecar); the examples of the intact
+    ones are loaded again (in the DataLoader's workers, without stacking) and their digest
+    compared with the one recorded with the block.
+    """
+    damaged = [b for b in finished if store.check_block(b) is not None]
+    intact = [b for b in finished if b not in damaged]
+    if not intact:
+        return damaged, []
+    loader = DataLoader(
+        Guarded(source.dataset),
+        batch_sampler=[list(store.block_range(b)) for b in intact],
+        num_workers=source.num_workers,
+        collate_fn=Collate(store.spec, None, with_labels=with_labels, stack=False),
+    )
+    changed = []
+    for block, batch in zip(intact, loader):
+        if store.read_inputs_digest(block) != batch.digest:
+            changed.append(block)
+    return damaged, changed

@@ -1,0 +1,102 @@
+"""Every default value of the public API, written once.
+
+The functions, the captum-style classes, the layer methods, the seed names and the
+command line all take their defaults from here (``tests/test_defaults.py`` walks
+their signatures and fails on any default that differs).
+
+Example:
+    >>> N_STEPS, IG_METHOD, IDG_METHOD
+    (50, 'gausslegendre', 'riemann_middle')
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "ADAPTIVE",
+    "AGI_CLASSES",
+    "AGI_EPSILON",
+    "AGI_MAX_ITER",
+    "AGI_PROBABILITIES",
+    "AGI_SEED",
+    "AGI_TOP_K",
+    "ATTRIBUTE_TO_LAYER_INPUT",
+    "BLUR_MAX_SIGMA",
+    "BLUR_TRUNCATE",
+    "CLI_METHOD",
+    "GUIDED_FRACTION",
+    "GUIDED_MAX_DIST",
+    "IDG_METHOD",
+    "IG_METHOD",
+    "INTERNAL_BATCH_SIZE",
+    "LEFT_FRACTION",
+    "LEFT_N_REFINE",
+    "MULTIPLY_BY_INPUTS",
+    "NORMALIZE",
+    "N_PILOT_STEPS",
+    "N_STEPS",
+    "SIGN_MU",
+]
+
+# -- every path method
+#: The registry name the command line attributes with unless told otherwise.
+CLI_METHOD = "idg"
+#: Gradient evaluations per example.
+N_STEPS = 50
+#: Points per forward/backward pass: chosen from the size of one example.
+INTERNAL_BATCH_SIZE: Literal["auto"] = "auto"
+#: Multiply by ``x - x'`` (global attribution) rather than the path-averaged gradient.
+MULTIPLY_BY_INPUTS = True
+
+# -- Integrated Gradients (and IG x Sign, Left-IG, Blur IG, the layer IG)
+#: The quadrature rule of IG: exact for polynomials of degree ``2 n - 1``.
+IG_METHOD = "gausslegendre"
+#: IG x Sign's threshold ``mu`` of the sign map.
+SIGN_MU = 0.0
+
+# -- Integrated Decision Gradients (and the layer IDG)
+#: IDG's rule: of the whole path when uniform, inside each pilot interval when adaptive.
+IDG_METHOD = "riemann_middle"
+#: Place IDG's points from a forward-only pilot pass.
+ADAPTIVE = True
+#: Pilot intervals (None: :func:`idgrad.default_pilot_steps` of ``n_steps``).
+N_PILOT_STEPS: int | None = None
+#: Rescale each example's IDG attributions to ``F(x) - F(x')``.
+NORMALIZE = True
+
+# -- Left-IG
+#: Share of the way from ``F(x')`` to ``F(x)`` that defines ``alpha*``.
+LEFT_FRACTION = 0.9
+#: Bisection steps on the crossing interval.
+LEFT_N_REFINE = 8
+
+# -- Guided IG (the Guided IG authors' values)
+#: Share of the features moved per selection.
+GUIDED_FRACTION = 0.25
+#: Largest progress gap between a feature and the straight line.
+GUIDED_MAX_DIST = 0.02
+
+# -- Blur IG
+#: Blur scale (pixels) where the path starts.
+BLUR_MAX_SIGMA = 50.0
+#: Kernel radius in units of ``max_sigma``.
+BLUR_TRUNCATE = 4.0
+
+# -- AGI (the IDG paper's comparison settings)
+#: Step size per feature.
+AGI_EPSILON = 0.05
+#: Most steps per adversarial path.
+AGI_MAX_ITER = 20
+#: False classes per example.
+AGI_TOP_K = 20
+#: How the false classes are chosen.
+AGI_CLASSES: Literal["top", "random"] = "top"
+#: Seed of ``classes="random"``.
+AGI_SEED: int | None = 0
+#: Integrate softmax probabilities (True) or raw outputs.
+AGI_PROBABILITIES = True
+
+# -- layer methods
+#: Attribute to the layer's output (False) or its input.
+ATTRIBUTE_TO_LAYER_INPUT = False

@@ -1,0 +1,150 @@
+"""One calling contract for every attribution method.
+
+Each method is written once, as a function that returns its details object (a
+:class:`~idgrad.results.Details`). :func:`path_method` turns it into the public
+callable:
+
+- ``method(forward_func, inputs, ...)`` returns the attributions;
+- ``method.details(forward_func, inputs, ...)`` (same arguments) returns the details,
+  which carry the convergence ``delta``, the evaluation counts and, for path
+  methods, the points and values along the path.
+
+Both go through one :class:`~idgrad.guard.ModelGuard`, so every public method leaves
+the model's buffers as found and warns about a model in train mode. The wrapper
+keeps the function's name, docstring (doctests are collected from it), signature
+(``inspect.signature``, ``help``) and, for type checkers, its parameters
+(``typing.ParamSpec``).
+
+Example:
+    >>> import torch
+    >>> from idgrad.results import Details
+    >>> @path_method
+    ... def doubled(forward_func, inputs, *, scale=2.0):
+    ...     '''Toy method: ``scale * inputs``.'''
+    ...     a = scale * inputs
+    ...     return Details(attributions=a, delta=torch.zeros(len(a)),
+    ...                    n_gradient_evals=0, n_forward_evals=0)
+    >>> doubled(None, torch.ones(1, 2)).tolist(), doubled.details(None, torch.ones(1, 2)).delta
+    ([[2.0, 2.0]], tensor([0.]))
+    >>> str(inspect.signature(doubled))
+    "(forward_func, inputs, *, scale=2.0) -> 'TensorOrTuple'"
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, Generic, ParamSpec, TypeVar
+
+from idgrad.guard import ModelGuard
+from idgrad.results import Details
+
+__all__ = ["PathMethod", "captum_result", "details_wanted", "layer_method", "path_method"]
+
+P = ParamSpec("P")
+A = TypeVar("A")
+D = TypeVar("D", bound=Details[Any], covariant=True)
+
+#: Arguments that may hold the user's modules (see :class:`~idgrad.guard.ModelGuard`).
+_MODEL_ARGUMENTS = ("forward_func", "layer")
+
+_details_wanted: ContextVar[bool] = ContextVar("idgrad_details_wanted", default=True)
+
+
+def details_wanted() -> bool:
+    """Whether the caller of the running method will read more than its attributions.
+
+    False inside a plain call ``method(...)``, True inside ``method.details(...)``.
+    A method may skip model evaluations that only its details need (IG's end
+    points, used only by the delta); the details object of a plain call is
+    discarded, so its ``delta`` may then be NaN.
+    """
+    return _details_wanted.get()
+
+
+class PathMethod(Generic[P, D]):
+    """A method's public callable: attributions by calling it, details by ``.details``.
+
+    Args:
+        impl: the method, returning its details object.
+        returns: the annotation shown for the attributions in the signature.
+    """
+
+    __name__: str
+    __qualname__: str
+
+    def __init__(self, impl: Callable[P, D], returns: str = "TensorOrTuple") -> None:
+        functools.update_wrapper(self, impl)
+        #: The implementation itself, for a method built on another one: it runs inside
+        #: the caller's guard and computes what the caller's caller asked for.
+        self.impl: Callable[P, D] = impl
+        signature = inspect.signature(impl)
+        self.__signature__ = signature.replace(return_annotation=returns)
+        self._model_positions = [
+            i for i, name in enumerate(signature.parameters) if name in _MODEL_ARGUMENTS
+        ]
+
+        def details(*args: P.args, **kwargs: P.kwargs) -> D:
+            return self._run(True, args, kwargs)
+
+        functools.update_wrapper(details, impl)
+        details.__qualname__ = f"{impl.__qualname__}.details"
+        details.__doc__ = (
+            f"Like ``{impl.__name__}``, but returns the full details object.\n\n"
+            f"{inspect.getdoc(impl) or ''}"
+        )
+        #: Same arguments; returns the details object (which carries ``delta``).
+        self.details: Callable[P, D] = details
+
+    def _run(self, wanted: bool, args: Any, kwargs: Any) -> D:
+        models = [args[i] for i in self._model_positions if i < len(args)]
+        models += [kwargs[name] for name in _MODEL_ARGUMENTS if name in kwargs]
+        token = _details_wanted.set(wanted)
+        try:
+            with ModelGuard(*models):
+                return self.impl(*args, **kwargs)
+        finally:
+            _details_wanted.reset(token)
+
+    def __call__(self: PathMethod[P, Details[A]], *args: P.args, **kwargs: P.kwargs) -> A:
+        """The attributions (see the method's docstring)."""
+        return self._run(False, args, kwargs).attributions
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # Behave like a function as a class attribute (and count as a routine for
+        # ``help`` and doctest collection).
+        return self if instance is None else types.MethodType(self, instance)
+
+    def __repr__(self) -> str:
+        return f"<path method {self.__module__}.{self.__qualname__}>"
+
+
+def path_method(impl: Callable[P, D]) -> PathMethod[P, D]:
+    """Decorator: the public callable of a method written to return its details."""
+    return PathMethod(impl)
+
+
+def layer_method(impl: Callable[P, D]) -> PathMethod[P, D]:
+    """:func:`path_method` for a layer method (attributions shaped like the layer's)."""
+    return PathMethod(impl, returns="LayerAttributions")
+
+
+def captum_result(
+    attribution_method: PathMethod[..., Details[Any]],
+    return_convergence_delta: bool,
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """captum's return convention: the attributions, or ``(attributions, delta)``.
+
+    For the wrappers that keep captum's (or the seed package's)
+    ``return_convergence_delta`` flag.
+    """
+    if return_convergence_delta:
+        d = attribution_method.details(*args, **kwargs)
+        return d.attributions, d.delta
+    return attribution_method(*args, **kwargs)
