@@ -24,6 +24,8 @@ import time
 from types import TracebackType
 from typing import Any, TextIO
 
+from idgrad.validation import check_int
+
 __all__ = ["Progress"]
 
 
@@ -56,9 +58,7 @@ class Progress:
         interval_tty: float = 0.5,
         interval_log: float = 5.0,
     ) -> None:
-        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-            raise ValueError(f"total must be an int >= 0, got {total!r}")
-        self.total = total
+        self.total = check_int(total, "total", minimum=0)
         self.unit = unit
         self.description = description
         self.enabled = enabled

@@ -78,5 +78,5 @@ def test_tqdm_draws_when_installed() -> None:
 def test_bad_total() -> None:
     with pytest.raises(ValueError, match="total"):
         Progress(-1, unit="ex")
-    with pytest.raises(ValueError, match="total"):
+    with pytest.raises(TypeError, match="total must be an int"):
         Progress(2.5, unit="ex")  # type: ignore[arg-type]

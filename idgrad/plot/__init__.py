@@ -29,7 +29,7 @@ from __future__ import annotations
 from idgrad.plot.curves import insertion_deletion_curves
 from idgrad.plot.dynamics import path_dynamics
 from idgrad.plot.features import save_html, tabular_bars, text_highlight
-from idgrad.plot.images import METHODS, Method, figure_grid, image_attribution
+from idgrad.plot.heatmaps import METHODS, Method, figure_grid, image_attribution
 
 __all__ = [
     "METHODS",

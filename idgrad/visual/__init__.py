@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from idgrad.channels import REDUCTIONS, Reduction
 from idgrad.visual.curves import decision_region, normalized_auc
-from idgrad.visual.images import blend, mask_image, to_display_image, to_grayscale
+from idgrad.visual.display import blend, mask_image, to_display_image, to_grayscale
 from idgrad.visual.maps import (
     DEFAULT_CLIP_PERCENTILE,
     SIGNS,
