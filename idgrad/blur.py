@@ -5,9 +5,22 @@ Along each blurred axis of length ``n`` the blur is a matrix ``A(sigma)`` (``n x
     A[i, j] = sum_t k_t(sigma) [reflect(i + t) = j],      t = -R .. R,
     k_t(sigma) = exp(-t^2 / (2 sigma^2)) / sum_s exp(-s^2 / (2 sigma^2)),
 
-with half-sample symmetric boundaries (``d c b a | a b c d | d c b a``, scipy's
-``mode="reflect"``), which stay valid for any radius ``R``, also one larger than the
-axis. The kernel's sigma-derivative is exact:
+where ``reflect(j)`` maps an index outside ``0 .. n-1`` back into the axis by the chosen
+``padding`` (one name per convention; the libraries disagree on what "reflect" means):
+
+- ``"symmetric"``: ``c b a | a b c d | d c b``, the edge sample repeated (numpy.pad's
+  ``"symmetric"``, scipy.ndimage's ``mode="reflect"``);
+- ``"reflect"``: ``d c b | a b c d | c b a``, the edge sample not repeated (numpy.pad's and
+  torch's ``"reflect"``, scipy.ndimage's ``mode="mirror"``);
+- ``"replicate"``: ``a a a | a b c d | d d d`` (torch's ``"replicate"``, numpy.pad's ``"edge"``,
+  scipy.ndimage's ``mode="nearest"``);
+- ``"zeros"``: ``0 0 0 | a b c d | 0 0 0`` (``"constant"`` with 0 in all three).
+
+Both reflections repeat periodically, so they stay valid for any radius ``R``, also one
+larger than the axis. Blur IG and the ``"blur"`` baseline use ``"symmetric"`` (the default,
+:data:`DEFAULT_PADDING`); the insertion metric's substrate
+(:func:`idgrad.metrics.gaussian_blur`) uses ``"reflect"``. The kernel's sigma-derivative is
+exact:
 
     d k_t / d sigma = k_t (t^2 - sum_s k_s s^2) / sigma^3,
 
@@ -30,10 +43,27 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 
-__all__ = ["blur_and_velocity", "blur_radius", "default_blur_dims", "gaussian_filter"]
+__all__ = [
+    "DEFAULT_PADDING",
+    "PADDINGS",
+    "Padding",
+    "blur_and_velocity",
+    "blur_radius",
+    "default_blur_dims",
+    "gaussian_filter",
+]
+
+Padding = Literal["symmetric", "reflect", "replicate", "zeros"]
+"""How the blur extends an axis beyond its ends (see the list above)."""
+
+PADDINGS: tuple[str, ...] = get_args(Padding)
+
+DEFAULT_PADDING: Padding = "symmetric"
+"""Half-sample symmetric (scipy's ``mode="reflect"``): Blur IG's and the blur baseline's."""
 
 # Below this sigma every off-centre weight is < exp(-200) / sigma^3: the blur is the identity.
 _TINY_SIGMA = 0.05
@@ -98,20 +128,41 @@ def _kernels(
     return k, dk
 
 
-def _reflect_index(n: int, radius: int, device: torch.device) -> torch.Tensor:
-    """``(n, 2R + 1)`` source index of output ``i`` and offset ``t`` (half-sample symmetric)."""
+def _check_padding(padding: object) -> Padding:
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    return padding  # type: ignore[return-value]
+
+
+def _source_index(n: int, radius: int, padding: Padding, device: torch.device) -> torch.Tensor:
+    """``(n, 2R + 1)`` index of the sample that output ``i`` reads at offset ``t``.
+
+    The index ``n`` (one past the axis) stands for a zero (``padding="zeros"``).
+    """
     i = torch.arange(n, device=device).unsqueeze(1)
     t = torch.arange(-radius, radius + 1, device=device).unsqueeze(0)
-    m = torch.remainder(i + t, 2 * n)
-    return torch.where(m >= n, 2 * n - 1 - m, m)
+    j = i + t
+    if padding == "symmetric":  # period 2n: a b c d d c b a
+        m = torch.remainder(j, 2 * n)
+        return torch.where(m >= n, 2 * n - 1 - m, m)
+    if padding == "reflect":  # period 2n - 2: a b c d c b
+        if n == 1:
+            return torch.zeros_like(j)
+        m = torch.remainder(j, 2 * n - 2)
+        return torch.where(m >= n, 2 * n - 2 - m, m)
+    if padding == "replicate":
+        return j.clamp(0, n - 1)
+    return torch.where((j >= 0) & (j < n), j, torch.full_like(j, n))
 
 
-def _matrices(kernels: torch.Tensor, n: int, radius: int) -> torch.Tensor:
+def _matrices(kernels: torch.Tensor, n: int, radius: int, padding: Padding) -> torch.Tensor:
     """Blur matrices ``(P, n, n)`` from kernels ``(P, 2R + 1)``."""
     p = kernels.shape[0]
-    index = _reflect_index(n, radius, kernels.device).unsqueeze(0).expand(p, n, 2 * radius + 1)
-    out = torch.zeros(p, n, n, dtype=kernels.dtype, device=kernels.device)
-    return out.scatter_add_(2, index, kernels.unsqueeze(1).expand(p, n, 2 * radius + 1))
+    index = _source_index(n, radius, padding, kernels.device)
+    index = index.unsqueeze(0).expand(p, n, 2 * radius + 1)
+    out = torch.zeros(p, n, n + 1, dtype=kernels.dtype, device=kernels.device)
+    out.scatter_add_(2, index, kernels.unsqueeze(1).expand(p, n, 2 * radius + 1))
+    return out[:, :, :n]
 
 
 def _apply(matrix: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -128,6 +179,7 @@ def blur_and_velocity(
     radius: int,
     dims: Sequence[int] | None = None,
     velocity: bool = True,
+    padding: Padding = DEFAULT_PADDING,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Blur each row of ``x`` with its own sigma, and (optionally) ``d blur / d sigma``.
 
@@ -137,6 +189,7 @@ def blur_and_velocity(
         radius: fixed kernel radius ``R`` (the same for every sigma keeps the curve smooth).
         dims: blurred axes (default :func:`default_blur_dims`).
         velocity: also return the sigma-derivative.
+        padding: how an axis is extended beyond its ends (see the module's list).
 
     Returns:
         ``(blurred, d_blurred_d_sigma or None)``, each like ``x``; computed in float64
@@ -149,6 +202,7 @@ def blur_and_velocity(
         (True, 0.0)
     """
     dims_t = _check_dims(dims, x.ndim, "x")
+    padding = _check_padding(padding)
     if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
         raise ValueError(f"radius must be an int >= 0, got {radius!r}")
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64, device=x.device).reshape(-1)
@@ -162,10 +216,10 @@ def blur_and_velocity(
     dy = torch.zeros_like(y) if velocity else None
     for d in dims_t:
         n = x.shape[d]
-        a = _matrices(k, n, int(radius)).to(work)
+        a = _matrices(k, n, int(radius), padding).to(work)
         if velocity:
             assert dk is not None and dy is not None
-            da = _matrices(dk, n, int(radius)).to(work)
+            da = _matrices(dk, n, int(radius), padding).to(work)
             dy = _apply(a, dy, d) + _apply(da, y, d)
         y = _apply(a, y, d)
     return y.to(x.dtype), (dy.to(x.dtype) if dy is not None else None)
@@ -176,14 +230,21 @@ def gaussian_filter(
     sigma: float | torch.Tensor,
     dims: Sequence[int] | None = None,
     truncate: float = 4.0,
+    *,
+    radius: int | None = None,
+    padding: Padding = DEFAULT_PADDING,
 ) -> torch.Tensor:
-    """Gaussian blur of a batch (scipy.ndimage.gaussian_filter with ``mode="reflect"``).
+    """Gaussian blur of a batch (scipy.ndimage.gaussian_filter with ``mode="reflect"`` by
+    default, i.e. ``padding="symmetric"``).
 
     Args:
         x: ``(B, ...)`` floating tensor; ``x`` is not modified.
         sigma: standard deviation in samples (>= 0): a number, or ``(B,)`` per example.
         dims: blurred axes (default: ``2 ..`` for ``(B, C, *spatial)``, ``1`` for ``(B, L)``).
         truncate: kernel radius in standard deviations (radius ``int(truncate sigma + 0.5)``).
+        radius: the kernel radius itself (``>= 0``), in place of ``truncate``: a kernel of
+            ``2 radius + 1`` taps.
+        padding: how an axis is extended beyond its ends (see the module's list).
 
     Returns:
         The blurred batch, like ``x``.
@@ -204,6 +265,7 @@ def gaussian_filter(
         or not (math.isfinite(truncate) and truncate > 0)
     ):
         raise ValueError(f"truncate must be a finite number > 0, got {truncate!r}")
-    radius = blur_radius(float(sig.max()), float(truncate))
-    y, _ = blur_and_velocity(x.detach(), sig, radius, dims, velocity=False)
+    if radius is None:
+        radius = blur_radius(float(sig.max()), float(truncate))
+    y, _ = blur_and_velocity(x.detach(), sig, radius, dims, velocity=False, padding=padding)
     return y

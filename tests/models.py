@@ -14,6 +14,10 @@ Two kinds of model live here:
 Every network takes a ``seed`` (its weights do not depend on the global RNG) and a
 ``dtype`` (float64 by default).
 
+Tests import it one way, ``from models import ...``: ``tests/`` is not a package, and pytest
+puts the folder of each test file on ``sys.path``, so this works for ``pytest`` and
+``python -m pytest`` from any directory (``tests.models`` needs the repository root on the path).
+
 Example:
     >>> import torch
     >>> model = CubicModel([1.0, -2.0])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from models import CountingModel, SmallMLP
 
 from idgrad.methods.agi import adversarial_gradient_integration
-from tests.models import CountingModel, SmallMLP
 
 D = torch.float64
 

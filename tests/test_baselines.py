@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from models import SmallMLP
 
 from idgrad.baselines import BASELINE_KINDS, make_baseline
 from idgrad.blur import gaussian_filter
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign, sign_map
-from tests.models import SmallMLP
 
 D = torch.float64
 

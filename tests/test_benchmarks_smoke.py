@@ -89,25 +89,64 @@ def test_run_rejects_unknown_names(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit):
         main(["--only", "nope", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):  # needs ImageNet: refused without its arguments
+        main(["--only", "paper_imagenet", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):  # arguments after -- go to exactly one script
+        main(["--only", "overhead,peers", "--out", str(tmp_path), "--", "--steps", "4"])
 
 
-def test_assemble_shifts_headings_and_marks_missing_tables(tmp_path: Path) -> None:
-    from benchmarks.assemble import PARTS, assemble, shift_headings
+def test_run_knows_every_benchmark_script(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.run import BENCHMARKS, DEFAULT, main
+
+    scripts = {
+        p.stem
+        for p in (ROOT / "benchmarks").glob("*.py")
+        if "def main(" in p.read_text() and p.stem not in ("run", "assemble")
+    }
+    assert {b.module for b in BENCHMARKS} == scripts
+    assert set(DEFAULT) <= {b.name for b in BENCHMARKS}
+    main(["--list"])
+    listed = capsys.readouterr().out
+    for b in BENCHMARKS:
+        assert b.name in listed and b.what in listed
+    assert listed.count("SLOW") == sum(b.slow for b in BENCHMARKS) >= 2
+
+
+def test_run_runs_a_script_in_its_own_process(tmp_path: Path) -> None:
+    from benchmarks.run import main
+
+    main(["--quick", "--only", "gpu", "--out", str(tmp_path), "--", "--smoke"])
+    assert (tmp_path / "all.md").is_file()
+    assert any(tmp_path.glob("gpu*.md"))
+
+
+def test_assemble_quotes_headlines_and_links_details(tmp_path: Path) -> None:
+    from benchmarks.assemble import PARTS, assemble, section, shift_headings
 
     assert (
         shift_headings("# A\n\n## B\ntext # not a heading\n", 3)
         == "### A\n\n#### B\ntext # not a heading\n"
     )
     assert shift_headings("no heading\n", 2) == "no heading\n"
-    (tmp_path / "performance.md").write_text("# Performance\n\n## Verdicts\n")
-    (tmp_path / "overhead.md").write_text(
-        "## Overhead against the floor\n\n| a |\n![plot](o.png)\n"
+    assert section("## A\nx\n## B\ny\n", "C") is None
+    (tmp_path / "performance.md").write_text(
+        "# Performance\n\nintro\n\n## Verdicts\n\n| t | 1.001x |\n![plot](o.png)\n\n"
+        "## Details\n\nlong text\n"
     )
+    (tmp_path / "overhead.md").write_text("## Overhead against the floor\n\n| a |\n")
     text = assemble(tmp_path, tmp_path.parent / "BENCHMARKS.md")
-    assert f"![plot]({tmp_path.name}/o.png)" in text  # image links still resolve from BENCHMARKS.md
-    assert "## Performance\n" in text and "### Verdicts\n" in text
-    assert "### Overhead against the floor\n" in text
-    assert "[performance](#performance)" in text
-    missing = [stem for stem, _, _ in PARTS if stem not in ("performance", "overhead")]
-    for stem in missing:
-        assert f"`results/{stem}.md` is missing" in text
+    assert "| t | 1.001x |" in text and "long text" not in text and "intro" not in text
+    assert f"![plot]({tmp_path.name}/o.png)" in text  # links still resolve from BENCHMARKS.md
+    assert f"[overhead]({tmp_path.name}/overhead.md)" in text
+    assert "[memory](" not in text  # no link to a table that does not exist
+    for part in PARTS[1:]:
+        stem, heading = part.headline
+        assert f'`results/{stem}.md` has no section "{heading}"' in text
+
+
+def test_benchmarks_md_is_the_assembled_summary() -> None:
+    from benchmarks.assemble import assemble
+
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    assert text == assemble(), "BENCHMARKS.md is stale: run python -m benchmarks.assemble"
+    assert len(text) < 20_000

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from models import CountingModel, SmallCNN
 
 from idgrad.blur import blur_and_velocity, blur_radius, gaussian_filter
 from idgrad.methods.blur_ig import blur_integrated_gradients
-from tests.models import CountingModel, SmallCNN
 
 D = torch.float64
 scipy_ndimage = pytest.importorskip("scipy.ndimage")

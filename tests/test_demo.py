@@ -49,6 +49,44 @@ def test_demo_writes_figures_and_report(demo: imagenet.DemoResult) -> None:
     assert "<table>" in report and "path-dynamics" in report
 
 
+def test_demo_report_links_full_size_figures_and_explains_columns(
+    demo: imagenet.DemoResult,
+) -> None:
+    report = demo.report.read_text(encoding="utf-8")
+    # every figure is wrapped in a link to its own file (a click opens it at full size)
+    shown = re.findall(r'<a href="([^"]+)"><img src="([^"]+)"', report)
+    assert (
+        {a for a, _ in shown} == {b for _, b in shown} == set(re.findall(r'src="([^"]+)"', report))
+    )
+    assert "max-width: 520px" not in report  # no figure is shrunk below its size
+    for words in ("higher is better", "lower is better", "<b>seconds</b>", "<b>model evals</b>"):
+        assert words in report
+    assert "insertion^" not in report and "deletion_" not in report
+    text = imagenet.format_summary(demo)
+    assert "insertion^" not in text and "deletion_" not in text
+    assert "(higher is better)" in text and "seconds: wall time" in text
+    figures = demo.figures["chelsea"]
+    assert set(figures) == {"attributions", "path_dynamics", "insertion_deletion"}
+
+
+def test_demo_curves_follow_pixels_per_step(demo: imagenet.DemoResult) -> None:
+    (photo,) = demo.photos
+    assert demo.pixels_per_step == imagenet.DEFAULT_PIXELS_PER_STEP == 4 * 224
+    points = 1 + -(-(64 * 64) // demo.pixels_per_step)  # 64 x 64 photos in the smoke test
+    for curve in (photo.ig.insertion, photo.ig.deletion, photo.idg.insertion):
+        assert curve.scores.shape == (1, points) and curve.fractions[-1] == 1.0
+
+
+def test_plan_experiment_checks_before_any_work() -> None:
+    plan = imagenet.plan_experiment(["coffee"], 8, pixels_per_step=224, image_size=32)
+    assert plan.photos == ("coffee",) and plan.pixels_per_step == imagenet.PAPER_PIXELS_PER_STEP
+    assert (plan.idg_steps, plan.n_pilot_steps) == imagenet.equal_cost_steps(8)
+    with pytest.raises(ValueError, match="pixels_per_step must be >= 1"):
+        imagenet.plan_experiment(pixels_per_step=0)
+    with pytest.raises(ValueError, match="unknown rule"):
+        imagenet.plan_experiment(ig_rule="simpson")
+
+
 def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
     (photo,) = demo.photos
     assert demo.idg_steps + demo.n_pilot_steps + 1 <= demo.n_steps + 2
@@ -143,7 +181,10 @@ def test_demo_flags_parse() -> None:
     defaults = build_parser().parse_args(["demo"])
     assert defaults.photos is None and not defaults.all_photos
     assert defaults.steps == imagenet.DEFAULT_STEPS and defaults.out == Path("idgrad-demo")
+    assert defaults.pixels_per_step == imagenet.DEFAULT_PIXELS_PER_STEP
     assert build_parser().parse_args(["demo", "--all-photos"]).all_photos
+    paper = build_parser().parse_args(["demo", "--pixels-per-step", "224"])
+    assert paper.pixels_per_step == imagenet.PAPER_PIXELS_PER_STEP
 
 
 def test_demo_photos_and_all_photos_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,6 +201,7 @@ def test_demo_photos_and_all_photos_exclusive(capsys: pytest.CaptureFixture[str]
         (["--steps", "0"], "--steps must be >= 1, got 0"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
         (["--image-size", "-3"], "--image-size must be >= 1"),
+        (["--pixels-per-step", "0"], "--pixels-per-step must be >= 1"),
         (["--steps", "3", "--pilot-steps", "5"], "leaving no gradient point"),
         (["--photos", "coffee", "coffee"], "twice"),
         (["--logistic-only", "--logistic-steps", "0"], "--logistic-steps must all be >= 1"),
@@ -179,6 +221,7 @@ def test_demo_logistic_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["demo", "--logistic-only", "--logistic-steps", "8", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "IDG adaptive" in text and "EfficientNet" not in text
+    assert "rel. error:" in text and "converged reference" in " ".join(text.split())
     assert not out.exists()
 
 

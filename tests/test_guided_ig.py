@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from models import CountingModel, LinearModel, SineModel, SmallMLP
 
 from idgrad.methods.guided_ig import guided_integrated_gradients
 from idgrad.methods.ig import integrated_gradients
-from tests.models import CountingModel, LinearModel, SineModel, SmallMLP
 
 D = torch.float64
 

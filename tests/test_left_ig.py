@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from models import CountingModel, CubicModel, LogisticBenchmark, SmallMLP
 
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.left_ig import find_alpha_star, left_integrated_gradients
-from tests.models import CountingModel, CubicModel, LogisticBenchmark, SmallMLP
 
 D = torch.float64
 

@@ -97,11 +97,11 @@ def test_saliency_map_reductions() -> None:
         "l2": [math.sqrt(10.25), math.sqrt(5.0)],
         "max_abs": [3.0, 2.0],
     }
-    for reduce, values in expected.items():
-        out = saliency_map(a, reduce)  # type: ignore[arg-type]
+    for reduction, values in expected.items():
+        out = saliency_map(a, reduction)  # type: ignore[arg-type]
         assert out.shape == (1, 1, 2)
         torch.testing.assert_close(out.flatten(), torch.tensor(values))
-    with pytest.raises(ValueError, match="reduce"):
+    with pytest.raises(ValueError, match="reduction"):
         saliency_map(a, "mean")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="B, C, H, W"):
         saliency_map(a[0])
@@ -136,9 +136,13 @@ def test_gaussian_blur_padding_modes_and_errors() -> None:
     assert torch.equal(x, before)
     zeros = gaussian_blur(x, padding="zeros")
     assert zeros[0, 0, 0, 0] < reflect[0, 0, 0, 0]  # zero padding darkens the corners
-    small = torch.rand(1, 1, 4, 4)
-    with pytest.raises(ValueError, match="replicate"):
-        gaussian_blur(small)
+    # An image smaller than the kernel radius: the reflection repeats (numpy.pad's "reflect").
+    small = torch.rand(1, 1, 4, 3, dtype=torch.float64)
+    padded = torch.from_numpy(np.pad(small.numpy(), ((0, 0), (0, 0), (5, 5), (5, 5)), "reflect"))
+    g64 = torch.exp(-(r.to(torch.float64) ** 2) / 50.0)
+    k64 = torch.outer(g64 / g64.sum(), g64 / g64.sum())
+    expected = torch.nn.functional.conv2d(padded, k64[None, None])
+    torch.testing.assert_close(gaussian_blur(small), expected, rtol=0, atol=1e-14)
     assert gaussian_blur(small, padding="replicate").shape == small.shape
     with pytest.raises(ValueError, match="odd"):
         gaussian_blur(x, kernel_size=4)

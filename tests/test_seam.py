@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from models import NanInMiddle
 
 import idgrad
 from idgrad.seam import as_input_tuple, expand_baselines
-from tests.models import NanInMiddle
 
 D = torch.float64
 

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from models import CountingModel, SmallMLP
 
 import idgrad
 from idgrad.methods.registry import METHODS
@@ -18,7 +19,6 @@ from idgrad.targets import (
     predicted_classes,
     resolve_target,
 )
-from tests.models import CountingModel, SmallMLP
 
 D = torch.float64
 

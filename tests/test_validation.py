@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from models import CountingModel, SmallMLP
 
 import idgrad
 from idgrad.validation import (
@@ -14,7 +15,6 @@ from idgrad.validation import (
     check_number,
     model_devices,
 )
-from tests.models import CountingModel, SmallMLP
 
 D = torch.float64
 

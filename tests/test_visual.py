@@ -149,7 +149,7 @@ def test_reductions_match_the_metrics_vocabulary() -> None:
 
     from idgrad import metrics
 
-    assert set(visual.REDUCTIONS) == set(get_args(metrics.Reduce))
+    assert set(visual.REDUCTIONS) == set(get_args(metrics.Reduction))
     a = torch.randn(2, 3, 6, 7, dtype=torch.float64)
     for reduction in visual.REDUCTIONS:
         expected = metrics.saliency_map(a, reduction).numpy()  # type: ignore[arg-type]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib.metadata
 import numbers
 import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +53,7 @@ from idgrad.dataset.sources import (
 )
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
+from idgrad.progress import Progress
 from idgrad.targets import predicted_classes
 
 __all__ = [
@@ -289,35 +289,6 @@ def _forward(model: Any, inputs: tuple[torch.Tensor, ...], extra_args: Any) -> A
     )
     with torch.no_grad():
         return model(*inputs, *args)
-
-
-class _Progress:
-    """tqdm when installed, else a line on stderr at most every few seconds."""
-
-    def __init__(self, total: int, enabled: bool, desc: str) -> None:
-        self.bar = None
-        self.enabled = enabled
-        self.total, self.count, self.last = total, 0, 0.0
-        self.desc = desc
-        if enabled:
-            try:
-                from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-                self.bar = tqdm(total=total, desc=desc, unit="ex", dynamic_ncols=True)
-            except ImportError:
-                pass
-
-    def update(self, n: int) -> None:
-        self.count += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and (time.monotonic() - self.last > 5 or self.count == self.total):
-            self.last = time.monotonic()
-            print(f"{self.desc}: {self.count}/{self.total} examples", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _attribute(
@@ -623,10 +594,12 @@ def _run(
         collate_fn=Collate(spec, source.collate_fn, with_labels=rule.kind == "label"),
         pin_memory=source.pin_memory and dev.type == "cuda",
     )
-    bar = _Progress(
+    bar = Progress(
         sum(len(store.block_range(b)) for b in pending),
-        progress and ctx.rank == 0,
-        f"idgrad {store.root.name}" + (f" rank 0/{ctx.world_size}" if ctx.world_size > 1 else ""),
+        unit="ex",
+        enabled=progress and ctx.rank == 0,
+        description=f"idgrad {store.root.name}"
+        + (f" rank 0/{ctx.world_size}" if ctx.world_size > 1 else ""),
     )
     written = examples = failed = 0
     write_seconds = 0.0

@@ -32,7 +32,7 @@ from __future__ import annotations
 from idgrad.metrics._checks import Model, Score, ScoreFn, Target
 from idgrad.metrics.causal_curves import Curve, deletion, insertion
 from idgrad.metrics.completeness import completeness_error
-from idgrad.metrics.images import Reduce, Substrate, gaussian_blur, saliency_map
+from idgrad.metrics.images import Reduction, Substrate, gaussian_blur, saliency_map
 from idgrad.metrics.information_curves import (
     DEFAULT_PIC_THRESHOLDS,
     PicAggregate,
@@ -51,7 +51,7 @@ __all__ = [
     "PicAggregate",
     "PicCurve",
     "RandomizationResult",
-    "Reduce",
+    "Reduction",
     "Score",
     "ScoreFn",
     "Substrate",

@@ -12,15 +12,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from idgrad.blur import PADDINGS, Padding, gaussian_filter
+from idgrad.channels import SALIENCY_REDUCTION, Reduction, combine_channels
 from idgrad.metrics._checks import _check_images
 from idgrad.validation import check_int
 
-__all__ = ["Reduce", "Substrate", "gaussian_blur", "saliency_map"]
+__all__ = ["Reduction", "Substrate", "gaussian_blur", "saliency_map"]
 
 Substrate = float | Tensor | Callable[[Tensor], Tensor] | Literal["blur"]
 """A value, a tensor broadcastable to the images, ``images -> tensor`` or ``"blur"``."""
-
-Reduce = Literal["abs_sum", "sum_abs", "sum", "positive_sum", "l2", "max_abs"]
 
 
 def _resolve_substrate(substrate: object, images: Tensor, name: str = "substrate") -> Tensor:
@@ -58,27 +58,23 @@ def _resolve_substrate(substrate: object, images: Tensor, name: str = "substrate
     )
 
 
-def saliency_map(attributions: Tensor, reduce: Reduce = "abs_sum") -> Tensor:
+def saliency_map(attributions: Tensor, reduction: Reduction = SALIENCY_REDUCTION) -> Tensor:
     r"""Reduce channel attributions ``(B, C, H, W)`` to a pixel saliency map ``(B, H, W)``.
 
-    With :math:`a_c` the attribution of channel ``c`` at a pixel:
-
-    - ``"abs_sum"``: :math:`|\sum_c a_c|` (the IDG paper's protocol),
-    - ``"sum_abs"``: :math:`\sum_c |a_c|`,
-    - ``"sum"``: :math:`\sum_c a_c` (signed),
-    - ``"positive_sum"``: :math:`\max(\sum_c a_c, 0)`,
-    - ``"l2"``: :math:`\sqrt{\sum_c a_c^2}`,
-    - ``"max_abs"``: :math:`\max_c |a_c|`.
+    The reductions are those of :mod:`idgrad.channels` (one implementation for the metrics and
+    the plots). The default, ``"abs_sum"`` = :math:`|\sum_c a_c|`, is the IDG paper's
+    protocol; ``"sum_abs"``, ``"sum"``, ``"positive_sum"``, ``"l2"`` and ``"max_abs"`` are the
+    others.
 
     Args:
         attributions: ``(B, C, H, W)`` attributions of an image batch.
-        reduce: one of the reductions above.
+        reduction: one of :data:`idgrad.channels.REDUCTIONS`.
 
     Returns:
         ``(B, H, W)`` saliency, same dtype and device as ``attributions``.
 
     Raises:
-        ValueError: if ``attributions`` is not 4-D or ``reduce`` is unknown.
+        ValueError: if ``attributions`` is not 4-D or ``reduction`` is unknown.
 
     Example:
         >>> a = torch.tensor([[[[1.0, -2.0]], [[-3.0, 1.0]]]])  # (1, 2, 1, 2)
@@ -93,50 +89,29 @@ def saliency_map(attributions: Tensor, reduce: Reduce = "abs_sum") -> Tensor:
         raise ValueError(
             f"attributions must have shape (B, C, H, W), got {tuple(attributions.shape)}"
         )
-    a = attributions.detach()
-    if reduce == "abs_sum":
-        return a.sum(dim=1).abs()
-    if reduce == "sum_abs":
-        return a.abs().sum(dim=1)
-    if reduce == "sum":
-        return a.sum(dim=1)
-    if reduce == "positive_sum":
-        return a.sum(dim=1).clamp(min=0)
-    if reduce == "l2":
-        return a.square().sum(dim=1).sqrt()
-    if reduce == "max_abs":
-        return a.abs().amax(dim=1)
-    raise ValueError(
-        "reduce must be one of 'abs_sum', 'sum_abs', 'sum', 'positive_sum', 'l2', 'max_abs', "
-        f"got {reduce!r}"
-    )
-
-
-def _gaussian_kernel1d(kernel_size: int, sigma: float) -> Tensor:
-    r = kernel_size // 2
-    x = torch.arange(-r, r + 1, dtype=torch.float64)
-    k = torch.exp(-(x**2) / (2.0 * sigma**2))
-    return k / k.sum()
+    return combine_channels(attributions, reduction, dim=1)
 
 
 def gaussian_blur(
     images: Tensor,
     kernel_size: int = 11,
     sigma: float = 5.0,
-    padding: Literal["reflect", "replicate", "zeros"] = "reflect",
+    padding: Padding = "reflect",
 ) -> Tensor:
     r"""Blur every channel of an image batch with a normalised Gaussian kernel.
 
     The kernel is the sampled Gaussian
     :math:`k_i = e^{-i^2 / 2\sigma^2} / \sum_j e^{-j^2 / 2\sigma^2}`, :math:`i = -r, \dots, r`,
-    :math:`r = \lfloor \text{kernel\_size} / 2 \rfloor`, applied as the separable 2-D kernel
-    :math:`k_i k_j` with :func:`torch.nn.functional.conv2d` on the image padded by :math:`r`
-    pixels. The weights sum to 1 (up to rounding), so a constant image is unchanged.
+    :math:`r = \lfloor \text{kernel\_size} / 2 \rfloor`, applied along the rows and then the
+    columns (the separable 2-D kernel :math:`k_i k_j`) by :func:`idgrad.blur.gaussian_filter`,
+    the one blur of idgrad. The weights sum to 1 (up to rounding), so a constant image is
+    unchanged.
 
     ``padding="reflect"`` (the default) mirrors the image without repeating the edge pixel
-    (``c b | a b c``: torch's ``"reflect"``, scipy's ``"mirror"``; not the edge-repeating
-    scipy ``"reflect"`` of :mod:`idgrad.blur`) and needs ``H, W > r``; ``"replicate"``
-    repeats the edge pixel; ``"zeros"`` pads with 0 and so darkens the border.
+    (``c b | a b c``: torch's and numpy's ``"reflect"``, scipy's ``"mirror"``);
+    ``"symmetric"`` repeats it (``b a | a b c``: scipy's ``"reflect"``, the convention of
+    Blur IG); ``"replicate"`` repeats the edge pixel outwards; ``"zeros"`` pads with 0 and so
+    darkens the border. Both reflections repeat periodically, so any image size works.
 
     Note:
         The RISE code that the IDG authors use builds its 11×11 kernel by smoothing a delta
@@ -149,14 +124,14 @@ def gaussian_blur(
         images: ``(B, C, H, W)`` floating-point images.
         kernel_size: odd positive kernel width (default 11, as in the IDG paper).
         sigma: standard deviation in pixels, ``> 0`` (default 5, as in the IDG paper).
-        padding: ``"reflect"``, ``"replicate"`` or ``"zeros"``.
+        padding: ``"reflect"``, ``"symmetric"``, ``"replicate"`` or ``"zeros"``.
 
     Returns:
         Blurred images, same shape, dtype and device; ``images`` is not modified.
 
     Raises:
-        ValueError: for an even or non-positive ``kernel_size``, ``sigma <= 0``, an unknown
-            ``padding``, or an image too small for reflect padding.
+        ValueError: for an even or non-positive ``kernel_size``, ``sigma <= 0`` or an unknown
+            ``padding``.
 
     Example:
         >>> x = torch.full((1, 3, 16, 16), 0.5)
@@ -174,20 +149,8 @@ def gaussian_blur(
         raise TypeError(f"sigma must be a number, got {type(sigma).__name__}")
     if not sigma > 0 or not math.isfinite(sigma):
         raise ValueError(f"sigma must be finite and > 0, got {sigma}")
-    if padding not in ("reflect", "replicate", "zeros"):
-        raise ValueError(f"padding must be 'reflect', 'replicate' or 'zeros', got {padding!r}")
-    b, c, h, w = images.shape
-    r = kernel_size // 2
-    if padding == "reflect" and (h <= r or w <= r):
-        raise ValueError(
-            f"reflect padding of {r} pixels needs H and W > {r}, got H={h}, W={w}; "
-            "use padding='replicate' for small images"
-        )
-    k = _gaussian_kernel1d(kernel_size, float(sigma)).to(device=images.device, dtype=images.dtype)
-    x = images.detach().reshape(b * c, 1, h, w)
-    if r > 0:
-        mode = "constant" if padding == "zeros" else padding
-        x = torch.nn.functional.pad(x, (r, r, r, r), mode=mode)
-    x = torch.nn.functional.conv2d(x, k.reshape(1, 1, 1, kernel_size))
-    x = torch.nn.functional.conv2d(x, k.reshape(1, 1, kernel_size, 1))
-    return x.reshape(b, c, h, w)
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    return gaussian_filter(
+        images, float(sigma), dims=(2, 3), radius=kernel_size // 2, padding=padding
+    )
