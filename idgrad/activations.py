@@ -30,8 +30,14 @@ import torch
 from torch import nn
 
 from idgrad.integrator import ChunkSize, chunk_bounds, resolve_chunk_size
-from idgrad.seam import BaselineType, ModelSeam, TargetType, TensorOrTuple, expand_baselines
-from idgrad.validation import check_model_device
+from idgrad.seam import (
+    BaselineType,
+    ModelSeam,
+    TargetType,
+    TensorOrTuple,
+    as_input_tuple,
+    expand_baselines,
+)
 
 __all__ = ["LayerAttributions", "LayerPath", "LayerSpec"]
 
@@ -163,29 +169,6 @@ def _layers(layer: LayerSpec) -> tuple[tuple[nn.Module, ...], bool]:
     raise TypeError(f"layer must be an nn.Module or a list of them, got {type(layer).__name__}")
 
 
-def _model_inputs(inputs: TensorOrTuple) -> tuple[torch.Tensor, ...]:
-    """The model's inputs as a tuple of tensors sharing a batch axis (any dtype)."""
-    was_tuple = isinstance(inputs, (tuple, list))
-    tensors = tuple(inputs) if was_tuple else (inputs,)
-    if not tensors:
-        raise ValueError("inputs is an empty tuple")
-    for i, t in enumerate(tensors):
-        label = f"inputs[{i}]" if was_tuple else "inputs"
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
-        if t.ndim == 0 or t.shape[0] == 0:
-            raise ValueError(
-                f"{label} must have a non-empty batch axis, got shape {tuple(t.shape)}"
-            )
-        if (t.is_floating_point() or t.is_complex()) and not torch.isfinite(t).all():
-            raise ValueError(f"{label} contains NaN or Inf")
-        if t.shape[0] != tensors[0].shape[0]:
-            raise ValueError(
-                f"{label} has batch size {t.shape[0]} but inputs[0] has {tensors[0].shape[0]}"
-            )
-    return tuple(t.detach() for t in tensors)
-
-
 def _model_baselines(
     baselines: BaselineType, inputs: tuple[torch.Tensor, ...]
 ) -> tuple[torch.Tensor, ...]:
@@ -260,10 +243,10 @@ class LayerPath:
         if not callable(forward_func):
             raise TypeError(f"forward_func must be callable, got {type(forward_func).__name__}")
         layers, was_list = _layers(layer)
-        xs = _model_inputs(inputs)
+        # Any dtype: the layer's activations are interpolated, not the inputs (token ids).
+        xs, _ = as_input_tuple(inputs, forward_func=forward_func, floating=False)
         bs = _model_baselines(baselines, xs)
         extra = _extra_tuple(additional_forward_args)
-        check_model_device(forward_func, xs)
         path = cls(forward_func, layers, xs, bs, target, extra, bool(attribute_to_layer_input))
         return path, was_list
 

@@ -53,7 +53,7 @@ import torch
 
 from idgrad.guard import ModelGuard
 from idgrad.integrator import accumulation_dtype
-from idgrad.seam import TensorOrTuple
+from idgrad.seam import TensorOrTuple, as_input_tuple
 from idgrad.validation import check_int
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
@@ -64,29 +64,10 @@ NT_TYPES: tuple[str, ...] = ("smoothgrad", "smoothgrad_sq", "vargrad")
 Stdevs = float | tuple[float, ...]
 
 
-def _check_inputs(inputs: TensorOrTuple) -> tuple[tuple[torch.Tensor, ...], bool]:
-    was_tuple = isinstance(inputs, (tuple, list))
-    tensors = tuple(inputs) if was_tuple else (inputs,)
-    if not tensors:
-        raise ValueError("inputs is an empty tuple")
-    for i, t in enumerate(tensors):
-        label = f"inputs[{i}]" if was_tuple else "inputs"
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(
-                f"{label} has dtype {t.dtype}; the noise tunnel adds Gaussian noise to the "
-                "inputs, which needs a floating dtype"
-            )
-        if t.ndim == 0 or t.shape[0] == 0:
-            raise ValueError(
-                f"{label} must have a non-empty batch axis, got shape {tuple(t.shape)}"
-            )
-        if t.shape[0] != tensors[0].shape[0]:
-            raise ValueError(
-                f"{label} has batch size {t.shape[0]} but inputs[0] has {tensors[0].shape[0]}"
-            )
-    return tuple(t.detach() for t in tensors), was_tuple
+def _model_of(attribution_method: Any, method_kwargs: dict[str, Any]) -> Any:
+    """The model the wrapped method explains: its ``forward_func`` (None if unknown)."""
+    model = method_kwargs.get("forward_func")
+    return model if model is not None else getattr(attribution_method, "forward_func", None)
 
 
 def _check_stdevs(stdevs: Stdevs, n_inputs: int) -> tuple[float, ...]:
@@ -294,7 +275,12 @@ def noise_tunnel(
     """
     with_delta = bool(return_convergence_delta)
     fn = _resolve(attribution_method, with_delta)
-    xs, was_tuple = _check_inputs(inputs)
+    model = _model_of(attribution_method, method_kwargs)
+    xs, was_tuple = as_input_tuple(
+        inputs,
+        forward_func=model if callable(model) else None,
+        hint=" (the noise tunnel adds Gaussian noise to them)",
+    )
     if nt_type not in NT_TYPES:
         raise ValueError(f"unknown nt_type {nt_type!r}; expected one of {', '.join(NT_TYPES)}")
     nt_samples = check_int(nt_samples, "nt_samples")

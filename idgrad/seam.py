@@ -41,6 +41,7 @@ from idgrad.validation import (
 )
 
 __all__ = [
+    "FLOATING_HINT",
     "BaselineType",
     "ModelSeam",
     "PointLabel",
@@ -69,23 +70,50 @@ def check_no_inference_mode() -> None:
         )
 
 
+#: Why a path method refuses inputs that are not floating point (the default hint).
+FLOATING_HINT = " (attribute token ids through a layer instead)"
+
+
 def as_input_tuple(
     inputs: TensorOrTuple,
     name: str = "inputs",
     forward_func: Callable[..., Any] | None = None,
+    *,
+    floating: bool = True,
+    hint: str = FLOATING_HINT,
 ) -> tuple[tuple[torch.Tensor, ...], bool]:
-    """Normalise ``inputs`` to a tuple of floating tensors sharing a batch size and device.
+    """Normalise ``inputs`` to a tuple of tensors sharing a batch size and device.
 
-    With ``forward_func``, that device must be one of the model's
-    (:func:`~idgrad.validation.check_model_device`).
+    The one check of a model's inputs, used by the methods, the layer methods
+    (:mod:`idgrad.activations`, whose inputs may be token ids) and the noise tunnel.
+    Each tensor must have a non-empty batch axis, live on a real device (one of the
+    model's, with ``forward_func``: :func:`~idgrad.validation.check_model_device`)
+    and hold finite values.
+
+    Args:
+        inputs: a tensor ``(B, ...)`` or a tuple (list) of them.
+        name: what the caller calls them, for messages.
+        forward_func: the model, whose device the inputs must be on (None: not checked).
+        floating: refuse tensors that are not floating point (with ``hint`` saying why
+            or what to do instead); False accepts any dtype (token ids).
+        hint: appended to the message refusing a non-floating tensor.
 
     Returns:
-        ``(tensors, was_tuple)``.
+        ``(tensors, was_tuple)``, the tensors detached.
 
     Raises:
         TypeError: not a tensor / tuple of tensors, or not floating point.
         ValueError: empty batch, mismatched batch sizes or devices, the meta device, NaN
             or Inf.
+
+    Example:
+        >>> xs, was_tuple = as_input_tuple(torch.ones(2, 3))
+        >>> len(xs), was_tuple
+        (1, False)
+        >>> as_input_tuple(torch.ones(()))
+        Traceback (most recent call last):
+        ...
+        ValueError: inputs must have a batch axis, got a 0-d tensor
     """
     was_tuple = isinstance(inputs, (tuple, list))
     tensors = tuple(inputs) if was_tuple else (inputs,)
@@ -95,9 +123,10 @@ def as_input_tuple(
         label = f"{name}[{i}]" if was_tuple else name
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
-        check_floating(t, label, " (attribute token ids through a layer instead)")
+        if floating:
+            check_floating(t, label, hint)
         if t.ndim == 0:
-            raise ValueError(f"{label} must have a batch dimension, got a 0-d tensor")
+            raise ValueError(f"{label} must have a batch axis, got a 0-d tensor")
         if t.shape[0] == 0:
             raise ValueError(f"{label} is an empty batch (shape {tuple(t.shape)})")
         if forward_func is not None:

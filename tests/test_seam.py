@@ -154,7 +154,7 @@ def test_bad_baselines(baselines, error, match) -> None:
         ((torch.ones(2, 3), torch.ones(3, 3)), ValueError, "batch size"),
         ((), ValueError, "empty tuple"),
         ([1.0, 2.0], TypeError, "torch.Tensor"),
-        (torch.tensor(1.0), ValueError, "batch dimension"),
+        (torch.tensor(1.0), ValueError, "batch axis"),
     ],
 )
 def test_bad_inputs(inputs, error, match) -> None:
@@ -221,6 +221,56 @@ def test_as_input_tuple_reports_form() -> None:
     assert not was_tuple and len(t) == 1
     t, was_tuple = as_input_tuple((torch.ones(2, 1), torch.ones(2, 5)))
     assert was_tuple and len(t) == 2
+    ids, _ = as_input_tuple(torch.ones(2, 3, dtype=torch.long), floating=False)  # token ids
+    assert ids[0].dtype == torch.long
+
+
+_LINEAR = torch.nn.Linear(3, 1).double()
+
+
+def _layer_ig(inputs: object) -> object:
+    return idgrad.layer_integrated_gradients(
+        lambda *z: _LINEAR(z[0])[:, 0], _LINEAR, inputs, n_steps=4
+    )
+
+
+def _noise_tunnel(inputs: object) -> object:
+    return idgrad.noise_tunnel(
+        idgrad.integrated_gradients,
+        inputs,
+        nt_samples=2,
+        nt_seed=0,
+        forward_func=lambda *z: _LINEAR(z[0])[:, 0],
+        n_steps=4,
+    )
+
+
+_BAD_INPUTS = {
+    "0-d": torch.tensor(1.0, dtype=D),
+    "empty batch": torch.zeros(0, 3, dtype=D),
+    "NaN": torch.tensor([[1.0, float("nan"), 0.0]], dtype=D),
+    "batch sizes": (torch.ones(2, 3, dtype=D), torch.ones(3, 3, dtype=D)),
+    "empty tuple": (),
+    "not a tensor": [[1.0, 2.0, 3.0]],
+    "meta": torch.zeros(2, 3, dtype=D, device="meta"),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_INPUTS))
+def test_one_input_check_for_methods_layer_methods_and_the_noise_tunnel(case: str) -> None:
+    """The same bad inputs get the same error, worded once (seam.as_input_tuple)."""
+    inputs = _BAD_INPUTS[case]
+    errors = []
+    for run in (lambda z: _ig(lambda *a: _LINEAR(a[0])[:, 0], z), _layer_ig, _noise_tunnel):
+        with pytest.raises((TypeError, ValueError)) as info:
+            run(inputs)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[1] == errors[0] and errors[2] == errors[0], errors
+
+
+def test_the_noise_tunnel_says_why_it_needs_floating_inputs() -> None:
+    with pytest.raises(TypeError, match="has dtype torch.int64; .* adds Gaussian noise"):
+        _noise_tunnel(torch.ones(2, 3, dtype=torch.long))
 
 
 # ---------------------------------------------------------------- non-finite along the path
