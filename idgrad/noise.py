@@ -51,9 +51,11 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.defaults import INTERNAL_BATCH_SIZE
 from idgrad.guard import ModelGuard
-from idgrad.integrator import accumulation_dtype
-from idgrad.seam import TensorOrTuple, as_input_tuple
+from idgrad.integrator import accumulation_dtype, resolve_chunk_size
+from idgrad.seam import TensorOrTuple, as_input_tuple, model_outputs
+from idgrad.targets import PREDICTED, Target, is_predicted, resolve_target
 from idgrad.validation import check_int
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
@@ -123,18 +125,38 @@ def _tile(value: Any, batch: int, copies: int) -> Any:
     return value
 
 
+def _checked_target(target: Any, batch: int) -> Any:
+    """``target`` checked by :class:`idgrad.targets.Target`, before any noise is drawn.
+
+    One index per example becomes a tensor ``(B,)`` or ``(B, depth)`` that
+    :func:`_expand_kwargs` repeats for the noisy copies; None, one index for every
+    example (an int, a tuple, one element) and a callable are returned as given.
+    """
+    t = Target(target, batch)
+    if t.per_example is None:
+        return target
+    return t.per_example[:, 0] if t.depth == 1 else t.per_example
+
+
+def _predicted(model: Any, xs: tuple[torch.Tensor, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+    """The predicted classes at the clean inputs: one forward pass, before any noise."""
+    if not callable(model):
+        raise TypeError(
+            "target='predicted' needs the model to find the predicted class at the clean "
+            "inputs: pass forward_func=model (or a method object with .forward_func)"
+        )
+    chunk = resolve_chunk_size(kwargs.get("internal_batch_size", INTERNAL_BATCH_SIZE), xs)
+    outputs = model_outputs(model, xs, kwargs.get("additional_forward_args"), chunk)
+    return resolve_target(PREDICTED, outputs)  # type: ignore[return-value]
+
+
 def _expand_kwargs(kwargs: dict[str, Any], batch: int, copies: int) -> dict[str, Any]:
     """Per-example ``target``, ``baselines`` and ``additional_forward_args`` for the tiled batch."""
     out = dict(kwargs)
     if copies == 1:
         return out
-    target = kwargs.get("target")
-    if isinstance(target, list):
-        if len(target) != batch:
-            raise ValueError(f"target list has {len(target)} entries for a batch of {batch}")
-        out["target"] = target * copies
-    elif isinstance(target, torch.Tensor):
-        out["target"] = _tile(target, batch, copies)
+    if "target" in kwargs:
+        out["target"] = _tile(kwargs["target"], batch, copies)
     for key in ("baselines", "additional_forward_args"):
         if key not in kwargs:  # methods without baselines (Blur IG, AGI) must not get one
             continue
@@ -253,9 +275,13 @@ def noise_tunnel(
         return_convergence_delta: also return the method's delta for each noisy
             sample (from ``.details`` of an idgrad method, or captum's flag of an
             ``attribute`` method).
-        **method_kwargs: passed to the method; per-example ``target`` (tensor or list),
-            ``baselines`` and ``additional_forward_args`` (tensors whose first axis is
-            ``B``) are repeated for the noisy copies.
+        **method_kwargs: passed to the method; per-example ``target`` (tensor, array or
+            list; see :mod:`idgrad.targets`), ``baselines`` and
+            ``additional_forward_args`` (tensors whose first axis is ``B``) are
+            repeated for the noisy copies. ``target="predicted"`` is resolved once, by
+            one forward pass of the model at the clean inputs, so every noisy sample
+            explains the clean input's class (not the class each sample happens to
+            get).
 
     Returns:
         Attributions in the method's form (tensor, tuple, list per layer), or
@@ -311,8 +337,13 @@ def noise_tunnel(
     spec: Any = None
     deltas: list[torch.Tensor] = []
     done = 0
+    target = method_kwargs.get("target")
+    if not is_predicted(target) and "target" in method_kwargs:
+        method_kwargs["target"] = _checked_target(target, batch)
     models = (attribution_method, method_kwargs.get("forward_func"), method_kwargs.get("layer"))
     with ModelGuard(*models):
+        if is_predicted(target):  # the clean input's class, explained on every sample
+            method_kwargs["target"] = _predicted(model, xs, method_kwargs)
         while done < nt_samples:
             copies = min(per_call, nt_samples - done)
             with torch.no_grad():

@@ -51,6 +51,7 @@ __all__ = [
     "check_no_inference_mode",
     "chunk_bounds",
     "expand_baselines",
+    "model_outputs",
     "restore_form",
 ]
 
@@ -239,6 +240,32 @@ def chunk_bounds(total: int, size: int | None) -> Iterator[tuple[int, int]]:
         yield start, min(start + step, total)
 
 
+def model_outputs(
+    forward_func: Callable[..., Any],
+    inputs: tuple[torch.Tensor, ...],
+    additional_forward_args: Any = None,
+    chunk_size: int | None = None,
+) -> Any:
+    """The model's output at ``inputs`` (forward only, detached), ``chunk_size`` rows a pass.
+
+    What ``target="predicted"`` is resolved from (:func:`idgrad.targets.resolve_target`).
+    Per-example tensors of ``additional_forward_args`` are sliced with the rows.
+
+    Example:
+        >>> model_outputs(torch.nn.Linear(3, 2), (torch.ones(5, 3),), chunk_size=2).shape
+        torch.Size([5, 2])
+    """
+    batch = int(inputs[0].shape[0])
+    extra = _ExtraArgs(additional_forward_args, batch)
+    parts = []
+    for start, stop in chunk_bounds(batch, chunk_size):
+        rows = torch.arange(start, stop, device=inputs[0].device)
+        with torch.no_grad():
+            out = forward_func(*(x[start:stop] for x in inputs), *extra.take(rows))
+        parts.append(out.detach() if isinstance(out, torch.Tensor) else out)
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
 class ModelSeam:
     """The model, the target and the extra arguments, seen as ``points -> scalars``.
 
@@ -279,19 +306,11 @@ class ModelSeam:
             )
         batch = int(inputs[0].shape[0])
         extra = _ExtraArgs(additional_forward_args, batch)
-        seam = cls(forward_func, Target(None, batch), extra, batch)
-
-        def outputs() -> torch.Tensor:
-            parts = []
-            for start, stop in chunk_bounds(batch, chunk_size):
-                rows = torch.arange(start, stop, device=inputs[0].device)
-                with torch.no_grad():
-                    out = forward_func(*(x[start:stop] for x in inputs), *extra.take(rows))
-                parts.append(out.detach() if isinstance(out, torch.Tensor) else out)
-            return torch.cat(parts) if len(parts) > 1 else parts[0]
-
-        seam.target = Target(resolve_target(target, outputs), batch)
-        return seam
+        resolved = resolve_target(
+            target,
+            lambda: model_outputs(forward_func, inputs, additional_forward_args, chunk_size),
+        )
+        return cls(forward_func, Target(resolved, batch), extra, batch)
 
     def _call(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
         output = self.forward_func(*points, *self.extra.take(rows))

@@ -354,3 +354,72 @@ def test_no_parameter_of_the_noise_tunnel_is_a_method_option() -> None:
     methods += [layer_integrated_gradients, layer_integrated_decision_gradients]
     for fn in methods:
         assert not own & set(inspect.signature(fn).parameters), fn.__name__
+
+
+# ---------------------------------------------------------------- targets
+
+
+class _Counting(nn.Module):
+    """A classifier whose predicted class flips under noise; counts forward rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _mlp()
+        self.rows = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows += int(x.shape[0])
+        return self.net(x)
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_predicted_is_the_clean_inputs_class_for_every_sample(batch_size: int | None) -> None:
+    model, x = _Counting(), _x(4)
+    clean = model.net(x).argmax(1)
+    noisy = model.net(x + 3.0 * torch.randn(8, 4, 4, generator=torch.Generator().manual_seed(0)))
+    assert bool((noisy.argmax(-1) != clean).any())  # noise of this size changes some classes
+    options = dict(nt_samples=6, stdevs=3.0, nt_samples_batch_size=batch_size, n_steps=4)
+    model.rows = 0
+    out, delta = noise_tunnel(
+        idgrad.integrated_gradients,
+        x,
+        nt_seed=0,
+        forward_func=model,
+        target="predicted",
+        return_convergence_delta=True,
+        **options,
+    )
+    per_call = (batch_size or 6) * 4
+    # one forward pass of the 4 clean inputs, then only the method's own evaluations
+    calls = 6 // (batch_size or 6)
+    ig_rows = calls * per_call * (4 + 2)  # 4 gradient points and the two end points
+    assert model.rows == 4 + ig_rows
+    want = noise_tunnel(
+        idgrad.integrated_gradients, x, nt_seed=0, forward_func=model, target=clean, **options
+    )
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    assert delta.shape == (4, 6)
+    # the captum-style class finds the model in its forward_func
+    ig = idgrad.IntegratedGradients(model)
+    via_class = noise_tunnel(ig, x, nt_seed=0, target="predicted", **options)
+    torch.testing.assert_close(via_class, want, rtol=0, atol=0)
+
+
+def test_predicted_without_a_model_is_refused_before_any_work() -> None:
+    with pytest.raises(TypeError, match="target='predicted' needs the model"):
+        noise_tunnel(lambda inputs, target: inputs, _x(), target="predicted")
+
+
+def test_targets_follow_the_methods_rules() -> None:
+    model, x = _mlp(), _x()
+    kwargs = dict(nt_samples=3, stdevs=0.1, nt_seed=0, forward_func=model, n_steps=4)
+    every = noise_tunnel(idgrad.integrated_gradients, x, target=2, **kwargs)
+    for one in ([2], [-1], torch.tensor([2]), -1):  # one element: for every example
+        got = noise_tunnel(idgrad.integrated_gradients, x, target=one, **kwargs)
+        torch.testing.assert_close(got, every, rtol=0, atol=0)
+    per = noise_tunnel(idgrad.integrated_gradients, x, target=[0, -1, 1], **kwargs)
+    want = noise_tunnel(idgrad.integrated_gradients, x, target=torch.tensor([0, 2, 1]), **kwargs)
+    torch.testing.assert_close(per, want, rtol=0, atol=0)
+    for bad, error in ((torch.tensor([True, False, True]), TypeError), (True, TypeError)):
+        with pytest.raises(error, match="bool"):
+            noise_tunnel(idgrad.integrated_gradients, x, target=bad, **kwargs)
