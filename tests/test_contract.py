@@ -13,6 +13,9 @@ the noise tunnel must:
 - keep the input's dtype (float32, float64) and device (CUDA where one exists);
 - refuse bad input with a ValueError/TypeError before the model is called.
 
+The metrics that call the model (insertion, deletion, PIC, the randomisation check)
+leave it as found too.
+
 The per-method test files keep only what is specific to each method.
 """
 
@@ -30,6 +33,7 @@ from models import ModeDependentNet
 from torch import nn
 
 import idgrad
+from idgrad import metrics
 from idgrad.methods.registry import METHODS
 from idgrad.noise import noise_tunnel
 from idgrad.results import Details
@@ -321,3 +325,48 @@ def test_bad_input_is_refused_before_the_model_runs(name: str, label: str) -> No
     with pytest.raises(error):
         entry.run(model, inputs, **options)
     assert model.calls == 0
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _image_model() -> nn.Module:
+    """:class:`ModeDependentNet` on images ``(B, 1, 2, 3)``: batch norm and dropout."""
+    return nn.Sequential(nn.Flatten(), ModeDependentNet())
+
+
+def _explain(model: Any, x: torch.Tensor, target: Any) -> torch.Tensor:
+    return idgrad.integrated_gradients(model, x, target=target, n_steps=4)
+
+
+METRICS: dict[str, Callable[[Any, torch.Tensor, torch.Tensor], Any]] = {
+    "insertion": lambda m, x, s: metrics.insertion(m, x, s, pixels_per_step=2),
+    "deletion": lambda m, x, s: metrics.deletion(m, x, s, pixels_per_step=2),
+    "pic": lambda m, x, s: metrics.pic(m, x, s, codec="zlib", min_score=0.0, seed=0),
+    "parameter_randomization_check": lambda m, x, s: metrics.parameter_randomization_check(
+        m, x, _explain, mode="independent"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+@pytest.mark.parametrize("training", [False, True])
+def test_metrics_leave_the_model_as_found(name: str, training: bool) -> None:
+    """Every public metric that calls the model goes through one guard: buffers restored,
+    one TrainModeWarning at the caller's line for a model in train mode."""
+    model = _image_model().train(training)
+    state = copy.deepcopy(model.state_dict())
+    g = torch.Generator().manual_seed(3)
+    images = torch.randn(2, 1, 2, 3, generator=g, dtype=D)
+    saliency = torch.rand(2, 2, 3, generator=g, dtype=D)
+    torch.manual_seed(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        METRICS[name](model, images, saliency)
+    modes = [w for w in caught if issubclass(w.category, idgrad.TrainModeWarning)]
+    assert len(modes) == (1 if training else 0), [str(w.message) for w in caught]
+    if training:
+        assert modes[0].filename == __file__
+    assert all(m.training == training for m in model.modules())
+    for key, value in model.state_dict().items():  # parameters and buffers
+        assert torch.equal(value, state[key]), key

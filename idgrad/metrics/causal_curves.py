@@ -16,6 +16,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from idgrad.guard import ModelGuard
 from idgrad.metrics._checks import (
     Model,
     Score,
@@ -72,7 +73,7 @@ def _causal_curve(
     n = h * w
     n_steps = -(-n // pixels_per_step)
     n_points = n_steps + 1
-    with torch.no_grad():
+    with ModelGuard(model), torch.no_grad():
         x = images.detach()
         other = _resolve_substrate(substrate, x)
         start, finish = (other, x) if insert else (x, other)

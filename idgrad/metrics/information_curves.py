@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from idgrad.guard import ModelGuard
 from idgrad.metrics._checks import (
     Model,
     Target,
@@ -342,7 +343,7 @@ def pic(
     all_t = torch.tensor([0.0, *th.tolist(), 1.0], dtype=torch.float64)
     grid = np.linspace(0.0, 1.0, n_points)
 
-    with torch.no_grad():
+    with ModelGuard(model), torch.no_grad():
         x = images.detach()
         ranks = _pixel_ranks(saliency)
         target_t = _classes(model, x, target, batch_size)

@@ -11,6 +11,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from idgrad.guard import ModelGuard
 from idgrad.metrics._checks import Target, _forward
 from idgrad.targets import resolve_target
 
@@ -178,35 +179,36 @@ def parameter_randomization_check(
         raise ValueError("the model has no parameterised layer to randomise")
     reinit = init if init is not None else _reinitialise
 
-    with torch.no_grad():
-        target_t = resolve_target(target, lambda: _forward(model, inputs))
+    with ModelGuard(model, explain):  # the buffers of the caller's model, as found
+        with torch.no_grad():
+            target_t = resolve_target(target, lambda: _forward(model, inputs))
 
-    def attribute(m: nn.Module) -> Tensor:
-        out = explain(m, inputs, target_t)  # type: ignore[arg-type]
-        if not isinstance(out, Tensor):
-            raise TypeError(f"explain must return a tensor, got {type(out).__name__}")
-        out = out.detach()
-        return out.abs() if absolute else out
+        def attribute(m: nn.Module) -> Tensor:
+            out = explain(m, inputs, target_t)  # type: ignore[arg-type]
+            if not isinstance(out, Tensor):
+                raise TypeError(f"explain must return a tensor, got {type(out).__name__}")
+            out = out.detach()
+            return out.abs() if absolute else out
 
-    original = attribute(model)
-    devices = sorted({p.device.index for p in model.parameters() if p.device.type == "cuda"})
-    labels: list[str] = []
-    rows: list[Tensor] = []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))
-        if mode == "all":
-            copy_ = copy.deepcopy(model)
-            mods = dict(copy_.named_modules())
-            for name in names:
-                reinit(mods[name])
-            labels.append("all")
-            rows.append(spearman(original, attribute(copy_)))
-        else:
-            copy_ = copy.deepcopy(model)
-            for name in names:
-                if mode == "independent":
-                    copy_ = copy.deepcopy(model)
-                reinit(dict(copy_.named_modules())[name])
-                labels.append(name)
+        original = attribute(model)
+        devices = sorted({p.device.index for p in model.parameters() if p.device.type == "cuda"})
+        labels: list[str] = []
+        rows: list[Tensor] = []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed))
+            if mode == "all":
+                copy_ = copy.deepcopy(model)
+                mods = dict(copy_.named_modules())
+                for name in names:
+                    reinit(mods[name])
+                labels.append("all")
                 rows.append(spearman(original, attribute(copy_)))
-    return RandomizationResult(tuple(labels), torch.stack(rows))
+            else:
+                copy_ = copy.deepcopy(model)
+                for name in names:
+                    if mode == "independent":
+                        copy_ = copy.deepcopy(model)
+                    reinit(dict(copy_.named_modules())[name])
+                    labels.append(name)
+                    rows.append(spearman(original, attribute(copy_)))
+        return RandomizationResult(tuple(labels), torch.stack(rows))
