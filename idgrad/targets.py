@@ -47,6 +47,7 @@ from idgrad.validation import NonFiniteError
 __all__ = [
     "PREDICTED",
     "TARGET_DOC",
+    "TARGET_FORMS",
     "Target",
     "TargetType",
     "class_indices",
@@ -77,7 +78,8 @@ TARGET_DOC: Final = (
     "element: for every example), or a callable ``output -> (n,)``."
 )
 
-_FORMS = (
+#: The forms ``target`` takes, as error messages list them.
+TARGET_FORMS: Final = (
     "None, 'predicted', an int, a tuple of ints, an integer tensor or array, a list "
     "with one index per example, or a callable"
 )
@@ -105,12 +107,14 @@ class Target:
     """A validated ``target`` for a batch of ``batch_size`` examples.
 
     :meth:`select` turns a model output ``(n, ...)`` (``n`` points of any examples)
-    into one scalar per point. ``value`` is the target as given.
+    into one scalar per point. ``value`` is the target as given. ``of`` names the
+    examples in messages (``"a dataset"`` when ``batch_size`` counts a dataset's).
     """
 
-    def __init__(self, target: TargetType, batch_size: int) -> None:
+    def __init__(self, target: TargetType, batch_size: int, *, of: str = "a batch") -> None:
         self.value = target
         self.batch_size = batch_size
+        self.of = of
         self.callable: Callable[[Any], torch.Tensor] | None = None
         self.fixed: tuple[int, ...] | None = None
         self.per_example: torch.Tensor | None = None  # (B, depth) long
@@ -129,11 +133,11 @@ class Target:
                     "target='predicted' must be resolved to classes first "
                     "(idgrad.targets.resolve_target)"
                 )
-            raise TypeError(f"target must be {_FORMS}; got the string {target!r}")
+            raise TypeError(f"target must be {TARGET_FORMS}; got the string {target!r}")
         elif callable(target) and not isinstance(target, torch.Tensor):
             self.callable = target
         elif isinstance(target, (bool, np.bool_)):
-            raise TypeError(f"target must be {_FORMS}; not a bool")
+            raise TypeError(f"target must be {TARGET_FORMS}; not a bool")
         elif isinstance(target, numbers.Integral):
             self.fixed = (int(target),)
         elif isinstance(target, tuple):
@@ -143,7 +147,7 @@ class Target:
         elif isinstance(target, list):
             self._from_list(target, batch_size)
         else:
-            raise TypeError(f"target must be {_FORMS}; got {type(target).__name__}")
+            raise TypeError(f"target must be {TARGET_FORMS}; got {type(target).__name__}")
 
     def _from_tensor(self, target: torch.Tensor, batch: int) -> None:
         if target.dtype == torch.bool:
@@ -159,14 +163,14 @@ class Target:
         else:
             raise ValueError(
                 f"target tensor has shape {tuple(target.shape)}; expected a scalar, "
-                f"({batch},) or ({batch}, depth) for a batch of {batch}, or one entry "
+                f"({batch},) or ({batch}, depth) for {self.of} of {batch}, or one entry "
                 "for every example"
             )
 
     def _from_list(self, target: list[Any], batch: int) -> None:
         if len(target) not in (batch, 1):
             raise ValueError(
-                f"target list has {len(target)} entries for a batch of {batch}; give one "
+                f"target list has {len(target)} entries for {self.of} of {batch}; give one "
                 "per example, or one for every example"
             )
         rows = [
@@ -238,7 +242,7 @@ class Target:
         return value.reshape(n)
 
     def _not_scalar(self, dims: tuple[int, ...], picked: tuple[int, ...]) -> str:
-        where = f"the model's output per example has shape {dims} (batch of {self.batch_size})"
+        where = f"the model's output per example has shape {dims} ({self.of} of {self.batch_size})"
         if self.fixed == ():
             return (
                 f"target=None needs a model that returns one scalar per example, but {where}; "
@@ -255,7 +259,7 @@ class Target:
         if depth > len(dims):
             raise ValueError(
                 f"target has {depth} indices but the model's output per example has only "
-                f"{len(dims)} axes (shape {dims}, batch of {self.batch_size})"
+                f"{len(dims)} axes (shape {dims}, {self.of} of {self.batch_size})"
             )
         for d in range(depth):
             size = dims[d]

@@ -671,3 +671,63 @@ def test_same_png_same_tensor_in_explain_and_dataset(
     want = idgrad.integrated_gradients(torch.jit.load(str(model_path)), x, target=1, n_steps=6)
     np.testing.assert_allclose(np.load(tmp_path / "e-None.npy"), want.numpy(), atol=1e-6)
     capsys.readouterr()
+
+
+def test_explain_targets_mean_what_they_mean_in_python(
+    scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--target`` takes the library's forms with the library's meaning (Net has 5 classes)."""
+    import idgrad
+
+    model = torch.jit.load(str(scripted))
+    x = torch.from_numpy(np.load(npy_input))
+    for name, values in {
+        "one.npy": np.array([-1]),
+        "per.npy": np.array([-1, 1]),
+        "column.npy": np.array([[4], [-4]]),
+        "bools.npy": np.array([True, False]),
+        "floats.npy": np.array([1.0, 2.0]),
+        "three.npy": np.array([0, 1, 2]),
+    }.items():
+        np.save(tmp_path / name, values)
+    argv = ["explain", "--model", str(scripted), "--input", str(npy_input), "--method", "ig"]
+    argv += ["--steps", "4", "--no-plot"]
+    for target, explained in [
+        ("-1", [4, 4]),
+        ("one.npy", [4, 4]),  # one entry: for every example
+        ("per.npy", [4, 1]),
+        ("column.npy", [4, 1]),
+    ]:
+        out = tmp_path / f"{target}.out.npy"
+        given = str(tmp_path / target) if target.endswith(".npy") else target
+        assert main([*argv, "--target", given, "--out", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[1] for line in lines[2:4]] == [str(c) for c in explained]
+        want = idgrad.integrated_gradients(model, x, target=torch.tensor(explained), n_steps=4)
+        np.testing.assert_allclose(np.load(out), want.numpy(), rtol=1e-6, atol=1e-7)
+    for target, message in [
+        ("bools.npy", "target tensor holds bools"),
+        ("floats.npy", "target tensor must hold integers"),
+        ("three.npy", "expected a scalar, (2,) or (2, depth) for a batch of 2"),
+        ("-6", "target index -6 is out of range"),
+    ]:
+        given = str(tmp_path / target) if target.endswith(".npy") else target
+        assert main([*argv, "--target", given, "--out", str(tmp_path / "bad.npy")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "bad.npy").exists()
+
+
+def test_explain_predicted_needs_a_classifier(
+    tmp_path: Path, npy_input: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Scalar(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(1).sum(1)
+
+    path = tmp_path / "scalar.pt"
+    torch.jit.save(torch.jit.script(Scalar()), str(path))
+    argv = ["explain", "--model", str(path), "--input", str(npy_input), "--target", "predicted"]
+    assert main([*argv, "--out", str(tmp_path / "a.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a classifier output of shape (batch, classes)" in err

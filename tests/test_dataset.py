@@ -458,7 +458,7 @@ def test_bad_arguments(tmp_path: Path) -> None:
         attribute_dataset("ig", model, x, tmp_path, method_kwargs={"n_stepz": 1})
     with pytest.raises(ValueError, match="carry no label"):
         attribute_dataset("ig", model, x, tmp_path, target="label")
-    with pytest.raises(ValueError, match="4 integers"):
+    with pytest.raises(ValueError, match="2 entries for a dataset of 4"):
         attribute_dataset("ig", model, x, tmp_path, target=[0, 1])
     with pytest.raises(TypeError, match="map-style"):
         attribute_dataset("ig", model, Stream(), tmp_path)
@@ -1026,11 +1026,194 @@ def test_target_none_means_one_scalar_per_example(tmp_path: Path) -> None:
     want = idgrad.integrated_gradients(Scalar(), x, target=None)
     np.testing.assert_allclose(res.attributions, want.numpy(), rtol=0, atol=1e-12)
     assert (res.target == -1).all()
-    with pytest.raises(ValueError, match="one scalar per example, but it returns shape"):
+    with pytest.raises(ValueError, match="one scalar per example, but the model's output per"):
         attribute_dataset("ig", torch.nn.Linear(3, 2), x.float(), tmp_path / "b", progress=False)
-    with pytest.raises(ValueError, match="no class axis"):
+    with pytest.raises(ValueError, match="needs a classifier output of shape"):
         attribute_dataset("ig", Scalar(), x, tmp_path / "c", target="predicted", progress=False)
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()  # before any work
+
+
+# ---------------------------------------------------------------------- one target vocabulary
+
+
+def _classifier() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh()).double().eval()
+
+
+X5 = torch.rand(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+
+
+def _dataset_run(out: Path, data: Any = X5, **kwargs: Any) -> Any:
+    attribute_dataset(
+        "ig",
+        _classifier(),
+        data,
+        out,
+        batch_size=2,
+        method_kwargs={"n_steps": 4},
+        progress=False,
+        **kwargs,
+    )
+    return load_attributions(out)
+
+
+@pytest.mark.parametrize(
+    ("target", "explained"),
+    [
+        (-1, [2] * 5),
+        ([2], [2] * 5),  # one element: for every example
+        (torch.tensor([-1]), [2] * 5),
+        (np.array([2]), [2] * 5),
+        (torch.tensor(2), [2] * 5),
+        ([0, -1, 1, -3, 2], [0, 2, 1, 0, 2]),  # one per example, negatives from the end
+        (np.array([[0], [2], [1], [0], [-2]]), [0, 2, 1, 0, 1]),  # (N, 1)
+        (torch.tensor([1, 1, 0, 2, -1]), [1, 1, 0, 2, 2]),
+    ],
+)
+def test_targets_mean_what_they_mean_in_the_methods(
+    tmp_path: Path, target: Any, explained: list[int]
+) -> None:
+    """The runner passes, slices and records every form as the methods read it."""
+    res = _dataset_run(tmp_path, target=target)
+    want = idgrad.integrated_gradients(_classifier(), X5, target=torch.tensor(explained), n_steps=4)
+    np.testing.assert_allclose(res.attributions, want.numpy(), rtol=0, atol=1e-12)
+    direct = idgrad.integrated_gradients(_classifier(), X5, target=target, n_steps=4)
+    np.testing.assert_allclose(res.attributions, direct.numpy(), rtol=0, atol=1e-12)
+    assert res.target.tolist() == explained  # the class explained, counted from the start
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        True,
+        np.array([True, False, True, False, True]),
+        torch.tensor([True]),
+        np.array([0.0, 1.0, 2.0, 0.0, 1.0]),
+        torch.tensor([1.0]),
+        3,
+        -4,
+        [0, 0, 0, 0, 5],
+        (0, 1),  # more indices than the output has axes
+        [0, 1],  # neither one per example nor one for every example
+    ],
+)
+def test_bad_targets_get_the_methods_errors_before_any_work(tmp_path: Path, target: Any) -> None:
+    with pytest.raises((TypeError, ValueError)) as from_method:
+        idgrad.integrated_gradients(_classifier(), X5, target=target, n_steps=4)
+    with pytest.raises(type(from_method.value)) as from_runner:
+        _dataset_run(tmp_path / "out", target=target)
+    same = str(from_method.value).replace("a batch of", "a dataset of")
+    assert str(from_runner.value) == same
+    assert not (tmp_path / "out").exists()
+
+
+def test_label_is_the_runners_word_for_the_datasets_labels(tmp_path: Path) -> None:
+    labels = np.array([0, -1, 2, 1, -3])  # negative labels count from the end, as targets do
+    res = _dataset_run(tmp_path / "a", data=ArrayDataset(X5.numpy(), labels=labels), target="label")
+    assert res.target.tolist() == [0, 2, 2, 1, 0]
+    want = idgrad.integrated_gradients(_classifier(), X5, target=labels.tolist(), n_steps=4)
+    np.testing.assert_allclose(res.attributions, want.numpy(), rtol=0, atol=1e-12)
+    with pytest.raises(TypeError, match="labels must be integer classes, got dtype bool"):
+        ArrayDataset(X5.numpy(), labels=np.array([True, False, True, False, True]))
+    floats = [(x, float(i % 3)) for i, x in enumerate(X5)]  # items with float labels
+    with pytest.raises(TypeError, match="target='label' needs one integer class .*float"):
+        _dataset_run(tmp_path / "b", data=floats, target="label")
+    with pytest.raises(TypeError, match="or 'label' .*; got the string 'labels'"):
+        _dataset_run(tmp_path / "c", target="labels")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_label_out_of_range_fails_its_own_example(tmp_path: Path) -> None:
+    data = ArrayDataset(X5.numpy(), labels=np.array([0, 1, 7, 2, 1]))
+    with pytest.raises(DatasetItemError, match="example 2: .*out of range") as info:
+        _dataset_run(tmp_path / "a", data=data, target="label")
+    assert info.value.index == 2
+    res = _dataset_run(tmp_path / "b", data=data, target="label", skip_errors=True)
+    assert list(res.errors) == [2] and res.target.tolist() == [0, 1, -1, 2, 1]
+
+
+def test_batch_attributor_reads_targets_as_the_methods_do() -> None:
+    batch = {"input": X5.numpy(), "label": np.array([0, -1, 2, 1, -3])}
+    for target, explained in ((-1, [2] * 5), ([2], [2] * 5), ("label", [0, 2, 2, 1, 0])):
+        attributor = BatchAttributor(
+            "ig", _classifier(), target=target, method_kwargs={"n_steps": 4}, device="cpu"
+        )
+        out = attributor(batch)
+        want = idgrad.integrated_gradients(
+            _classifier(), X5, target=torch.tensor(explained), n_steps=4
+        )
+        np.testing.assert_allclose(out["attributions"], want.numpy(), rtol=0, atol=1e-12)
+        assert out["target"].tolist() == explained
+    predicted = BatchAttributor("ig", _classifier(), method_kwargs={"n_steps": 4}, device="cpu")
+    assert predicted(batch)["target"].tolist() == _classifier()(X5).argmax(1).tolist()
+    with pytest.raises(TypeError, match="target array holds bools"):
+        BatchAttributor("ig", _classifier(), target=np.array([True]))
+    with pytest.raises(ValueError, match="5 entries, but these batches come without"):
+        BatchAttributor("ig", _classifier(), target=[0, 1, 2, 0, 1])
+    with pytest.raises(ValueError, match="out of range for axis 0 of size 3"):
+        BatchAttributor("ig", _classifier(), target=3, method_kwargs={"n_steps": 4})(batch)
+
+
+def test_cli_targets_mean_what_they_mean_in_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_path = tmp_path / "model.pt"
+    _script(_classifier(), model_path)
+    np.save(tmp_path / "x.npy", X5.numpy())
+    base = ["dataset", "--model", str(model_path), "--data", str(tmp_path / "x.npy")]
+    base += ["--method", "ig", "--steps", "4", "--batch-size", "2", "--quiet"]
+    files = {
+        "one.npy": np.array([-1]),
+        "per.npy": np.array([0, -1, 1, -3, 2]),
+        "column.npy": np.array([[0], [2], [1], [0], [-2]]),
+        "bools.npy": np.array([True, False, True, False, True]),
+        "floats.npy": np.zeros(5),
+        "short.npy": np.array([0, 1]),
+        "labels.npy": np.array([0, -1, 2, 1, -3]),
+        "bool-labels.npy": np.array([True, False, True, False, True]),
+    }
+    for name, values in files.items():
+        np.save(tmp_path / name, values)
+    for target, explained in [
+        ("-1", [2] * 5),
+        ("one.npy", [2] * 5),
+        ("per.npy", [0, 2, 1, 0, 2]),
+        ("column.npy", [0, 2, 1, 0, 1]),
+    ]:
+        argv = [*base, "--target", str(tmp_path / target) if "." in target else target]
+        assert main_ok(argv + ["--out", str(tmp_path / f"o-{target}")], capsys)
+        res = load_attributions(tmp_path / f"o-{target}")
+        want = idgrad.integrated_gradients(
+            _classifier(), X5, target=torch.tensor(explained), n_steps=4
+        )
+        np.testing.assert_allclose(res.attributions, want.numpy(), rtol=1e-6, atol=1e-7)
+        assert res.target.tolist() == explained
+    labelled = [*base, "--labels", str(tmp_path / "labels.npy"), "--target", "label"]
+    assert main_ok(labelled + ["--out", str(tmp_path / "o-label")], capsys)
+    assert load_attributions(tmp_path / "o-label").target.tolist() == [0, 2, 2, 1, 0]
+    for argv, message in [
+        ([*base, "--target", str(tmp_path / "bools.npy")], "target tensor holds bools"),
+        ([*base, "--target", str(tmp_path / "floats.npy")], "must hold integers"),
+        ([*base, "--target", str(tmp_path / "short.npy")], "(5,) or (5, depth) for a dataset of 5"),
+        ([*base, "--target", "3"], "out of range for axis 0 of size 3"),
+        ([*base, "--target", "-4"], "target index -4 is out of range"),
+        (
+            [*base, "--labels", str(tmp_path / "bool-labels.npy"), "--target", "label"],
+            "labels must be integer classes, got dtype bool",
+        ),
+    ]:
+        assert cli_main([*argv, "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "bad").exists()
+
+
+def main_ok(argv: list[str], capsys: pytest.CaptureFixture[str]) -> bool:
+    code = cli_main(argv)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return True
 
 
 def test_manifest_records_the_installed_version(reference: Path) -> None:

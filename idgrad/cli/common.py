@@ -119,10 +119,17 @@ def image_size(values: list[int] | None) -> int | tuple[int, int] | None:
 
 
 def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> Any:
-    """``--target``: ``none``/None, one of ``words``, an int, ``i,j,...``, or a ``.npy`` path.
+    """``--target`` as the library takes it (:mod:`idgrad.targets`), with the same meaning.
 
-    ``none`` (the methods' ``target=None``) means the model returns one scalar per example;
-    ``predicted`` is each example's arg-max class; ``label`` its label.
+    ``none`` (or None) is ``target=None``: the model returns one scalar per example;
+    one of ``words`` is passed on as it is (``predicted``: each example's predicted
+    class; ``label``: each example's label); ``3`` or ``-1`` is an int (negative
+    counts from the end), ``i,j,...`` a tuple index; a ``.npy`` file is its integer
+    array: one index per example (``(B,)`` or ``(B, depth)``), or one entry for every
+    example. Only the form of the text is checked here: the value is checked where it
+    is used, by the library's rules (:class:`idgrad.targets.Target`), so that a bool
+    or float array, a wrong length or an index out of range gets the library's error,
+    in one line.
     """
     if text is None or text == "none":
         return None
@@ -132,12 +139,9 @@ def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> A
         from idgrad.loading import LoadError, load_tensor
 
         try:
-            values = load_tensor(text, what="target")
+            return load_tensor(text, what="target")
         except LoadError as err:
             raise CLIError(str(err)) from None
-        if values.ndim != 1 or values.is_floating_point() or values.is_complex():
-            raise CLIError(f"--target file {text} must hold one integer per example")
-        return values.numpy()
     try:
         parts = [int(p) for p in text.split(",")]
     except ValueError:

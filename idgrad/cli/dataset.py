@@ -163,7 +163,7 @@ def _load_data(args: argparse.Namespace) -> Any:
     labels = _existing(args.labels, "labels file") if args.labels else None
     try:
         return ArrayDataset.from_npy(*paths, labels=labels)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         raise CLIError(f"cannot read the data: {err}") from err
 
 

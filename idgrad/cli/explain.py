@@ -32,7 +32,7 @@ from idgrad.cli.common import (
 from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
 from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
 from idgrad.methods.registry import METHODS, get_method
-from idgrad.targets import predicted_classes
+from idgrad.targets import Target, is_predicted, resolve_target
 
 __all__ = ["load_inputs", "register", "run"]
 
@@ -206,6 +206,11 @@ def run(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     size = image_size(args.image_size)
     x, is_image = load_inputs(list(args.input), size, args.normalize, args.grayscale)
+    if not is_predicted(target):
+        try:  # the form, before any work: the rules and errors of the library
+            Target(target, int(x.shape[0]))
+        except (TypeError, ValueError) as err:
+            raise CLIError(f"--target {args.target}: {err}") from None
     image_shaped = is_image or (x.ndim == 4 and x.shape[1] in (1, 3))
     plot = _plot_wanted(args, image_shaped)
     if plot:
@@ -218,14 +223,12 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(baselines, torch.Tensor):
         baselines = baselines.to(args.device)
     output = _probe(model, x, list(args.input), is_image)
-    if isinstance(target, str):  # predicted, by the rule every method uses
-        try:
-            target = predicted_classes(output)
-        except ValueError as err:
-            raise CLIError(f"--target predicted: {err}") from None
-    elif isinstance(target, np.ndarray):
-        target = torch.from_numpy(target).to(args.device)
+    try:  # "predicted": the classes at the inputs, by the rule every method uses
+        target = resolve_target(target, output)
+    except ValueError as err:
+        raise CLIError(f"--target predicted: {err}") from None
     details = _attribute(args, model, x, baselines, target)
+    shown = _shown_targets(target, output, int(x.shape[0]))
     attr = details.attributions.detach().cpu()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".pt":
@@ -233,10 +236,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         np.save(args.out, attr.numpy())
     print(f"wrote {args.out} {tuple(attr.shape)}")
-    for line in _report(details, target):
+    for line in _report(details, shown):
         print(line)
     if plot:
-        _save_png(attr[0], x[0].cpu() if is_image else None, png, args, _title(args, target))
+        _save_png(attr[0], x[0].cpu() if is_image else None, png, args, _title(args, shown[0]))
         print(f"wrote {png}")
     elif image_shaped and args.plot is None:
         print(f"no heat map drawn: matplotlib is not installed ({_PLOT_HINT}, or --no-plot)")
@@ -278,7 +281,21 @@ def _gap(details: Any) -> tuple[str, str, torch.Tensor | None, torch.Tensor]:
     return "", "sum_j F(x)-F(x_j)", None, (details.start[:, None] - details.end_outputs).sum(1)
 
 
-def _report(details: Any, target: Any) -> list[str]:
+def _shown_targets(target: Any, output: Any, batch: int) -> list[str]:
+    """Each example's target as printed: the indices it explained, counted from the start.
+
+    ``-`` for None (the model's one scalar) and a callable; ``-1`` of 5 classes is ``4``.
+    """
+    t = Target(target, batch)
+    if t.callable is not None or t.depth == 0:
+        return ["-"] * batch
+    rows = t.per_example if t.per_example is not None else torch.tensor([t.fixed])
+    rows = rows.cpu().expand(batch, -1)
+    sizes = torch.tensor(output.shape[1 : 1 + rows.shape[1]])
+    return [",".join(map(str, r.tolist())) for r in torch.remainder(rows, sizes)]
+
+
+def _report(details: Any, shown: list[str]) -> list[str]:
     """One line per example: F(x), F(x'), the difference, the attributions' sum, delta."""
     start_label, gap_label, start, gap = _gap(details)
     end = details.end if hasattr(details, "end") else details.start
@@ -289,8 +306,7 @@ def _report(details: Any, target: Any) -> list[str]:
     header += f" {gap_label:>17} {'sum(attr)':>12} {'delta':>11}"
     lines = [header]
     for i in range(len(gap)):
-        t = target[i].item() if isinstance(target, torch.Tensor) and target.ndim else target
-        row = f"{i:>7} {str(t if t is not None else '-'):>7} {float(end[i]):>12.6g}"
+        row = f"{i:>7} {shown[i]:>7} {float(end[i]):>12.6g}"
         row += f" {float(start[i]):>12.6g}" if start is not None else ""
         row += f" {float(gap[i]):>17.6g} {float(total[i]):>12.6g} {float(delta[i]):>11.3g}"
         lines.append(row)
@@ -301,9 +317,8 @@ def _report(details: Any, target: Any) -> list[str]:
     return lines
 
 
-def _title(args: argparse.Namespace, target: Any) -> str:
-    t = target[0].item() if isinstance(target, torch.Tensor) and target.ndim else target
-    return f"{args.method} attributions, {args.input[0].name}, target {t if t is not None else '-'}"
+def _title(args: argparse.Namespace, shown: str) -> str:
+    return f"{args.method} attributions, {args.input[0].name}, target {shown}"
 
 
 def _save_png(

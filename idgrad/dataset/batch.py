@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
 from idgrad.dataset.settings import resolve_method
 from idgrad.loading import load_model
 
@@ -40,7 +41,10 @@ class BatchAttributor:
         input_column: the column holding the inputs ``(B, ...)``.
         label_column: the column of integer labels, used when ``target="label"``.
         index_column: a column passed through to the output (e.g. the example id).
-        target: an int, ``"label"``, ``"predicted"``, or None.
+        target: one target for every example, as in the methods (see
+            :mod:`idgrad.targets`: None, ``"predicted"``, an int, a tuple index, one
+            element, a callable), or ``"label"`` (the label column); recorded as in
+            :mod:`idgrad.dataset.block_targets`.
         preprocess: optional ``array -> tensor`` applied to the input column (e.g.
             ``HWC uint8 -> CHW float``).
         method_kwargs: further arguments of the method (``n_steps``, ...).
@@ -74,7 +78,7 @@ class BatchAttributor:
             label_column,
             index_column,
         )
-        self.target = target
+        self.targets = BlockTargets(target, None)
         self.preprocess = preprocess
         self.method_kwargs = dict(method_kwargs or {})
 
@@ -86,26 +90,19 @@ class BatchAttributor:
             else torch.as_tensor(np.asarray(raw))
         )
         x = x.to(self.device)
-        if self.target == "label":
-            target: Any = torch.as_tensor(np.asarray(batch[self.label_column]), dtype=torch.int64)
-        elif self.target == "predicted":
-            with torch.no_grad():
-                target = self.model(x).argmax(1)
-        else:
-            target = self.target
-        d = self.fn.details(self.model, x, target=target, **self.method_kwargs)  # type: ignore[attr-defined]
-        attr, delta = d.attributions, d.delta
         n = x.shape[0]
-        if isinstance(target, torch.Tensor):
-            targets = target.cpu().numpy().astype(np.int64)
-        elif isinstance(target, int):
-            targets = np.full(n, target, dtype=np.int64)
-        else:
-            targets = np.full(n, -1, dtype=np.int64)
+        labels = batch[self.label_column] if self.targets.needs_labels else None
+        if not self.targets.checked:  # once, on the first example: the methods' checks
+            first = None if labels is None else labels[0]
+            self.targets.check(guarded_outputs(self.model, (x[:1],)), first)
+        target, recorded = self.targets.for_block(
+            range(n), labels, lambda: guarded_outputs(self.model, (x,))
+        )
+        d = self.fn.details(self.model, x, target=target, **self.method_kwargs)  # type: ignore[attr-defined]
         index = np.asarray(batch[self.index_column]) if self.index_column in batch else np.arange(n)
         return {
             "index": index,
-            "attributions": attr.detach().cpu().numpy(),
-            "delta": delta.detach().cpu().double().numpy(),
-            "target": targets,
+            "attributions": d.attributions.detach().cpu().numpy(),
+            "delta": d.delta.detach().cpu().double().numpy(),
+            "target": recorded,
         }

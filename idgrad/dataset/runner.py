@@ -10,10 +10,12 @@ point loses at most the blocks in flight, and because a block's content depends 
 on its indices, a resumed or sharded run writes exactly what one uninterrupted
 single-process run writes.
 
-The module is over 500 lines for now: its target rules (the "targets" section) give
-way to :mod:`idgrad.targets` and its progress bar to the shared one when those land.
-The settings, the output folder's set-up and the resume checks live in
-:mod:`idgrad.dataset.settings` and :mod:`idgrad.dataset.resume`.
+What ``target`` means for a block lives in :mod:`idgrad.dataset.block_targets`
+(:mod:`idgrad.targets`' rules, and ``"label"``); the settings, the output folder's
+set-up and the resume checks in :mod:`idgrad.dataset.settings` and
+:mod:`idgrad.dataset.resume`. The module is a little over 500 lines because
+:func:`attribute_dataset`'s docstring, the contract of a run (resume, sharding,
+faults), takes nearly a hundred of them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numbers
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,12 +34,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from idgrad.dataset import distributed
+from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
 from idgrad.dataset.manifest import InputsChangedError
 from idgrad.dataset.resume import check_finished, setup
 from idgrad.dataset.settings import (
     RESERVED,
     check_arguments,
-    digest,
     jsonable,
     model_fingerprint,
     resolve_method,
@@ -54,7 +56,6 @@ from idgrad.dataset.sources import (
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
 from idgrad.progress import Progress
-from idgrad.targets import predicted_classes
 
 __all__ = [
     "METHODS",
@@ -130,78 +131,6 @@ class DatasetRun(NamedTuple):
     changed_blocks: tuple[int, ...] = ()
 
 
-# ---------------------------------------------------------------------- targets
-
-
-class _Target(NamedTuple):
-    kind: str  # none, int, tuple, label, predicted, per_index, callable
-    value: Any
-
-
-def _target_rule(target: Any, n: int) -> tuple[_Target, Any]:
-    if target is None:
-        return _Target("none", None), None
-    if isinstance(target, str):
-        if target not in ("label", "predicted"):
-            raise ValueError(
-                f"target must be an int, 'label', 'predicted', per-example targets, "
-                f"a tuple or a callable; got {target!r}"
-            )
-        return _Target(target, None), target
-    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-        return _Target("int", int(target)), int(target)
-    if isinstance(target, tuple):
-        return _Target("tuple", target), {"tuple": jsonable(target)}
-    if isinstance(target, (list, np.ndarray, torch.Tensor)):
-        arr = np.asarray(target.cpu() if isinstance(target, torch.Tensor) else target)
-        if arr.ndim != 1 or len(arr) != n or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(
-                f"per-example targets must be {n} integers (one per example), "
-                f"got shape {arr.shape} and dtype {arr.dtype}"
-            )
-        arr = arr.astype(np.int64)
-        return _Target("per_index", arr), {"per_index": digest(arr)}
-    if callable(target):
-        return _Target("callable", target), jsonable(target)
-    raise TypeError(f"unsupported target of type {type(target).__name__}")
-
-
-def _labels_tensor(labels: Any, n: int) -> torch.Tensor:
-    if isinstance(labels, torch.Tensor):
-        t = labels.reshape(-1)
-    else:
-        t = torch.as_tensor([int(lab) for lab in labels])
-    if t.numel() != n or t.is_floating_point():
-        raise ValueError(f"labels must be {n} integers, got {t.numel()} of dtype {t.dtype}")
-    return t.to(torch.int64)
-
-
-def _block_target(
-    rule: _Target,
-    model: Any,
-    inputs: tuple[torch.Tensor, ...],
-    labels: Any,
-    indices: Sequence[int],
-    extra_args: Any,
-) -> tuple[Any, np.ndarray]:
-    """The target to pass to the method and the int64 targets to record."""
-    m = len(indices)
-    none = np.full(m, -1, dtype=np.int64)
-    if rule.kind == "none":
-        return None, none
-    if rule.kind == "int":
-        return rule.value, np.full(m, rule.value, dtype=np.int64)
-    if rule.kind in ("tuple", "callable"):
-        return rule.value, none
-    if rule.kind == "per_index":
-        t = torch.from_numpy(rule.value[np.asarray(indices)])
-    elif rule.kind == "label":
-        t = _labels_tensor(labels, m)
-    else:  # predicted, by the rule every method uses
-        t = predicted_classes(_forward(model, inputs, extra_args)).cpu()
-    return t.to(inputs[0].device), t.cpu().numpy().astype(np.int64)
-
-
 # ---------------------------------------------------------------------- the loop
 
 
@@ -216,13 +145,13 @@ def _model_device(model: Any) -> torch.device:
 
 class _Probe(NamedTuple):
     spec: InputSpec
-    has_label: bool
     digest: str
     inputs: tuple[torch.Tensor, ...]
+    label: Any  # None when the items carry no label
 
 
 def _probe(dataset: Any, skip_errors: bool) -> _Probe:
-    """Spec, has-label, digest and inputs of the first loadable example."""
+    """Spec, digest, inputs and label of the first loadable example."""
     for i in range(len(dataset)):
         try:
             inputs, was_tuple, label = split_item(dataset[i])
@@ -238,57 +167,8 @@ def _probe(dataset: Any, skip_errors: bool) -> _Probe:
                     f"example {i}: input {k} has dtype {t.dtype}; attributions need "
                     "floating-point inputs (convert in the dataset)"
                 )
-        return _Probe(spec_of(inputs, was_tuple), label is not None, item_digest(inputs), inputs)
+        return _Probe(spec_of(inputs, was_tuple), item_digest(inputs), inputs, label)
     raise DatasetError("no example of the dataset could be loaded")
-
-
-def _check_target(rule: _Target, model: Any, inputs: tuple[torch.Tensor, ...], extra: Any) -> None:
-    """The target means something for the model's output on one example (forward only).
-
-    ``None`` means, as in the methods, that the model returns one scalar per example;
-    ``"predicted"`` needs ``(B, classes)``; an int needs a class axis that holds it.
-    """
-    if rule.kind not in ("none", "predicted", "int", "label"):
-        return
-    out = _forward(model, tuple(t[None] for t in inputs), extra)
-    shape = tuple(getattr(out, "shape", ()))
-    if not isinstance(out, torch.Tensor):
-        if rule.kind == "none":
-            raise ValueError(
-                f"target=None needs a model returning one scalar per example; it returns a "
-                f"{type(out).__name__} (pass a callable target that picks one)"
-            )
-        return
-    if rule.kind == "none" and shape not in ((1,), (1, 1)):
-        raise ValueError(
-            "target=None means the model returns one scalar per example, but it returns "
-            f"shape {shape[1:]} per example; pass an int, 'predicted', 'label', per-example "
-            "ints or a callable"
-        )
-    if rule.kind in ("predicted", "label", "int") and len(shape) < 2:
-        raise ValueError(
-            f"target={rule.value if rule.kind == 'int' else rule.kind!r} picks a class, but "
-            f"the model returns shape {shape[1:]} per example (no class axis); use target=None "
-            "for a model with one scalar output"
-        )
-    if rule.kind == "predicted" and len(shape) != 2:
-        raise ValueError(
-            f"target='predicted' needs a model output (B, classes), got {shape} for one example"
-        )
-    if rule.kind == "int" and not -shape[1] <= rule.value < shape[1]:
-        raise ValueError(
-            f"target {rule.value} is out of range for the model's {shape[1]} outputs per example"
-        )
-
-
-def _forward(model: Any, inputs: tuple[torch.Tensor, ...], extra_args: Any) -> Any:
-    args = (
-        ()
-        if extra_args is None
-        else (extra_args if isinstance(extra_args, tuple) else (extra_args,))
-    )
-    with torch.no_grad():
-        return model(*inputs, *args)
 
 
 def _attribute(
@@ -307,10 +187,6 @@ def _attribute(
     attr, delta = d.attributions, d.delta
     attrs = list(attr) if was_tuple else [attr]
     return attrs, delta
-
-
-def _slice_target(target: Any, rows: list[int]) -> Any:
-    return target[rows] if isinstance(target, torch.Tensor) else target
 
 
 def _fill_records(
@@ -398,11 +274,13 @@ def attribute_dataset(
             function and batch size are used, its sampler is not), or an array/tensor
             ``(N, ...)``. Items: see :mod:`idgrad.dataset.sources`.
         out: output directory (created).
-        target: as in the methods, None (the model returns one scalar per example), an
-            int, a tuple index or a callable; or ``"label"`` (each item's label),
-            ``"predicted"`` (the
-            model's arg-max), ``N`` per-example ints, a tuple index, or a callable
-            passed to the method.
+        target: any form the methods take, with the same meaning (see
+            :mod:`idgrad.targets`): None (the model returns one scalar per example),
+            ``"predicted"`` (each example's predicted class), an int or a tuple index
+            (negative counts from the end), one index per example of the dataset
+            (``N`` entries), one entry for every example, or a callable; or
+            ``"label"``: each example's label from the dataset. See
+            :mod:`idgrad.dataset.block_targets` for what is recorded.
         baselines: passed to the method with every block (None: its default).
         batch_size: examples per block and per method call (default: the
             DataLoader's, else 32). Part of the settings: results depend on it only
@@ -472,25 +350,22 @@ def attribute_dataset(
     try:
         error: BaseException | None = None
         try:
-            rule, target_json = _target_rule(target, n)
-            spec, has_label, first_digest, first = _probe(dataset, skip_errors)
-            if rule.kind == "label" and not has_label:
+            targets = BlockTargets(target, n)
+            first = _probe(dataset, skip_errors)
+            if targets.needs_labels and first.label is None:
                 raise ValueError("target='label' but the dataset's items carry no label")
-            _check_target(
-                rule,
-                model,
-                tuple(t.to(dev) for t in first),
-                kwargs.get("additional_forward_args"),
-            )
+            one = tuple(t[None].to(dev) for t in first.inputs)
+            extra = kwargs.get("additional_forward_args")
+            targets.check(guarded_outputs(model, one, extra), first.label)
             settings = {
                 "method": method_name,
                 "method_kwargs": jsonable(kwargs),
-                "target": target_json,
+                "target": targets.settings(),
                 "baselines": jsonable(baselines),
                 "batch_size": int(batch_size),
                 "n_examples": n,
-                "inputs": spec.to_json(),
-                "first_example": first_digest,
+                "inputs": first.spec.to_json(),
+                "first_example": first.digest,
                 "model": fingerprint if fingerprint is not None else model_fingerprint(model),
                 "idgrad": _idgrad_version(),
             }
@@ -505,14 +380,14 @@ def attribute_dataset(
                 )
             )
         setup(ctx, out, settings, resume)
-        store = BlockStore(out, n, int(batch_size), spec)
+        store = BlockStore(out, n, int(batch_size), first.spec)
         return _run(
             fn,
             model,
             source,
             store,
             ctx,
-            rule,
+            targets,
             baselines,
             kwargs,
             dev,
@@ -537,7 +412,7 @@ def _run(
     source: Any,
     store: BlockStore,
     ctx: distributed.Context,
-    rule: _Target,
+    targets: BlockTargets,
     baselines: Any,
     kwargs: dict[str, Any],
     dev: torch.device,
@@ -554,7 +429,7 @@ def _run(
     changed: list[int] = []
     try:
         damaged, changed = check_finished(
-            source, store, [b for b in mine if b in done], rule.kind == "label"
+            source, store, [b for b in mine if b in done], targets.needs_labels
         )
         if changed and not recompute_changed:
             raise InputsChangedError(
@@ -591,7 +466,7 @@ def _run(
         Guarded(source.dataset),
         batch_sampler=[list(store.block_range(b)) for b in pending],
         num_workers=source.num_workers,
-        collate_fn=Collate(spec, source.collate_fn, with_labels=rule.kind == "label"),
+        collate_fn=Collate(spec, source.collate_fn, with_labels=targets.needs_labels),
         pin_memory=source.pin_memory and dev.type == "cuda",
     )
     bar = Progress(
@@ -608,7 +483,7 @@ def _run(
         for batch in loader:
             block = batch.indices[0] // store.block_size
             rec, errors = _attribute_block(
-                fn, model, batch, store, rule, baselines, kwargs, extra, dev, skip_errors
+                fn, model, batch, store, targets, baselines, kwargs, extra, dev, skip_errors
             )
             t0 = time.perf_counter()
             store.write_block(block, rec, errors, inputs=batch.digest)
@@ -651,7 +526,7 @@ def _attribute_block(
     model: Any,
     batch: Batch,
     store: BlockStore,
-    rule: _Target,
+    targets: BlockTargets,
     baselines: Any,
     kwargs: dict[str, Any],
     extra: Any,
@@ -669,10 +544,17 @@ def _attribute_block(
     spec = store.spec
     inputs = tuple(t.to(dev) for t in batch.inputs)
     good_indices = [batch.indices[p] for p in batch.good]
-    target, targets = _block_target(rule, model, inputs, batch.labels, good_indices, extra)
+
+    def attribute(rows: tuple[torch.Tensor, ...], indices: list[int], labels: Any) -> Any:
+        target, recorded = targets.for_block(
+            indices, labels, lambda: guarded_outputs(model, rows, extra)
+        )
+        attrs, delta = _attribute(fn, model, rows, spec.was_tuple, target, baselines, kwargs)
+        return attrs, delta, recorded
+
     try:
-        attrs, delta = _attribute(fn, model, inputs, spec.was_tuple, target, baselines, kwargs)
-        _fill_records(rec, spec, batch.good, attrs, delta, targets)
+        attrs, delta, recorded = attribute(inputs, good_indices, batch.labels)
+        _fill_records(rec, spec, batch.good, attrs, delta, recorded)
         return rec, errors
     except Exception as block_error:
         if len(batch.good) == 1 and not skip_errors:
@@ -683,10 +565,9 @@ def _attribute_block(
     # Find the culprit(s): attribute the examples one at a time.
     for j, (pos, i) in enumerate(zip(batch.good, good_indices)):
         one = tuple(t[j : j + 1] for t in inputs)
+        labels = None if batch.labels is None else batch.labels[j : j + 1]
         try:
-            attrs, delta = _attribute(
-                fn, model, one, spec.was_tuple, _slice_target(target, [j]), baselines, kwargs
-            )
+            attrs, delta, recorded = attribute(one, [i], labels)
         except Exception as item_error:
             if not skip_errors:
                 raise DatasetItemError(
@@ -695,7 +576,7 @@ def _attribute_block(
             errors[i] = f"{type(item_error).__name__}: {item_error}"
             continue
         if skip_errors:
-            _fill_records(rec, spec, [pos], attrs, delta, targets[j : j + 1])
+            _fill_records(rec, spec, [pos], attrs, delta, recorded)
     r = store.block_range(batch.indices[0] // store.block_size)
     if not skip_errors:
         raise DatasetError(

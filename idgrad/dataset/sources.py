@@ -108,7 +108,8 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
 
     Args:
         *arrays: one array per model input, all with the same first axis.
-        labels: optional per-example labels (first axis the same).
+        labels: optional per-example labels (first axis the same), integers: a bool or
+            float array is refused, as a target of that dtype is (:mod:`idgrad.targets`).
     """
 
     def __init__(self, *arrays: Any, labels: Any = None) -> None:
@@ -116,6 +117,19 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
             raise ValueError("ArrayDataset needs at least one array")
         lengths = {len(a) for a in arrays}
         if labels is not None:
+            if isinstance(labels, torch.Tensor):
+                dtype: Any = labels.dtype
+                integer = not (
+                    dtype == torch.bool or labels.is_floating_point() or labels.is_complex()
+                )
+            else:
+                dtype = labels.dtype if hasattr(labels, "dtype") else np.asarray(labels).dtype
+                integer = np.issubdtype(dtype, np.integer)  # bools are not integers here
+            if not integer:
+                raise TypeError(
+                    f"labels must be integer classes, got dtype {dtype} (a label is an index, "
+                    "as a target is: convert the labels yourself if that is what they mean)"
+                )
             lengths.add(len(labels))
         if len(lengths) != 1:
             raise ValueError(f"arrays and labels must have the same length, got {sorted(lengths)}")
