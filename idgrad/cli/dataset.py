@@ -71,9 +71,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--target",
         default="predicted",
         metavar="T",
-        help="what to explain: 'predicted' (each example's highest output), 'label', 'none' "
-        "(the model returns one scalar per example), an int, 'i,j' for a multi-dimensional "
-        "output, or a .npy file of one int per example",
+        help="what to explain, as target= in Python (idgrad.targets): 'predicted' (each "
+        "example's highest output), 'label' (each example's label), 'none' (the model "
+        "returns one scalar per example), an int or 'i,j' for a multi-dimensional output "
+        "(negative counts from the end), or a .npy file of one int per example (or one for "
+        "every example)",
     )
     p.add_argument(
         "--steps",

@@ -65,9 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--target",
         default="none",
-        help="what to explain: 'none' (the model returns one scalar per example), "
-        "'predicted' (each example's highest output of a (batch, classes) model), an int, "
-        "'i,j' for a multi-dimensional output, or a .npy file of one int per example",
+        help="what to explain, as target= in Python (idgrad.targets): 'none' (the model "
+        "returns one scalar per example), 'predicted' (each example's highest output of a "
+        "(batch, classes) model), an int or 'i,j' for a multi-dimensional output (negative "
+        "counts from the end), or a .npy file of one int per example (or one for every "
+        "example)",
     )
     p.add_argument(
         "--baseline", default="0", help="a number, or a .npy/.pt file broadcastable to the input"
