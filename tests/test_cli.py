@@ -42,6 +42,15 @@ def npy_input(tmp_path: Path) -> Path:
     return path
 
 
+def explain(model: Path, inputs: Path, *options: str | Path) -> int:
+    """``idgrad explain --model MODEL --input INPUTS OPTIONS...`` in process: its exit status.
+
+    A string option may hold several words (``"--target 1 --steps 4"``); a path is one.
+    """
+    words = [w for o in options for w in (o.split() if isinstance(o, str) else [str(o)])]
+    return main(["explain", "--model", str(model), "--input", str(inputs), *words])
+
+
 def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
@@ -57,23 +66,7 @@ def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) ->
 
 def test_explain_torchscript_npy(scripted: Path, npy_input: Path, tmp_path: Path) -> None:
     out = tmp_path / "attr.npy"
-    rc = main(
-        [
-            "explain",
-            "--model",
-            str(scripted),
-            "--input",
-            str(npy_input),
-            "--target",
-            "2",
-            "--steps",
-            "8",
-            "--batch-size",
-            "5",
-            "--out",
-            str(out),
-        ]
-    )
+    rc = explain(scripted, npy_input, "--target 2 --steps 8 --batch-size 5 --out", out)
     assert rc == 0
     attr = np.load(out)
     assert attr.shape == (2, 3, 8, 8)
@@ -92,26 +85,8 @@ def test_explain_top_target_ig_and_pt_output(
     scripted: Path, npy_input: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "attr.pt"
-    assert (
-        main(
-            [
-                "explain",
-                "--model",
-                str(scripted),
-                "--input",
-                str(npy_input),
-                "--target",
-                "predicted",
-                "--method",
-                "ig",
-                "--steps",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    rc = explain(scripted, npy_input, "--target predicted --method ig --steps 4 --out", out)
+    assert rc == 0
     attr = torch.load(out, weights_only=True)
     assert attr.shape == (2, 3, 8, 8)
 
@@ -124,28 +99,8 @@ def test_explain_image_file(scripted: Path, tmp_path: Path) -> None:
         img
     )
     out = tmp_path / "img-attr.npy"
-    assert (
-        main(
-            [
-                "explain",
-                "--model",
-                str(scripted),
-                "--input",
-                str(img),
-                "--image-size",
-                "12",
-                "--normalize",
-                "unit",
-                "--target",
-                "0",
-                "--steps",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    rc = explain(scripted, img, "--image-size 12 --normalize unit --target 0 --steps 4 --out", out)
+    assert rc == 0
     assert np.load(out).shape == (1, 3, 12, 12)
     assert out.with_suffix(".png").exists()
 
@@ -169,26 +124,8 @@ def test_explain_state_dict_with_factory(
     weights = tmp_path / "weights.pt"
     torch.save(Net().state_dict(), weights)
     out = tmp_path / "sd.npy"
-    assert (
-        main(
-            [
-                "explain",
-                "--model",
-                str(weights),
-                "--factory",
-                "my_factory:make",
-                "--input",
-                str(npy_input),
-                "--target",
-                "1",
-                "--steps",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    rc = explain(weights, npy_input, "--factory my_factory:make --target 1 --steps 4 --out", out)
+    assert rc == 0
     assert np.load(out).shape == (2, 3, 8, 8)
     sys.modules.pop("my_factory", None)
 
@@ -201,26 +138,8 @@ def test_explain_exported_program(tmp_path: Path, npy_input: Path) -> None:
     path = tmp_path / "net.pt2"
     torch.export.save(program, str(path))
     out = tmp_path / "ep.npy"
-    assert (
-        main(
-            [
-                "explain",
-                "--model",
-                str(path),
-                "--input",
-                str(npy_input),
-                "--target",
-                "3",
-                "--method",
-                "ig",
-                "--steps",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    rc = explain(path, npy_input, "--target 3 --method ig --steps 4 --out", out)
+    assert rc == 0
     assert np.load(out).shape == (2, 3, 8, 8)
 
 
@@ -279,22 +198,7 @@ def test_static_exported_program_gets_a_clear_error(
     path = tmp_path / "static.pt2"
     torch.export.save(torch.export.export(Net().eval(), (torch.rand(2, 3, 8, 8),)), str(path))
     assert (
-        main(
-            [
-                "explain",
-                "--model",
-                str(path),
-                "--input",
-                str(npy_input),
-                "--target",
-                "0",
-                "--steps",
-                "4",
-                "--out",
-                str(tmp_path / "s.npy"),
-            ]
-        )
-        == 2
+        explain(path, npy_input, "--target", "0", "--steps", "4", "--out", tmp_path / "s.npy") == 2
     )
     assert "dynamic batch" in capsys.readouterr().err
 
@@ -316,23 +220,7 @@ def test_explain_every_registered_method(
     method: str, scripted: Path, npy_input: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / f"{method}.npy"
-    rc = main(
-        [
-            "explain",
-            "--model",
-            str(scripted),
-            "--input",
-            str(npy_input),
-            "--target",
-            "1",
-            "--method",
-            method,
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-        ]
-    )
+    rc = explain(scripted, npy_input, "--target 1 --method", method, "--steps 3 --out", out)
     assert rc == 0
     attr = np.load(out)
     assert attr.shape == (2, 3, 8, 8) and np.isfinite(attr).all()
@@ -341,22 +229,8 @@ def test_explain_every_registered_method(
 def test_baseline_refused_for_methods_without_one(
     scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(
-        [
-            "explain",
-            "--model",
-            str(scripted),
-            "--input",
-            str(npy_input),
-            "--target",
-            "1",
-            "--method",
-            "blur-ig",
-            "--baseline",
-            "0.5",
-            "--out",
-            str(tmp_path / "b.npy"),
-        ]
+    rc = explain(
+        scripted, npy_input, "--target 1 --method blur-ig --baseline 0.5 --out", tmp_path / "b.npy"
     )
     assert rc == 2
     assert "takes no baselines" in capsys.readouterr().err
@@ -366,22 +240,8 @@ def test_agi_needs_enough_classes(
     scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # the net has 5 classes; AGI's default top_k = 20 false classes cannot be met
-    rc = main(
-        [
-            "explain",
-            "--model",
-            str(scripted),
-            "--input",
-            str(npy_input),
-            "--target",
-            "1",
-            "--method",
-            "agi",
-            "--steps",
-            "2",
-            "--out",
-            str(tmp_path / "agi.npy"),
-        ]
+    rc = explain(
+        scripted, npy_input, "--target 1 --method agi --steps 2 --out", tmp_path / "agi.npy"
     )
     assert rc == 2
     assert "false classes" in capsys.readouterr().err

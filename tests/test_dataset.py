@@ -116,13 +116,14 @@ class Items(Dataset):  # type: ignore[type-arg]
         return x, y
 
 
-def _run(out: Path, data: Any = None, **kwargs: Any) -> Any:
+def _run(out: Path, data: Any = None, method: Any = "idg", model: Any = None, **kwargs: Any) -> Any:
+    """The job's run (IDG, labels, blocks of BS, 8 steps) with the changes given."""
     kwargs.setdefault("target", "label")
     kwargs.setdefault("batch_size", BS)
     kwargs.setdefault("method_kwargs", dataset_job.METHOD_KWARGS)
     return attribute_dataset(
-        "idg",
-        dataset_job.model(),
+        method,
+        model if model is not None else dataset_job.model(),
         data if data is not None else Items(),
         out,
         progress=False,
@@ -150,42 +151,16 @@ def test_results_equal_the_method_called_per_block(reference: Path) -> None:
 
 
 def test_method_by_function_equals_by_name(reference: Path, tmp_path: Path) -> None:
-    attribute_dataset(
-        idgrad.integrated_decision_gradients,
-        dataset_job.model(),
-        Items(),
-        tmp_path,
-        target="label",
-        batch_size=BS,
-        method_kwargs={"n_steps": 8},
-        progress=False,
-    )
+    _run(tmp_path, method=idgrad.integrated_decision_gradients)
     assert_same_run(reference, tmp_path)
 
 
 def test_dataloader_with_workers_and_arrays(reference: Path, tmp_path: Path) -> None:
     loader = DataLoader(Items(), batch_size=BS, num_workers=1, shuffle=True)  # sampler ignored
-    attribute_dataset(
-        "idg",
-        dataset_job.model(),
-        loader,
-        tmp_path / "a",
-        target="label",
-        method_kwargs={"n_steps": 8},
-        progress=False,
-    )
+    _run(tmp_path / "a", loader, batch_size=None)  # the DataLoader's batch size
     assert_same_run(reference, tmp_path / "a")
     base = dataset_job.SlowImages()
-    attribute_dataset(
-        "idg",
-        dataset_job.model(),
-        base.x.numpy(),
-        tmp_path / "b",
-        target=base.y.numpy(),
-        batch_size=BS,
-        method_kwargs={"n_steps": 8},
-        progress=False,
-    )
+    _run(tmp_path / "b", base.x.numpy(), target=base.y.numpy())
     assert_same_run(reference, tmp_path / "b")
 
 
@@ -298,27 +273,9 @@ def test_resume_with_other_settings_is_refused(reference: Path, tmp_path: Path) 
     with torch.no_grad():
         other_model.head.bias.add_(1.0)
     with pytest.raises(ResumeMismatchError, match="model"):
-        attribute_dataset(
-            "idg",
-            other_model,
-            Items(),
-            tmp_path,
-            target="label",
-            batch_size=BS,
-            method_kwargs={"n_steps": 8},
-            progress=False,
-        )
+        _run(tmp_path, model=other_model)
     with pytest.raises(ResumeMismatchError, match="method"):
-        attribute_dataset(
-            "ig",
-            dataset_job.model(),
-            Items(),
-            tmp_path,
-            target="label",
-            batch_size=BS,
-            method_kwargs={"n_steps": 8},
-            progress=False,
-        )
+        _run(tmp_path, method="ig")
     assert_same_run(reference, tmp_path)  # nothing was touched
     run = _run(tmp_path, batch_size=5, resume=False)  # start over
     assert run.blocks_skipped == 0 and run.blocks_written == N // 5
@@ -394,16 +351,7 @@ def test_bad_item_raises_with_its_index_and_keeps_earlier_blocks(
 
 def test_skip_errors_records_failures_and_goes_on(reference: Path, tmp_path: Path) -> None:
     loader = DataLoader(Items({5: "missing", 6: "shape", 30: "nan"}), batch_size=BS, num_workers=1)
-    run = attribute_dataset(
-        "idg",
-        dataset_job.model(),
-        loader,
-        tmp_path,
-        target="label",
-        method_kwargs={"n_steps": 8},
-        skip_errors=True,
-        progress=False,
-    )
+    run = _run(tmp_path, loader, batch_size=None, skip_errors=True)
     assert run.examples_failed == 3 and run.complete
     res = load_attributions(tmp_path)
     assert sorted(res.errors) == [5, 6, 30] and "item-5.png" in res.errors[5]
@@ -524,6 +472,12 @@ def _script(model: torch.nn.Module, path: Path) -> None:
         torch.jit.save(torch.jit.script(model), str(path))
 
 
+def _dataset_argv(*options: str | Path) -> list[str]:
+    """``idgrad dataset`` arguments: a string may hold several words, a path is one."""
+    words = [w for o in options for w in (o.split() if isinstance(o, str) else [str(o)])]
+    return ["dataset", *words]
+
+
 @pytest.fixture()
 def cli_files(tmp_path: Path) -> dict[str, Path]:
     data = dataset_job.SlowImages()
@@ -539,26 +493,9 @@ def test_cli_npy_matches_the_function(
     reference: Path, cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = cli_files["dir"] / "out"
-    argv = [
-        "dataset",
-        "--model",
-        str(cli_files["model"]),
-        "--data",
-        str(cli_files["x"]),
-        "--labels",
-        str(cli_files["y"]),
-        "--target",
-        "label",
-        "--method",
-        "idg",
-        "--steps",
-        "8",
-        "--batch-size",
-        str(BS),
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    model, x, y = cli_files["model"], cli_files["x"], cli_files["y"]
+    argv = _dataset_argv("--model", model, "--data", x, "--labels", y, "--out", out)
+    argv += f"--target label --method idg --steps 8 --batch-size {BS} --quiet".split()
     assert cli_main(argv) == 0
     assert "wrote 10 blocks (40 examples, 0 failed)" in capsys.readouterr().out
     assert np.array_equal(
@@ -580,27 +517,10 @@ def test_cli_exported_program(reference: Path, cli_files: dict[str, Path]) -> No
     )
     torch.export.save(program, str(cli_files["dir"] / "model.pt2"))
     out = cli_files["dir"] / "out"
-    assert (
-        cli_main(
-            [
-                "dataset",
-                "--model",
-                str(cli_files["dir"] / "model.pt2"),
-                "--data",
-                str(cli_files["x"]),
-                "--target",
-                str(cli_files["y"]),
-                "--steps",
-                "8",
-                "--batch-size",
-                str(BS),
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    model, x, y = cli_files["dir"] / "model.pt2", cli_files["x"], cli_files["y"]
+    argv = _dataset_argv("--model", model, "--data", x, "--target", y, "--out", out)
+    argv += f"--steps 8 --batch-size {BS} --quiet".split()
+    assert cli_main(argv) == 0
     np.testing.assert_allclose(
         load_attributions(out).attributions,
         load_attributions(reference).attributions,
@@ -626,23 +546,9 @@ def test_cli_image_folder_corrupt_file(
         dataset_job.SmallCNN(in_channels=1, n_classes=2, width=2, dtype=torch.float32).eval(),
         cli_files["dir"] / "gray.pt",
     )
-    argv = [
-        "dataset",
-        "--model",
-        str(cli_files["dir"] / "gray.pt"),
-        "--data",
-        str(root),
-        "--grayscale",
-        "--target",
-        "label",
-        "--steps",
-        "4",
-        "--batch-size",
-        "2",
-        "--out",
-        str(cli_files["dir"] / "img"),
-        "--quiet",
-    ]
+    argv = _dataset_argv("--model", cli_files["dir"] / "gray.pt", "--data", root)
+    argv += ["--out", str(cli_files["dir"] / "img")]
+    argv += "--grayscale --target label --steps 4 --batch-size 2 --quiet".split()
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert "example 4:" in err and "1.png" in err and "--skip-errors" in err
@@ -654,55 +560,20 @@ def test_cli_image_folder_corrupt_file(
 
 def test_cli_user_errors(cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     d = cli_files["dir"]
-    base = ["dataset", "--out", str(d / "o"), "--quiet"]
+    model, x = cli_files["model"], cli_files["x"]
     cases = [
-        (
-            ["--model", str(d / "missing.pt"), "--data", str(cli_files["x"])],
-            "model file not found",
-        ),
-        (
-            ["--model", str(cli_files["x"]), "--data", str(cli_files["x"])],
-            "not a model file idgrad reads",
-        ),
-        (
-            ["--model", str(cli_files["model"]), "--data", str(d / "none.npy")],
-            "data .* does not exist",
-        ),
-        (
-            ["--model", str(cli_files["model"]), "--data", str(cli_files["model"])],
-            "image folder or .npy",
-        ),
-        (
-            ["--model", str(cli_files["model"]), "--data", str(cli_files["x"]), "--target", "best"],
-            "--target must be",
-        ),
-        (
-            [
-                "--model",
-                str(cli_files["model"]),
-                "--data",
-                str(cli_files["x"]),
-                "--target",
-                "label",
-            ],
-            "carry no label",
-        ),
-        (
-            [
-                "--model",
-                str(cli_files["model"]),
-                "--data",
-                str(cli_files["x"]),
-                "--labels",
-                str(cli_files["model"]),
-            ],
-            "cannot read the data",
-        ),
+        (["--model", d / "missing.pt", "--data", x], "model file not found"),
+        (["--model", x, "--data", x], "not a model file idgrad reads"),
+        (["--model", model, "--data", d / "none.npy"], "data .* does not exist"),
+        (["--model", model, "--data", model], "image folder or .npy"),
+        (["--model", model, "--data", x, "--target best"], "--target must be"),
+        (["--model", model, "--data", x, "--target label"], "carry no label"),
+        (["--model", model, "--data", x, "--labels", model], "cannot read the data"),
     ]
     import re
 
     for args, pattern in cases:
-        assert cli_main([*base, *args]) == 2, args
+        assert cli_main(_dataset_argv(*args, "--quiet --out", d / "o")) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("idgrad: error: ") and re.search(pattern, err), err
 

@@ -127,60 +127,27 @@ def _mlp_as_double(model: nn.Module) -> nn.Module:
 
 def test_seed_reproducible_and_global_rng_untouched() -> None:
     model, x = _mlp(), _x()
+    tunnel = functools.partial(
+        noise_tunnel,
+        idgrad.integrated_gradients,
+        x,
+        nt_samples=3,
+        stdevs=0.5,
+        forward_func=model,
+        target=0,
+        n_steps=4,
+    )
     state = torch.get_rng_state()
-    a = noise_tunnel(
-        idgrad.integrated_gradients,
-        x,
-        nt_samples=3,
-        stdevs=0.5,
-        nt_seed=7,
-        forward_func=model,
-        target=0,
-        n_steps=4,
-    )
+    a = tunnel(nt_seed=7)
     assert torch.equal(torch.get_rng_state(), state)
-    b = noise_tunnel(
-        idgrad.integrated_gradients,
-        x,
-        nt_samples=3,
-        stdevs=0.5,
-        generator=torch.Generator().manual_seed(7),
-        forward_func=model,
-        target=0,
-        n_steps=4,
-    )
+    b = tunnel(generator=torch.Generator().manual_seed(7))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    c = noise_tunnel(
-        idgrad.integrated_gradients,
-        x,
-        nt_samples=3,
-        stdevs=0.5,
-        nt_seed=8,
-        forward_func=model,
-        target=0,
-        n_steps=4,
-    )
+    c = tunnel(nt_seed=8)
     assert not torch.allclose(a, c)
     torch.manual_seed(11)
-    d = noise_tunnel(
-        idgrad.integrated_gradients,
-        x,
-        nt_samples=3,
-        stdevs=0.5,
-        forward_func=model,
-        target=0,
-        n_steps=4,
-    )
+    d = tunnel()
     torch.manual_seed(11)
-    e = noise_tunnel(
-        idgrad.integrated_gradients,
-        x,
-        nt_samples=3,
-        stdevs=0.5,
-        forward_func=model,
-        target=0,
-        n_steps=4,
-    )
+    e = tunnel()
     torch.testing.assert_close(d, e, rtol=0, atol=0)
 
 

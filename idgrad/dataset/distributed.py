@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["Context", "agree", "barrier", "close", "context"]
+__all__ = ["Context", "agree", "barrier", "close", "context", "raise_if_any_failed"]
 
 
 class Context(NamedTuple):
@@ -104,6 +104,17 @@ def agree(ctx: Context, ok: bool) -> bool:
     flag = torch.tensor([1 if ok else 0], dtype=torch.int32, device=ctx.device)
     dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return bool(flag.item())
+
+
+def raise_if_any_failed(ctx: Context, error: BaseException | None, elsewhere: str) -> None:
+    """Every rank learns whether any rank failed; if one did, every rank raises.
+
+    This rank raises its own ``error``; a rank that did not fail raises a
+    ``RuntimeError(elsewhere)`` (what the failed rank was doing), so that no rank waits
+    for a failed one.
+    """
+    if not agree(ctx, error is None):
+        raise error if error is not None else RuntimeError(f"{elsewhere}; see its error")
 
 
 def barrier(ctx: Context) -> None:

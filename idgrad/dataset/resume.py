@@ -93,25 +93,15 @@ def setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume:
                 write_json_atomic(manifest_path(out), manifest)
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
-    if not distributed.agree(ctx, error is None):
-        raise (
-            error
-            if error is not None
-            else RuntimeError(f"rank 0 could not prepare {out}; see its error")
-        )
+    distributed.raise_if_any_failed(ctx, error, f"rank 0 could not prepare {out}")
     if not writer:
         try:
             check_settings(out, read_manifest(out), settings)
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
-    if not distributed.agree(ctx, error is None):
-        raise (
-            error
-            if error is not None
-            else RuntimeError(
-                "another rank's settings differ from this run's manifest; see its error"
-            )
-        )
+    distributed.raise_if_any_failed(
+        ctx, error, "another rank's settings differ from this run's manifest"
+    )
 
 
 def check_finished(

@@ -371,14 +371,9 @@ def attribute_dataset(
             }
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
-        if not distributed.agree(ctx, error is None):  # no rank may wait for a failed one
-            raise (
-                error
-                if error is not None
-                else RuntimeError(
-                    "another rank failed to read the dataset or the model; see its error"
-                )
-            )
+        distributed.raise_if_any_failed(
+            ctx, error, "another rank failed to read the dataset or the model"
+        )
         setup(ctx, out, settings, resume)
         store = BlockStore(out, n, int(batch_size), first.spec)
         return _run(
@@ -443,12 +438,7 @@ def _run(
             )
     except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
         error = err
-    if not distributed.agree(ctx, error is None):
-        raise (
-            error
-            if error is not None
-            else RuntimeError("another rank found changed or unreadable inputs; see its error")
-        )
+    distributed.raise_if_any_failed(ctx, error, "another rank found changed or unreadable inputs")
     if damaged:
         warnings.warn(
             f"{store.root}: {len(damaged)} finished block(s) were damaged (their bytes differ "
