@@ -55,7 +55,7 @@ from idgrad.defaults import INTERNAL_BATCH_SIZE
 from idgrad.guard import ModelGuard
 from idgrad.integrator import accumulation_dtype, resolve_chunk_size
 from idgrad.seam import TensorOrTuple, as_input_tuple, model_outputs
-from idgrad.targets import PREDICTED, Target, is_predicted, resolve_target
+from idgrad.targets import Target, is_predicted, predicted_classes
 from idgrad.validation import check_int
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
@@ -147,7 +147,7 @@ def _predicted(model: Any, xs: tuple[torch.Tensor, ...], kwargs: dict[str, Any])
         )
     chunk = resolve_chunk_size(kwargs.get("internal_batch_size", INTERNAL_BATCH_SIZE), xs)
     outputs = model_outputs(model, xs, kwargs.get("additional_forward_args"), chunk)
-    return resolve_target(PREDICTED, outputs)  # type: ignore[return-value]
+    return predicted_classes(outputs)
 
 
 def _expand_kwargs(kwargs: dict[str, Any], batch: int, copies: int) -> dict[str, Any]:
