@@ -915,10 +915,10 @@ def _classifier() -> torch.nn.Module:
 X5 = torch.rand(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
 
 
-def _dataset_run(out: Path, data: Any = X5, **kwargs: Any) -> Any:
+def _dataset_run(out: Path, data: Any = X5, model: Any = None, **kwargs: Any) -> Any:
     attribute_dataset(
         "ig",
-        _classifier(),
+        model if model is not None else _classifier(),
         data,
         out,
         batch_size=2,
@@ -1180,3 +1180,16 @@ def test_cli_image_options_do_not_apply_to_arrays(
     argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"])]
     assert cli_main([*argv, "--normalize", "imagenet", "--out", str(cli_files["dir"] / "o")]) == 2
     assert "--normalize apply to an image folder" in capsys.readouterr().err
+
+
+def test_targets_on_the_device(tmp_path: Path, device: torch.device) -> None:
+    """The model and a target tensor on the device; the records on the host."""
+    model = _classifier().to(device)
+    want_classes = model(X5.to(device)).argmax(1).tolist()
+    per = torch.tensor([0, 2, 1, 0, 2], device=device)
+    cases = [(per, per.tolist()), (torch.tensor([-1], device=device), [2] * 5)]
+    for k, (target, explained) in enumerate([*cases, ("predicted", want_classes)]):
+        res = _dataset_run(tmp_path / str(k), model=model, target=target)
+        want = idgrad.integrated_gradients(model, X5.to(device), target=target, n_steps=4)
+        np.testing.assert_allclose(res.attributions, want.cpu().numpy(), rtol=0, atol=1e-12)
+        assert res.target.tolist() == explained

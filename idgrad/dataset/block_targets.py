@@ -88,6 +88,7 @@ class BlockTargets:
         self.needs_labels = isinstance(target, str) and target == LABEL
         self.predicted = is_predicted(target)
         self.rule: Target | None = None
+        self.per_example: torch.Tensor | None = None
         self.fixed: Any = None  # the value passed with every block (kind "fixed")
         self.size: int | None = None  # length of the indexed output axis, from check()
         self.checked = False
@@ -112,6 +113,8 @@ class BlockTargets:
         else:
             rule = Target(target, n_examples, of="a dataset")
         self.rule = rule
+        #: One index row per example of the dataset, on the CPU (sliced per block).
+        self.per_example = None if rule.per_example is None else rule.per_example.cpu()
         if rule.fixed is not None:
             depth = len(rule.fixed)
             self.fixed = None if depth == 0 else rule.fixed[0] if depth == 1 else rule.fixed
@@ -175,7 +178,7 @@ class BlockTargets:
             target = classes = self._labels(labels, m)
         else:
             assert self.rule is not None
-            per = self.rule.per_example
+            per = self.per_example
             if per is not None:
                 rows = per[torch.as_tensor(list(indices), dtype=torch.long)]
                 target = rows[:, 0] if rows.shape[1] == 1 else rows
