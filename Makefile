@@ -1,20 +1,27 @@
 # Two entry points: `make demo` and `make test`. Each builds .venv on first use.
+# For maintainers: `make lint`, `make docs`, `make docs-check`, `make bench` (CONTRIBUTING.md).
 PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints.txt
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+HASH := $(shell cat pyproject.toml $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(HASH)
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench venv lint docs docs-check clean
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) torch
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[test,zoo,plot,text]"
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-* $(VENV)/.extra-*
 	touch $(STAMP)
+
+# one stamp per extra, renewed when pyproject.toml or the constraints change
+$(VENV)/.extra-%-$(HASH): $(STAMP)
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[$*]"
+	touch $@
 
 venv: $(STAMP)
 
@@ -24,9 +31,22 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e ".[bench]"
+lint: $(VENV)/.extra-lint-$(HASH)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy idgrad benchmarks
+
+# the API reference and tutorials, built offline into site/ (strict: broken links fail)
+docs: $(VENV)/.extra-docs-$(HASH)
+	$(BIN)/mkdocs build --strict
+
+# every page of site/ and the demo's report.html in headless chromium; screenshots in
+# build/docs-check/
+docs-check: docs
+	$(BIN)/python scripts/docs_check.py $(DOCS_CHECK_ARGS)
+
+bench: $(VENV)/.extra-bench-$(HASH)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

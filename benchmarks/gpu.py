@@ -185,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> str:
             times = compare_times({"floor": floor, "method": run}, "floor", reps, device=device)
             ratio = 1 / times.ratio("method")
             attr = run()
+            if not isinstance(attr, torch.Tensor):  # one input tensor: one attribution tensor
+                raise TypeError(f"expected one attribution tensor, got {type(attr).__name__}")
             key = method
             if vname == "float32":
                 reference[key] = attr

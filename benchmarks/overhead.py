@@ -23,6 +23,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,8 @@ def _contenders(case: Case, n_steps: int) -> list[tuple[str, dict[str, Callable[
 class _Trivial(torch.nn.Module):
     """A nearly free model with the case's output shape: ``F(z)_c = z_0`` for every class."""
 
+    ones: torch.Tensor
+
     def __init__(self, n_classes: int) -> None:
         super().__init__()
         self.register_buffer("ones", torch.ones(1, n_classes))
@@ -237,10 +240,11 @@ def compute_variants(level: str, n_steps: int = 50) -> list[list[Any]]:
     if level != "smoke":
         variants["torch.compile"] = torch.compile(model)
     rows = []
-    for label, fn in (
+    methods: tuple[tuple[str, Callable[..., Any]], ...] = (
         ("IG", idgrad.integrated_gradients),
         ("IDG", idgrad.integrated_decision_gradients),
-    ):
+    )
+    for label, fn in methods:
         ref = fn(model, x, target=t, n_steps=n_steps)
         for variant, forward in variants.items():
             t0 = time.perf_counter()
@@ -249,8 +253,8 @@ def compute_variants(level: str, n_steps: int = 50) -> list[list[Any]]:
             diff = float(((low - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)).median())
             times = compare_times(
                 {
-                    "float32": lambda f=fn: f(model, x, target=t, n_steps=n_steps),
-                    "variant": lambda f=fn, m=forward: f(m, x, target=t, n_steps=n_steps),
+                    "float32": partial(fn, model, x, target=t, n_steps=n_steps),
+                    "variant": partial(fn, forward, x, target=t, n_steps=n_steps),
                 },
                 reference="float32",
                 repeats=reps,

@@ -494,7 +494,11 @@ def evaluate_batch(
             def to_uint8(t: Tensor) -> Tensor:
                 return spec.to_pixels(t) * 255.0
 
-            for kind, values in (("sic", sic), ("aic", aic)):
+            pic_kinds: tuple[tuple[Literal["sic", "aic"], list[float | str]], ...] = (
+                ("sic", sic),
+                ("aic", aic),
+            )
+            for kind, values in pic_kinds:
                 auc = pic(
                     spec.model,
                     xs,

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -124,14 +125,19 @@ def _case_rows(
     rules = ("gausslegendre",) if level == "smoke" else ("gausslegendre", "riemann_trapezoid")
     for rule in rules:
         # (captum's chunk, idgrad's chunk): equal work, then each at its default
-        for chunk, ours in ((None, None), (batch * 10, batch * 10), (None, "auto")):
+        chunkings: tuple[tuple[int | None, int | Literal["auto"] | None], ...] = (
+            (None, None),
+            (batch * 10, batch * 10),
+            (None, "auto"),
+        )
+        for chunk, ours in chunkings:
 
             def run_captum(chunk: int | None = chunk, rule: str = rule) -> Any:
                 return IntegratedGradients(model).attribute(
                     x, target=t, n_steps=n_steps, method=rule, internal_batch_size=chunk
                 )
 
-            def run_idgrad(ours: int | str | None = ours, rule: str = rule) -> Any:
+            def run_idgrad(ours: int | Literal["auto"] | None = ours, rule: str = rule) -> Any:
                 return idgrad.integrated_gradients(
                     model, x, target=t, n_steps=n_steps, method=rule, internal_batch_size=ours
                 )
@@ -176,7 +182,7 @@ def _case_rows(
     ]
     for label, seed_fn, ours_fn in settings:
         times = compare_times(
-            {"seed": lambda f=seed_fn: f(model), "idgrad": lambda f=ours_fn: f(model)}, "seed", reps
+            {"seed": partial(seed_fn, model), "idgrad": partial(ours_fn, model)}, "seed", reps
         )
         speedup = 1 / times.ratio("idgrad")
         target = "idgrad >= 1.5x faster" if label == "defaults" else "-"

@@ -63,21 +63,21 @@ METHODS: dict[str, tuple[Any, dict[str, Any], str]] = {
         "idg",
     ),
 }
-REFERENCE = {
+REFERENCE: dict[str, tuple[Any, dict[str, Any]]] = {
     "ig": (layer_integrated_gradients, {"method": "gausslegendre"}),
     "idg": (layer_integrated_decision_gradients, {"adaptive": False, "method": "gausslegendre"}),
 }
 
 
 def tasks(lm: tm.MiniLM, dtype: torch.dtype) -> list[tuple[str, torch.nn.Module, tm.Encoded]]:
-    out = []
+    out: list[tuple[str, torch.nn.Module, tm.Encoded]] = []
     for first, second in tm.PAIRS:
-        model = tm.Similarity(lm, tm.encode(lm, [second])[0])
-        out.append((f"sim: {first}", model, tm.tokenize(lm, [first])))
+        similarity = tm.Similarity(lm, tm.encode(lm, [second])[0])
+        out.append((f"sim: {first}", similarity, tm.tokenize(lm, [first])))
     head = tm.train_sentiment_head(lm)
-    model = tm.Sentiment(lm, head)
+    sentiment = tm.Sentiment(lm, head)
     for sentence in tm.TEST:
-        out.append((f"sentiment: {sentence}", model, tm.tokenize(lm, [sentence])))
+        out.append((f"sentiment: {sentence}", sentiment, tm.tokenize(lm, [sentence])))
     return out
 
 

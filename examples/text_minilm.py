@@ -108,6 +108,8 @@ def encode(lm: MiniLM, sentences: Sequence[str]) -> torch.Tensor:
 class Similarity(nn.Module):
     """``cos(pool(MiniLM(ids)), reference)``, one score per row; ``(B,)``."""
 
+    reference: torch.Tensor
+
     def __init__(self, lm: MiniLM, reference: torch.Tensor) -> None:
         super().__init__()
         self.encoder = lm.model
@@ -262,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("== sentence similarity: cosine of mean-pooled MiniLM embeddings ==")
     for first, second in PAIRS:
         reference = encode(lm, [second])
-        model = Similarity(lm, reference[0])
+        model: nn.Module = Similarity(lm, reference[0])
         enc = tokenize(lm, [first], args.baseline)
         (result,) = explain(model, lm, enc, "idg", args.steps)
         print_scores(f"'{first}'  vs  '{second}'", result)
