@@ -7,10 +7,14 @@ Blocks are taken in order, page by page:
   directory;
 * ``sh``/``bash`` blocks run with bash (``-e -o pipefail``) in the same folder, with the
   test interpreter's ``bin/`` first on ``PATH`` (so ``idgrad``, ``python`` and
-  ``torchrun`` are the installed ones) and ``examples/`` linked in. The lines ``make
-  demo`` and ``make test`` are the only exceptions: they build ``.venv`` and run this
-  suite, so they are left out here and listed by :func:`test_make_lines_are_the_only_exceptions`;
-* ``text`` blocks are output or file listings and are not run. A fence without a
+  ``torchrun`` are the installed ones), ``examples/`` linked in, and ``.venv`` linked to the
+  test's virtual environment (pages speak of a clone where ``make`` built ``.venv``). The
+  lines ``make demo`` and ``make test`` are the only exceptions: they build ``.venv`` and
+  run this suite, so they are left out (see
+  :func:`test_make_lines_are_the_only_exceptions`);
+* ``text`` blocks are output or file listings and are not run;
+* a line ``--8<-- "path"`` (mkdocs' snippet syntax, e.g. in docs/examples.md) stands for the
+  file's text, as on the rendered page. A fence without a
   language fails :func:`test_every_fence_is_tagged`.
 
 A page's set-up sits in the page itself, usually in a collapsed ``<details>`` block.
@@ -38,12 +42,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RUN_LANGS = {"python": "python", "sh": "shell", "bash": "shell", "shell": "shell"}
 TEXT_LANGS = {"text"}
 EXCEPTED_MAKE = {"make demo", "make test"}
 
-_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})\s*([\w+-]*)")
+_FENCE = re.compile(r"^( *)(`{3,}|~{3,})\s*([\w+-]*)")
+_SNIPPET = re.compile(r'^\s*--8<--\s+"([^":]+)"\s*$')
 _MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
 
 
@@ -83,8 +88,11 @@ class Block:
         return None
 
     def runnable_code(self) -> str:
-        """The block's code with its ``cheaper`` replacements applied."""
-        code = self.code
+        """The block's code as rendered (snippets included), ``cheaper`` replacements applied."""
+        code = "".join(
+            (ROOT / m.group(1)).read_text(encoding="utf-8") if (m := _SNIPPET.match(line)) else line
+            for line in self.code.splitlines(keepends=True)
+        )
         for old, new in self.cheaper:
             if old not in code:
                 raise ValueError(f"{self.where}: cheaper {old!r} does not occur in the block")
@@ -200,6 +208,8 @@ def test_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     matplotlib.use("Agg")
     (tmp_path / "examples").symlink_to(ROOT / "examples")
+    if sys.prefix != sys.base_prefix:  # pages may say .venv/bin/python, as in a clone
+        (tmp_path / ".venv").symlink_to(sys.prefix)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict[str, object] = {"__name__": "__docs__"}
