@@ -56,7 +56,7 @@ class PageResult:
 
     name: str
     problems: list[str] = field(default_factory=list)
-    images: int = 0
+    found: str = ""  # what was seen: images loaded, search results
     screenshot: str = ""
 
 
@@ -120,7 +120,7 @@ def check_page(driver: Any, path: Path, name: str, shots: Path) -> PageResult:
     if len(text.strip()) < 20:
         result.problems.append(f"renders almost no text ({len(text.strip())} characters)")
     images = driver.execute_async_script(IMAGES_JS)
-    result.images = len(images)
+    result.found = f"{len(images)} images"
     for src, width in images:
         if not width:
             result.problems.append(f"image does not load: {src}")
@@ -160,7 +160,8 @@ def check_search(driver: Any, index: Path, query: str, shots: Path) -> PageResul
         WebDriverWait(driver, 20).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item")
         )
-        result.images = len(driver.find_elements(By.CSS_SELECTOR, ".md-search-result__item"))
+        hits = driver.find_elements(By.CSS_SELECTOR, ".md-search-result__item")
+        result.found = f"{len(hits)} results"
     except Exception as err:  # noqa: BLE001 - any failure here is the finding
         result.problems.append(f"search shows no results: {type(err).__name__}: {err}"[:300])
     for entry in driver.get_log("browser"):
@@ -235,10 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [r for r in results if r.problems]
     for r in results:
         status = "FAIL" if r.problems else "ok  "
-        print(f"{status} {r.name:38s} {r.images:3d} images  {r.screenshot}")
+        print(f"{status} {r.name:38s} {r.found:11s} {r.screenshot}")
         for problem in r.problems:
             print(f"       {problem}")
-    summary = {r.name: {"problems": r.problems, "images": r.images} for r in results}
+    summary = {r.name: {"problems": r.problems, "found": r.found} for r in results}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(
         f"{len(results) - len(failed)} passed, {len(failed)} failed "
