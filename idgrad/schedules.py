@@ -55,6 +55,7 @@ __all__ = [
 Rule = Literal[
     "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"
 ]
+#: The quadrature rules every path method accepts as ``method``.
 RULES: tuple[str, ...] = (
     "riemann_left",
     "riemann_right",

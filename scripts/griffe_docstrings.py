@@ -1,7 +1,7 @@
 """Griffe extension for ``make docs``: idgrad's docstring habits, rendered by mkdocstrings.
 
 idgrad's docstrings are written for ``help()`` and the source as much as for the site. At
-build time this extension adapts three habits to mkdocstrings' Google-style parser, without
+build time this extension adapts four habits to mkdocstrings' Google-style parser, without
 changing what they say:
 
 * Sphinx roles (``:func:`~idgrad.methods.ig.x```, ``:class:`Details```) become autorefs
@@ -12,6 +12,8 @@ changing what they say:
   ``:math:`...```.
 * ``Example:`` sections become ``Examples:``, which griffe renders as code (it reads the
   singular as a note).
+* ``#:`` comments just above a module constant (Sphinx's convention, used for ``METHODS``,
+  ``RULES`` and others) become its docstring, so the constant is documented on the site.
 * A group of forwarded arguments documented together (``forward_func, inputs, target: as in
   integrated_gradients``, the names possibly spread over several lines) becomes one entry
   per argument with the shared description.
@@ -20,6 +22,7 @@ changing what they say:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -94,8 +97,18 @@ def split_argument_groups(text: str) -> str:
     return "\n".join(out)
 
 
+def comment_docstring(lines: list[str], lineno: int) -> str | None:
+    """The ``#:`` comment lines just above line ``lineno`` (1-based), joined, or None."""
+    doc: list[str] = []
+    i = lineno - 2
+    while i >= 0 and lines[i].lstrip().startswith("#:"):
+        doc.insert(0, lines[i].lstrip()[2:].strip())
+        i -= 1
+    return "\n".join(doc) or None
+
+
 def adapt(text: str) -> str:
-    """All three rewrites."""
+    """The docstring rewrites (roles, examples, argument groups)."""
     text = EXAMPLE_HEADER.sub(r"\1Examples:", text)
     return split_argument_groups(rewrite_roles(text))
 
@@ -106,3 +119,15 @@ class IdgradDocstrings(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = adapt(obj.docstring.value)
+
+    def on_attribute_instance(self, *, attr: griffe.Attribute, **kwargs: Any) -> None:
+        if attr.docstring is not None or attr.lineno is None or not attr.parent:
+            return
+        if not attr.parent.is_module:
+            return
+        filepath = attr.filepath
+        if not isinstance(filepath, Path) or filepath not in attr.lines_collection:
+            return
+        text = comment_docstring(attr.lines_collection[filepath], attr.lineno)
+        if text:
+            attr.docstring = griffe.Docstring(adapt(text), parent=attr)

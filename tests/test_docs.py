@@ -325,3 +325,44 @@ def test_bad_markers_and_fences_are_errors(tmp_path: Path) -> None:
     (block,) = extract_blocks(page)
     with pytest.raises(ValueError, match="does not occur"):
         block.runnable_code()
+
+
+def _docstring_extension():
+    """scripts/griffe_docstrings.py, which ``make docs`` runs (needs the docs extra)."""
+    pytest.importorskip("griffe")
+    spec = importlib.util.spec_from_file_location(
+        "griffe_docstrings", ROOT / "scripts" / "griffe_docstrings.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_site_docstring_rewrites() -> None:
+    ext = _docstring_extension()
+    text = (
+        "Sum.\n\nArgs:\n    forward_func, inputs,\n"
+        "    target: as in :func:`~idgrad.methods.ig.x`.\n        More.\n"
+        "    n_steps: points; see :class:`torch.nn.Module` and :math:`\\rho`.\n\n"
+        "Example:\n    >>> 1\n    1\n"
+    )
+    assert ext.adapt(text).splitlines() == [
+        "Sum.",
+        "",
+        "Args:",
+        "    forward_func: as in [`x`][idgrad.methods.ig.x].",
+        "        More.",
+        "    inputs: as in [`x`][idgrad.methods.ig.x].",
+        "        More.",
+        "    target: as in [`x`][idgrad.methods.ig.x].",
+        "        More.",
+        "    n_steps: points; see `torch.nn.Module` and `\\rho`.",
+        "",
+        "Examples:",
+        "    >>> 1",
+        "    1",
+    ]
+    lines = ["x = 1", "#: The rules.", "#: Two lines.", "RULES = ()"]
+    assert ext.comment_docstring(lines, 4) == "The rules.\nTwo lines."
+    assert ext.comment_docstring(lines, 1) is None
