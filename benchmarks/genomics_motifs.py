@@ -108,8 +108,11 @@ def run_method(
     per_pair = det.n_evaluations / (n * r)
     if not name.startswith("reference") and per_pair > budget:
         raise RuntimeError(f"{name}: {per_pair} evaluations per pair exceed the budget {budget}")
+    attributions = det.attributions
+    if not isinstance(attributions, torch.Tensor):  # one input tensor: one attribution tensor
+        raise TypeError(f"expected one attribution tensor, got {type(attributions).__name__}")
     return {
-        "attributions": det.attributions.reshape(n, r, *x.shape[1:]).mean(dim=1),
+        "attributions": attributions.reshape(n, r, *x.shape[1:]).mean(dim=1),
         "abs_delta": det.delta.abs().reshape(n, r),
         "abs_gap": (det.end - det.start).abs().reshape(n, r),
         "evals_per_pair": per_pair,

@@ -203,7 +203,10 @@ def explain(
         internal_batch_size=internal_batch_size,
         **kwargs,
     )
-    scores = details.attributions.sum(-1)  # (B, T): sum over the embedding dimension
+    attributions = details.attributions  # one layer: one tensor (B, T, D)
+    if not isinstance(attributions, torch.Tensor):
+        raise TypeError(f"expected one attribution tensor, got {type(attributions).__name__}")
+    scores = attributions.sum(-1)  # (B, T): sum over the embedding dimension
     out = []
     for b, tokens in enumerate(enc.tokens):
         keep = enc.attention_mask[b].bool()

@@ -366,3 +366,29 @@ def test_site_docstring_rewrites() -> None:
     lines = ["x = 1", "#: The rules.", "#: Two lines.", "RULES = ()"]
     assert ext.comment_docstring(lines, 4) == "The rules.\nTwo lines."
     assert ext.comment_docstring(lines, 1) is None
+
+
+# Applications, not API: the command line and the demo have their --help and docs/demo.md.
+NOT_IN_API_REFERENCE = ("idgrad.cli", "idgrad.demo")
+
+
+def test_every_module_has_a_place_in_the_api_reference() -> None:
+    """Each public idgrad module is rendered by a ``::: module`` line of docs/api/*.md."""
+    import pkgutil
+
+    import idgrad
+
+    rendered = {
+        line.split(":::", 1)[1].strip()
+        for page in (ROOT / "docs" / "api").glob("*.md")
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.startswith(":::")
+    }
+    modules = [
+        m.name
+        for m in pkgutil.walk_packages(idgrad.__path__, "idgrad.")
+        if not any(part.startswith("_") for part in m.name.split("."))
+        and not m.name.startswith(NOT_IN_API_REFERENCE)
+    ]
+    missing = [m for m in modules if m not in rendered]
+    assert modules and not missing, f"add to a page of docs/api/: {missing}"
