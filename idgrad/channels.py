@@ -44,6 +44,7 @@ Reduction = Literal["sum", "abs_sum", "sum_abs", "positive_sum", "l2", "max_abs"
 """The names of the channel reductions (see the module's list for the formulas)."""
 
 REDUCTIONS: tuple[str, ...] = get_args(Reduction)
+"""The same names, as a tuple (for checks and choices)."""
 
 SALIENCY_REDUCTION: Reduction = "abs_sum"
 """Default of :func:`idgrad.metrics.saliency_map`: the IDG paper's ``|sum over channels|``."""

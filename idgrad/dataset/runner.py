@@ -253,7 +253,7 @@ def attribute_dataset(
     **Several processes.** Under ``torchrun`` (or any initialised
     ``torch.distributed`` group) each rank takes blocks ``rank, rank + world_size,
     ...`` and writes them itself; after a barrier rank 0 writes ``out/index.json``.
-    :func:`~idgrad.dataset.store.load_attributions` returns the same arrays whatever
+    :func:`~idgrad.dataset.results.load_attributions` returns the same arrays whatever
     the world size. Without a process group, explicit ``rank``/``world_size`` shard
     independent jobs (e.g. a scheduler's job array).
 
