@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -211,16 +211,16 @@ def logistic_problem(level: str) -> Problem:
     )
     p.f_change = _end_values(p.model, x, None)
     fine, coarse = (256, 128) if level == "smoke" else (4096, 2048)
-    rules = {f"gl{n}": idgrad.schedules.rule_points(n, "gausslegendre") for n in (fine, coarse)}
-    for name, (a, w) in rules.items():
-        s = shared_point_sums(p.model, x, None, a, {name: w}, chunk=4096)[name]
-        rules[name] = s  # type: ignore[assignment]
-    ref, chk = rules[f"gl{fine}"], rules[f"gl{coarse}"]  # type: ignore[index]
-    p.ref_ig, p.ref_idg = ref["ig"], _normalised_idg(ref, p.f_change)  # type: ignore[index]
+    sums: dict[int, dict[str, torch.Tensor]] = {}
+    for n in (fine, coarse):
+        a, w = idgrad.schedules.rule_points(n, "gausslegendre")
+        sums[n] = shared_point_sums(p.model, x, None, a, {"gl": w}, chunk=4096)["gl"]
+    ref, chk = sums[fine], sums[coarse]
+    p.ref_ig, p.ref_idg = ref["ig"], _normalised_idg(ref, p.f_change)
     p.ref_note = (
         f"{fine}-point Gauss-Legendre; distance to {coarse} points: IG "
-        f"{_rel_err(chk['ig'], p.ref_ig):.1e}, "  # type: ignore[index]
-        f"IDG {_rel_err(_normalised_idg(chk, p.f_change), p.ref_idg):.1e}"  # type: ignore[index]
+        f"{_rel_err(chk['ig'], p.ref_ig):.1e}, "
+        f"IDG {_rel_err(_normalised_idg(chk, p.f_change), p.ref_idg):.1e}"
     )
     _small_problem_ladders(p, level)
     return p
@@ -394,7 +394,7 @@ def _ig_row(p: Problem, rule: str, n: int) -> dict[str, Any]:
         "method": f"IG {rule}",
         "n_steps": n,
         "evals": d.n_evaluations // p.x.shape[0],
-        "err": _rel_err(d.attributions, p.ref_ig),
+        "err": _rel_err(cast(torch.Tensor, d.attributions), p.ref_ig),
         "delta": statistics.median((d.delta.abs() / p.f_change.abs()).tolist()),
     }
 
@@ -412,7 +412,7 @@ def _idg_row(p: Problem, n: int, label: str, **kwargs: Any) -> dict[str, Any]:
         "method": label,
         "n_steps": n,
         "evals": d.n_evaluations // p.x.shape[0],
-        "err": _rel_err(d.attributions, p.ref_idg),
+        "err": _rel_err(cast(torch.Tensor, d.attributions), p.ref_idg),
         "delta": statistics.median((d.delta.abs() / p.f_change.abs()).tolist()),
     }
 
