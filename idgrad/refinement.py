@@ -1,0 +1,657 @@
+"""Error-controlled path integration: gradient points in rounds, where the error is.
+
+Each example's straight path ``x' + alpha (x - x')`` is sampled at nodes
+``0 = a_0 < ... < a_{n-1} = 1``, every one a gradient evaluation -- the two ends too:
+every method needs ``F(x')`` and ``F(x)``, and a gradient costs one model evaluation
+like a forward pass. A node gives ``F(a_k)``, ``F'(a_k) = grad F . (x - x')`` and the
+gradient ``g_k``, so it carries the integrand ``c_k g_k`` (``c = 1`` for Integrated
+Gradients, ``c = F'`` for Integrated Decision Gradients) and, on every cell
+``[a_k, a_{k+1}]``, the exact integral of ``F'``: ``F(a_{k+1}) - F(a_k)``.
+
+**Rule.** :func:`idgrad.grading.spline_weights` on the nodes: ``O(h^4)`` for smooth
+integrands on any smoothly graded mesh, the trapezoid rule's interior weights for the
+piecewise-constant integrands of ReLU networks.
+
+**Rounds** (per example; examples in a batch share the passes through the model):
+
+1. *pilot*: ``N + 1`` uniform nodes;
+2. *zoom*: while a cell holds more than ``zoom_threshold`` of the activity (below), it is
+   bisected, up to ``zoom_fraction`` of the budget: this finds a decision region narrower
+   than the pilot's cells;
+3. *graded*: a smooth density (:class:`idgrad.grading.Density`: the activity of the pilot's
+   cells at their scale and of the current cells at theirs, half each, on a uniform floor),
+   and the mesh of its quantiles bent through the nodes already evaluated
+   (:func:`idgrad.grading.place_nodes`), up to the budget;
+4. *refine* (tolerance only): while the estimated error exceeds ``rtol``, split gaps of the
+   graded coordinate ``u`` -- every gap into ``q`` parts when the error must fall by ``2x``
+   or more, else the gaps with the largest local error ``||dU|| h``.
+
+**Activity.** For the rough integrands of ReLU networks (jumps at random places), a cell of
+width ``h`` across which the integrand changes by ``dU`` has an error of about
+``||dU|| h / sqrt(12)``; the density minimising the total is ``rho^(1/3)`` with
+``rho = ||dU||^2 / h``. A cell's activity is its ``rho^(1/3) h`` (share of the total);
+for IDG half of it is the share of ``|F(b) - F(a)|`` (the decision region).
+
+**Error estimate.** The nodes alternate between two half meshes ``A`` and ``B`` (both with
+the two ends). With ``Q`` the result on all nodes, ``A`` and ``B`` the results on the
+halves, the relative error of ``Q`` is estimated as
+``safety * max(||Q - (A + B) / 2|| / 15, ||A - B|| / sqrt(12)) / ||Q||``: on a smooth
+integrand the halves share an error 16x that of ``Q`` (``O(h^4)``) and the first term is
+``Q``'s error; on a rough one their errors are independent jumps, ``||A - B|| =
+sqrt(12)`` times ``Q``'s error, and the first term vanishes (in the interior ``Q``'s weights
+are the mean of the halves'). Norms are over every feature of every input: the estimate
+is about the attributions, not only about ``integral F'``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from idgrad.grading import Density, pchip, place_nodes, spline_cell_integrals, spline_weights
+from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
+from idgrad.seam import ModelSeam
+
+__all__ = [
+    "DEFAULT_MAX_EVALUATIONS",
+    "Finish",
+    "RefinedPath",
+    "RefinementOptions",
+    "cell_residuals",
+    "check_tolerance",
+    "refine_path",
+]
+
+#: Model evaluations per example that ``rtol`` may spend at most, unless told otherwise.
+DEFAULT_MAX_EVALUATIONS = 1024
+
+#: ``finish(rows, sums, fp_sum, fp2_sum, start, end, warn) -> attributions``: turns the
+#: weighted sums of examples ``rows`` (``sums[i]`` ``(len(rows), ...)``: ``sum_k w_k c_k
+#: g_k`` per input; ``fp_sum = sum w F'``, ``fp2_sum = sum w F'^2``) into attributions.
+Finish = Callable[
+    [
+        torch.Tensor,
+        tuple[torch.Tensor, ...],
+        torch.Tensor,
+        torch.Tensor,
+        torch.Tensor,
+        torch.Tensor,
+        bool,
+    ],
+    tuple[torch.Tensor, ...],
+]
+
+_MEMORY_BYTES = 2**30  # stored gradients per group of examples
+
+
+@dataclass(frozen=True)
+class RefinementOptions:
+    """The knobs of the graded schedule (defaults chosen on benchmarks/accuracy.py).
+
+    Attributes:
+        floor: uniform share of the density.
+        coarse_share: share of the activity spread at the pilot cells' scale.
+        zoom_threshold: a cell holding more activity than this is bisected in the zoom.
+        zoom_fraction: at most this fraction of the budget goes to the zoom.
+        decision_share: share of ``|F(b) - F(a)|`` in the activity when ``c = F'`` (IDG).
+        safety: factor on the error estimate.
+    """
+
+    floor: float = 0.25
+    coarse_share: float = 0.5
+    zoom_threshold: float = 0.2
+    zoom_fraction: float = 0.15
+    decision_share: float = 0.5
+    safety: float = 2.0
+
+
+class RefinedPath(NamedTuple):
+    """What :func:`refine_path` returns (``S`` = most nodes of any example).
+
+    Attributes:
+        attributions: per input ``(B, ...)``, from ``finish`` on all nodes.
+        error: ``(B,)`` float64 estimated relative L2 error of the attributions.
+        n_points: ``(B,)`` int64 gradient evaluations per example (nodes, ends included).
+        alphas: ``(B, S)`` float64 sorted nodes, NaN past an example's ``n_points``.
+        weights: ``(B, S)`` float64 spline weights (0 past ``n_points``; each row sums to 1).
+        outputs: ``(B, S)`` ``F`` at the nodes (NaN past ``n_points``).
+        derivatives: ``(B, S)`` ``F'`` at the nodes (NaN past ``n_points``).
+        start: ``(B,)`` ``F(x')``; end: ``(B,)`` ``F(x)``.
+        fp_sum: ``(B,)`` ``sum w F'`` (its distance to ``end - start`` is the delta).
+    """
+
+    attributions: tuple[torch.Tensor, ...]
+    error: torch.Tensor
+    n_points: torch.Tensor
+    alphas: torch.Tensor
+    weights: torch.Tensor
+    outputs: torch.Tensor
+    derivatives: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
+    fp_sum: torch.Tensor
+
+
+def check_tolerance(
+    n_steps: int | None, rtol: float | None, max_evaluations: int | None
+) -> tuple[int | None, float | None, int]:
+    """Validate the budget arguments; return ``(n_steps, rtol, max_evaluations)``.
+
+    Exactly one of ``n_steps`` (a fixed budget of gradient evaluations per example,
+    ends included, ``>= 2``) and ``rtol`` (a relative error in ``(0, 1)``) is given;
+    ``max_evaluations`` (``>= 9``) caps ``rtol``'s spending.
+
+    Example:
+        >>> check_tolerance(None, 0.01, None)
+        (None, 0.01, 1024)
+    """
+    if (n_steps is None) == (rtol is None):
+        raise ValueError("give exactly one of n_steps (a fixed budget) and rtol (a tolerance)")
+    if n_steps is not None:
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
+            raise TypeError(f"n_steps must be an int, got {type(n_steps).__name__}")
+        if n_steps < 2:
+            raise ValueError(
+                f"n_steps must be >= 2 for the graded schedule (both ends of the path are "
+                f"gradient points), got {n_steps}"
+            )
+        n_steps = int(n_steps)
+    if rtol is not None:
+        if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating)):
+            raise TypeError(f"rtol must be a float, got {type(rtol).__name__}")
+        if not 0.0 < float(rtol) < 1.0:
+            raise ValueError(f"rtol must be in (0, 1), got {rtol}")
+        rtol = float(rtol)
+    if max_evaluations is None:
+        max_evaluations = DEFAULT_MAX_EVALUATIONS
+    elif isinstance(max_evaluations, bool) or not isinstance(max_evaluations, (int, np.integer)):
+        raise TypeError(f"max_evaluations must be an int, got {type(max_evaluations).__name__}")
+    elif max_evaluations < 9:
+        raise ValueError(f"max_evaluations must be >= 9, got {max_evaluations}")
+    elif n_steps is not None:
+        raise ValueError("max_evaluations caps rtol's spending; with n_steps the budget is exact")
+    return n_steps, rtol, int(max_evaluations)
+
+
+def cell_residuals(alphas: np.ndarray, outputs: np.ndarray, derivatives: np.ndarray) -> np.ndarray:
+    """Per cell, the spline rule's integral of ``F'`` minus the exact ``F(b) - F(a)``.
+
+    The residuals sum to the delta ``sum_k w_k F'_k - (F(1) - F(0))`` of the spline
+    weights ``w`` and vanish on every cell where ``F'`` is a cubic polynomial of
+    ``alpha`` across the whole path (the not-a-knot spline reproduces cubics).
+
+    Example:
+        >>> a = np.linspace(0.0, 1.0, 5)
+        >>> bool(np.abs(cell_residuals(a, a**4, 4 * a**3)).max() < 1e-15)  # F' cubic: exact
+        True
+    """
+    return spline_cell_integrals(alphas, derivatives) - np.diff(np.asarray(outputs, np.float64))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _gradient_points(
+    seam: ModelSeam,
+    inputs: tuple[torch.Tensor, ...],
+    baselines: tuple[torch.Tensor, ...],
+    rows: np.ndarray,
+    alphas: np.ndarray,
+    chunk: int | None,
+) -> tuple[np.ndarray, np.ndarray, list[torch.Tensor]]:
+    """``F``, ``F'`` (float64) and the gradient per input (accumulation dtype) at the points.
+
+    Point ``i`` is ``x'_r + alphas[i] (x_r - x'_r)`` with ``r = rows[i]``; computed in
+    chunks of at most ``chunk`` points, each a fresh leaf (as in
+    :func:`idgrad.integrator.integrate_path`).
+    """
+    device = inputs[0].device
+    total = len(rows)
+    values = np.empty(total)
+    derivs = np.empty(total)
+    grads: list[list[torch.Tensor]] = [[] for _ in inputs]
+    for lo, hi in chunk_bounds(total, chunk):
+        r = torch.as_tensor(rows[lo:hi], dtype=torch.long, device=device)
+        pts = []
+        diffs = []
+        for x, b in zip(inputs, baselines):
+            work = accumulation_dtype(x.dtype)
+            xb, bb = x[r].to(work), b[r].to(work)
+            a = torch.as_tensor(alphas[lo:hi], dtype=work, device=device)
+            a = a.reshape((-1,) + (1,) * (x.ndim - 1))
+            pts.append(torch.lerp(bb, xb, a).to(x.dtype))
+            diffs.append((xb - bb).flatten(1))
+        out, g = seam.scalars_and_grads(tuple(pts), r)
+        fp = torch.zeros(hi - lo, dtype=torch.float64, device=device)
+        for i, (gi, di) in enumerate(zip(g, diffs)):
+            gw = gi.to(di.dtype)
+            fp += (gw.flatten(1) * di).sum(1).to(torch.float64)
+            grads[i].append(gw)
+        values[lo:hi] = out.to(torch.float64).cpu().numpy()
+        derivs[lo:hi] = fp.cpu().numpy()
+        del out, g, pts
+    return values, derivs, [torch.cat(gs) if gs else torch.zeros(0) for gs in grads]
+
+
+class _Path:
+    """One example's nodes (sorted) and what the model gave at them."""
+
+    def __init__(self, diffs: list[torch.Tensor], shapes: list[tuple[int, ...]]) -> None:
+        self.diffs = diffs  # x - x' per input, flattened (D_i,)
+        self.shapes = shapes  # one example's shape per input
+        self.alphas = np.zeros(0)
+        self.values = np.zeros(0)
+        self.derivs = np.zeros(0)
+        self.grads: list[torch.Tensor] | None = None  # per input (n, D_i), sorted
+        self.pilot_edges: np.ndarray | None = None
+        self.density: Density | None = None
+        self.u: np.ndarray | None = None  # graded coordinate of each node
+        self.error = math.inf
+        self.rate: float | None = None  # measured convergence order
+        self.history: list[tuple[int, float]] = []
+        self.coherent = False  # the estimate's smooth-integrand term dominated
+
+    @property
+    def n(self) -> int:
+        return len(self.alphas)
+
+    def add(self, alphas: np.ndarray, values: np.ndarray, derivs: np.ndarray, grads: list) -> None:
+        a = np.concatenate([self.alphas, alphas])
+        order = np.argsort(a, kind="stable")
+        self.alphas = a[order]
+        self.values = np.concatenate([self.values, values])[order]
+        self.derivs = np.concatenate([self.derivs, derivs])[order]
+        idx = torch.as_tensor(order, dtype=torch.long, device=grads[0].device)
+        if self.grads is None:
+            self.grads = [g.flatten(1)[idx] for g in grads]
+        else:
+            self.grads = [torch.cat([old, g.flatten(1)])[idx] for old, g in zip(self.grads, grads)]
+
+    def factors(self, with_derivative: bool) -> np.ndarray:
+        return self.derivs if with_derivative else np.ones(self.n)
+
+    def activity(self, with_derivative: bool, options: RefinementOptions) -> np.ndarray:
+        """Each cell's share of the activity (see the module doc), summing to 1."""
+        assert self.grads is not None
+        h = np.diff(self.alphas)
+        c = torch.as_tensor(self.factors(with_derivative), device=self.grads[0].device)
+        du2 = torch.zeros(self.n - 1, dtype=torch.float64, device=self.grads[0].device)
+        for g, d in zip(self.grads, self.diffs):
+            u = g * d * c.to(g.dtype)[:, None]
+            du2 += ((u[1:] - u[:-1]) ** 2).sum(1).to(torch.float64)
+        rough = _share(np.cbrt(du2.cpu().numpy() / h) * h)
+        if not with_derivative:
+            return rough
+        decision = _share(np.abs(np.diff(self.values)))
+        return options.decision_share * decision + (1 - options.decision_share) * rough
+
+    def local_errors(self, with_derivative: bool) -> np.ndarray:
+        """``||dU|| h`` per cell: the rough-integrand error scale of each gap."""
+        assert self.grads is not None
+        h = np.diff(self.alphas)
+        c = torch.as_tensor(self.factors(with_derivative), device=self.grads[0].device)
+        du2 = torch.zeros(self.n - 1, dtype=torch.float64, device=self.grads[0].device)
+        for g, d in zip(self.grads, self.diffs):
+            u = g * d * c.to(g.dtype)[:, None]
+            du2 += ((u[1:] - u[:-1]) ** 2).sum(1).to(torch.float64)
+        return np.sqrt(du2.cpu().numpy()) * h
+
+    def sums(self, subset: np.ndarray, with_derivative: bool) -> tuple[list, float, float]:
+        """``sum w c g`` per input (flat), ``sum w F'`` and ``sum w F'^2`` on a node subset."""
+        assert self.grads is not None
+        w = np.zeros(self.n)
+        w[subset] = spline_weights(self.alphas[subset])
+        coef = w * self.factors(with_derivative)
+        out = []
+        for g in self.grads:
+            cw = torch.as_tensor(coef, dtype=g.dtype, device=g.device)
+            out.append(cw @ g)
+        return out, float(w @ self.derivs), float(w @ self.derivs**2)
+
+
+def _share(m: np.ndarray) -> np.ndarray:
+    m = np.where(np.isfinite(m), m, 0.0)
+    total = m.sum()
+    return m / total if total > 0 else np.full(len(m), 1.0 / len(m))
+
+
+def _pilot_size(budget: int) -> int:
+    return int(min(16, max(2, round(budget / 6))))
+
+
+# --------------------------------------------------------------------------- the rounds
+
+
+def refine_path(
+    seam: ModelSeam,
+    inputs: tuple[torch.Tensor, ...],
+    baselines: tuple[torch.Tensor, ...],
+    finish: Finish,
+    *,
+    with_derivative: bool,
+    n_steps: int | None = None,
+    rtol: float | None = None,
+    max_evaluations: int | None = None,
+    internal_batch_size: ChunkSize = "auto",
+    options: RefinementOptions | None = None,
+) -> RefinedPath:
+    """Integrate ``c g`` along every example's path on a graded mesh (see the module doc).
+
+    Args:
+        seam, inputs, baselines: as for :func:`idgrad.integrator.integrate_path`.
+        finish: turns weighted sums into attributions (:data:`Finish`).
+        with_derivative: ``c = F'`` (IDG) if True, else ``c = 1`` (IG).
+        n_steps: a fixed budget: exactly this many gradient evaluations per example.
+        rtol: a tolerance: refine until the estimated relative L2 error of each
+            example's attributions is below it, or ``max_evaluations`` are spent.
+        max_evaluations: cap per example for ``rtol``
+            (default :data:`DEFAULT_MAX_EVALUATIONS`).
+        internal_batch_size: points per forward/backward pass.
+        options: the schedule's knobs.
+
+    Returns:
+        :class:`RefinedPath`.
+    """
+    n_steps, rtol, cap = check_tolerance(n_steps, rtol, max_evaluations)
+    options = options or RefinementOptions()
+    batch = int(inputs[0].shape[0])
+    chunk = resolve_chunk_size(internal_batch_size, inputs)
+    budget = n_steps if n_steps is not None else cap
+    per_example = sum(int(x[:1].numel()) for x in inputs) * budget
+    per_example *= torch.finfo(accumulation_dtype(inputs[0].dtype)).bits // 8
+    group = max(1, _MEMORY_BYTES // max(per_example, 1))
+    paths: list[_Path] = []
+    results: list[tuple[list[torch.Tensor], float]] = []
+    for lo in range(0, batch, group):
+        rows = np.arange(lo, min(lo + group, batch))
+        group_paths = _run_group(
+            seam,
+            inputs,
+            baselines,
+            finish,
+            rows,
+            with_derivative,
+            n_steps,
+            rtol,
+            cap,
+            chunk,
+            options,
+        )
+        paths.extend(group_paths)
+        results.extend(_final(finish, rows, group_paths, with_derivative, options, warn=True))
+    return _assemble(paths, results, inputs)
+
+
+def _evaluate_new(
+    seam: ModelSeam,
+    inputs: tuple[torch.Tensor, ...],
+    baselines: tuple[torch.Tensor, ...],
+    paths: list[_Path],
+    rows: np.ndarray,
+    new: list[np.ndarray],
+    chunk: int | None,
+) -> None:
+    flat_rows = np.concatenate([np.full(len(a), r) for r, a in zip(rows, new)]).astype(np.int64)
+    flat_alphas = np.concatenate(new) if new else np.zeros(0)
+    if not len(flat_alphas):
+        return
+    values, derivs, grads = _gradient_points(seam, inputs, baselines, flat_rows, flat_alphas, chunk)
+    off = 0
+    for p, a in zip(paths, new):
+        k = len(a)
+        if k:
+            p.add(
+                a, values[off : off + k], derivs[off : off + k], [g[off : off + k] for g in grads]
+            )
+        off += k
+
+
+def _run_group(
+    seam: ModelSeam,
+    inputs: tuple[torch.Tensor, ...],
+    baselines: tuple[torch.Tensor, ...],
+    finish: Finish,
+    rows: np.ndarray,
+    with_derivative: bool,
+    n_steps: int | None,
+    rtol: float | None,
+    cap: int,
+    chunk: int | None,
+    options: RefinementOptions,
+) -> list[_Path]:
+    device = inputs[0].device
+    diffs = [
+        (x[rows].to(accumulation_dtype(x.dtype)) - b[rows].to(accumulation_dtype(x.dtype)))
+        .flatten(1)
+        .to(device)
+        for x, b in zip(inputs, baselines)
+    ]
+    shapes = [tuple(x.shape[1:]) for x in inputs]
+    paths = [_Path([d[i] for d in diffs], shapes) for i in range(len(rows))]
+    budget = n_steps if n_steps is not None else cap
+
+    def evaluate(new: list[np.ndarray]) -> None:
+        _evaluate_new(seam, inputs, baselines, paths, rows, new, chunk)
+
+    # 1. pilot (a small fixed budget is the uniform mesh itself)
+    if n_steps is not None and n_steps < 6:
+        evaluate([np.linspace(0.0, 1.0, n_steps) for _ in paths])
+        return paths
+    n_pilot = _pilot_size(budget) if n_steps is not None else min(8, cap - 1)
+    evaluate([np.linspace(0.0, 1.0, n_pilot + 1) for _ in paths])
+    for p in paths:
+        p.pilot_edges = p.alphas.copy()
+    # 2. zoom
+    allowance = int(options.zoom_fraction * budget)
+    if n_steps is not None:
+        allowance = min(allowance, n_steps - (n_pilot + 1) - 2)
+    spent = np.zeros(len(paths), dtype=np.int64)
+    for _ in range(64):
+        new = []
+        for i, p in enumerate(paths):
+            share = p.activity(with_derivative, options)
+            hot = [int(c) for c in np.argsort(-share) if share[c] > options.zoom_threshold]
+            hot = hot[: max(0, allowance - spent[i])]
+            new.append(np.sort((p.alphas[hot] + p.alphas[np.asarray(hot, dtype=int) + 1]) / 2))
+            spent[i] += len(hot)
+        if not any(len(a) for a in new):
+            break
+        evaluate(new)
+    # 3. graded
+    if n_steps is not None:
+        targets = [n_steps] * len(paths)
+    else:
+        targets = [min(cap, max(math.ceil(1.5 * p.n) + 1, 17)) for p in paths]
+    evaluate([_graded(p, with_derivative, options, t) for p, t in zip(paths, targets)])
+    if rtol is None:
+        return paths
+    # 4. refine until the estimate is below rtol
+    for _ in range(64):
+        estimates = _final(finish, rows, paths, with_derivative, options, warn=False)
+        new = []
+        for p, (_, err) in zip(paths, estimates):
+            p.error = err
+            p.history.append((p.n, err))
+            new.append(_refinement(p, err, rtol, cap, with_derivative) if err > rtol else None)
+        if all(a is None or not len(a) for a in new):
+            break
+        evaluate([np.zeros(0) if a is None else a for a in new])
+    return paths
+
+
+def _graded(p: _Path, with_derivative: bool, options: RefinementOptions, total: int) -> np.ndarray:
+    """Place the graded mesh of ``total`` nodes through ``p``'s nodes; remember ``u``."""
+    assert p.pilot_edges is not None
+    share = p.activity(with_derivative, options)
+    coarse = _cell_share_on(p.pilot_edges, p.alphas, share)
+    edges = np.concatenate([p.pilot_edges, p.alphas])
+    centres = np.concatenate(
+        [(p.pilot_edges[:-1] + p.pilot_edges[1:]) / 2, (p.alphas[:-1] + p.alphas[1:]) / 2]
+    )
+    scales = np.concatenate([np.diff(p.pilot_edges), np.diff(p.alphas)]) / 2
+    shares = np.concatenate([options.coarse_share * coarse, (1 - options.coarse_share) * share])
+    del edges
+    p.density = Density(centres, scales, shares, options.floor)
+    total = max(total, p.n)
+    new = place_nodes(p.alphas, p.density, total)
+    full = np.sort(np.concatenate([p.alphas, new]))
+    p.u = np.arange(total) / (total - 1)
+    assert len(full) == total
+    return new
+
+
+def _cell_share_on(
+    coarse_edges: np.ndarray, fine_edges: np.ndarray, share: np.ndarray
+) -> np.ndarray:
+    """Sum the fine cells' shares into the coarse cells containing them."""
+    centres = (fine_edges[:-1] + fine_edges[1:]) / 2
+    idx = np.clip(
+        np.searchsorted(coarse_edges, centres, side="right") - 1, 0, len(coarse_edges) - 2
+    )
+    out = np.zeros(len(coarse_edges) - 1)
+    np.add.at(out, idx, share)
+    return out
+
+
+def _refinement(p: _Path, err: float, rtol: float, cap: int, with_derivative: bool) -> np.ndarray:
+    """New nodes for an example whose estimate ``err`` exceeds ``rtol`` (empty at the cap)."""
+    assert p.u is not None and p.density is not None
+    room = cap - p.n
+    if room <= 0:
+        return np.zeros(0)
+    if len(p.history) >= 2 and p.history[-2][1] > err > 0:
+        (n0, e0), (n1, e1) = p.history[-2], p.history[-1]
+        rate = float(np.clip(math.log(e0 / e1) / math.log(n1 / n0), 0.75, 4.0))
+    else:
+        rate = 4.0 if p.coherent else 1.0
+    # at most 4x the nodes per round, so the convergence rate is measured on the way
+    wanted = int(math.ceil(p.n * min(4.0, (1.1 * err / rtol) ** (1.0 / rate)))) - p.n
+    wanted = max(1, min(wanted, room))
+    gaps = p.n - 1
+    t = p.density.cdf(p.alphas)
+    t[0], t[-1] = 0.0, 1.0
+    if wanted >= gaps:
+        q = min(1 + wanted // gaps, 1 + room // gaps)
+        if q >= 2:
+            # every gap into q parts, uniformly in u
+            frac = np.arange(1, q) / q
+            u_new = (p.u[:-1, None] + np.diff(p.u)[:, None] * frac).ravel()
+            u_all = np.concatenate([p.u, u_new])
+            new = p.density.quantile(np.clip(pchip(p.u, t, u_new), 0.0, 1.0))
+            p.u = np.sort(u_all)
+            return _distinct(p.alphas, new)
+        wanted = room
+    # the gaps with the largest local error, each split at its u-midpoint
+    local = p.local_errors(with_derivative)
+    chosen = np.sort(np.argsort(-local, kind="stable")[:wanted])
+    u_new = (p.u[chosen] + p.u[chosen + 1]) / 2
+    new = p.density.quantile(np.clip(pchip(p.u, t, u_new), 0.0, 1.0))
+    p.u = np.sort(np.concatenate([p.u, u_new]))
+    return _distinct(p.alphas, new)
+
+
+def _distinct(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Drop new nodes that coincide with old ones (possible only at the edge of precision)."""
+    keep = np.abs(new[:, None] - old[None, :]).min(1) > 0 if len(old) else np.ones(len(new), bool)
+    return np.sort(new[keep])
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _halves(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    full = np.arange(n)
+    inner = full[1:-1]
+    return (
+        full,
+        np.concatenate([[0], inner[0::2], [n - 1]]),
+        np.concatenate([[0], inner[1::2], [n - 1]]),
+    )
+
+
+def _final(
+    finish: Finish,
+    rows: np.ndarray,
+    paths: list[_Path],
+    with_derivative: bool,
+    options: RefinementOptions,
+    warn: bool,
+) -> list[tuple[list[torch.Tensor], float]]:
+    """Attributions on all nodes and the error estimate, per example."""
+    out = []
+    for r, p in zip(rows, paths):
+        assert p.grads is not None
+        sets = _halves(p.n) if p.n >= 5 else (np.arange(p.n),)
+        attrs = []
+        for j, subset in enumerate(sets):
+            sums, fp, fp2 = p.sums(subset, with_derivative)
+            dev = sums[0].device
+            a = finish(
+                torch.as_tensor([int(r)], device=dev),
+                tuple(s.reshape((1,) + shape) for s, shape in zip(sums, p.shapes)),
+                torch.tensor([fp], dtype=torch.float64, device=dev),
+                torch.tensor([fp2], dtype=torch.float64, device=dev),
+                torch.tensor([p.values[0]], dtype=torch.float64, device=dev),
+                torch.tensor([p.values[-1]], dtype=torch.float64, device=dev),
+                warn and j == 0,
+            )
+            attrs.append(torch.cat([t.reshape(-1).to(torch.float64) for t in a]))
+            if j == 0:
+                full_attr = [t[0] for t in a]
+        if len(attrs) == 1:
+            err = math.inf
+        else:
+            q, a_half, b_half = attrs
+            norm = float(q.norm())
+            coherent = float((q - (a_half + b_half) / 2).norm()) / 15
+            incoherent = float((a_half - b_half).norm()) / math.sqrt(12)
+            num = options.safety * max(coherent, incoherent)
+            p.coherent = coherent > incoherent
+            err = num / norm if norm > 0 else (0.0 if num == 0 else math.inf)
+        out.append((full_attr, err))
+    return out
+
+
+def _assemble(
+    paths: list[_Path],
+    results: list[tuple[list[torch.Tensor], float]],
+    inputs: tuple[torch.Tensor, ...],
+) -> RefinedPath:
+    device = inputs[0].device
+    size = max(p.n for p in paths)
+    batch = len(paths)
+    alphas = np.full((batch, size), np.nan)
+    weights = np.zeros((batch, size))
+    outputs = np.full((batch, size), np.nan)
+    derivs = np.full((batch, size), np.nan)
+    fp_sum = np.zeros(batch)
+    for b, p in enumerate(paths):
+        alphas[b, : p.n] = p.alphas
+        weights[b, : p.n] = spline_weights(p.alphas)
+        outputs[b, : p.n] = p.values
+        derivs[b, : p.n] = p.derivs
+        fp_sum[b] = weights[b, : p.n] @ p.derivs
+    attributions = tuple(
+        torch.stack([res[0][i] for res in results]).reshape(x.shape) for i, x in enumerate(inputs)
+    )
+
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=torch.float64, device=device)
+
+    return RefinedPath(
+        attributions=attributions,
+        error=t(np.array([res[1] for res in results])),
+        n_points=torch.as_tensor([p.n for p in paths], dtype=torch.int64),
+        alphas=t(alphas),
+        weights=t(weights),
+        outputs=t(outputs),
+        derivatives=t(derivs),
+        start=t(np.array([p.values[0] for p in paths])),
+        end=t(np.array([p.values[-1] for p in paths])),
+        fp_sum=t(fp_sum),
+    )
