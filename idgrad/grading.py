@@ -28,6 +28,8 @@ import numpy as np
 
 __all__ = [
     "Density",
+    "node_cell_integrals",
+    "node_rule",
     "node_weights",
     "pchip",
     "place_nodes",
@@ -198,15 +200,36 @@ def spline_weights(alphas: np.ndarray, ends: str = "not-a-knot") -> np.ndarray:
     return w
 
 
+def node_rule(alphas: np.ndarray) -> str:
+    """Which spline the rule of :func:`node_weights` uses on these nodes.
+
+    ``"not-a-knot"`` unless its weights would amplify noise (absolute sum above 1.1
+    times their sum, or a weight above 3 times its node's trapezoid weight), then
+    ``"natural"`` under the same test, else ``"trapezoid"``.
+
+    Example:
+        >>> node_rule(np.linspace(0.0, 1.0, 7)), node_rule(np.array([0.0, 1e-4, 0.3, 1.0]))
+        ('not-a-knot', 'trapezoid')
+    """
+    a, h = _check_nodes(alphas)
+    trap = np.zeros(len(a))
+    trap[:-1] += h / 2
+    trap[1:] += h / 2
+    for ends in ("not-a-knot", "natural"):
+        w = spline_weights(a, ends)
+        if np.abs(w).sum() <= 1.1 * w.sum() and (w <= 3 * trap).all():
+            return ends
+    return "trapezoid"
+
+
 def node_weights(alphas: np.ndarray) -> np.ndarray:
     """The rule of graded meshes: spline weights, unless they would amplify noise.
 
     Not-a-knot spline weights are exact for cubics. But a spline through a mesh with
     very unequal neighbouring gaps swings hard, and its weights grow large and alternate
-    in sign, which would amplify the jumps of a rough integrand. If the weights' absolute
-    sum exceeds 1.1 times their sum, or one exceeds 3 times the node's trapezoid weight
-    (half its two gaps), the natural spline's weights are tried, then the trapezoid
-    rule's (always safe).
+    in sign, which would amplify the jumps of a rough integrand: then the natural
+    spline's weights are tried, then the trapezoid rule's (always safe); see
+    :func:`node_rule`.
 
     Example:
         >>> a = np.linspace(0.0, 1.0, 5)
@@ -216,20 +239,39 @@ def node_weights(alphas: np.ndarray) -> np.ndarray:
         [5e-05, 0.25, 0.35, 0.25, 0.15]
     """
     a, h = _check_nodes(alphas)
-    trap = np.zeros(len(a))
-    trap[:-1] += h / 2
-    trap[1:] += h / 2
-    for ends in ("not-a-knot", "natural"):
-        w = spline_weights(a, ends)
-        if np.abs(w).sum() <= 1.1 * w.sum() and (w <= 3 * trap).all():
-            return w
-    return trap
+    rule = node_rule(a)
+    if rule == "trapezoid":
+        trap = np.zeros(len(a))
+        trap[:-1] += h / 2
+        trap[1:] += h / 2
+        return trap
+    return spline_weights(a, rule)
 
 
-def spline_cell_integrals(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The not-a-knot spline through ``(alphas, values)`` integrated over each gap.
+def node_cell_integrals(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The integral over each gap of the interpolant behind :func:`node_weights`.
 
-    Returns ``(n - 1,)``; the sum is ``spline_weights(alphas) @ values``.
+    Sums to ``node_weights(alphas) @ values``.
+
+    Example:
+        >>> a = np.array([0.0, 1e-4, 0.5, 0.7, 1.0])
+        >>> node_cell_integrals(a, np.ones(5)).tolist() == np.diff(a).tolist()
+        True
+    """
+    a, h = _check_nodes(alphas)
+    rule = node_rule(a)
+    if rule == "trapezoid":
+        y = np.asarray(values, dtype=np.float64)
+        return h * (y[:-1] + y[1:]) / 2
+    return spline_cell_integrals(a, values, rule)
+
+
+def spline_cell_integrals(
+    alphas: np.ndarray, values: np.ndarray, ends: str = "not-a-knot"
+) -> np.ndarray:
+    """The cubic spline through ``(alphas, values)`` integrated over each gap.
+
+    Returns ``(n - 1,)``; the sum is ``spline_weights(alphas, ends) @ values``.
 
     Example:
         >>> a = np.array([0.0, 0.2, 0.5, 0.6, 1.0])
@@ -241,11 +283,11 @@ def spline_cell_integrals(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
     n = len(a)
     if n == 2:
         return h * (y[0] + y[1]) / 2
-    if n == 3:
+    if n == 3 and ends == "not-a-knot":
         anti = np.polyint(np.polyfit(a, y, 2))
         left = np.polyval(anti, a[1]) - np.polyval(anti, a[0])
         return np.array([left, np.polyval(anti, a[2]) - np.polyval(anti, a[1])])
-    lower, diag, upper, rows, cols, vals = _spline_system(h)
+    lower, diag, upper, rows, cols, vals = _spline_system(h, ends)
     rhs = np.zeros(n)
     np.add.at(rhs, rows, vals * y[cols])
     s = _solve_tridiagonal(lower, diag, upper, rhs)
@@ -384,10 +426,11 @@ def place_nodes(existing: np.ndarray, density: Density, total: int) -> np.ndarra
     p = density.cdf(e)
     p[0], p[-1] = 0.0, 1.0
     k = np.rint(p * (total - 1)).astype(np.int64)
-    k[0], k[-1] = 0, total - 1
-    for j in range(1, n_old):
+    k[0] = 0
+    for j in range(1, n_old - 1):  # strictly increasing, ...
         k[j] = max(k[j], k[j - 1] + 1)
-    for j in range(n_old - 2, -1, -1):
+    k[-1] = total - 1
+    for j in range(n_old - 2, 0, -1):  # ... and below the last index
         k[j] = min(k[j], k[j + 1] - 1)
     u = np.arange(total) / (total - 1)
     t = pchip(u[k], p, u)

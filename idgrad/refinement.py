@@ -8,9 +8,10 @@ gradient ``g_k``, so it carries the integrand ``c_k g_k`` (``c = 1`` for Integra
 Gradients, ``c = F'`` for Integrated Decision Gradients) and, on every cell
 ``[a_k, a_{k+1}]``, the exact integral of ``F'``: ``F(a_{k+1}) - F(a_k)``.
 
-**Rule.** :func:`idgrad.grading.spline_weights` on the nodes: ``O(h^4)`` for smooth
-integrands on any smoothly graded mesh, the trapezoid rule's interior weights for the
-piecewise-constant integrands of ReLU networks.
+**Rule.** :func:`idgrad.grading.node_weights` on the nodes, the cubic spline's weights:
+``O(h^4)`` for smooth integrands on any smoothly graded mesh, the trapezoid rule's
+interior weights for the piecewise-constant integrands of ReLU networks (and the
+trapezoid rule itself where a spline would swing).
 
 **Rounds** (per example; examples in a batch share the passes through the model):
 
@@ -53,9 +54,17 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from idgrad.grading import Density, pchip, place_nodes, spline_cell_integrals, spline_weights
+from idgrad.grading import (
+    Density,
+    node_cell_integrals,
+    node_rule,
+    node_weights,
+    pchip,
+    place_nodes,
+)
 from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 from idgrad.seam import ModelSeam
+from idgrad.validation import check_int, check_number
 
 __all__ = [
     "DEFAULT_MAX_EVALUATIONS",
@@ -63,7 +72,7 @@ __all__ = [
     "RefinedPath",
     "RefinementOptions",
     "cell_residuals",
-    "check_tolerance",
+    "check_budget",
     "refine_path",
 ]
 
@@ -137,60 +146,66 @@ class RefinedPath(NamedTuple):
     fp_sum: torch.Tensor
 
 
-def check_tolerance(
-    n_steps: int | None, rtol: float | None, max_evaluations: int | None
-) -> tuple[int | None, float | None, int]:
-    """Validate the budget arguments; return ``(n_steps, rtol, max_evaluations)``.
+def check_budget(
+    n_steps: int | None,
+    rtol: float | None,
+    max_evaluations: int | None,
+    n_pilot_steps: int | None = None,
+) -> tuple[int | None, float | None, int, int | None]:
+    """Validate the budget of :func:`refine_path`; return it with the cap filled in.
 
-    Exactly one of ``n_steps`` (a fixed budget of gradient evaluations per example,
-    ends included, ``>= 2``) and ``rtol`` (a relative error in ``(0, 1)``) is given;
-    ``max_evaluations`` (``>= 9``) caps ``rtol``'s spending.
+    Exactly one of ``n_steps`` (a fixed budget: gradient evaluations per example, both
+    ends included, ``>= 2``) and ``rtol`` (a relative error in ``(0, 1)``) is given.
+    ``max_evaluations`` (``>= 9``; None: :data:`DEFAULT_MAX_EVALUATIONS`) caps ``rtol``'s
+    spending and is refused with ``n_steps``. ``n_pilot_steps`` (pilot intervals ``N``)
+    must leave room: ``N + 1 <= n_steps``, ``N + 1 <= max_evaluations``.
 
     Example:
-        >>> check_tolerance(None, 0.01, None)
-        (None, 0.01, 1024)
+        >>> check_budget(None, 0.01, None)
+        (None, 0.01, 1024, None)
     """
     if (n_steps is None) == (rtol is None):
         raise ValueError("give exactly one of n_steps (a fixed budget) and rtol (a tolerance)")
     if n_steps is not None:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
-            raise TypeError(f"n_steps must be an int, got {type(n_steps).__name__}")
-        if n_steps < 2:
+        n_steps = check_int(n_steps, "n_steps", minimum=2)
+        if max_evaluations is not None:
             raise ValueError(
-                f"n_steps must be >= 2 for the graded schedule (both ends of the path are "
-                f"gradient points), got {n_steps}"
+                "max_evaluations caps what rtol spends; with n_steps the budget is exact"
             )
-        n_steps = int(n_steps)
     if rtol is not None:
-        if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating)):
-            raise TypeError(f"rtol must be a float, got {type(rtol).__name__}")
-        if not 0.0 < float(rtol) < 1.0:
-            raise ValueError(f"rtol must be in (0, 1), got {rtol}")
-        rtol = float(rtol)
-    if max_evaluations is None:
-        max_evaluations = DEFAULT_MAX_EVALUATIONS
-    elif isinstance(max_evaluations, bool) or not isinstance(max_evaluations, (int, np.integer)):
-        raise TypeError(f"max_evaluations must be an int, got {type(max_evaluations).__name__}")
-    elif max_evaluations < 9:
-        raise ValueError(f"max_evaluations must be >= 9, got {max_evaluations}")
-    elif n_steps is not None:
-        raise ValueError("max_evaluations caps rtol's spending; with n_steps the budget is exact")
-    return n_steps, rtol, int(max_evaluations)
+        rtol = check_number(rtol, "rtol", minimum=0.0, maximum=1.0, open_minimum=True)
+        if rtol >= 1.0:
+            raise ValueError(f"rtol must be below 1 (a relative error), got {rtol}")
+    cap = (
+        DEFAULT_MAX_EVALUATIONS
+        if max_evaluations is None
+        else check_int(max_evaluations, "max_evaluations", minimum=9)
+    )
+    if n_pilot_steps is not None:
+        n_pilot_steps = check_int(n_pilot_steps, "n_pilot_steps")
+        room = n_steps if n_steps is not None else cap
+        if n_pilot_steps + 1 > room:
+            raise ValueError(
+                f"n_pilot_steps={n_pilot_steps} needs {n_pilot_steps + 1} gradient evaluations "
+                f"per example, more than the budget of {room}"
+            )
+    return n_steps, rtol, cap, n_pilot_steps
 
 
 def cell_residuals(alphas: np.ndarray, outputs: np.ndarray, derivatives: np.ndarray) -> np.ndarray:
-    """Per cell, the spline rule's integral of ``F'`` minus the exact ``F(b) - F(a)``.
+    """Per cell, the node rule's integral of ``F'`` minus the exact ``F(b) - F(a)``.
 
-    The residuals sum to the delta ``sum_k w_k F'_k - (F(1) - F(0))`` of the spline
-    weights ``w`` and vanish on every cell where ``F'`` is a cubic polynomial of
-    ``alpha`` across the whole path (the not-a-knot spline reproduces cubics).
+    The residuals sum to the delta ``sum_k w_k F'_k - (F(1) - F(0))`` of the node
+    weights ``w`` (:func:`idgrad.grading.node_weights`) and vanish on every cell where
+    ``F'`` is a cubic polynomial of ``alpha`` across the whole path (the not-a-knot
+    spline reproduces cubics).
 
     Example:
         >>> a = np.linspace(0.0, 1.0, 5)
         >>> bool(np.abs(cell_residuals(a, a**4, 4 * a**3)).max() < 1e-15)  # F' cubic: exact
         True
     """
-    return spline_cell_integrals(alphas, derivatives) - np.diff(np.asarray(outputs, np.float64))
+    return node_cell_integrals(alphas, derivatives) - np.diff(np.asarray(outputs, np.float64))
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -301,11 +316,79 @@ class _Path:
             du2 += ((u[1:] - u[:-1]) ** 2).sum(1).to(torch.float64)
         return np.sqrt(du2.cpu().numpy()) * h
 
+    def jump_error(
+        self, with_derivative: bool, by_inputs: bool, normalized: bool
+    ) -> tuple[float, float]:
+        """The local jump term of the estimate and ``||sum w U||``, in raw attribution units.
+
+        ``r_k = U_k - P_k(a_k)``, with ``P_k`` the cubic through the four nearest other
+        nodes (two on each side inside the path): zero up to ``O(h^4)`` where ``U`` is
+        smooth, about the jump where one lies next to ``a_k``. For a jump ``J`` at a
+        random place in a gap of width ``h`` the rule's error has the root mean square
+        ``|J| h / sqrt(12)``, and the ``r_k`` around it add up to ``sum r_k^2 = 5 J^2 / 9``
+        (uniform nodes), so the term is ``sqrt(0.15 sum_k h_k^2 ||r_k||^2)``; jumps
+        anywhere add up in squares here, so jumps that cancel in the total (a bump that
+        rises and falls between two nodes of a half mesh) still count. With
+        ``normalized`` (IDG's rescaling to completeness) the part of each ``r_k`` along
+        the result, which the rescaling removes, is left out.
+        """
+        assert self.grads is not None
+        n = self.n
+        if n < 5:
+            return math.inf, 1.0
+        a = self.alphas
+        stencil = np.empty((n, 4), dtype=np.int64)
+        for k in range(n):
+            lo = min(max(k - 2, 0), n - 5)
+            stencil[k] = [j for j in range(lo, lo + 5) if j != k]
+        xs = a[stencil]
+        lam = np.ones((n, 4))
+        for i in range(4):
+            for j in range(4):
+                if i != j:
+                    lam[:, i] *= (a - xs[:, j]) / (xs[:, i] - xs[:, j])
+        width = np.zeros(n)
+        width[:-1] += np.diff(a) / 2
+        width[1:] += np.diff(a) / 2
+        coef = torch.as_tensor(self.factors(with_derivative))
+        w_full = node_weights(a)
+
+        def integrand(g: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+            u = g * coef.to(device=g.device, dtype=g.dtype)[:, None]
+            return u * d if by_inputs else u
+
+        def residuals(u: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+            lam_t = torch.as_tensor(lam[lo:hi], dtype=u.dtype, device=u.device)
+            st = torch.as_tensor(stencil[lo:hi], device=u.device)
+            return u[lo:hi] - (lam_t[:, :, None] * u[st]).sum(1)
+
+        results = []
+        for g, d in zip(self.grads, self.diffs):
+            u = integrand(g, d)
+            results.append(torch.as_tensor(w_full, dtype=u.dtype, device=u.device) @ u)
+        norm = math.sqrt(sum(float(q.norm()) ** 2 for q in results))
+        total = sum(float(q.sum()) for q in results)
+        project = normalized and total != 0.0
+        out = 0.0
+        for lo in range(0, n, 64):
+            hi = min(lo + 64, n)
+            parts = [residuals(integrand(g, d), lo, hi) for g, d in zip(self.grads, self.diffs)]
+            scale = torch.as_tensor(width[lo:hi], dtype=torch.float64)
+            along = torch.zeros(hi - lo, dtype=torch.float64)
+            if project:
+                for r in parts:
+                    along += r.sum(1).to(torch.float64).cpu() / total
+            for r, q in zip(parts, results):
+                if project:
+                    r = r - along.to(device=r.device, dtype=r.dtype)[:, None] * q[None, :]
+                out += float(((r**2).sum(1).to(torch.float64).cpu() * scale**2).sum())
+        return math.sqrt(0.15 * out), norm
+
     def sums(self, subset: np.ndarray, with_derivative: bool) -> tuple[list, float, float]:
         """``sum w c g`` per input (flat), ``sum w F'`` and ``sum w F'^2`` on a node subset."""
         assert self.grads is not None
         w = np.zeros(self.n)
-        w[subset] = spline_weights(self.alphas[subset])
+        w[subset] = node_weights(self.alphas[subset])
         coef = w * self.factors(with_derivative)
         out = []
         for g in self.grads:
@@ -334,9 +417,12 @@ def refine_path(
     finish: Finish,
     *,
     with_derivative: bool,
+    by_inputs: bool = True,
+    normalized: bool = False,
     n_steps: int | None = None,
     rtol: float | None = None,
     max_evaluations: int | None = None,
+    n_pilot_steps: int | None = None,
     internal_batch_size: ChunkSize = "auto",
     options: RefinementOptions | None = None,
 ) -> RefinedPath:
@@ -346,18 +432,22 @@ def refine_path(
         seam, inputs, baselines: as for :func:`idgrad.integrator.integrate_path`.
         finish: turns weighted sums into attributions (:data:`Finish`).
         with_derivative: ``c = F'`` (IDG) if True, else ``c = 1`` (IG).
+        by_inputs: whether ``finish`` multiplies by ``x - x'`` (for the estimate's units).
+        normalized: whether ``finish`` rescales each example to a fixed total (IDG).
         n_steps: a fixed budget: exactly this many gradient evaluations per example.
         rtol: a tolerance: refine until the estimated relative L2 error of each
             example's attributions is below it, or ``max_evaluations`` are spent.
         max_evaluations: cap per example for ``rtol``
             (default :data:`DEFAULT_MAX_EVALUATIONS`).
+        n_pilot_steps: pilot intervals ``N`` (default: ``n_steps / 6`` within
+            ``[2, 16]``, or 8 for ``rtol``).
         internal_batch_size: points per forward/backward pass.
         options: the schedule's knobs.
 
     Returns:
         :class:`RefinedPath`.
     """
-    n_steps, rtol, cap = check_tolerance(n_steps, rtol, max_evaluations)
+    n_steps, rtol, cap, n_pilot = check_budget(n_steps, rtol, max_evaluations, n_pilot_steps)
     options = options or RefinementOptions()
     batch = int(inputs[0].shape[0])
     chunk = resolve_chunk_size(internal_batch_size, inputs)
@@ -379,11 +469,25 @@ def refine_path(
             n_steps,
             rtol,
             cap,
+            n_pilot,
             chunk,
+            by_inputs,
+            normalized,
             options,
         )
         paths.extend(group_paths)
-        results.extend(_final(finish, rows, group_paths, with_derivative, options, warn=True))
+        results.extend(
+            _final(
+                finish,
+                rows,
+                group_paths,
+                with_derivative,
+                by_inputs,
+                normalized,
+                options,
+                warn=True,
+            )
+        )
     return _assemble(paths, results, inputs)
 
 
@@ -421,7 +525,10 @@ def _run_group(
     n_steps: int | None,
     rtol: float | None,
     cap: int,
+    n_pilot: int | None,
     chunk: int | None,
+    by_inputs: bool,
+    normalized: bool,
     options: RefinementOptions,
 ) -> list[_Path]:
     device = inputs[0].device
@@ -439,10 +546,11 @@ def _run_group(
         _evaluate_new(seam, inputs, baselines, paths, rows, new, chunk)
 
     # 1. pilot (a small fixed budget is the uniform mesh itself)
-    if n_steps is not None and n_steps < 6:
+    if n_steps is not None and n_steps < 6 and n_pilot is None:
         evaluate([np.linspace(0.0, 1.0, n_steps) for _ in paths])
         return paths
-    n_pilot = _pilot_size(budget) if n_steps is not None else min(8, cap - 1)
+    if n_pilot is None:
+        n_pilot = _pilot_size(budget) if n_steps is not None else 8
     evaluate([np.linspace(0.0, 1.0, n_pilot + 1) for _ in paths])
     for p in paths:
         p.pilot_edges = p.alphas.copy()
@@ -472,15 +580,18 @@ def _run_group(
         return paths
     # 4. refine until the estimate is below rtol
     for _ in range(64):
-        estimates = _final(finish, rows, paths, with_derivative, options, warn=False)
-        new = []
+        estimates = _final(
+            finish, rows, paths, with_derivative, by_inputs, normalized, options, warn=False
+        )
+        more: list[np.ndarray] = []
         for p, (_, err) in zip(paths, estimates):
             p.error = err
             p.history.append((p.n, err))
-            new.append(_refinement(p, err, rtol, cap, with_derivative) if err > rtol else None)
-        if all(a is None or not len(a) for a in new):
+            done = err <= rtol
+            more.append(np.zeros(0) if done else _refinement(p, err, rtol, cap, with_derivative))
+        if not any(len(a) for a in more):
             break
-        evaluate([np.zeros(0) if a is None else a for a in new])
+        evaluate(more)
     return paths
 
 
@@ -579,6 +690,8 @@ def _final(
     rows: np.ndarray,
     paths: list[_Path],
     with_derivative: bool,
+    by_inputs: bool,
+    normalized: bool,
     options: RefinementOptions,
     warn: bool,
 ) -> list[tuple[list[torch.Tensor], float]]:
@@ -608,11 +721,22 @@ def _final(
         else:
             q, a_half, b_half = attrs
             norm = float(q.norm())
-            coherent = float((q - (a_half + b_half) / 2).norm()) / 15
-            incoherent = float((a_half - b_half).norm()) / math.sqrt(12)
-            num = options.safety * max(coherent, incoherent)
-            p.coherent = coherent > incoherent
-            err = num / norm if norm > 0 else (0.0 if num == 0 else math.inf)
+            # where the integrand is smooth the halves' error is 2^p times Q's (p = 4 for the
+            # not-a-knot spline, 2 where the rule falls back to natural ends or the trapezoid)
+            rules = {node_rule(p.alphas[subset]) for subset in sets}
+            if len(rules) == 1:
+                order = 4 if rules == {"not-a-knot"} else 2
+                coherent = float((q - (a_half + b_half) / 2).norm()) / (2**order - 1)
+            else:  # the halves' rules are not Q's: their errors need not be 2^p times Q's
+                coherent = max(float((q - a_half).norm()), float((q - b_half).norm()))
+            halves = float((a_half - b_half).norm()) / math.sqrt(12)
+            jump, raw_norm = p.jump_error(with_derivative, by_inputs, normalized)
+            relative = max(coherent, halves) / norm if norm > 0 else 0.0
+            relative = max(relative, jump / raw_norm if raw_norm > 0 else 0.0)
+            p.coherent = coherent > max(halves, jump / raw_norm * norm if raw_norm > 0 else 0.0)
+            err = options.safety * relative
+            if norm == 0 and max(coherent, halves) > 0:
+                err = math.inf
         out.append((full_attr, err))
     return out
 
@@ -632,7 +756,7 @@ def _assemble(
     fp_sum = np.zeros(batch)
     for b, p in enumerate(paths):
         alphas[b, : p.n] = p.alphas
-        weights[b, : p.n] = spline_weights(p.alphas)
+        weights[b, : p.n] = node_weights(p.alphas)
         outputs[b, : p.n] = p.values
         derivs[b, : p.n] = p.derivs
         fp_sum[b] = weights[b, : p.n] @ p.derivs

@@ -8,6 +8,7 @@ from scipy.interpolate import CubicSpline, PchipInterpolator
 
 from idgrad.grading import (
     Density,
+    node_cell_integrals,
     node_weights,
     pchip,
     place_nodes,
@@ -163,3 +164,9 @@ def test_node_weights_fall_back_to_the_trapezoid_rule_on_lopsided_gaps() -> None
         assert (w > 0).all() and abs(w.sum() - 1) < 1e-15
     for good in (np.linspace(0, 1, 9), np.linspace(0, 1, 30) ** 1.5):
         np.testing.assert_array_equal(node_weights(good), spline_weights(good))
+
+
+def test_node_cell_integrals_follow_the_node_rule() -> None:
+    for a in (np.linspace(0, 1, 9), np.array([0.0, 1e-4, 0.3, 0.6, 1.0])):
+        y = np.cos(3 * a)
+        assert abs(node_cell_integrals(a, y).sum() - node_weights(a) @ y) < 1e-14
