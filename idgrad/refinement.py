@@ -109,6 +109,7 @@ class RefinementOptions:
         zoom_fraction: at most this fraction of the budget goes to the zoom.
         decision_share: share of ``|F(b) - F(a)|`` in the activity when ``c = F'`` (IDG).
         safety: factor on the error estimate.
+
     """
 
     floor: float = 0.25
@@ -240,12 +241,15 @@ def _gradient_points(
             a = torch.as_tensor(alphas[lo:hi], dtype=work, device=device)
             a = a.reshape((-1,) + (1,) * (x.ndim - 1))
             pts.append(torch.lerp(bb, xb, a).to(x.dtype))
-            diffs.append((xb - bb).flatten(1))
-        out, g = seam.scalars_and_grads(tuple(pts), r)
+            diffs.append((xb - bb).reshape(hi - lo, -1))
+        first = lo
+        out, g = seam.scalars_and_grads(
+            tuple(pts), r, lambda i, first=first: f"alpha = {float(alphas[first + i]):.6g}"
+        )
         fp = torch.zeros(hi - lo, dtype=torch.float64, device=device)
         for i, (gi, di) in enumerate(zip(g, diffs)):
             gw = gi.to(di.dtype)
-            fp += (gw.flatten(1) * di).sum(1).to(torch.float64)
+            fp += (gw.reshape(hi - lo, -1) * di).sum(1).to(torch.float64)
             grads[i].append(gw)
         values[lo:hi] = out.to(torch.float64).cpu().numpy()
         derivs[lo:hi] = fp.cpu().numpy()
@@ -283,9 +287,12 @@ class _Path:
         self.derivs = np.concatenate([self.derivs, derivs])[order]
         idx = torch.as_tensor(order, dtype=torch.long, device=grads[0].device)
         if self.grads is None:
-            self.grads = [g.flatten(1)[idx] for g in grads]
+            self.grads = [g.reshape(len(alphas), -1)[idx] for g in grads]
         else:
-            self.grads = [torch.cat([old, g.flatten(1)])[idx] for old, g in zip(self.grads, grads)]
+            self.grads = [
+                torch.cat([old, g.reshape(len(alphas), -1)])[idx]
+                for old, g in zip(self.grads, grads)
+            ]
 
     def factors(self, with_derivative: bool) -> np.ndarray:
         return self.derivs if with_derivative else np.ones(self.n)
@@ -347,6 +354,20 @@ class _Path:
             for j in range(4):
                 if i != j:
                     lam[:, i] *= (a - xs[:, j]) / (xs[:, i] - xs[:, j])
+        calib = np.full(n, 0.15)
+        # where the nodes are too uneven for the cubic (it would amplify), the straight
+        # line through the two neighbours (a jump next to a_k: r_k = J / 2 on both sides,
+        # so its weight is (1 / 12) / (1 / 2))
+        wild = np.abs(lam).sum(1) > 3.0
+        wild[0] = wild[-1] = False  # the ends have one neighbour: keep their cubic
+        if wild.any():
+            at = np.flatnonzero(wild)
+            left, right = a[at - 1], a[at + 1]
+            stencil[at] = np.stack([at - 1, at + 1, at - 1, at + 1], 1)
+            lam[at] = 0.0
+            lam[at, 0] = (right - a[at]) / (right - left)
+            lam[at, 1] = (a[at] - left) / (right - left)
+            calib[at] = 1.0 / 6.0
         width = np.zeros(n)
         width[:-1] += np.diff(a) / 2
         width[1:] += np.diff(a) / 2
@@ -373,7 +394,7 @@ class _Path:
         for lo in range(0, n, 64):
             hi = min(lo + 64, n)
             parts = [residuals(integrand(g, d), lo, hi) for g, d in zip(self.grads, self.diffs)]
-            scale = torch.as_tensor(width[lo:hi], dtype=torch.float64)
+            scale = torch.as_tensor(width[lo:hi] * np.sqrt(calib[lo:hi]), dtype=torch.float64)
             along = torch.zeros(hi - lo, dtype=torch.float64)
             if project:
                 for r in parts:
@@ -382,7 +403,7 @@ class _Path:
                 if project:
                     r = r - along.to(device=r.device, dtype=r.dtype)[:, None] * q[None, :]
                 out += float(((r**2).sum(1).to(torch.float64).cpu() * scale**2).sum())
-        return math.sqrt(0.15 * out), norm
+        return math.sqrt(out), norm
 
     def sums(self, subset: np.ndarray, with_derivative: bool) -> tuple[list, float, float]:
         """``sum w c g`` per input (flat), ``sum w F'`` and ``sum w F'^2`` on a node subset."""
@@ -398,9 +419,16 @@ class _Path:
 
 
 def _share(m: np.ndarray) -> np.ndarray:
+    """Shares of ``m`` summing to 1, rounded to 12 decimals.
+
+    The model's values differ in their last bits with the chunk size (its kernels
+    change with the batch); rounding keeps the nodes, which follow these shares,
+    the same for every chunk size (short of a share exactly on a rounding edge).
+    """
     m = np.where(np.isfinite(m), m, 0.0)
     total = m.sum()
-    return m / total if total > 0 else np.full(len(m), 1.0 / len(m))
+    share = m / total if total > 0 else np.full(len(m), 1.0 / len(m))
+    return np.round(share, 12)
 
 
 def _pilot_size(budget: int) -> int:
@@ -534,7 +562,7 @@ def _run_group(
     device = inputs[0].device
     diffs = [
         (x[rows].to(accumulation_dtype(x.dtype)) - b[rows].to(accumulation_dtype(x.dtype)))
-        .flatten(1)
+        .reshape(len(rows), -1)
         .to(device)
         for x, b in zip(inputs, baselines)
     ]
@@ -570,7 +598,7 @@ def _run_group(
         if not any(len(a) for a in new):
             break
         evaluate(new)
-    # 3. graded
+    # 3. graded: the rest of a fixed budget, or a first share of a tolerance's
     if n_steps is not None:
         targets = [n_steps] * len(paths)
     else:
@@ -657,9 +685,23 @@ def _refinement(p: _Path, err: float, rtol: float, cap: int, with_derivative: bo
             p.u = np.sort(u_all)
             return _distinct(p.alphas, new)
         wanted = room
-    # the gaps with the largest local error, each split at its u-midpoint
+    return _split_gaps(p, wanted, with_derivative)  # the gaps with the largest local error
+
+
+def _split_gaps(p: _Path, count: int, with_derivative: bool) -> np.ndarray:
+    """Split ``count`` gaps at their midpoints in the graded coordinate ``u``.
+
+    Those with the largest local error ``||dU|| h`` first; ``count`` at least the number
+    of gaps splits each once (a refinement of the whole mesh).
+    """
+    assert p.u is not None and p.density is not None
+    count = min(count, p.n - 1)
+    if count <= 0:
+        return np.zeros(0)
+    t = p.density.cdf(p.alphas)
+    t[0], t[-1] = 0.0, 1.0
     local = p.local_errors(with_derivative)
-    chosen = np.sort(np.argsort(-local, kind="stable")[:wanted])
+    chosen = np.sort(np.argsort(-local, kind="stable")[:count])
     u_new = (p.u[chosen] + p.u[chosen + 1]) / 2
     new = p.density.quantile(np.clip(pchip(p.u, t, u_new), 0.0, 1.0))
     p.u = np.sort(np.concatenate([p.u, u_new]))

@@ -422,6 +422,7 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         target=target,
                         n_steps=idg_steps,
                         adaptive=True,
+                        method="riemann_middle",  # the paper's pilot schedule
                         n_pilot_steps=pilot_steps,
                         internal_batch_size=chunk,
                     )
