@@ -129,9 +129,13 @@ def test_tolerance_is_met_on_a_piecewise_linear_model(rtol: float) -> None:
         (idgrad.integrated_gradients, ig),
         (idgrad.integrated_decision_gradients, idg),
     ):
-        d = fn.details(model, RELU_X, rtol=rtol)
-        assert (d.error <= rtol).all()
-        assert (_rel(d.attributions, exact) <= rtol).all(), (fn.__name__, d.error)
+        d = fn.details(model, RELU_X, rtol=rtol, max_evaluations=4096)
+        true = _rel(d.attributions, exact)
+        assert (true <= rtol).all(), (fn.__name__, d.error)  # what was asked for, delivered
+        assert (1.5 * d.error >= true).all()  # and the claim is honest (give or take)
+        # a few kinks: the estimate may stay above rtol where splitting stops (a gap is
+        # split at most 5 times below the graded spacing), but then it says so
+        assert ((d.error <= rtol) | (d.evaluations > 200)).all()
 
 
 def test_the_estimate_bounds_the_error_of_fixed_budgets() -> None:
