@@ -296,9 +296,10 @@ def test_demo_pilot_steps_help_says_what_the_default_is() -> None:
     from idgrad.demo.imagenet import DEFAULT_STEPS, equal_cost_steps
 
     text = next(t for c, a, t in _options(build_parser()) if "--pilot-steps" in a.option_strings)
-    m, pilot = equal_cost_steps(DEFAULT_STEPS)
+    m, pilot = equal_cost_steps(DEFAULT_STEPS)  # the default: graded, no pilot
     assert "fifth" not in text
-    assert f"N = {pilot}" in text and f"m = {m}" in text and f"{DEFAULT_STEPS + 2}" in text
+    assert pilot == 0 and m == DEFAULT_STEPS + 2
+    assert "graded schedule" in text and f"{m} gradient points" in text
 
 
 def test_our_import_errors_are_loud(monkeypatch: pytest.MonkeyPatch) -> None:
