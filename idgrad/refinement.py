@@ -1,5 +1,9 @@
 """Error-controlled path integration: gradient points in rounds, where the error is.
 
+(One algorithm in one module, ~900 lines: the rounds, where the points go and the error
+estimate that steers them read each other's state; the model-free pieces are in
+:mod:`idgrad.grading`.)
+
 Each example's straight path ``x' + alpha (x - x')`` is sampled at nodes
 ``0 = a_0 < ... < a_{n-1} = 1``, every one a gradient evaluation -- the two ends too:
 every method needs ``F(x')`` and ``F(x)``, and a gradient costs one model evaluation
@@ -15,33 +19,38 @@ trapezoid rule itself where a spline would swing).
 
 **Rounds** (per example; examples in a batch share the passes through the model):
 
-1. *pilot*: ``N + 1`` uniform nodes;
-2. *zoom*: while a cell holds more than ``zoom_threshold`` of the activity (below), it is
-   bisected, up to ``zoom_fraction`` of the budget: this finds a decision region narrower
-   than the pilot's cells;
+1. *pilot*: ``N + 1`` uniform nodes. How unresolved they leave ``F'`` -- the trapezoid rule's
+   exact error on ``integral F'`` over each cell, ``h (F'_a + F'_b) / 2 - (F(b) - F(a))``,
+   relative to how much ``F`` moves (:func:`_unresolved`) -- sets the uniform share of the
+   density: near 1 on smooth, resolved paths (a near-uniform mesh keeps the rule's error
+   cancellation), down to ``floor`` where the action is narrower than the pilot's cells;
+2. *zoom* (only on unresolved paths): while a cell holds more than ``zoom_threshold`` of the
+   activity (below), it is bisected, up to ``zoom_fraction`` of the budget;
 3. *graded*: a smooth density (:class:`idgrad.grading.Density`: the activity of the pilot's
-   cells at their scale and of the current cells at theirs, half each, on a uniform floor),
-   and the mesh of its quantiles bent through the nodes already evaluated
+   cells at their scale and of the current cells at theirs, on the uniform share), and the
+   mesh of its quantiles bent through the nodes already evaluated
    (:func:`idgrad.grading.place_nodes`), up to the budget;
 4. *refine* (tolerance only): while the estimated error exceeds ``rtol``, split gaps of the
-   graded coordinate ``u`` -- every gap into ``q`` parts when the error must fall by ``2x``
-   or more, else the gaps with the largest local error ``||dU|| h``.
+   graded coordinate ``u``: every gap (into ``q`` parts) on smooth paths and where the error
+   must fall by ``2x`` or more, else the gaps with the largest local error ``||dU|| h``
+   (a gap at most 5 times below the graded spacing).
 
-**Activity.** For the rough integrands of ReLU networks (jumps at random places), a cell of
-width ``h`` across which the integrand changes by ``dU`` has an error of about
-``||dU|| h / sqrt(12)``; the density minimising the total is ``rho^(1/3)`` with
-``rho = ||dU||^2 / h``. A cell's activity is its ``rho^(1/3) h`` (share of the total);
-for IDG half of it is the share of ``|F(b) - F(a)|`` (the decision region).
+**Activity** of a cell (where the error is): ``h mean(||U||)`` (``U = c g (x - x')``, the
+integrand) and, for IDG, as much again from ``|F(b) - F(a)| + |residual|`` (the decision
+region, and ``F`` dipping between two nodes).
 
-**Error estimate.** The nodes alternate between two half meshes ``A`` and ``B`` (both with
-the two ends). With ``Q`` the result on all nodes, ``A`` and ``B`` the results on the
-halves, the relative error of ``Q`` is estimated as
-``safety * max(||Q - (A + B) / 2|| / 15, ||A - B|| / sqrt(12)) / ||Q||``: on a smooth
-integrand the halves share an error 16x that of ``Q`` (``O(h^4)``) and the first term is
-``Q``'s error; on a rough one their errors are independent jumps, ``||A - B|| =
-sqrt(12)`` times ``Q``'s error, and the first term vanishes (in the interior ``Q``'s weights
-are the mean of the halves'). Norms are over every feature of every input: the estimate
-is about the attributions, not only about ``integral F'``.
+**Error estimate** of each example's attributions, relative L2 over every feature of every
+input (not only about ``integral F'``), ``safety`` times the larger of two terms:
+
+* *smooth*: the results ``Q`` on all nodes, ``H`` the mean of the two half meshes (every
+  other interior node, both ends) and ``K`` of the four quarter meshes; on a smooth
+  integrand ``Q - H`` and ``H - K`` shrink by the rule's ratio ``r = 2^-p`` per halving, and
+  the error left in ``Q`` is ``||Q - H|| r / (1 - r)`` with ``r = ||Q - H|| / ||H - K||``
+  (within ``[1/32, 1/2]``); left out on unevenly split meshes;
+* *rough*: jumps (ReLU networks) at random places in gaps of width ``h`` give errors of root
+  mean square ``||J|| h / sqrt(12)``; each node's residual against the interpolant through
+  its neighbours sees the jumps next to it and the squares add up
+  (:meth:`_Path.jump_error`), so jumps that cancel in a sum still count.
 """
 
 from __future__ import annotations
@@ -355,14 +364,16 @@ class _Path:
     ) -> tuple[float, float]:
         """The local jump term of the estimate and ``||sum w U||``, in raw attribution units.
 
-        ``r_k = U_k - P_k(a_k)``, with ``P_k`` the cubic through the four nearest other
-        nodes (two on each side inside the path): zero up to ``O(h^4)`` where ``U`` is
-        smooth, about the jump where one lies next to ``a_k``. For a jump ``J`` at a
-        random place in a gap of width ``h`` the rule's error has the root mean square
-        ``|J| h / sqrt(12)``, and the ``r_k`` around it add up to ``sum r_k^2 = 5 J^2 / 9``
-        (uniform nodes), so the term is ``sqrt(0.15 sum_k h_k^2 ||r_k||^2)``; jumps
-        anywhere add up in squares here, so jumps that cancel in the total (a bump that
-        rises and falls between two nodes of a half mesh) still count. With
+        ``r_k = U_k - P_k(a_k)``, with ``P_k`` the interpolant through the nearest other
+        nodes, centred (three on each side: quintic, zero up to ``O(h^6)`` where ``U`` is
+        smooth; two on each side near the ends: cubic; the line through the neighbours
+        where the nodes are too uneven), about the jump where one lies next to ``a_k``.
+        For a jump ``J`` at a random place in a gap of width ``h`` the rule's error has the
+        root mean square ``|J| h / sqrt(12)``, and the ``r_k`` around it add up to
+        ``sum r_k^2 = c J^2`` (uniform nodes; ``c`` per stencil), so the term is
+        ``sqrt(sum_k h_k^2 ||r_k||^2 / (12 c_k))``; jumps anywhere add up in squares, so
+        jumps that cancel in the total (a bump that rises and falls between two nodes)
+        still count. With
         ``normalized`` (IDG's rescaling to completeness) the part of each ``r_k`` along
         the result, which the rescaling removes, is left out. ``subset``: on those nodes only.
         """
