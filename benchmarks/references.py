@@ -336,7 +336,7 @@ def save_cached(name: str, config: dict[str, Any], arrays: dict[str, np.ndarray]
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{name}.npz"
     tmp = CACHE / f"{name}.tmp.npz"
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
     meta = {"config": config, "sha256": _digest(path)}
     (CACHE / f"{name}.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
