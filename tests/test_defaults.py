@@ -136,7 +136,9 @@ def test_seed_names_share_the_defaults() -> None:
 def test_command_line_shares_the_defaults() -> None:
     parser = build_parser()
     explain = parser.parse_args(["explain", "--model", "m.pt", "--input", "x.npy"])
-    assert explain.steps == defaults.N_STEPS
+    assert explain.steps is None  # the method's own default (N_STEPS, or what rtol needs)
+    assert explain.rtol == defaults.RTOL
+    assert explain.max_evaluations == defaults.MAX_EVALUATIONS
     assert explain.method == defaults.CLI_METHOD
     dataset = parser.parse_args(["dataset", "--model", "m.pt", "--data", "d", "--out", "o"])
     assert dataset.method == defaults.CLI_METHOD
