@@ -21,7 +21,7 @@ trapezoid rule itself where a spline would swing).
 
 1. *pilot*: ``N + 1`` uniform nodes. How unresolved they leave ``F'`` -- the trapezoid rule's
    exact error on ``integral F'`` over each cell, ``h (F'_a + F'_b) / 2 - (F(b) - F(a))``,
-   relative to how much ``F`` moves (:func:`_unresolved`) -- sets the uniform share of the
+   relative to how much ``F`` moves (``_unresolved``) -- sets the uniform share of the
    density: near 1 on smooth, resolved paths (a near-uniform mesh keeps the rule's error
    cancellation), down to ``floor`` where the action is narrower than the pilot's cells;
 2. *zoom* (only on unresolved paths): while a cell holds more than ``zoom_threshold`` of the
@@ -114,7 +114,7 @@ class RefinementOptions:
     Attributes:
         floor, max_floor, resolved_scale: the uniform share of the density is
             ``1 - u / resolved_scale`` within ``[floor, max_floor]``, ``u`` how unresolved
-            the pilot leaves ``F'`` (:func:`_unresolved`): near-uniform meshes on smooth
+            the pilot leaves ``F'`` (``_unresolved``): near-uniform meshes on smooth
             paths, concentrated ones where the action is narrow.
         zoom_unresolved: the zoom runs only when ``u`` exceeds this.
         size_power: the activity of a cell is ``h * mean(||U||)^size_power`` (0: from

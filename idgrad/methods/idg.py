@@ -87,8 +87,9 @@ def check_options(
     """IDG's own options, checked before any model call.
 
     Returns:
-        ``(budget, n_pilot)``: the resolved budget (:func:`resolve_budget`; the default
-        rule is ``graded`` when adaptive, ``riemann_middle`` when not), and for the
+        ``(budget, n_pilot)``: the resolved budget (``resolve_budget`` of
+        ``idgrad.methods._common``; the default rule is ``graded`` when adaptive,
+        ``riemann_middle`` when not), and for the
         pilot schedule its forward-only intervals (:func:`default_pilot_steps` when
         ``n_pilot_steps`` is None), else None.
     """

@@ -51,7 +51,10 @@ def check_options(
     rtol: float | None = None,
     max_evaluations: int | None = None,
 ) -> Budget:
-    """IG's own options, checked before any model call (see :func:`resolve_budget`)."""
+    """IG's own options, checked before any model call.
+
+    The budget rules are ``idgrad.methods._common.resolve_budget``'s.
+    """
     return resolve_budget(n_steps, method, rtol, max_evaluations, IG_METHOD)
 
 
