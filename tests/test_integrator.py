@@ -62,7 +62,10 @@ def test_idg_identical_for_every_chunk_size(adaptive: bool, chunk: int | None) -
     )
     assert torch.allclose(out.attributions, ref.attributions, rtol=0, atol=1e-12)
     assert torch.allclose(out.delta, ref.delta, rtol=0, atol=1e-12)
-    assert torch.equal(out.alphas, ref.alphas)
+    if adaptive:  # the graded nodes are computed from F and F', which a pass rounds by its shape
+        torch.testing.assert_close(out.alphas, ref.alphas, rtol=0, atol=1e-14)
+    else:
+        assert torch.equal(out.alphas, ref.alphas)
 
 
 def test_tuple_inputs_chunk_invariant() -> None:
