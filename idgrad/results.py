@@ -31,7 +31,14 @@ import torch
 
 from idgrad.seam import TensorOrTuple
 
-__all__ = ["AGIDetails", "Details", "GradedDetails", "LeftIGDetails", "PathDetails"]
+__all__ = [
+    "AGIDetails",
+    "Details",
+    "GradedDetails",
+    "LeftIGDetails",
+    "PathDetails",
+    "ToleranceWarning",
+]
 
 #: The form of the attributions: a tensor or tuple like the inputs, or per layer.
 A = TypeVar("A", covariant=True)
@@ -105,6 +112,14 @@ class GradedDetails(PathDetails[A]):
 
     error: torch.Tensor
     evaluations: torch.Tensor
+
+
+class ToleranceWarning(UserWarning):
+    """``rtol`` was not reached within ``max_evaluations`` for some examples.
+
+    Their attributions are returned as computed; :attr:`GradedDetails.error` holds the
+    estimate they reached.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)

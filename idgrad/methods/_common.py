@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
 from idgrad.defaults import GRADED, N_STEPS
+from idgrad.guard import user_stacklevel
 from idgrad.integrator import (
     ChunkSize,
     accumulation_dtype,
@@ -16,7 +18,7 @@ from idgrad.integrator import (
     resolve_chunk_size,
 )
 from idgrad.refinement import Finish, check_budget, refine_path
-from idgrad.results import GradedDetails
+from idgrad.results import GradedDetails, ToleranceWarning
 from idgrad.schedules import check_rule
 from idgrad.seam import (
     BaselineType,
@@ -214,6 +216,18 @@ def graded_details(
         n_pilot_steps=budget.n_pilot_steps,
         internal_batch_size=internal_batch_size,
     )
+    if budget.rtol is not None:
+        missed = torch.nonzero(path.error > budget.rtol).flatten().tolist()
+        if missed:
+            shown = ", ".join(f"{i} ({float(path.error[i]):.2g})" for i in missed[:10])
+            more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
+            warnings.warn(
+                f"rtol={budget.rtol:g} was not reached within max_evaluations={budget.cap} "
+                f"for example(s) {shown}{more} (their estimated errors in brackets); raise "
+                "max_evaluations or rtol",
+                ToleranceWarning,
+                stacklevel=user_stacklevel(),
+            )
     acc = accumulation_dtype(prep.inputs[0].dtype)
     attributions = restore_form(to_input_dtypes(path.attributions, prep.inputs), prep.was_tuple)
     return GradedDetails(
