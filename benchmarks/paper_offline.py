@@ -97,6 +97,7 @@ _LABELS = {
     "guided-ig": "Guided IG",
     "agi": "AGI",
     "blur-ig": "Blur IG",
+    "idg-graded": "IDG (graded)",
 }
 
 
@@ -116,6 +117,8 @@ def max_evaluations(method: str, protocol: Protocol) -> int:
     if method == "idg":
         pilot = protocol.idg_pilot_steps or default_pilot_steps(m)
         return m + pilot + 1
+    if method == "idg-graded":  # every point a gradient one, the two ends included
+        return m
     if method == "left-ig":
         pilot = protocol.left_ig_pilot_steps or default_pilot_steps(m)
         return m + pilot + 1 + protocol.left_ig_refine
@@ -132,13 +135,14 @@ def equal_cost_steps(ig_steps: int = 50, protocol: Protocol | None = None) -> di
     false class.
 
     Example:
-        >>> equal_cost_steps(50)
-        {'ig': 50, 'idg': 43, 'left-ig': 35, 'guided-ig': 51, 'agi': 25, 'blur-ig': 50}
+        >>> equal_cost_steps(50)  # doctest: +NORMALIZE_WHITESPACE
+        {'ig': 50, 'idg': 43, 'left-ig': 35, 'guided-ig': 51, 'agi': 25, 'blur-ig': 50,
+         'idg-graded': 52}
     """
     protocol = Protocol() if protocol is None else protocol
     budget = ig_steps + 2
     out = {}
-    for method in (*METHODS, "blur-ig"):
+    for method in (*METHODS, "blur-ig", "idg-graded"):
         best = 1
         for m in range(1, budget + 1):
             trial = replace(protocol, steps=((method, m),), agi_top_k=1)
@@ -284,7 +288,9 @@ def run(
 
 def _per_image_table(rows: Sequence[Mapping[str, Any]], model: str) -> str:
     mine = [r for r in rows if r["model"] == model]
-    methods = [m for m in (*METHODS, "blur-ig") if any(r["method"] == m for r in mine)]
+    methods = [
+        m for m in (*METHODS, "blur-ig", "idg-graded") if any(r["method"] == m for r in mine)
+    ]
     cell = {(r["image"], r["method"]): r for r in mine}
     images = list(dict.fromkeys(r["image"] for r in mine))
     lines = [

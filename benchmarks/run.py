@@ -107,11 +107,23 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "accuracy",
         "accuracy",
-        "relative error per model evaluation (logistic, digits CNN, EfficientNet-Lite0)",
+        "relative error per model evaluation, every schedule (logistic, digits CNN, MiniLM, "
+        "EfficientNet-Lite0 on every photo)",
         "accuracy.md, accuracy_*.png",
-        "6 min (16 min with --reference-base 243)",
+        "--quick 2 min; full: ~8 min on the small models, ~8 min per EfficientNet photo, "
+        "plus its reference (cached)",
         False,
         _standard,
+    ),
+    Benchmark(
+        "references",
+        "references",
+        "converged EfficientNet-Lite0 references for accuracy (nested graded midpoint pair, "
+        "3000 gradient points per photo; cached in benchmarks/cache)",
+        "benchmarks/cache/efficientnet_<photo>.npz",
+        "~15 min per photo (load ~5 on 2 cores)",
+        True,
+        lambda out, quick: ["--photos", "chelsea"] if quick else [],
     ),
     Benchmark(
         "gpu",

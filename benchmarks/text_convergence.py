@@ -52,7 +52,7 @@ METHODS: dict[str, tuple[Any, dict[str, Any], str]] = {
         {"adaptive": False, "method": "riemann_middle"},
         "idg",
     ),
-    "layer IDG, adaptive riemann_middle (default)": (
+    "layer IDG, adaptive riemann_middle (pilot schedule)": (
         layer_integrated_decision_gradients,
         {"adaptive": True, "method": "riemann_middle"},
         "idg",

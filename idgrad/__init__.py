@@ -33,7 +33,14 @@ from idgrad.methods import (
     left_integrated_gradients,
 )
 from idgrad.noise import NT_TYPES, noise_tunnel
-from idgrad.results import AGIDetails, Details, LeftIGDetails, PathDetails
+from idgrad.results import (
+    AGIDetails,
+    Details,
+    GradedDetails,
+    LeftIGDetails,
+    PathDetails,
+    ToleranceWarning,
+)
 from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
 
 __version__ = "0.1.0"
@@ -44,6 +51,7 @@ __all__ = [
     "RULES",
     "AGIDetails",
     "Details",
+    "GradedDetails",
     "IDGWarning",
     "IntegratedDecisionGradients",
     "IntegratedGradients",
@@ -53,6 +61,7 @@ __all__ = [
     "PathDetails",
     "PathMethod",
     "Schedule",
+    "ToleranceWarning",
     "TrainModeWarning",
     "__version__",
     "adaptive_schedule",

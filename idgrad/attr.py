@@ -23,9 +23,8 @@ Example:
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import torch
 
@@ -33,12 +32,11 @@ from idgrad.activations import LayerAttributions, LayerPath, LayerSpec
 from idgrad.defaults import (
     ADAPTIVE,
     ATTRIBUTE_TO_LAYER_INPUT,
-    IDG_METHOD,
-    IG_METHOD,
     INTERNAL_BATCH_SIZE,
+    METHOD_AUTO,
     MULTIPLY_BY_INPUTS,
     N_PILOT_STEPS,
-    N_STEPS,
+    N_STEPS_AUTO,
     NORMALIZE,
 )
 from idgrad.guard import ModelGuard
@@ -86,24 +84,6 @@ def _captum_entry(method: _F) -> _F:
         return method(*args, **kwargs)
 
     return attribute  # type: ignore[return-value]
-
-
-def _with_rule_default(attribute: _F, rule: str) -> _F:
-    """The same ``attribute``, with ``rule`` as the default of ``method`` (IDG's classes).
-
-    The signature is written once per family (captum's), and each class's defaults are
-    its function's (:mod:`idgrad.defaults`).
-    """
-    raw = attribute.__wrapped__  # type: ignore[attr-defined]
-    names = raw.__code__.co_varnames[: raw.__code__.co_argcount]
-    defaults = list(raw.__defaults__)
-    defaults[names.index("method") - (len(names) - len(defaults))] = rule
-    copy = types.FunctionType(
-        raw.__code__, raw.__globals__, raw.__name__, tuple(defaults), raw.__closure__
-    )
-    copy.__doc__, copy.__qualname__ = raw.__doc__, raw.__qualname__
-    copy.__annotations__ = dict(raw.__annotations__)
-    return cast("_F", _captum_entry(copy))
 
 
 def _check_grad_kwargs(grad_kwargs: Mapping[str, Any] | None) -> None:
@@ -247,14 +227,16 @@ class IntegratedGradients(_PathAttribution):
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        n_steps: int = N_STEPS,
-        method: str = IG_METHOD,
+        n_steps: int | None = N_STEPS_AUTO,
+        method: str | None = METHOD_AUTO,
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
         """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request).
 
-        For IDG the delta is the pre-rescaling one.
+        For IDG the delta is the pre-rescaling one. ``n_steps=None`` is 50 and
+        ``method=None`` the function's default rule (for IDG the graded schedule, whose
+        every point is a gradient evaluation); a tolerance (``rtol``) is the functions'.
         """
         return self._call(  # type: ignore[no-any-return]
             return_convergence_delta,
@@ -293,9 +275,9 @@ class IntegratedDecisionGradients(_DecisionOptions, IntegratedGradients):
     Args:
         forward_func: the model.
         multiply_by_inputs: multiply by ``inputs - baselines``.
-        adaptive: pilot-based adaptive schedule (see
-            :func:`idgrad.integrated_decision_gradients`).
-        n_pilot_steps: pilot size (None: :func:`idgrad.default_pilot_steps`).
+        adaptive: adaptive schedule (the graded one unless ``method`` names a rule;
+            see :func:`idgrad.integrated_decision_gradients`).
+        n_pilot_steps: pilot size (see :func:`idgrad.integrated_decision_gradients`).
         normalize: rescale each example to completeness.
     """
 
@@ -313,8 +295,6 @@ class IntegratedDecisionGradients(_DecisionOptions, IntegratedGradients):
         self.adaptive = adaptive
         self.n_pilot_steps = n_pilot_steps
         self.normalize = normalize
-
-    attribute = _with_rule_default(IntegratedGradients.attribute, IDG_METHOD)
 
 
 class LayerIntegratedGradients(_PathAttribution):
@@ -369,8 +349,8 @@ class LayerIntegratedGradients(_PathAttribution):
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
-        n_steps: int = N_STEPS,
-        method: str = IG_METHOD,
+        n_steps: int | None = N_STEPS_AUTO,
+        method: str | None = METHOD_AUTO,
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
         attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
@@ -431,8 +411,8 @@ class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradient
     Args:
         forward_func, layer, device_ids, multiply_by_inputs: as in
             :class:`LayerIntegratedGradients`.
-        adaptive: pilot-based adaptive schedule.
-        n_pilot_steps: pilot size (None: :func:`idgrad.default_pilot_steps`).
+        adaptive: adaptive schedule (see :func:`idgrad.integrated_decision_gradients`).
+        n_pilot_steps: pilot size (see :func:`idgrad.integrated_decision_gradients`).
         normalize: rescale each example to completeness along the layer path.
     """
 
@@ -452,5 +432,3 @@ class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradient
         self.adaptive = adaptive
         self.n_pilot_steps = n_pilot_steps
         self.normalize = normalize
-
-    attribute = _with_rule_default(LayerIntegratedGradients.attribute, IDG_METHOD)

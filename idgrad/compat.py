@@ -8,7 +8,8 @@ switched to eval mode.
 
 Differences that remain on purpose: ``n_prechar_steps=None`` uses
 :func:`idgrad.default_pilot_steps` rather than ``n_steps // 2``; the rule is the
-midpoint rule; ``delta`` has one entry per example (``(B,)``; ``.item()`` works for
+midpoint rule (the adaptive schedule is the seed's, a forward-only pilot, not idgrad's
+graded one); ``delta`` has one entry per example (``(B,)``; ``.item()`` works for
 one example).
 
 Example:
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from idgrad.defaults import ADAPTIVE, N_STEPS
+from idgrad.defaults import ADAPTIVE, IDG_UNIFORM_METHOD, N_STEPS
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.methods.base import captum_result
 from idgrad.seam import TargetType
@@ -79,6 +80,7 @@ def get_integrated_decision_gradients(
         n_steps=n_steps,
         adaptive=adaptive,
         n_pilot_steps=n_prechar_steps,
+        method=IDG_UNIFORM_METHOD,  # the seed's schedule: midpoints (inside pilot intervals)
         internal_batch_size=_points_per_pass(batch_size, input),
     )
 

@@ -5,8 +5,8 @@ command line all take their defaults from here (``tests/test_defaults.py`` walks
 their signatures and fails on any default that differs).
 
 Example:
-    >>> N_STEPS, IG_METHOD, IDG_METHOD
-    (50, 'gausslegendre', 'riemann_middle')
+    >>> N_STEPS, IG_METHOD, IDG_METHOD, IDG_UNIFORM_METHOD
+    (50, 'gausslegendre', 'graded', 'riemann_middle')
 """
 
 from __future__ import annotations
@@ -25,17 +25,23 @@ __all__ = [
     "BLUR_MAX_SIGMA",
     "BLUR_TRUNCATE",
     "CLI_METHOD",
+    "GRADED",
     "GUIDED_FRACTION",
     "GUIDED_MAX_DIST",
     "IDG_METHOD",
+    "IDG_UNIFORM_METHOD",
     "IG_METHOD",
     "INTERNAL_BATCH_SIZE",
     "LEFT_FRACTION",
     "LEFT_N_REFINE",
+    "MAX_EVALUATIONS",
+    "METHOD_AUTO",
     "MULTIPLY_BY_INPUTS",
     "NORMALIZE",
     "N_PILOT_STEPS",
     "N_STEPS",
+    "N_STEPS_AUTO",
+    "RTOL",
     "SIGN_MU",
 ]
 
@@ -44,6 +50,19 @@ __all__ = [
 CLI_METHOD = "idg"
 #: Gradient evaluations per example.
 N_STEPS = 50
+#: ``n_steps`` of IG and IDG (and their layer and captum forms): None is N_STEPS, or as
+#: many as ``rtol`` needs when it is given.
+N_STEPS_AUTO: int | None = None
+#: ``method`` of IG and IDG: None is IG_METHOD / IDG_METHOD (IDG_UNIFORM_METHOD when IDG
+#: is not adaptive), and GRADED when ``rtol`` is given.
+METHOD_AUTO: str | None = None
+#: The graded schedule (:mod:`idgrad.refinement`): gradient points in rounds where the error
+#: is, the spline rule on them, and an estimate of the attributions' error.
+GRADED = "graded"
+#: No tolerance: a fixed budget of ``n_steps`` points.
+RTOL: float | None = None
+#: Most gradient evaluations per example that ``rtol`` may spend (None: 1024).
+MAX_EVALUATIONS: int | None = None
 #: Points per forward/backward pass: chosen from the size of one example.
 INTERNAL_BATCH_SIZE: Literal["auto"] = "auto"
 #: Multiply by ``x - x'`` (global attribution) rather than the path-averaged gradient.
@@ -56,11 +75,15 @@ IG_METHOD = "gausslegendre"
 SIGN_MU = 0.0
 
 # -- Integrated Decision Gradients (and the layer IDG)
-#: IDG's rule: of the whole path when uniform, inside each pilot interval when adaptive.
-IDG_METHOD = "riemann_middle"
-#: Place IDG's points from a forward-only pilot pass.
+#: Adaptive IDG's rule: the graded schedule. Any other rule gives the paper's pilot
+#: schedule (a forward-only pilot, then that rule inside each pilot interval).
+IDG_METHOD = GRADED
+#: Uniform IDG's rule (``adaptive=False``).
+IDG_UNIFORM_METHOD = "riemann_middle"
+#: Place IDG's points where the path needs them.
 ADAPTIVE = True
-#: Pilot intervals (None: :func:`idgrad.default_pilot_steps` of ``n_steps``).
+#: Pilot intervals (None: :func:`idgrad.default_pilot_steps` of ``n_steps`` for the pilot
+#: schedule; the graded schedule's own rule for it).
 N_PILOT_STEPS: int | None = None
 #: Rescale each example's IDG attributions to ``F(x) - F(x')``.
 NORMALIZE = True

@@ -41,20 +41,22 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from idgrad.activations import LayerAttributions, LayerPath, LayerSpec
 from idgrad.defaults import (
     ADAPTIVE,
     ATTRIBUTE_TO_LAYER_INPUT,
-    IDG_METHOD,
-    IG_METHOD,
     INTERNAL_BATCH_SIZE,
+    MAX_EVALUATIONS,
+    METHOD_AUTO,
     MULTIPLY_BY_INPUTS,
     N_PILOT_STEPS,
-    N_STEPS,
+    N_STEPS_AUTO,
     NORMALIZE,
+    RTOL,
 )
 from idgrad.integrator import ChunkSize, check_chunk_size
 from idgrad.methods import idg, ig
@@ -110,19 +112,17 @@ def _run(
     # The core's delta is against G(1) - G(0); move it to the model's own F(x) - F(x').
     delta = details.delta + (details.end - details.start) - (f_end - f_start)
     flat = details.attributions  # a tuple: the core's inputs were the activations tuple
-    return PathDetails(
-        attributions=path.regroup(tuple(flat), was_list),
-        delta=delta,
-        alphas=details.alphas,
-        weights=details.weights,
-        outputs=details.outputs,
-        derivatives=details.derivatives,
-        start=f_start,
-        end=f_end,
-        pilot_alphas=details.pilot_alphas,
-        pilot_outputs=details.pilot_outputs,
-        n_gradient_evals=details.n_gradient_evals,
-        n_forward_evals=details.n_forward_evals + 2 * path.batch,
+    # replace keeps the details' class (GradedDetails keeps its error estimate)
+    return cast(
+        "PathDetails[LayerAttributions]",
+        dataclasses.replace(
+            details,
+            attributions=path.regroup(tuple(flat), was_list),  # type: ignore[arg-type]
+            delta=delta,
+            start=f_start,
+            end=f_end,
+            n_forward_evals=details.n_forward_evals + 2 * path.batch,
+        ),
     )
 
 
@@ -135,8 +135,10 @@ def layer_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    n_steps: int = N_STEPS,
-    method: str = IG_METHOD,
+    n_steps: int | None = N_STEPS_AUTO,
+    method: str | None = METHOD_AUTO,
+    rtol: float | None = RTOL,
+    max_evaluations: int | None = MAX_EVALUATIONS,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
@@ -157,9 +159,10 @@ def layer_integrated_gradients(
         baselines: model inputs whose activations start the path: None (zeros), a
             number, a tensor broadcastable to the input (e.g. pad-token ids), or a tuple.
             Integer inputs need integer baselines.
-        target, additional_forward_args, n_steps, method, internal_batch_size,
-        multiply_by_inputs: as in :func:`idgrad.integrated_gradients`;
-            ``internal_batch_size`` also bounds the two capture passes.
+        target, additional_forward_args, n_steps, method, rtol, max_evaluations,
+        internal_batch_size, multiply_by_inputs: as in :func:`idgrad.integrated_gradients`;
+            ``internal_batch_size`` also bounds the two capture passes, which the
+            evaluation counts include (``max_evaluations`` caps the path's points).
         attribute_to_layer_input: attribute to the layer's positional inputs instead
             of its output.
 
@@ -188,10 +191,16 @@ def layer_integrated_gradients(
         >>> d.attributions.shape, bool(d.delta.abs().max() < 1e-10)
         (torch.Size([1, 3]), True)
     """
-    n_steps = ig.check_options(n_steps, method)
+    ig.check_options(n_steps, method, rtol, max_evaluations)
     return _run(
         ig.integrated_gradients,
-        {"n_steps": n_steps, "method": method, "multiply_by_inputs": multiply_by_inputs},
+        {
+            "n_steps": n_steps,
+            "method": method,
+            "rtol": rtol,
+            "max_evaluations": max_evaluations,
+            "multiply_by_inputs": multiply_by_inputs,
+        },
         forward_func,
         layer,
         inputs,
@@ -212,10 +221,12 @@ def layer_integrated_decision_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    n_steps: int = N_STEPS,
+    n_steps: int | None = N_STEPS_AUTO,
     adaptive: bool = ADAPTIVE,
     n_pilot_steps: int | None = N_PILOT_STEPS,
-    method: str = IDG_METHOD,
+    method: str | None = METHOD_AUTO,
+    rtol: float | None = RTOL,
+    max_evaluations: int | None = MAX_EVALUATIONS,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
@@ -224,8 +235,8 @@ def layer_integrated_decision_gradients(
     """Integrated Decision Gradients of a layer's output (or input), along ``a' -> a``.
 
     ``LIDG_j = s_b (a_j - a'_j) sum_k w_k G'(alpha_k) dG/da_j(gamma(alpha_k))`` with
-    ``G' = grad G . (a - a')``; adaptive points from a forward-only pilot along the
-    layer path by default. With ``normalize`` each example is rescaled so its
+    ``G' = grad G . (a - a')``; adaptive points along the layer path (the graded
+    schedule) by default. With ``normalize`` each example is rescaled so its
     attributions sum to ``G(1) - G(0)``, the change along the layer path (equal to
     ``F(x) - F(x')`` when the layer carries all the model reads from its inputs; the
     delta tells).
@@ -234,8 +245,8 @@ def layer_integrated_decision_gradients(
         forward_func, layer, inputs, baselines, target, additional_forward_args,
         internal_batch_size, attribute_to_layer_input, multiply_by_inputs: as in
             :func:`layer_integrated_gradients`.
-        n_steps, adaptive, n_pilot_steps, method, normalize: as in
-            :func:`idgrad.integrated_decision_gradients`.
+        n_steps, adaptive, n_pilot_steps, method, rtol, max_evaluations, normalize: as
+            in :func:`idgrad.integrated_decision_gradients`.
 
     Returns:
         As :func:`layer_integrated_gradients`; the details' ``delta`` is the
@@ -252,7 +263,7 @@ def layer_integrated_decision_gradients(
         >>> bool(torch.isclose(tokens.sum(), model(ids) - model(0 * ids)).all())
         True
     """
-    idg.check_options(n_steps, method, adaptive, n_pilot_steps)
+    idg.check_options(n_steps, method, adaptive, n_pilot_steps, rtol, max_evaluations)
     return _run(
         idg.integrated_decision_gradients,
         {
@@ -260,6 +271,8 @@ def layer_integrated_decision_gradients(
             "adaptive": adaptive,
             "n_pilot_steps": n_pilot_steps,
             "method": method,
+            "rtol": rtol,
+            "max_evaluations": max_evaluations,
             "multiply_by_inputs": multiply_by_inputs,
             "normalize": normalize,
         },

@@ -7,6 +7,8 @@ returns one of these:
   evaluation counts; the base of the family.
 - :class:`PathDetails`: a path integral's points, weights, ``F`` and ``F'`` along the
   path and its end values (IG, IDG, Guided IG, Blur IG, IG x Sign, the layer methods).
+- :class:`GradedDetails`: :class:`PathDetails` plus the graded schedule's error estimate
+  and evaluations per example (IG and IDG with ``method="graded"`` or ``rtol``).
 - :class:`LeftIGDetails`: :class:`PathDetails` plus Left-IG's ``alpha*``.
 - :class:`AGIDetails`: :class:`Details` plus AGI's classes and adversarial paths.
 
@@ -29,7 +31,14 @@ import torch
 
 from idgrad.seam import TensorOrTuple
 
-__all__ = ["AGIDetails", "Details", "LeftIGDetails", "PathDetails"]
+__all__ = [
+    "AGIDetails",
+    "Details",
+    "GradedDetails",
+    "LeftIGDetails",
+    "PathDetails",
+    "ToleranceWarning",
+]
 
 #: The form of the attributions: a tensor or tuple like the inputs, or per layer.
 A = TypeVar("A", covariant=True)
@@ -84,6 +93,33 @@ class PathDetails(Details[A]):
     end: torch.Tensor
     pilot_alphas: torch.Tensor | None = None
     pilot_outputs: torch.Tensor | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradedDetails(PathDetails[A]):
+    """A path integral on the graded schedule (:mod:`idgrad.refinement`).
+
+    Examples may end with different numbers of points (with ``rtol``): ``alphas``,
+    ``outputs`` and ``derivatives`` are NaN and ``weights`` 0 past an example's
+    ``evaluations``. Every point is a gradient evaluation, the two ends of the path
+    included (``n_forward_evals`` is 0).
+
+    Attributes:
+        error: ``(B,)`` float64 estimated relative L2 error of each example's
+            attributions (over every feature of every input).
+        evaluations: ``(B,)`` int64 gradient evaluations spent on each example.
+    """
+
+    error: torch.Tensor
+    evaluations: torch.Tensor
+
+
+class ToleranceWarning(UserWarning):
+    """``rtol`` was not reached within ``max_evaluations`` for some examples.
+
+    Their attributions are returned as computed; :attr:`GradedDetails.error` holds the
+    estimate they reached.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -54,7 +54,8 @@ def test_accuracy_smoke(tmp_path: Path) -> None:
     text = _run("accuracy", ["--smoke", "--only", "logistic,digits"], tmp_path)
     assert (tmp_path / "accuracy_logistic.png").stat().st_size > 0
     assert (tmp_path / "accuracy_digits.png").stat().st_size > 0
-    assert "IDG adaptive, pilot default" in text and "Evaluations per example" in text
+    assert "IDG graded" in text and "IDG pilot" in text and "Evaluations per example" in text
+    assert "Is the error estimate to be trusted?" in text
 
 
 def test_accuracy_reference_evaluator_matches_idgrad() -> None:

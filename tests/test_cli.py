@@ -296,9 +296,10 @@ def test_demo_pilot_steps_help_says_what_the_default_is() -> None:
     from idgrad.demo.imagenet import DEFAULT_STEPS, equal_cost_steps
 
     text = next(t for c, a, t in _options(build_parser()) if "--pilot-steps" in a.option_strings)
-    m, pilot = equal_cost_steps(DEFAULT_STEPS)
+    m, pilot = equal_cost_steps(DEFAULT_STEPS)  # the default: graded, no pilot
     assert "fifth" not in text
-    assert f"N = {pilot}" in text and f"m = {m}" in text and f"{DEFAULT_STEPS + 2}" in text
+    assert pilot == 0 and m == DEFAULT_STEPS + 2
+    assert "graded schedule" in text and f"{m} gradient points" in text
 
 
 def test_our_import_errors_are_loud(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -591,3 +592,59 @@ def test_explain_predicted_needs_a_classifier(
     assert main([*argv, "--out", str(tmp_path / "a.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs a classifier output of shape (batch, classes)" in err
+
+
+def test_explain_rtol_reports_the_estimate_and_reaches_the_python_numbers(
+    scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import idgrad
+
+    out = tmp_path / "a.npy"
+    assert explain(scripted, npy_input, "--target 2 --rtol 1e-3 --no-plot --out", out) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[-3:] == ["est.", "error", "evals"]
+    model = torch.jit.load(str(scripted))
+    x = torch.from_numpy(np.load(npy_input))
+    d = idgrad.integrated_decision_gradients.details(model, x, target=2, rtol=1e-3)
+    np.testing.assert_allclose(np.load(out), d.attributions.numpy(), rtol=1e-5, atol=1e-7)
+    for i in range(2):
+        words = lines[2 + i].split()
+        assert float(words[-2]) == pytest.approx(float(d.error[i]), rel=1e-2)
+        assert float(words[-2]) < 1e-3
+        assert int(words[-1]) == int(d.evaluations[i])
+    assert any(line.startswith("est. error:") for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--rtol 0.01 --steps 8", "give --steps or --rtol, not both"),
+        (
+            "--rtol 0.01 --method idg-pilot",
+            "with an error estimate (idg, ig)",
+        ),
+        ("--rtol 0.01 --method left-ig", "got --method left-ig"),
+        ("--max-evaluations 64", "give --rtol too"),
+        ("--rtol 1.5", "rtol must be"),
+        ("--rtol 0.01 --max-evaluations 4", "max_evaluations must be"),
+    ],
+)
+def test_explain_rtol_errors_are_one_line_before_any_work(
+    options: str,
+    message: str,
+    scripted: Path,
+    npy_input: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from idgrad.cli import explain as explain_module
+
+    def no_model(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(explain_module, "load_model", no_model)
+    assert explain(scripted, npy_input, "--out", tmp_path / "a.npy", options) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1

@@ -85,7 +85,9 @@ def _layer(fn: Any) -> Entry:
     def details(m: Any, x: Any, **kw: Any) -> Any:
         return fn.details(m, m.fc1, x, **{"target": 1, "n_steps": 4, **kw})
 
-    return Entry(fn.__name__, run, details=details, details_type=idgrad.PathDetails)
+    graded = fn is idgrad.layer_integrated_decision_gradients  # IDG's default: graded
+    kind = idgrad.GradedDetails if graded else idgrad.PathDetails
+    return Entry(fn.__name__, run, details=details, details_type=kind)
 
 
 def _class(cls: type, layer: bool) -> Entry:

@@ -89,9 +89,17 @@ def test_registry_entries_share_their_method_defaults(name: str) -> None:
     assert not spec.options.keys() & common.keys()  # fixed options are not offered
 
 
+#: Methods whose step count and rule depend on ``rtol`` (None: the default, or rtol's).
+_AUTO_BUDGET = {
+    "integrated_gradients",
+    "integrated_decision_gradients",
+    "layer_integrated_gradients",
+    "layer_integrated_decision_gradients",
+}
+
+
 def test_every_method_uses_the_shared_constants() -> None:
     shared = {
-        "n_steps": defaults.N_STEPS,
         "internal_batch_size": defaults.INTERNAL_BATCH_SIZE,
         "multiply_by_inputs": defaults.MULTIPLY_BY_INPUTS,
         "adaptive": defaults.ADAPTIVE,
@@ -103,18 +111,24 @@ def test_every_method_uses_the_shared_constants() -> None:
     functions += [idgrad.layer_integrated_gradients, idgrad.layer_integrated_decision_gradients]
     for fn in functions:
         found = _defaults(fn)
-        assert not _same_where_shared(found, shared), fn.__name__
-    rules = {fn: _defaults(fn)["method"] for fn in functions if "method" in _defaults(fn)}
-    for fn, rule in rules.items():
-        expected = defaults.IDG_METHOD if "decision" in fn.__name__ else defaults.IG_METHOD
-        assert rule == expected, fn.__name__
+        auto = fn.__name__ in _AUTO_BUDGET
+        steps = defaults.N_STEPS_AUTO if auto else defaults.N_STEPS
+        assert not _same_where_shared(found, {**shared, "n_steps": steps}), fn.__name__
+        if "method" in found:
+            rule = defaults.METHOD_AUTO if auto else defaults.IG_METHOD
+            assert found["method"] == rule, fn.__name__
+        if auto:
+            assert found["rtol"] == defaults.RTOL
+            assert found["max_evaluations"] == defaults.MAX_EVALUATIONS
 
 
 def test_seed_names_share_the_defaults() -> None:
     seed_idg = _defaults(idgrad.get_integrated_decision_gradients)
     seed_ig = _defaults(idgrad.get_integrated_gradients)
     idg = _defaults(idgrad.integrated_decision_gradients)
-    assert seed_idg["n_steps"] == seed_ig["n_steps"] == idg["n_steps"]
+    # the seed names keep the seed's explicit 50; idgrad's None means the same budget
+    assert seed_idg["n_steps"] == seed_ig["n_steps"] == defaults.N_STEPS
+    assert idg["n_steps"] == defaults.N_STEPS_AUTO
     assert seed_idg["adaptive"] == idg["adaptive"]
     assert seed_idg["n_prechar_steps"] == idg["n_pilot_steps"]
 
@@ -122,7 +136,9 @@ def test_seed_names_share_the_defaults() -> None:
 def test_command_line_shares_the_defaults() -> None:
     parser = build_parser()
     explain = parser.parse_args(["explain", "--model", "m.pt", "--input", "x.npy"])
-    assert explain.steps == defaults.N_STEPS
+    assert explain.steps is None  # the method's own default (N_STEPS, or what rtol needs)
+    assert explain.rtol == defaults.RTOL
+    assert explain.max_evaluations == defaults.MAX_EVALUATIONS
     assert explain.method == defaults.CLI_METHOD
     dataset = parser.parse_args(["dataset", "--model", "m.pt", "--data", "d", "--out", "o"])
     assert dataset.method == defaults.CLI_METHOD

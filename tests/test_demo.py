@@ -89,12 +89,16 @@ def test_plan_experiment_checks_before_any_work() -> None:
 
 def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
     (photo,) = demo.photos
-    assert demo.idg_steps + demo.n_pilot_steps + 1 <= demo.n_steps + 2
+    # the graded schedule (default): n + 2 gradient points, nothing forward-only
+    assert demo.n_pilot_steps == 0 and demo.idg_steps == demo.n_steps + 2
     # the counts come from a wrapper around the model and agree with the methods' own
     assert photo.ig.evaluations == photo.ig.details.n_evaluations == demo.n_steps + 2
     assert photo.idg.evaluations == photo.idg.details.n_evaluations
-    assert photo.idg.evaluations <= photo.ig.evaluations
-    assert photo.idg.details.pilot_alphas is not None
+    assert photo.idg.evaluations == photo.ig.evaluations
+    assert photo.idg.details.n_forward_evals == 0
+    # it says how accurate it is
+    assert photo.idg.estimated_error is not None and photo.idg.estimated_error > 0
+    assert photo.ig.estimated_error is None
     assert 0.0 < photo.probability <= 1.0
     assert photo.class_name == __import__("idgrad.zoo").zoo.imagenet_classes()[photo.class_index]
     change = photo.logit - photo.baseline_logit
@@ -111,26 +115,25 @@ def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
 @pytest.mark.parametrize(
     ("n", "pilot", "expected"),
     [
-        (50, None, (43, 8)),
-        (32, None, (25, 8)),
-        (1, None, (1, 1)),
-        (7, None, (5, 2)),
-        (4, None, (3, 1)),
-        (6, None, (5, 2)),
-        (20, 8, (13, 8)),
+        (50, None, (52, 0)),  # graded: every evaluation a gradient point
+        (1, None, (3, 0)),
+        (20, 8, (13, 8)),  # the pilot schedule: 13 + 8 + 1 = 22
+        (50, 8, (43, 8)),
+        (4, 1, (4, 1)),
     ],
 )
 def test_equal_cost_steps(n: int, pilot: int | None, expected: tuple[int, int]) -> None:
     m, p = imagenet.equal_cost_steps(n, pilot)
     assert (m, p) == expected
-    assert m >= 1 and p >= 1 and m + p + 1 <= n + 2
+    cost = m if p == 0 else m + p + 1
+    assert m >= 1 and cost == n + 2
 
 
 def test_equal_cost_steps_never_exceeds_budget() -> None:
     for n in range(1, 200):
-        m, p = imagenet.equal_cost_steps(n)
-        assert 1 <= p <= m and m + p + 1 <= n + 2
-        assert m + p + 1 >= n  # and wastes at most two evaluations
+        for pilot in (None, 1, n // 2 or 1):
+            m, p = imagenet.equal_cost_steps(n, pilot)
+            assert (m if p == 0 else m + p + 1) == n + 2
 
 
 def test_equal_cost_steps_errors() -> None:

@@ -19,6 +19,8 @@ def logistic(x: torch.Tensor) -> torch.Tensor:
 
 
 X = torch.tensor([[1.0, 0.5, 0.3]], dtype=D)
+#: The paper's pilot schedule (a forward-only pilot, midpoints inside its intervals).
+PILOT = {"method": "riemann_middle"}
 
 
 def test_importance_factor_is_the_path_derivative() -> None:
@@ -69,13 +71,18 @@ def test_idg_converges_to_reference() -> None:
 def test_adaptive_schedule_is_per_example() -> None:
     # two examples whose decisions happen at different places along the path
     x = torch.tensor([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0]], dtype=D)
-    d = idgrad.integrated_decision_gradients.details(logistic, x, n_steps=24, n_pilot_steps=8)
-    # decision where alpha * x0 = 0.8: alpha = 0.8 for the first, 0.27 for the second
-    assert d.alphas[0].median() > 0.6
-    assert d.alphas[1].median() < 0.45
-    assert d.alphas.shape == (2, 24)
-    single = idgrad.integrated_decision_gradients(logistic, x[1:], n_steps=24, n_pilot_steps=8)
-    assert torch.allclose(single[0], d.attributions[1], rtol=0, atol=1e-14)
+    for schedule in (PILOT, {}):  # the pilot schedule and the graded one (default)
+        d = idgrad.integrated_decision_gradients.details(
+            logistic, x, n_steps=24, n_pilot_steps=8, **schedule
+        )
+        # decision where alpha * x0 = 0.8: alpha = 0.8 for the first, 0.27 for the second
+        assert d.alphas[0].median() > 0.6
+        assert d.alphas[1].median() < 0.45
+        assert d.alphas.shape == (2, 24)
+        single = idgrad.integrated_decision_gradients(
+            logistic, x[1:], n_steps=24, n_pilot_steps=8, **schedule
+        )
+        assert torch.allclose(single[0], d.attributions[1], rtol=0, atol=1e-14)
 
 
 def test_flat_path_warns_and_never_returns_nan() -> None:
@@ -130,7 +137,7 @@ def test_linear_model_idg_equals_gradient_times_input_any_schedule() -> None:
 def test_budget_is_exact_for_every_pilot_size() -> None:
     for n_steps, n_pilot in [(20, 10), (20, 40), (7, 3), (1, 1), (50, 12)]:
         d = idgrad.integrated_decision_gradients.details(
-            logistic, X, n_steps=n_steps, n_pilot_steps=n_pilot
+            logistic, X, n_steps=n_steps, n_pilot_steps=n_pilot, **PILOT
         )
         assert d.alphas.shape == (1, n_steps)
         assert d.n_gradient_evals == n_steps
@@ -147,7 +154,7 @@ def test_default_pilot_steps() -> None:
 def test_default_pilot_never_exceeds_the_budget(n_steps: int) -> None:
     n_pilot = idgrad.default_pilot_steps(n_steps)
     assert 1 <= n_pilot <= n_steps
-    d = idgrad.integrated_decision_gradients.details(logistic, X, n_steps=n_steps)
+    d = idgrad.integrated_decision_gradients.details(logistic, X, n_steps=n_steps, **PILOT)
     # every pilot interval holds at least one gradient point
     cells = torch.clamp((d.alphas[0] * n_pilot).floor().long(), max=n_pilot - 1)
     assert set(cells.tolist()) == set(range(n_pilot))

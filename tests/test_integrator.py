@@ -62,7 +62,10 @@ def test_idg_identical_for_every_chunk_size(adaptive: bool, chunk: int | None) -
     )
     assert torch.allclose(out.attributions, ref.attributions, rtol=0, atol=1e-12)
     assert torch.allclose(out.delta, ref.delta, rtol=0, atol=1e-12)
-    assert torch.equal(out.alphas, ref.alphas)
+    if adaptive:  # the graded nodes are computed from F and F', which a pass rounds by its shape
+        torch.testing.assert_close(out.alphas, ref.alphas, rtol=0, atol=1e-14)
+    else:
+        assert torch.equal(out.alphas, ref.alphas)
 
 
 def test_tuple_inputs_chunk_invariant() -> None:
@@ -94,8 +97,8 @@ def test_model_calls_and_rows_are_bounded_by_the_chunk(chunk: int) -> None:
 def test_adaptive_idg_evaluations_are_counted_exactly() -> None:
     model, x = Counting(), _x(3)
     d = idgrad.integrated_decision_gradients.details(
-        model, x, target=2, n_steps=20, n_pilot_steps=5
-    )
+        model, x, target=2, n_steps=20, n_pilot_steps=5, method="riemann_middle"
+    )  # the pilot schedule (the graded one has no forward-only points)
     assert d.n_gradient_evals == 3 * 20
     assert d.n_forward_evals == 3 * 6
     assert sum(model.rows) == d.n_evaluations
@@ -204,14 +207,15 @@ def test_auto_chunking_splits_large_inputs_and_changes_nothing() -> None:
     rows: list[int] = []
     handle = model.register_forward_pre_hook(lambda m, a: rows.append(int(a[0].shape[0])))
     try:
-        auto = idgrad.integrated_decision_gradients.details(model, x, target=1, n_steps=40)
+        pilot = {"method": "riemann_middle"}  # one gradient pass (the graded schedule: rounds)
+        auto = idgrad.integrated_decision_gradients.details(model, x, target=1, n_steps=40, **pilot)
         chunk = resolve_chunk_size("auto", (x,))
         assert chunk is not None and chunk < 3 * 40  # the default really splits this case
         assert max(rows) <= chunk
         assert sum(rows) == auto.n_evaluations
         rows.clear()
         one = idgrad.integrated_decision_gradients.details(
-            model, x, target=1, n_steps=40, internal_batch_size=None
+            model, x, target=1, n_steps=40, internal_batch_size=None, **pilot
         )
         assert max(rows) == 3 * 40  # None: every gradient point in one pass
     finally:

@@ -15,7 +15,15 @@ from benchmarks import paper_offline as po
 
 def test_equal_cost_steps_fill_the_ig_budget() -> None:
     steps = po.equal_cost_steps(50)
-    assert steps == {"ig": 50, "idg": 43, "left-ig": 35, "guided-ig": 51, "agi": 25, "blur-ig": 50}
+    assert steps == {
+        "ig": 50,
+        "idg": 43,
+        "left-ig": 35,
+        "guided-ig": 51,
+        "agi": 25,
+        "blur-ig": 50,
+        "idg-graded": 52,
+    }
     protocol = pi.Protocol(agi_max_iter=steps["agi"], steps=tuple(steps.items()))
     for method in steps:
         assert 50 <= po.max_evaluations(method, protocol) <= 52

@@ -31,7 +31,9 @@ def test_each_entry_describes_its_method(name: str) -> None:
 
 def test_what_the_methods_need() -> None:
     straight = {n for n, s in METHODS.items() if s.straight_path}
-    assert straight == {"ig", "idg", "idg-uniform", "ig-sign"}
+    assert straight == {"ig", "idg", "idg-pilot", "idg-uniform", "ig-sign"}
+    assert get_method("idg").details_type is idgrad.GradedDetails
+    assert get_method("idg-pilot").options == {"method": "riemann_middle"}
     assert {n for n, s in METHODS.items() if not s.takes_baselines} == {"blur-ig", "agi"}
     assert {n for n, s in METHODS.items() if s.needs_classifier} == {"agi"}
     assert get_method("agi").steps_parameter == "max_iter"

@@ -25,7 +25,9 @@ What it writes (to --out, default idgrad-demo/):
 
 Equal cost: both methods get the same number of model evaluations (an image through the
 network, with or without a backward pass). IG with N steps makes N + 2 (its points and the two
-endpoints of its delta); IDG gets the largest M with M + pilot + 1 <= N + 2.
+endpoints of its delta); IDG runs idgrad's graded schedule with N + 2 gradient points (the ends
+of the path among them) and reports its estimated error; with --pilot-steps it runs the paper's
+pilot schedule instead, with the largest M such that M + pilot + 1 <= N + 2.
 
 Insertion/deletion: 896 pixels per step by default, every fourth point of the IDG paper's
 224-pixel curves (228 instead of 900 forward passes per photo; on the default photos the AUCs
@@ -53,7 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         DEFAULT_STEPS,
         NATURAL_PHOTOS,
         PAPER_PIXELS_PER_STEP,
-        equal_cost_steps,
     )
 
     p = subparsers.add_parser(
@@ -88,16 +89,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"IG's gradient points per photo; IDG gets the same number of model "
         f"evaluations (default: {DEFAULT_STEPS})",
     )
-    m, pilot = equal_cost_steps(DEFAULT_STEPS)
     p.add_argument(
         "--pilot-steps",
         type=int,
         default=None,
         metavar="N",
-        help="IDG's pilot intervals (N + 1 forward passes) (default: idgrad's rule "
-        "N = max(1, min(m // 2, max(8, m // 8))) for IDG's m gradient points; at "
-        f"--steps {DEFAULT_STEPS}: a pilot of N = {pilot} ({pilot + 1} forward passes) and "
-        f"m = {m}, the {DEFAULT_STEPS + 2} evaluations IG makes)",
+        help="run IDG on the paper's pilot schedule with N pilot intervals (N + 1 "
+        "forward passes, the rest gradient points) (default: idgrad's graded schedule, "
+        f"{DEFAULT_STEPS + 2} gradient points at --steps {DEFAULT_STEPS}, the evaluations IG "
+        "makes)",
     )
     p.add_argument(
         "--out",
@@ -216,11 +216,12 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{err} (or run `idgrad demo --logistic-only`)") from None
     except OSError as err:
         raise CLIError(f"cannot write to {args.out}: {err}") from None
-    print(
-        f"IG: {result.n_steps} uniform points ({result.ig_rule}) + 2 endpoints; "
-        f"IDG: pilot of {result.n_pilot_steps + 1} forward passes + {result.idg_steps} "
-        "gradient points"
+    idg = (
+        f"pilot of {result.n_pilot_steps + 1} forward passes + {result.idg_steps} gradient points"
+        if result.n_pilot_steps
+        else f"graded schedule, {result.idg_steps} gradient points"
     )
+    print(f"IG: {result.n_steps} uniform points ({result.ig_rule}) + 2 endpoints; IDG: {idg}")
     print(format_summary(result))
     seconds = result.seconds
     print(

@@ -6,13 +6,16 @@ from image files (read by :mod:`idgrad.images`, with the same ``--image-size``,
 ``--normalize`` and ``--grayscale`` as ``idgrad dataset``), a ``.npy`` array or a ``.pt``
 tensor. Everything the user gave is checked, and one forward pass is run, before the
 attribution; then the array is written (``.npy`` or ``.pt``), a line per example with
-``F(x)``, ``F(x')``, their difference, the attributions' sum and the convergence delta is
-printed, and for image-shaped inputs a titled PNG is drawn when matplotlib is installed.
+``F(x)``, ``F(x')``, their difference, the attributions' sum and the convergence delta (and
+on the graded schedule the estimated error and the evaluations spent) is printed, and for
+image-shaped inputs a titled PNG is drawn when matplotlib is installed. ``--rtol`` asks for
+an accuracy instead of a number of steps (``rtol=`` in Python).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +32,10 @@ from idgrad.cli.common import (
     load_model,
     parse_target,
 )
-from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
+from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, MAX_EVALUATIONS, N_STEPS, RTOL
 from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
 from idgrad.methods.registry import METHODS, get_method
+from idgrad.refinement import DEFAULT_MAX_EVALUATIONS, check_budget
 from idgrad.targets import Target, is_predicted, resolve_target
 
 __all__ = ["load_inputs", "register", "run"]
@@ -74,7 +78,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--baseline", default="0", help="a number, or a .npy/.pt file broadcastable to the input"
     )
-    p.add_argument("--steps", type=int, default=N_STEPS, help="gradient steps per example")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="gradient steps per example (default: the method's own, "
+        f"{N_STEPS} for ig and idg; with --rtol as many as it needs)",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=RTOL,
+        help="ask for an accuracy instead of --steps: gradient points are added until the "
+        "estimated relative L2 error of each example's attributions is below RTOL (the "
+        "methods with the graded schedule: ig, idg; rtol= in Python) (default: none, "
+        "a fixed number of steps)",
+    )
+    p.add_argument(
+        "--max-evaluations",
+        type=int,
+        default=MAX_EVALUATIONS,
+        help="the most gradient evaluations --rtol may spend per example "
+        f"(default: {DEFAULT_MAX_EVALUATIONS})",
+    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -197,8 +223,9 @@ def _plot_wanted(args: argparse.Namespace, is_image_shaped: bool) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Check everything, load, attribute, save, report."""
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps must be >= 1, got {args.steps}")
+    _check_tolerance(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.out.suffix not in (".npy", ".pt"):
@@ -252,14 +279,15 @@ def _attribute(
     args: argparse.Namespace, model: Any, x: torch.Tensor, baselines: Any, target: Any
 ) -> Any:
     method = get_method(args.method)
+    budget = {"n_steps": args.steps, "rtol": args.rtol, "max_evaluations": args.max_evaluations}
     try:
         return method.details(
             model,
             x,
             baselines=baselines,
             target=target,
-            n_steps=args.steps,
             internal_batch_size=args.batch_size or INTERNAL_BATCH_SIZE,
+            **{name: value for name, value in budget.items() if value is not None},
         )
     except (ValueError, TypeError) as err:
         raise CLIError(str(err)) from None
@@ -273,6 +301,33 @@ def _attribute(
                 "(dynamic_shapes={'x': {0: torch.export.Dim('batch')}})"
             ) from None
         raise
+
+
+def _takes_rtol(name: str) -> bool:
+    """Whether registry method ``name`` runs the graded schedule when given ``rtol``."""
+    spec = get_method(name)
+    params = inspect.signature(spec.function).parameters
+    return "rtol" in params and not {"method", "adaptive"} & set(spec.options)
+
+
+def _check_tolerance(args: argparse.Namespace) -> None:
+    """``--rtol`` and ``--max-evaluations``: valid, and for a method that takes them."""
+    if args.rtol is None and args.max_evaluations is None:
+        return
+    if args.rtol is None:
+        raise CLIError("--max-evaluations caps what --rtol spends: give --rtol too")
+    if args.steps is not None:
+        raise CLIError("give --steps or --rtol, not both (one budget at a time)")
+    if not _takes_rtol(args.method):
+        with_rtol = ", ".join(name for name in sorted(METHODS) if _takes_rtol(name))
+        raise CLIError(
+            f"--rtol needs a method with an error estimate ({with_rtol}), "
+            f"got --method {args.method}"
+        )
+    try:
+        check_budget(None, args.rtol, args.max_evaluations)
+    except (TypeError, ValueError) as err:
+        raise CLIError(f"--rtol/--max-evaluations: {err}") from None
 
 
 def _gap(details: Any) -> tuple[str, str, torch.Tensor | None, torch.Tensor]:
@@ -306,16 +361,26 @@ def _report(details: Any, shown: list[str]) -> list[str]:
     header = f"{'example':>7} {'target':>7} {'F(x)':>12}"
     header += f" {start_label:>12}" if start is not None else ""
     header += f" {gap_label:>17} {'sum(attr)':>12} {'delta':>11}"
+    error = getattr(details, "error", None)  # the graded schedule's estimate
+    if error is not None:
+        header += f" {'est. error':>10} {'evals':>6}"
     lines = [header]
     for i in range(len(gap)):
         row = f"{i:>7} {shown[i]:>7} {float(end[i]):>12.6g}"
         row += f" {float(start[i]):>12.6g}" if start is not None else ""
         row += f" {float(gap[i]):>17.6g} {float(total[i]):>12.6g} {float(delta[i]):>11.3g}"
+        if error is not None:
+            row += f" {float(error[i]):>10.2e} {int(details.evaluations[i]):>6}"
         lines.append(row)
     lines.append(
         "delta: the quadrature error of the path integral of F' (before any rescaling); "
         "small |delta| relative to the difference means enough steps"
     )
+    if error is not None:
+        lines.append(
+            "est. error: the graded schedule's estimate of the relative L2 error of the "
+            "attributions; evals: the model evaluations it spent (--rtol asks for an accuracy)"
+        )
     return lines
 
 

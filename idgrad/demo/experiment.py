@@ -9,8 +9,11 @@ curves (:mod:`idgrad.metrics`). This module computes and returns numbers only; t
 :func:`idgrad.demo.imagenet.run_imagenet_demo` runs both.
 
 Equal cost is counted in model evaluations (one image through the network, with or without a
-backward pass): IG with ``n`` uniform points makes ``n + 2``, adaptive IDG gets the largest
-``m + N + 1`` that fits (:func:`equal_cost_steps`); a counter around the model checks both.
+backward pass): IG with ``n`` uniform points makes ``n + 2``; IDG on its default graded schedule
+gets ``n + 2`` gradient points (the two ends of the path among them, nothing forward-only), and
+with a pilot size given it runs the paper's pilot schedule and gets the largest ``m + N + 1``
+that fits (:func:`equal_cost_steps`); a counter around the model checks both. The graded
+schedule also says how accurate its attributions are (``GradedDetails.error``, in the report).
 
 The deltas are the honest convergence deltas, ``Σ_k w_k F'(α_k) − (F(x) − F(x'))``:
 for IG this is ``Σ IG − (F(x) − F(x'))``; for IDG it is computed before the rescaling that
@@ -25,8 +28,8 @@ point of those same curves (228 passes per photo).
 
 Example:
     >>> plan = plan_experiment(photos=["chelsea"], n_steps=6, image_size=64)  # no model run
-    >>> plan.idg_steps, plan.n_pilot_steps, plan.pixels_per_step
-    (5, 2, 896)
+    >>> plan.idg_steps, plan.n_pilot_steps, plan.pixels_per_step  # graded: no pilot
+    (8, 0, 896)
     >>> result = run_experiment(plan)  # doctest: +SKIP
 """
 
@@ -40,7 +43,7 @@ import torch
 
 from idgrad import metrics, zoo
 from idgrad.channels import SALIENCY_REDUCTION
-from idgrad.methods import default_pilot_steps, integrated_decision_gradients, integrated_gradients
+from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.progress import Progress
 from idgrad.results import PathDetails
 from idgrad.targets import predicted_classes
@@ -118,6 +121,12 @@ class MethodResult(NamedTuple):
     deletion: metrics.Curve
 
     @property
+    def estimated_error(self) -> float | None:
+        """The graded schedule's estimate of the relative L2 error, or None (other rules)."""
+        error = getattr(self.details, "error", None)
+        return None if error is None else float(error[0])
+
+    @property
     def insertion_auc(self) -> float:
         """Area under the insertion curve (higher is better)."""
         return float(self.insertion.auc[0])
@@ -159,7 +168,8 @@ class ExperimentPlan(NamedTuple):
         photos: Photo names, in order.
         n_steps: IG's gradient points per photo.
         idg_steps: IDG's gradient points per photo.
-        n_pilot_steps: IDG's pilot intervals ``N`` (``N + 1`` forward passes).
+        n_pilot_steps: IDG's pilot intervals ``N`` (``N + 1`` forward passes) on the paper's
+            pilot schedule; 0 for idgrad's graded schedule (no forward-only pass).
         ig_rule: IG's quadrature rule.
         chunk: Path points per forward/backward pass of the methods (or ``"auto"``).
         metrics_chunk: Images per forward pass of the insertion/deletion curves (or
@@ -199,50 +209,39 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
     """IDG's ``(gradient points m, pilot intervals N)`` costing no more than IG with ``n_steps``.
 
     IG with ``n`` points makes ``n + 2`` model evaluations (its gradient points and the two
-    endpoints its delta needs); adaptive IDG makes ``m + N + 1`` (the pilot's ``N + 1``
-    forward passes include the endpoints). With ``n_pilot_steps=None`` the pilot is the
-    library default :func:`~idgrad.methods.default_pilot_steps` of ``m``, and ``m`` is the
-    largest that fits with ``m >= N`` (so that every pilot interval gets a gradient point);
-    when no ``m`` does (``n < 7``), the pilot takes about a third of the budget instead.
-    A given ``n_pilot_steps`` is kept and ``m`` is what is left.
+    endpoints its delta needs). With ``n_pilot_steps=None`` IDG runs idgrad's graded schedule,
+    whose every point is a gradient evaluation (the ends of the path included): ``m = n + 2``,
+    ``N = 0``. With a pilot size it runs the paper's pilot schedule, which makes ``m + N + 1``
+    (the pilot's ``N + 1`` forward passes include the endpoints): ``m`` is what is left.
 
     Args:
         n_steps: IG's gradient points, ``>= 1``.
-        n_pilot_steps: IDG's pilot intervals, or ``None`` for the default rule above.
+        n_pilot_steps: IDG's pilot intervals (the pilot schedule), or ``None`` (graded).
 
     Returns:
-        ``(m, N)`` with ``m >= 1``, ``N >= 1`` and ``m + N + 1 <= n_steps + 2``.
+        ``(m, N)`` with ``m + N + 1 <= n_steps + 2`` (``m = n_steps + 2`` when ``N = 0``).
 
     Raises:
         ValueError: If a count is below 1 or the given pilot leaves no gradient point.
 
     Example:
-        >>> equal_cost_steps(50)  # 43 + 8 + 1 = 52 = 50 + 2
-        (43, 8)
-        >>> equal_cost_steps(4)
-        (3, 1)
-        >>> equal_cost_steps(20, n_pilot_steps=8)
+        >>> equal_cost_steps(50)  # graded: 52 gradient points, as many evaluations as IG
+        (52, 0)
+        >>> equal_cost_steps(20, n_pilot_steps=8)  # the pilot schedule: 13 + 8 + 1 = 22
         (13, 8)
     """
-    for name, value in (("n_steps", n_steps), ("n_pilot_steps", n_pilot_steps)):
-        if value is None and name == "n_pilot_steps":
-            continue
-        check_int(value, name)
+    n_steps = check_int(n_steps, "n_steps")
     budget = n_steps + 2
-    if n_pilot_steps is not None:
-        m = budget - n_pilot_steps - 1
-        if m < 1:
-            raise ValueError(
-                f"a pilot of {n_pilot_steps} intervals costs {n_pilot_steps + 1} evaluations, "
-                f"leaving no gradient point within IG's {budget}; use fewer pilot steps"
-            )
-        return m, n_pilot_steps
-    for m in range(n_steps, 0, -1):
-        pilot = default_pilot_steps(m)
-        if pilot <= m and m + pilot + 1 <= budget:
-            return m, pilot
-    pilot = max(1, (n_steps + 1) // 3)
-    return budget - pilot - 1, pilot
+    if n_pilot_steps is None:
+        return budget, 0
+    n_pilot_steps = check_int(n_pilot_steps, "n_pilot_steps")
+    m = budget - n_pilot_steps - 1
+    if m < 1:
+        raise ValueError(
+            f"a pilot of {n_pilot_steps} intervals costs {n_pilot_steps + 1} evaluations, "
+            f"leaving no gradient point within IG's {budget}; use fewer pilot steps"
+        )
+    return m, n_pilot_steps
 
 
 def _check_photos(photos: Sequence[str] | None) -> list[str]:
@@ -292,8 +291,8 @@ def plan_experiment(
             evaluations (:func:`equal_cost_steps`).
         ig_rule: IG's rule (uniform by default, the schedule the IDG paper compares with; any
             of :data:`idgrad.RULES`).
-        n_pilot_steps: IDG's pilot intervals; ``None`` for the rule of
-            :func:`equal_cost_steps`.
+        n_pilot_steps: IDG's pilot intervals: the paper's pilot schedule; ``None`` for
+            idgrad's graded schedule (:func:`equal_cost_steps`).
         batch_size: Most path points per forward/backward pass of the attribution methods;
             ``None`` for idgrad's automatic choice (``internal_batch_size="auto"``).
         metrics_batch_size: Most images per forward pass of the insertion/deletion curves;
@@ -385,7 +384,7 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
     seconds["load"] = time.perf_counter() - t0
 
     curve = curve_points(images.shape[-1], plan.pixels_per_step)
-    per_photo = (n_steps + 2) + (idg_steps + pilot_steps + 1) + 4 * curve
+    per_photo = (n_steps + 2) + (idg_steps + (pilot_steps + 1 if pilot_steps else 0)) + 4 * curve
     bar = Progress(len(names) * per_photo + len(names) + 1, unit="eval", enabled=progress)
     counted = _CountingModel(model, bar)
 
@@ -415,6 +414,15 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         method=ig_rule,
                         internal_batch_size=chunk,
                     )
+                elif pilot_steps == 0:  # idgrad's graded schedule
+                    details = integrated_decision_gradients.details(
+                        counted,
+                        x,
+                        target=target,
+                        n_steps=idg_steps,
+                        method="graded",
+                        internal_batch_size=chunk,
+                    )
                 else:
                     details = integrated_decision_gradients.details(
                         counted,
@@ -422,6 +430,7 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         target=target,
                         n_steps=idg_steps,
                         adaptive=True,
+                        method="riemann_middle",  # the paper's pilot schedule
                         n_pilot_steps=pilot_steps,
                         internal_batch_size=chunk,
                     )

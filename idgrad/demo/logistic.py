@@ -73,7 +73,12 @@ def logistic_table(
             )
         for adaptive in (False, True):
             d = integrated_decision_gradients.details(
-                logistic_model, x, n_steps=n, adaptive=adaptive, n_pilot_steps=n_pilot_steps
+                logistic_model,
+                x,
+                n_steps=n,
+                adaptive=adaptive,
+                method="riemann_middle",  # uniform midpoints / the paper's pilot schedule
+                n_pilot_steps=n_pilot_steps if adaptive else None,
             )
             name = "IDG adaptive" if adaptive else "IDG uniform"
             rows.append(

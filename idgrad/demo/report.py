@@ -267,6 +267,7 @@ _COLUMNS = (
     ("seconds", 7, ">"),
     ("delta", 9, ">"),
     ("delta %", 7, ">"),
+    ("est. err", 8, ">"),
     ("insertion", 9, ">"),
     ("deletion", 8, ">"),
 )
@@ -276,7 +277,9 @@ _LEGEND = (
     "prob: softmax probability of the class; evals: model evaluations of the method (an image "
     "through the network, with or without a backward pass); seconds: wall time of the "
     "attribution call alone (not the curves) on this machine; delta: quadrature error on "
-    "F(x) - F(x') (IDG's before its rescaling), also as % of F(x) - F(x'); insertion: AUC of "
+    "F(x) - F(x') (IDG's before its rescaling), also as % of F(x) - F(x'); est. err: the "
+    "graded schedule's estimate of the relative L2 error of the attributions (- for a rule "
+    "without one); insertion: AUC of "
     "the insertion curve (higher is better); deletion: AUC of the deletion curve (lower is "
     "better)."
 )
@@ -298,6 +301,7 @@ def _rows(photos: Sequence[PhotoResult]) -> list[list[str]]:
                     f"{method.seconds:.1f}",
                     f"{method.delta:+.2e}",
                     f"{100 * method.delta / change:+.1f}" if change else "n/a",
+                    "-" if method.estimated_error is None else f"{method.estimated_error:.1%}",
                     f"{method.insertion_auc:.3f}",
                     f"{method.deletion_auc:.3f}",
                 ]
@@ -388,6 +392,7 @@ def _write_report(result: DemoResult) -> Path:
         "seconds",
         "delta",
         "delta % of F(x) − F(x')",
+        "estimated error of the attributions",
         "insertion AUC (higher is better)",
         "deletion AUC (lower is better)",
     ]
@@ -403,6 +408,29 @@ def _write_report(result: DemoResult) -> Path:
         for label, (ins, dele, rel) in means.items()
     )
     n, m, pilot = result.n_steps, result.idg_steps, result.n_pilot_steps
+    if pilot:
+        idg_cost = (
+            f"IDG runs the paper's pilot schedule: a forward-only pilot of {pilot + 1} points and "
+            f"{m} gradient points ({m + pilot + 1} in all). A forward-only pass is counted as a "
+            "full evaluation although it costs about a third of one with a backward pass, so "
+            "the comparison is, if anything, tilted against IDG."
+        )
+        idg_points = (
+            "from the forward-only pilot (grey crosses), moves its gradient points (filled "
+            "circles) into the intervals where the logit changes"
+        )
+    else:
+        idg_cost = (
+            f"IDG runs idgrad's graded schedule: {m} gradient points ({m} in all; the two ends "
+            "of the path among them, nothing forward-only), placed in rounds where the path "
+            "needs them. It also estimates how accurate its attributions are (<b>estimated "
+            "error</b>, the relative L2 error over every pixel; see "
+            "<code>idgrad.refinement</code>)."
+        )
+        idg_points = (
+            "from its first, uniform points, places the others (filled circles) where the logit "
+            "and the gradients change"
+        )
     sections = []
     for photo in result.photos:
         f = {kind: path.name for kind, path in result.figures[photo.name].items()}
@@ -428,10 +456,7 @@ def _write_report(result: DemoResult) -> Path:
 {len(result.photos)} photo(s). Both methods attribute the class <em>logit</em> along the straight
 path from the all-zero baseline (the mean image in model space) to the photo, and both get the
 same number of model evaluations: IG uses {n} uniform points (rule <code>{e(result.ig_rule)}</code>)
-plus the 2 endpoint passes its delta needs ({n + 2} in all); adaptive IDG uses a forward-only
-pilot of {pilot + 1} points and {m} gradient points ({m + pilot + 1} in all). A forward-only pass
-is counted as a full evaluation although it costs about a third of one with a backward pass,
-so the comparison is, if anything, tilted against IDG.{size_note}</p>
+plus the 2 endpoint passes its delta needs ({n + 2} in all). {idg_cost}{size_note}</p>
 
 <h2>Summary</h2>
 {chr(10).join(table)}
@@ -459,8 +484,7 @@ free. On these photos the logit rises steeply within the first tenth or so of th
 creeps up to its final value: the shaded band, where F covers 10–90% of its total change, is
 the <em>decision region</em>. Uniform IG points (hollow squares) are spread evenly, so most of
 them land on the plateau where the gradients say little about the decision. IDG weighs each
-point's gradient by F'(α) and, from the forward-only pilot (grey crosses), moves its gradient
-points (filled circles) into the intervals where the logit changes. The legend counts each
+point's gradient by F'(α) and, {idg_points}. The legend counts each
 method's points inside the band. The deltas in the table put a number on it: they measure how
 well each schedule integrates F', and a schedule that samples a sharp rise coarsely gets a
 large one.</p>

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
+from idgrad.defaults import GRADED, N_STEPS
+from idgrad.guard import user_stacklevel
 from idgrad.integrator import (
     ChunkSize,
     accumulation_dtype,
@@ -14,6 +17,9 @@ from idgrad.integrator import (
     evaluate_path,
     resolve_chunk_size,
 )
+from idgrad.refinement import Finish, check_budget, refine_path
+from idgrad.results import GradedDetails, ToleranceWarning
+from idgrad.schedules import check_rule
 from idgrad.seam import (
     BaselineType,
     ModelSeam,
@@ -22,14 +28,19 @@ from idgrad.seam import (
     as_input_tuple,
     check_no_inference_mode,
     expand_baselines,
+    restore_form,
 )
+from idgrad.validation import check_int
 
 __all__ = [
+    "Budget",
     "Prepared",
     "differences",
     "endpoint_outputs",
+    "graded_details",
     "path_endpoints",
     "prepare",
+    "resolve_budget",
     "to_input_dtypes",
     "total_attribution",
 ]
@@ -118,4 +129,118 @@ def differences(prep: Prepared) -> tuple[torch.Tensor, ...]:
     return tuple(
         x.to(accumulation_dtype(x.dtype)) - b.to(accumulation_dtype(x.dtype))
         for x, b in zip(prep.inputs, prep.baselines)
+    )
+
+
+class Budget(NamedTuple):
+    """IG's and IDG's schedule options after :func:`resolve_budget`.
+
+    ``method`` is a rule of :data:`idgrad.schedules.RULES` or ``"graded"``; for the
+    graded schedule exactly one of ``n_steps`` and ``rtol`` is set and ``cap`` is
+    ``rtol``'s evaluation cap.
+    """
+
+    n_steps: int | None
+    method: str
+    rtol: float | None
+    cap: int | None
+    n_pilot_steps: int | None
+
+
+def resolve_budget(
+    n_steps: int | None,
+    method: str | None,
+    rtol: float | None,
+    max_evaluations: int | None,
+    default_rule: str,
+    n_pilot_steps: int | None = None,
+) -> Budget:
+    """Resolve ``n_steps``, ``method``, ``rtol``, ``max_evaluations`` before any model call.
+
+    ``method=None`` is ``"graded"`` when ``rtol`` is given, else ``default_rule``;
+    ``n_steps=None`` is :data:`idgrad.defaults.N_STEPS` unless ``rtol`` is given. A
+    tolerance needs the graded schedule (the other rules have no error estimate), and
+    ``n_steps`` with ``rtol`` is refused (one budget at a time).
+
+    Example:
+        >>> resolve_budget(None, None, 0.01, None, "gausslegendre")
+        Budget(n_steps=None, method='graded', rtol=0.01, cap=1024, n_pilot_steps=None)
+        >>> resolve_budget(None, None, None, None, "gausslegendre").n_steps
+        50
+    """
+    if method is None:
+        method = GRADED if rtol is not None else default_rule
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str or None, got {type(method).__name__}")
+    if method != GRADED:
+        check_rule(method)
+        for name, value in (("rtol", rtol), ("max_evaluations", max_evaluations)):
+            if value is not None:
+                raise ValueError(
+                    f"{name} needs the graded schedule (method='graded' or None); "
+                    f"method={method!r} has no error estimate"
+                )
+        n_steps = check_int(N_STEPS if n_steps is None else n_steps, "n_steps")
+        return Budget(n_steps, method, None, None, n_pilot_steps)
+    if n_steps is None and rtol is None:
+        n_steps = N_STEPS
+    n_steps, rtol, cap, n_pilot_steps = check_budget(n_steps, rtol, max_evaluations, n_pilot_steps)
+    return Budget(n_steps, method, rtol, cap, n_pilot_steps)
+
+
+def graded_details(
+    prep: Prepared,
+    budget: Budget,
+    finish: Finish,
+    with_derivative: bool,
+    by_inputs: bool,
+    normalized: bool,
+    internal_batch_size: ChunkSize,
+) -> GradedDetails[TensorOrTuple]:
+    """Run :func:`idgrad.refinement.refine_path` and package what it found.
+
+    ``delta`` is ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` with the spline weights (before
+    any rescaling); ``outputs`` and ``derivatives`` are in the accumulation dtype.
+    """
+    path = refine_path(
+        prep.seam,
+        prep.inputs,
+        prep.baselines,
+        finish,
+        with_derivative=with_derivative,
+        by_inputs=by_inputs,
+        normalized=normalized,
+        n_steps=budget.n_steps,
+        rtol=budget.rtol,
+        max_evaluations=budget.cap if budget.rtol is not None else None,
+        n_pilot_steps=budget.n_pilot_steps,
+        internal_batch_size=internal_batch_size,
+    )
+    if budget.rtol is not None:
+        missed = torch.nonzero(path.error > budget.rtol).flatten().tolist()
+        if missed:
+            shown = ", ".join(f"{i} ({float(path.error[i]):.2g})" for i in missed[:10])
+            more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
+            warnings.warn(
+                f"rtol={budget.rtol:g} was not reached within max_evaluations={budget.cap} "
+                f"for example(s) {shown}{more} (their estimated errors in brackets); raise "
+                "max_evaluations or rtol",
+                ToleranceWarning,
+                stacklevel=user_stacklevel(),
+            )
+    acc = accumulation_dtype(prep.inputs[0].dtype)
+    attributions = restore_form(to_input_dtypes(path.attributions, prep.inputs), prep.was_tuple)
+    return GradedDetails(
+        attributions=attributions,
+        delta=(path.fp_sum - (path.end - path.start)).to(acc),
+        alphas=path.alphas,
+        weights=path.weights,
+        outputs=path.outputs.to(acc),
+        derivatives=path.derivatives.to(acc),
+        start=path.start.to(acc),
+        end=path.end.to(acc),
+        n_gradient_evals=int(path.n_points.sum()),
+        n_forward_evals=0,
+        error=path.error,
+        evaluations=path.n_points,
     )

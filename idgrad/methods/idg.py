@@ -7,10 +7,17 @@ The importance factor ``F'`` comes from the same backward pass as the gradient (
 is their dot product with ``x - x'``). It down-weights the saturated part of the
 path and up-weights the decision region, where the output moves.
 
-Adaptive sampling (the paper's Algorithm 1, done per example and on an exact
-budget): a forward-only pilot at ``N + 1`` uniform points measures how much ``F``
-changes on each interval; :func:`idgrad.schedules.adaptive_schedule` places the
-``n_steps`` gradient points accordingly.
+Adaptive sampling, two schedules:
+
+* the graded schedule (default, :mod:`idgrad.refinement`): gradient points in rounds,
+  every one of them also a pilot (it gives ``F`` and ``F'``), placed where the error of
+  the attributions is; the cubic spline's weights on them; an estimate of the
+  attributions' error, and with ``rtol`` as many points as that error needs;
+* the paper's pilot schedule (Algorithm 1, done per example and on an exact budget;
+  ``method`` any rule of :data:`idgrad.schedules.RULES`): a forward-only pilot at
+  ``N + 1`` uniform points measures how much ``F`` changes on each interval;
+  :func:`idgrad.schedules.adaptive_schedule` places the ``n_steps`` gradient points
+  accordingly.
 
 The raw attributions sum to ``integral F'(alpha)^2 d alpha``; with
 ``normalize=True`` (default) each example is rescaled so its attributions sum to
@@ -28,52 +35,41 @@ import torch
 
 from idgrad.defaults import (
     ADAPTIVE,
+    GRADED,
     IDG_METHOD,
+    IDG_UNIFORM_METHOD,
     INTERNAL_BATCH_SIZE,
+    MAX_EVALUATIONS,
+    METHOD_AUTO,
     MULTIPLY_BY_INPUTS,
     N_PILOT_STEPS,
-    N_STEPS,
+    N_STEPS_AUTO,
     NORMALIZE,
+    RTOL,
 )
 from idgrad.guard import user_stacklevel
 from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
 from idgrad.methods._common import (
+    Budget,
     differences,
+    graded_details,
     path_endpoints,
     prepare,
+    resolve_budget,
     to_input_dtypes,
     total_attribution,
 )
 from idgrad.methods.base import path_method
 from idgrad.results import PathDetails
-from idgrad.schedules import adaptive_schedule, check_rule, uniform_schedule
+from idgrad.schedules import adaptive_schedule, check_rule, default_pilot_steps, uniform_schedule
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 from idgrad.validation import check_int
 
-__all__ = ["IDGWarning", "check_options", "default_pilot_steps", "integrated_decision_gradients"]
+__all__ = ["IDGWarning", "check_options", "integrated_decision_gradients"]
 
 
 class IDGWarning(UserWarning):
     """An example's IDG attributions could not be rescaled to completeness."""
-
-
-def default_pilot_steps(n_steps: int) -> int:
-    """Default pilot size ``N`` for a budget of ``n_steps`` gradient points.
-
-    ``N = max(1, min(n_steps // 2, max(8, n_steps // 8)))``: ``N + 1`` forward-only
-    evaluations (about 1/8 of the gradient points, a few percent of the time; at
-    most half of them for small budgets), so every pilot interval gets a gradient
-    point. Chosen from
-    accuracy per model evaluation on EfficientNet-Lite0 and five photos
-    (benchmarks/accuracy.py): at equal total evaluations a pilot of
-    ``n/8`` was as good as or better than ``n/4`` and ``n/16`` (the pilot points
-    count as evaluations too).
-
-    Example:
-        >>> default_pilot_steps(50), default_pilot_steps(400), default_pilot_steps(5)
-        (8, 50, 2)
-    """
-    return max(1, min(n_steps // 2, max(8, n_steps // 8)))
 
 
 def _importance(values: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor:
@@ -81,21 +77,46 @@ def _importance(values: torch.Tensor, derivatives: torch.Tensor) -> torch.Tensor
 
 
 def check_options(
-    n_steps: int, method: str, adaptive: bool, n_pilot_steps: int | None
-) -> tuple[int, int | None]:
+    n_steps: int | None,
+    method: str | None,
+    adaptive: bool,
+    n_pilot_steps: int | None,
+    rtol: float | None = None,
+    max_evaluations: int | None = None,
+) -> tuple[Budget, int | None]:
     """IDG's own options, checked before any model call.
 
     Returns:
-        ``(n_steps, n_pilot)``: the step count, and the pilot intervals when adaptive
-        (:func:`default_pilot_steps` when ``n_pilot_steps`` is None), else None.
+        ``(budget, n_pilot)``: the resolved budget (``resolve_budget`` of
+        ``idgrad.methods._common``; the default rule is ``graded`` when adaptive,
+        ``riemann_middle`` when not), and for the
+        pilot schedule its forward-only intervals (:func:`default_pilot_steps` when
+        ``n_pilot_steps`` is None), else None.
     """
-    n_steps = check_int(n_steps, "n_steps")
-    check_rule(method, adaptive=adaptive)
+    if not isinstance(adaptive, bool):
+        raise TypeError(f"adaptive must be a bool, got {type(adaptive).__name__}")
+    default_rule = IDG_METHOD if adaptive else IDG_UNIFORM_METHOD
+    budget = resolve_budget(
+        n_steps, method, rtol, max_evaluations, default_rule, n_pilot_steps if adaptive else None
+    )
+    if budget.method == GRADED:
+        if not adaptive:
+            raise ValueError(
+                "the graded schedule is adaptive: with adaptive=False give a uniform rule "
+                f"(method={IDG_UNIFORM_METHOD!r}, the default) and no rtol"
+            )
+        return budget, None
+    check_rule(budget.method, adaptive=adaptive)
     if not adaptive:
-        return n_steps, None
+        if n_pilot_steps is not None:
+            raise ValueError(
+                "n_pilot_steps is the adaptive schedules' pilot: adaptive=False has none"
+            )
+        return budget, None
+    assert budget.n_steps is not None
     if n_pilot_steps is None:
-        return n_steps, default_pilot_steps(n_steps)
-    return n_steps, check_int(n_pilot_steps, "n_pilot_steps")
+        return budget, default_pilot_steps(budget.n_steps)
+    return budget, check_int(n_pilot_steps, "n_pilot_steps")
 
 
 @path_method
@@ -106,15 +127,17 @@ def integrated_decision_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    n_steps: int = N_STEPS,
+    n_steps: int | None = N_STEPS_AUTO,
     adaptive: bool = ADAPTIVE,
     n_pilot_steps: int | None = N_PILOT_STEPS,
-    method: str = IDG_METHOD,
+    method: str | None = METHOD_AUTO,
+    rtol: float | None = RTOL,
+    max_evaluations: int | None = MAX_EVALUATIONS,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
     normalize: bool = NORMALIZE,
 ) -> PathDetails[TensorOrTuple]:
-    """Integrated Decision Gradients, adaptive (default) or on a uniform rule.
+    """Integrated Decision Gradients on the graded schedule (default), the pilot one or a rule.
 
     ``IDG_i = s_b (x_i - x'_i) sum_k w_k F'(alpha_k) dF/dx_i(gamma(alpha_k))`` where
     ``s_b = (F(x) - F(x')) / sum_k w_k F'(alpha_k)^2`` if ``normalize`` else 1.
@@ -123,13 +146,28 @@ def integrated_decision_gradients(
         forward_func, inputs, baselines, target, additional_forward_args,
         internal_batch_size, multiply_by_inputs: as in
             :func:`~idgrad.methods.ig.integrated_gradients`.
-        n_steps: gradient evaluations per example (exactly, also when adaptive).
-        adaptive: place the points from a pilot pass (True) or use the uniform rule.
-        n_pilot_steps: pilot intervals ``N`` (``N + 1`` forward-only evaluations per
-            example, which also give ``F(x')`` and ``F(x)``); default
-            :func:`default_pilot_steps`.
-        method: the rule: of the whole path when uniform, inside each pilot interval
-            when adaptive.
+        n_steps: gradient evaluations per example, exactly (None: 50, or as many as
+            ``rtol`` needs). On the graded schedule the two ends of the path are among
+            them and nothing else is evaluated; the pilot schedule adds ``N + 1``
+            forward-only evaluations, a uniform rule 2 (``F(x')``, ``F(x)``) unless it
+            has them.
+        adaptive: place the points where the path needs them (True), or use a uniform
+            rule.
+        n_pilot_steps: pilot intervals ``N``. Pilot schedule: ``N + 1`` forward-only
+            evaluations per example, which also give ``F(x')`` and ``F(x)`` (default
+            :func:`~idgrad.schedules.default_pilot_steps`); graded schedule: its first
+            ``N + 1`` gradient points are uniform (default: ``n_steps / 6`` within
+            ``[2, 16]``, or 8 with ``rtol``).
+        method: ``"graded"`` (the graded schedule), or a rule of
+            :data:`idgrad.schedules.RULES`: of the whole path when not adaptive, inside
+            each pilot interval when adaptive (the paper's schedule). None: ``graded``
+            when adaptive, ``riemann_middle`` when not.
+        rtol: ask for an accuracy instead of a budget: points are added in rounds until
+            the estimated relative L2 error of each example's attributions (over all
+            features, after the rescaling) is below ``rtol`` (graded schedule only;
+            refused with ``n_steps``). The estimate is in ``.details(...).error``.
+        max_evaluations: the most gradient evaluations ``rtol`` may spend per example
+            (None: 1024).
         normalize: rescale each example to completeness. An example whose path
             derivative vanishes at every point cannot be rescaled: it keeps its raw
             attributions and an :class:`IDGWarning` is issued.
@@ -137,7 +175,9 @@ def integrated_decision_gradients(
     Returns:
         Attributions shaped like ``inputs``. ``integrated_decision_gradients.details(...)``
         returns a :class:`~idgrad.results.PathDetails` whose ``delta`` is the honest,
-        pre-rescaling ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` ``(B,)``.
+        pre-rescaling ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` ``(B,)``; on the
+        graded schedule a :class:`~idgrad.results.GradedDetails` with the error
+        estimate and the evaluations per example.
 
     Example:
         >>> import torch
@@ -148,11 +188,39 @@ def integrated_decision_gradients(
         True
         >>> abs(d.delta.item()) < 1e-2  # quadrature error on integral of F'
         True
+        >>> g = integrated_decision_gradients.details(model, x, rtol=1e-4)
+        >>> bool(g.error[0] < 1e-4), g.n_forward_evals  # every point is a gradient one
+        (True, 0)
     """
-    n_steps, n_pilot = check_options(n_steps, method, adaptive, n_pilot_steps)
+    budget, n_pilot = check_options(n_steps, method, adaptive, n_pilot_steps, rtol, max_evaluations)
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
+    if budget.method == GRADED:
+        diffs = differences(prep)
+
+        def finish(
+            rows: torch.Tensor,
+            sums: tuple[torch.Tensor, ...],
+            fp_sum: torch.Tensor,
+            fp2_sum: torch.Tensor,
+            start: torch.Tensor,
+            end: torch.Tensor,
+            warn: bool,
+        ) -> tuple[torch.Tensor, ...]:
+            raw = tuple(s * d[rows] for s, d in zip(sums, diffs))
+            result = raw if multiply_by_inputs else sums
+            if not normalize:
+                return result
+            total = total_attribution(raw).to(start.dtype)
+            scale = _completeness_scale(total, start, end, warn)
+            return tuple(r * scale.to(r.dtype).reshape((-1,) + (1,) * (r.ndim - 1)) for r in result)
+
+        return graded_details(
+            prep, budget, finish, True, multiply_by_inputs, normalize, internal_batch_size
+        )
+    assert budget.n_steps is not None
+    n_steps, method = budget.n_steps, budget.method
     batch = prep.batch_size
     pilot_alphas = pilot_outputs = None
     if n_pilot is not None:
@@ -199,7 +267,7 @@ def integrated_decision_gradients(
 
 
 def _completeness_scale(
-    raw_total: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+    raw_total: torch.Tensor, start: torch.Tensor, end: torch.Tensor, warn: bool = True
 ) -> torch.Tensor:
     """``(F(x) - F(x')) / raw_total`` per example; 1 (with a warning) where raw_total ~ 0.
 
@@ -210,7 +278,7 @@ def _completeness_scale(
     eps = torch.finfo(raw_total.dtype).eps
     scale_of_f = torch.maximum(torch.ones_like(start), torch.maximum(start.abs(), end.abs()))
     degenerate = raw_total <= (64 * eps * scale_of_f) ** 2
-    if degenerate.any():
+    if warn and degenerate.any():
         rows = degenerate.nonzero().flatten().tolist()
         warnings.warn(
             f"IDG: the path derivative F'(alpha) is ~0 at every sampled point for example(s) "

@@ -50,9 +50,8 @@ from idgrad.methods._common import (
     total_attribution,
 )
 from idgrad.methods.base import path_method
-from idgrad.methods.idg import default_pilot_steps
 from idgrad.results import LeftIGDetails
-from idgrad.schedules import Schedule, rule_points
+from idgrad.schedules import Schedule, default_pilot_steps, rule_points
 from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 from idgrad.validation import check_int, check_number
 
@@ -148,7 +147,7 @@ def left_integrated_gradients(
         method: quadrature rule, scaled to ``[0, alpha*]``.
         n_pilot_steps: pilot intervals ``N`` (``N + 1`` forward evaluations per example;
             they also give ``F(x')`` and ``F(x)``); default
-            :func:`~idgrad.methods.idg.default_pilot_steps`.
+            :func:`~idgrad.schedules.default_pilot_steps`.
         n_refine: bisection steps on the crossing interval (``B`` forward evaluations each).
 
     Returns:

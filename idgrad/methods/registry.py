@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from idgrad.defaults import IDG_UNIFORM_METHOD
 from idgrad.methods.agi import adversarial_gradient_integration
 from idgrad.methods.base import PathMethod
 from idgrad.methods.blur_ig import blur_integrated_gradients
@@ -39,7 +40,7 @@ from idgrad.methods.idg import integrated_decision_gradients
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign
 from idgrad.methods.left_ig import left_integrated_gradients
-from idgrad.results import AGIDetails, Details, LeftIGDetails, PathDetails
+from idgrad.results import AGIDetails, Details, GradedDetails, LeftIGDetails, PathDetails
 
 __all__ = ["METHODS", "MethodSpec", "get_method"]
 
@@ -62,7 +63,8 @@ class MethodSpec:
             ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` (IG, IDG, IG x Sign).
         needs_classifier: whether the model must return ``(B, C)`` scores and the
             target is a class (AGI, where None means the predicted class).
-        options: options the entry fixes (``idg-uniform``: ``adaptive=False``).
+        options: options the entry fixes (``idg-uniform``: ``adaptive=False``;
+            ``idg-pilot``, the paper's schedule: ``method="riemann_middle"``).
     """
 
     name: str
@@ -136,7 +138,14 @@ class MethodSpec:
 
 _SPECS = (
     MethodSpec("ig", integrated_gradients, PathDetails, straight_path=True),
-    MethodSpec("idg", integrated_decision_gradients, PathDetails, straight_path=True),
+    MethodSpec("idg", integrated_decision_gradients, GradedDetails, straight_path=True),
+    MethodSpec(
+        "idg-pilot",
+        integrated_decision_gradients,
+        PathDetails,
+        straight_path=True,
+        options={"method": IDG_UNIFORM_METHOD},
+    ),
     MethodSpec(
         "idg-uniform",
         integrated_decision_gradients,
