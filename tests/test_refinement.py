@@ -163,7 +163,9 @@ def test_a_capped_tolerance_stops_at_the_cap_and_says_so() -> None:
     assert (d.evaluations <= 40).all() and (d.evaluations == 40).any()
     assert (d.error > 1e-7).all()
     assert caught[0].filename == __file__  # points at the caller
-    assert f"0 ({float(d.error[0]):.2g})" in str(caught[0].message)
+    message = str(caught[0].message)
+    assert f"0 ({float(d.error[0]):.2g} after {int(d.evaluations[0])} evaluations)" in message
+    assert "max_evaluations=40" in message
 
 
 def test_a_reached_tolerance_does_not_warn() -> None:
@@ -321,3 +323,15 @@ def test_bad_budgets_fail_before_the_model_runs(kw: dict, match: str) -> None:
 def test_check_budget_defaults() -> None:
     assert check_budget(None, 0.1, None) == (None, 0.1, DEFAULT_MAX_EVALUATIONS, None)
     assert check_budget(30, None, None, 5) == (30, None, DEFAULT_MAX_EVALUATIONS, 5)
+
+
+@pytest.mark.slow  # ~1.5 min of CPU; the accuracy benchmark's EfficientNet rtol runs hit it too
+def test_a_tolerance_out_of_reach_below_the_cap_says_why() -> None:
+    # kinks everywhere: the schedule stops splitting gaps 32x below its graded spacing
+    model = ReluSum(n_units=40, seed=3)
+    with pytest.warns(idgrad.ToleranceWarning, match="splits no gap finer") as caught:
+        d = idgrad.integrated_decision_gradients.details(
+            model, RELU_X, rtol=1e-13, max_evaluations=100_000
+        )
+    assert (d.evaluations < 100_000).all()
+    assert "max_evaluations=100000" in str(caught[0].message)

@@ -219,12 +219,21 @@ def graded_details(
     if budget.rtol is not None:
         missed = torch.nonzero(path.error > budget.rtol).flatten().tolist()
         if missed:
-            shown = ", ".join(f"{i} ({float(path.error[i]):.2g})" for i in missed[:10])
+            shown = ", ".join(
+                f"{i} ({float(path.error[i]):.2g} after {int(path.n_points[i])} evaluations)"
+                for i in missed[:10]
+            )
             more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
+            early = any(int(path.n_points[i]) < (budget.cap or 0) for i in missed)
+            why = (
+                "; those below the cap stopped because the schedule splits no gap finer than "
+                "1/32 of its graded spacing (jumps it cannot resolve further): raise rtol"
+                if early
+                else ": raise max_evaluations or rtol"
+            )
             warnings.warn(
-                f"rtol={budget.rtol:g} was not reached within max_evaluations={budget.cap} "
-                f"for example(s) {shown}{more} (their estimated errors in brackets); raise "
-                "max_evaluations or rtol",
+                f"rtol={budget.rtol:g} was not reached for example(s) {shown}{more} "
+                f"(estimated errors; max_evaluations={budget.cap}){why}",
                 ToleranceWarning,
                 stacklevel=user_stacklevel(),
             )
