@@ -18,7 +18,7 @@ gradient points, forward-only pilot and end points):
 * ``IG uniform`` (Gauss-Legendre, idgrad's IG default) and ``IG graded``;
 * ``IDG uniform`` (midpoints), ``IDG pilot`` (the paper's schedule, idgrad's default
   until now: a forward-only pilot, midpoints inside its intervals) and ``IDG graded``
-  (idgrad's graded schedule, :mod:`idgrad.refinement`);
+  (idgrad's graded schedule, :mod:`idgrad.engine.refinement`);
 * ``rtol`` runs of the graded schedule (IG and IDG): what the tolerance API spends and
   whether its estimate holds.
 
@@ -549,11 +549,15 @@ def code_digest(sources: Sequence[str]) -> str:
 
 def _graded_code() -> str:
     """:func:`code_digest` of the graded schedule's modules (cached results follow them)."""
-    import idgrad.grading
-    import idgrad.refinement
+    import idgrad.engine.grading
+    import idgrad.engine.refinement
 
     return code_digest(
-        [Path(m.__file__).read_text() for m in (idgrad.refinement, idgrad.grading) if m.__file__]
+        [
+            Path(m.__file__).read_text()
+            for m in (idgrad.engine.refinement, idgrad.engine.grading)
+            if m.__file__
+        ]
     )
 
 

@@ -167,7 +167,7 @@ def _chunk_label(who: str, chunk: int | str | None, shape: dict[str, int]) -> st
     if chunk == "auto":
         import torch
 
-        from idgrad.integrator import resolve_chunk_size
+        from idgrad.engine.integrator import resolve_chunk_size
 
         x = torch.zeros(1, 3, shape["size"], shape["size"])
         return f"auto ({resolve_chunk_size('auto', (x,))} rows)"

@@ -46,7 +46,7 @@ from benchmarks._common import (
     verdict,
     write_result,
 )
-from idgrad.integrator import resolve_chunk_size
+from idgrad.engine.integrator import resolve_chunk_size
 
 __all__ = ["Case", "cases", "main", "measure"]
 

@@ -47,7 +47,7 @@ from benchmarks._common import (
     verdict,
     write_result,
 )
-from idgrad.integrator import resolve_chunk_size
+from idgrad.engine.integrator import resolve_chunk_size
 
 __all__ = ["Counter", "main"]
 

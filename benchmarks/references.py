@@ -21,7 +21,7 @@ between the fine and the coarse rules, ``d = ||fine - coarse|| / ||fine||``: the
 fine rule has 3x smaller cells, so its error is about ``d / 8`` where the integrand
 is smooth (error ~ h^2) and about ``d / 2.8`` where it is piecewise constant with
 many jumps at random places (ReLU networks; error ~ h with random signs: see
-``idgrad.refinement``). We report ``d`` and ``d / 2.8``.
+``idgrad.engine.refinement``). We report ``d`` and ``d / 2.8``.
 
 The mesh is graded from a forward-only pilot of ``F`` on a uniform grid: the cell
 density is ``u + (1 - u) s^g / mean(s^g)`` with ``s`` the pilot's ``|dF/d alpha|``

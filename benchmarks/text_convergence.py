@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 import text_minilm as tm
 
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 
 METHODS: dict[str, tuple[Any, dict[str, Any], str]] = {
     "layer IG, gausslegendre": (layer_integrated_gradients, {"method": "gausslegendre"}, "ig"),

@@ -38,7 +38,7 @@ from torch import nn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 
 PAIRS = [
     ("A man is playing a guitar on stage.", "Someone performs music with an instrument."),

@@ -9,17 +9,25 @@ Example:
     torch.Size([4, 3])
 """
 
-from idgrad.attr import (
+from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
+from idgrad.compat.captum import (
     IntegratedDecisionGradients,
     IntegratedGradients,
     LayerIntegratedDecisionGradients,
     LayerIntegratedGradients,
 )
-from idgrad.baselines import BASELINE_KINDS, make_baseline
-from idgrad.compat import get_integrated_decision_gradients, get_integrated_gradients
+from idgrad.core.baselines import BASELINE_KINDS, make_baseline
+from idgrad.core.guard import TrainModeWarning
+from idgrad.core.results import (
+    AGIDetails,
+    Details,
+    GradedDetails,
+    LeftIGDetails,
+    PathDetails,
+    ToleranceWarning,
+)
 from idgrad.dataset import attribute_dataset, load_attributions
-from idgrad.guard import TrainModeWarning
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.engine.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
 from idgrad.methods import (
     IDGWarning,
     PathMethod,
@@ -32,16 +40,8 @@ from idgrad.methods import (
     integrated_gradients_sign,
     left_integrated_gradients,
 )
-from idgrad.noise import NT_TYPES, noise_tunnel
-from idgrad.results import (
-    AGIDetails,
-    Details,
-    GradedDetails,
-    LeftIGDetails,
-    PathDetails,
-    ToleranceWarning,
-)
-from idgrad.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
+from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.methods.noise import NT_TYPES, noise_tunnel
 
 __version__ = "0.1.0"
 

@@ -56,7 +56,7 @@ N_STEPS_AUTO: int | None = None
 #: ``method`` of IG and IDG: None is IG_METHOD / IDG_METHOD (IDG_UNIFORM_METHOD when IDG
 #: is not adaptive), and GRADED when ``rtol`` is given.
 METHOD_AUTO: str | None = None
-#: The graded schedule (:mod:`idgrad.refinement`): gradient points in rounds where the error
+#: The graded schedule (:mod:`idgrad.engine.refinement`): gradient points in rounds where the error
 #: is, the spline rule on them, and an estimate of the attributions' error.
 GRADED = "graded"
 #: No tolerance: a fixed budget of ``n_steps`` points.

@@ -8,7 +8,7 @@ from models import SmallMLP
 from torch import nn
 
 import idgrad
-from idgrad.attr import (
+from idgrad.compat.captum import (
     IntegratedDecisionGradients,
     IntegratedGradients,
     LayerIntegratedDecisionGradients,

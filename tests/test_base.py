@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import idgrad
+from idgrad.core.results import Details
 from idgrad.methods.base import PathMethod, details_wanted, path_method
 from idgrad.methods.registry import METHODS
-from idgrad.results import Details
 
 D = torch.float64
 PUBLIC = sorted(

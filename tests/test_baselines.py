@@ -7,10 +7,10 @@ import pytest
 import torch
 from models import SmallMLP
 
-from idgrad.baselines import BASELINE_KINDS, make_baseline
-from idgrad.blur import gaussian_filter
+from idgrad.core.baselines import BASELINE_KINDS, make_baseline
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign, sign_map
+from idgrad.ops.blur import gaussian_filter
 
 D = torch.float64
 

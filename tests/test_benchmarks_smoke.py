@@ -67,7 +67,7 @@ def test_accuracy_reference_evaluator_matches_idgrad() -> None:
     from benchmarks.accuracy import _logistic_model, shared_point_sums
 
     x = torch.tensor([[1.0, 0.5, -0.5], [0.3, 1.0, 2.0]], dtype=torch.float64)
-    a, w = idgrad.schedules.rule_points(12, "gausslegendre")
+    a, w = idgrad.engine.schedules.rule_points(12, "gausslegendre")
     sums = shared_point_sums(
         _logistic_model, x, None, a, {"gl": w, "half": np.where(a < 0.5, w, 0.0)}
     )

@@ -1,4 +1,4 @@
-"""Tests for idgrad.blur's padding conventions (the Blur IG path itself: test_blur_ig.py)."""
+"""Tests for idgrad.ops.blur's padding conventions (the Blur IG path itself: test_blur_ig.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from idgrad.blur import DEFAULT_PADDING, PADDINGS, blur_and_velocity, gaussian_filter
+from idgrad.ops.blur import DEFAULT_PADDING, PADDINGS, blur_and_velocity, gaussian_filter
 
 # Each padding and the scipy.ndimage mode that means the same extension.
 SCIPY_MODES = {

@@ -7,8 +7,8 @@ import pytest
 import torch
 from models import CountingModel, SmallCNN
 
-from idgrad.blur import blur_and_velocity, blur_radius, gaussian_filter
 from idgrad.methods.blur_ig import blur_integrated_gradients
+from idgrad.ops.blur import blur_and_velocity, blur_radius, gaussian_filter
 
 D = torch.float64
 scipy_ndimage = pytest.importorskip("scipy.ndimage")

@@ -27,7 +27,7 @@ import torch
 from models import ExtraArgModel, LinearModel, ReluToy, SmallCNN, SmallMLP, XExpY
 
 import idgrad
-from idgrad.schedules import rule_points
+from idgrad.engine.schedules import rule_points
 
 captum_attr = pytest.importorskip("captum.attr")
 try:

@@ -1,4 +1,4 @@
-"""Tests for idgrad.channels: the one channel reduction behind the metrics and the plots."""
+"""Tests for idgrad.ops.channels: the one channel reduction behind the metrics and the plots."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from idgrad import channels, metrics, visual
+from idgrad import metrics, visual
+from idgrad.ops import channels
 
 
 def test_formulas_on_any_axis() -> None:
@@ -45,7 +46,7 @@ def test_errors() -> None:
 
 def test_callers_default_to_the_named_constants() -> None:
     """The metrics rank by the paper's |sum|; the plots keep the sign. Each default is named
-    once in idgrad.channels and the callers refer to it."""
+    once in idgrad.ops.channels and the callers refer to it."""
     assert channels.SALIENCY_REDUCTION == "abs_sum"
     assert channels.DISPLAY_REDUCTION == "sum"
     default = inspect.signature(metrics.saliency_map).parameters["reduction"].default

@@ -34,9 +34,9 @@ from torch import nn
 
 import idgrad
 from idgrad import metrics
+from idgrad.core.results import Details
+from idgrad.methods.noise import noise_tunnel
 from idgrad.methods.registry import METHODS
-from idgrad.noise import noise_tunnel
-from idgrad.results import Details
 
 D = torch.float64
 

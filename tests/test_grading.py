@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import CubicSpline, PchipInterpolator
 
-from idgrad.grading import (
+from idgrad.engine.grading import (
     Density,
     node_cell_integrals,
     node_weights,

@@ -12,7 +12,7 @@ from models import ModeDependentNet, SmallMLP
 from torch import nn
 
 import idgrad
-from idgrad.guard import ModelGuard, TrainModeWarning, reachable_modules
+from idgrad.core.guard import ModelGuard, TrainModeWarning, reachable_modules
 
 D = torch.float64
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import idgrad
-from idgrad.integrator import evaluate_path, integrate_path
-from idgrad.schedules import Schedule, uniform_schedule
-from idgrad.seam import ModelSeam
+from idgrad.core.seam import ModelSeam
+from idgrad.engine.integrator import evaluate_path, integrate_path
+from idgrad.engine.schedules import Schedule, uniform_schedule
 
 D = torch.float64
 
@@ -178,7 +178,7 @@ def test_point_factor_multiplies_each_weight() -> None:
 
 
 def test_auto_chunk_size_follows_the_input_size() -> None:
-    from idgrad.integrator import AUTO_CHUNK_ELEMENTS, resolve_chunk_size
+    from idgrad.engine.integrator import AUTO_CHUNK_ELEMENTS, resolve_chunk_size
 
     cpu = AUTO_CHUNK_ELEMENTS["cpu"]
     image = torch.zeros(2, 3, 64, 64)
@@ -196,7 +196,7 @@ def test_auto_chunk_size_follows_the_input_size() -> None:
 
 
 def test_auto_chunking_splits_large_inputs_and_changes_nothing() -> None:
-    from idgrad.integrator import resolve_chunk_size
+    from idgrad.engine.integrator import resolve_chunk_size
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(

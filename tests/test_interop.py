@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import idgrad
-from idgrad.attr import LayerIntegratedDecisionGradients, LayerIntegratedGradients
+from idgrad.compat.captum import LayerIntegratedDecisionGradients, LayerIntegratedGradients
 
 captum_attr = pytest.importorskip("captum.attr")
 
@@ -105,7 +105,7 @@ def test_captum_image_visualisation() -> None:
 
 def test_idgrad_does_not_import_captum() -> None:
     code = (
-        "import sys, idgrad, idgrad.layer, idgrad.noise, idgrad.attr; "
+        "import sys, idgrad, idgrad.methods.layer, idgrad.methods.noise, idgrad.compat.captum; "
         "print('captum' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import idgrad
-from idgrad.attr import LayerIntegratedDecisionGradients, LayerIntegratedGradients
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.compat.captum import LayerIntegratedDecisionGradients, LayerIntegratedGradients
+from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 
 D = torch.float64
 RULES = ["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"]

@@ -1,4 +1,4 @@
-"""idgrad.loading and idgrad.exported: models and tensors from files; nothing in them runs.
+"""idgrad.files.loading and idgrad.files.exported: models and tensors from files; none run.
 
 Every hostile file here would write a marker file when loaded the usual way; each test
 checks that idgrad refuses it with an error naming the problem and that the marker is
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from idgrad.exported import _check_graph, _unsafe_expression, load_exported_program
-from idgrad.loading import LoadError, UnsafeFileError, import_factory, load_model, load_tensor
+from idgrad.files.exported import _check_graph, _unsafe_expression, load_exported_program
+from idgrad.files.loading import LoadError, UnsafeFileError, import_factory, load_model, load_tensor
 
 ARCHIVE_KINDS = [
     "weight-pickle",

@@ -545,7 +545,7 @@ def test_pic_interpolation_matches_griddata() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# target: the rules of idgrad.targets; non-finite values raise
+# target: the rules of idgrad.core.targets; non-finite values raise
 # ------------------------------------------------------------------------------------------
 
 
@@ -603,7 +603,7 @@ def test_nan_in_an_image_is_refused(fn) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_non_finite_score_names_the_example_and_point() -> None:
-    from idgrad.validation import NonFiniteError
+    from idgrad.core.validation import NonFiniteError
 
     base = tiny_cnn()
 

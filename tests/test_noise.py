@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import idgrad
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
-from idgrad.noise import noise_tunnel
+from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.methods.noise import noise_tunnel
 
 D = torch.float64
 

@@ -1,4 +1,4 @@
-"""Tests for idgrad.progress: the one progress bar (tqdm when installed, else the fallback)."""
+"""Tests for idgrad.ops.progress: the one progress bar (tqdm when installed, else the fallback)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from idgrad.progress import Progress
+from idgrad.ops.progress import Progress
 
 
 class _Terminal(io.StringIO):

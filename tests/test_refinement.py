@@ -10,8 +10,8 @@ import torch
 from models import CountingModel
 
 import idgrad
-from idgrad.grading import node_cell_integrals, node_weights
-from idgrad.refinement import DEFAULT_MAX_EVALUATIONS, cell_residuals, check_budget
+from idgrad.engine.grading import node_cell_integrals, node_weights
+from idgrad.engine.refinement import DEFAULT_MAX_EVALUATIONS, cell_residuals, check_budget
 
 D = torch.float64
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idgrad.schedules import (
+from idgrad.engine.schedules import (
     RULES,
     Schedule,
     adaptive_schedule,
@@ -270,7 +270,7 @@ def test_neighbours_of_a_jump_are_not_starved() -> None:
     "rule", ["riemann_middle", "gausslegendre", "riemann_left", "riemann_right"]
 )
 def test_vectorised_composite_equals_the_interval_loop(rule: str) -> None:
-    from idgrad.schedules import _composite_on_grid, _composite_with_gaps
+    from idgrad.engine.schedules import _composite_on_grid, _composite_with_gaps
 
     g = torch.Generator().manual_seed(3)
     counts = torch.randint(1, 9, (4, 7), generator=g).numpy()

@@ -7,7 +7,7 @@ import torch
 from models import NanInMiddle
 
 import idgrad
-from idgrad.seam import as_input_tuple, expand_baselines
+from idgrad.core.seam import as_input_tuple, expand_baselines
 
 D = torch.float64
 
@@ -290,8 +290,8 @@ def _broken_batch() -> torch.Tensor:
 @pytest.mark.parametrize("broken", ["output", "gradient"])
 @pytest.mark.parametrize("chunk", [1, 5, None])
 def test_ig_names_example_and_alpha_where_the_path_breaks(broken: str, chunk) -> None:
-    from idgrad.schedules import uniform_schedule
-    from idgrad.validation import NonFiniteError
+    from idgrad.core.validation import NonFiniteError
+    from idgrad.engine.schedules import uniform_schedule
 
     model = NanInMiddle(broken)
     x = _broken_batch()
@@ -307,7 +307,7 @@ def test_ig_names_example_and_alpha_where_the_path_breaks(broken: str, chunk) ->
 @pytest.mark.parametrize("broken", ["output", "gradient"])
 @pytest.mark.parametrize("adaptive", [True, False])
 def test_idg_raises_where_the_path_breaks(broken: str, adaptive: bool) -> None:
-    from idgrad.validation import NonFiniteError
+    from idgrad.core.validation import NonFiniteError
 
     with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
         idgrad.integrated_decision_gradients(
@@ -317,7 +317,7 @@ def test_idg_raises_where_the_path_breaks(broken: str, adaptive: bool) -> None:
 
 @pytest.mark.parametrize("broken", ["output", "gradient"])
 def test_comparison_methods_raise_where_the_path_breaks(broken: str) -> None:
-    from idgrad.validation import NonFiniteError
+    from idgrad.core.validation import NonFiniteError
 
     model, x = NanInMiddle(broken), _broken_batch()
     with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
@@ -327,7 +327,7 @@ def test_comparison_methods_raise_where_the_path_breaks(broken: str) -> None:
 
 
 def test_layer_method_raises_where_the_path_breaks() -> None:
-    from idgrad.validation import NonFiniteError
+    from idgrad.core.validation import NonFiniteError
 
     class Net(torch.nn.Module):
         def __init__(self) -> None:
@@ -346,7 +346,7 @@ def test_layer_method_raises_where_the_path_breaks() -> None:
 
 
 def test_non_finite_output_at_the_baseline_is_named() -> None:
-    from idgrad.validation import NonFiniteError
+    from idgrad.core.validation import NonFiniteError
 
     model = lambda z: torch.log(z.sum(1) - 1.0)  # finite at x, NaN at the baseline 0
     x = torch.full((2, 3), 1.0, dtype=D)

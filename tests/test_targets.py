@@ -11,14 +11,14 @@ import torch
 from models import CountingModel, SmallMLP
 
 import idgrad
-from idgrad.methods.registry import METHODS
-from idgrad.targets import (
+from idgrad.core.targets import (
     TARGET_DOC,
     Target,
     class_indices,
     predicted_classes,
     resolve_target,
 )
+from idgrad.methods.registry import METHODS
 
 D = torch.float64
 

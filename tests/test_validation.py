@@ -8,7 +8,7 @@ import torch
 from models import CountingModel, SmallMLP
 
 import idgrad
-from idgrad.validation import (
+from idgrad.core.validation import (
     check_chunk_size,
     check_int,
     check_model_device,

@@ -1,8 +1,8 @@
 """What ``idgrad explain`` and ``idgrad dataset`` share: options, model loading, output checks.
 
 Both commands take the model the same way (:func:`add_model_options`, :func:`load_model`,
-through :mod:`idgrad.loading`), read images with the same options
-(:func:`add_image_options`, :mod:`idgrad.images`), name targets with the same words
+through :mod:`idgrad.files.loading`), read images with the same options
+(:func:`add_image_options`, :mod:`idgrad.files.images`), name targets with the same words
 (:func:`parse_target`) and check where they will write before any work
 (:func:`check_output_file`, :func:`check_output_dir`).
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from idgrad.cli import CLIError
-from idgrad.images import DEFAULT_NORMALIZE, NORMALIZATIONS
+from idgrad.files.images import DEFAULT_NORMALIZE, NORMALIZATIONS
 
 __all__ = [
     "HelpFormatter",
@@ -76,8 +76,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def load_model(args: argparse.Namespace, device: Any) -> Any:
     """The model of ``--model``/``--factory`` on ``device`` (one line on any problem)."""
-    from idgrad.loading import LoadError
-    from idgrad.loading import load_model as load
+    from idgrad.files.loading import LoadError
+    from idgrad.files.loading import load_model as load
 
     try:
         return load(args.model, factory=args.factory, device=device)
@@ -86,7 +86,7 @@ def load_model(args: argparse.Namespace, device: Any) -> Any:
 
 
 def add_image_options(p: argparse.ArgumentParser) -> None:
-    """``--image-size``, ``--normalize`` and ``--grayscale`` (see :mod:`idgrad.images`)."""
+    """``--image-size``, ``--normalize`` and ``--grayscale`` (see :mod:`idgrad.files.images`)."""
     p.add_argument(
         "--image-size",
         type=int,
@@ -110,7 +110,7 @@ def add_image_options(p: argparse.ArgumentParser) -> None:
 
 
 def image_size(values: list[int] | None) -> int | tuple[int, int] | None:
-    """``--image-size`` as :func:`idgrad.images.read_image` takes it."""
+    """``--image-size`` as :func:`idgrad.files.images.read_image` takes it."""
     if values is None:
         return None
     if len(values) > 2 or any(v < 1 for v in values):
@@ -119,7 +119,7 @@ def image_size(values: list[int] | None) -> int | tuple[int, int] | None:
 
 
 def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> Any:
-    """``--target`` as the library takes it (:mod:`idgrad.targets`), with the same meaning.
+    """``--target`` as the library takes it (:mod:`idgrad.core.targets`), with the same meaning.
 
     ``none`` (or None) is ``target=None``: the model returns one scalar per example;
     one of ``words`` is passed on as it is (``predicted``: each example's predicted
@@ -127,7 +127,7 @@ def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> A
     counts from the end), ``i,j,...`` a tuple index; a ``.npy`` file is its integer
     array: one index per example (``(B,)`` or ``(B, depth)``), or one entry for every
     example. Only the form of the text is checked here: the value is checked where it
-    is used, by the library's rules (:class:`idgrad.targets.Target`), so that a bool
+    is used, by the library's rules (:class:`idgrad.core.targets.Target`), so that a bool
     or float array, a wrong length or an index out of range gets the library's error,
     in one line.
     """
@@ -136,7 +136,7 @@ def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> A
     if text in words:
         return text
     if text.endswith(".npy"):
-        from idgrad.loading import LoadError, load_tensor
+        from idgrad.files.loading import LoadError, load_tensor
 
         try:
             return load_tensor(text, what="target")

@@ -1,7 +1,7 @@
 """``idgrad dataset``: attribute a whole dataset to disk (resumable, torchrun-ready).
 
 All the work is :func:`idgrad.dataset.attribute_dataset`; this module only turns
-files into its arguments: the model through :mod:`idgrad.loading` (TorchScript, a
+files into its arguments: the model through :mod:`idgrad.files.loading` (TorchScript, a
 ``.pt2`` archive, or a state dict with ``--factory``, as ``idgrad explain``), ``.npy``
 arrays (memory-mapped; one file per model input, optional labels) or an image folder
 (read as ``idgrad explain`` reads images: same ``--image-size``, ``--normalize`` and
@@ -71,7 +71,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--target",
         default="predicted",
         metavar="T",
-        help="what to explain, as target= in Python (idgrad.targets): 'predicted' (each "
+        help="what to explain, as target= in Python (idgrad.core.targets): 'predicted' (each "
         "example's highest output), 'label' (each example's label), 'none' (the model "
         "returns one scalar per example), an int or 'i,j' for a multi-dimensional output "
         "(negative counts from the end), or a .npy file of one int per example (or one for "

@@ -1,8 +1,8 @@
 """``idgrad explain``: attribute a user's saved model on inputs from files.
 
-Models are read by :mod:`idgrad.loading` (TorchScript, ``torch.export`` archives, or a
+Models are read by :mod:`idgrad.files.loading` (TorchScript, ``torch.export`` archives, or a
 state dict with ``--factory``; nothing is unpickled beyond ``weights_only``). Inputs come
-from image files (read by :mod:`idgrad.images`, with the same ``--image-size``,
+from image files (read by :mod:`idgrad.files.images`, with the same ``--image-size``,
 ``--normalize`` and ``--grayscale`` as ``idgrad dataset``), a ``.npy`` array or a ``.pt``
 tensor. Everything the user gave is checked, and one forward pass is run, before the
 attribution; then the array is written (``.npy`` or ``.pt``), a line per example with
@@ -32,11 +32,11 @@ from idgrad.cli.common import (
     load_model,
     parse_target,
 )
+from idgrad.core.targets import Target, is_predicted, resolve_target
 from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, MAX_EVALUATIONS, N_STEPS, RTOL
-from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
+from idgrad.engine.refinement import DEFAULT_MAX_EVALUATIONS, check_budget
+from idgrad.files.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
 from idgrad.methods.registry import METHODS, get_method
-from idgrad.refinement import DEFAULT_MAX_EVALUATIONS, check_budget
-from idgrad.targets import Target, is_predicted, resolve_target
 
 __all__ = ["load_inputs", "register", "run"]
 
@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--target",
         default="none",
-        help="what to explain, as target= in Python (idgrad.targets): 'none' (the model "
+        help="what to explain, as target= in Python (idgrad.core.targets): 'none' (the model "
         "returns one scalar per example), 'predicted' (each example's highest output of a "
         "(batch, classes) model), an int or 'i,j' for a multi-dimensional output (negative "
         "counts from the end), or a .npy file of one int per example (or one for every "
@@ -133,7 +133,7 @@ def load_inputs(
     grayscale: bool = False,
 ) -> tuple[torch.Tensor, bool]:
     """Inputs from files as one float tensor (batched on axis 0); also whether they are images."""
-    from idgrad.loading import LoadError, load_tensor
+    from idgrad.files.loading import LoadError, load_tensor
 
     for p in paths:
         if not p.is_file():
@@ -184,7 +184,7 @@ def _parse_baseline(text: str) -> Any:
         pass
     if Path(text).suffix.lower() not in (".npy", ".pt"):
         raise CLIError(f"--baseline must be a number or a .npy/.pt file, got {text!r}")
-    from idgrad.loading import LoadError, load_tensor
+    from idgrad.files.loading import LoadError, load_tensor
 
     try:
         return load_tensor(text, what="baseline")

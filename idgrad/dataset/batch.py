@@ -26,7 +26,7 @@ import torch
 
 from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
 from idgrad.dataset.settings import resolve_method
-from idgrad.loading import load_model
+from idgrad.files.loading import load_model
 
 __all__ = ["BatchAttributor"]
 
@@ -37,12 +37,12 @@ class BatchAttributor:
     Args:
         method: an idgrad method or its name (see :data:`idgrad.dataset.METHODS`).
         model: an ``nn.Module``, a zero-argument callable that builds one, or the path
-            of a TorchScript or ``.pt2`` file (read by :func:`idgrad.loading.load_model`).
+            of a TorchScript or ``.pt2`` file (read by :func:`idgrad.files.loading.load_model`).
         input_column: the column holding the inputs ``(B, ...)``.
         label_column: the column of integer labels, used when ``target="label"``.
         index_column: a column passed through to the output (e.g. the example id).
         target: one target for every example, as in the methods (see
-            :mod:`idgrad.targets`: None, ``"predicted"``, an int, a tuple index, one
+            :mod:`idgrad.core.targets`: None, ``"predicted"``, an int, a tuple index, one
             element, a callable), or ``"label"`` (the label column); recorded as in
             :mod:`idgrad.dataset.block_targets`.
         preprocess: optional ``array -> tensor`` applied to the input column (e.g.
@@ -69,7 +69,9 @@ class BatchAttributor:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if isinstance(model, (str, os.PathLike)):
-            model = load_model(model, device=self.device)  # nothing unpickled; see idgrad.loading
+            model = load_model(
+                model, device=self.device
+            )  # nothing unpickled; see idgrad.files.loading
         elif not isinstance(model, torch.nn.Module) and callable(model):
             model = model()
         self.model = model.to(self.device) if isinstance(model, torch.nn.Module) else model

@@ -1,14 +1,14 @@
-"""What ``target`` means for a dataset run: :mod:`idgrad.targets`' rules, block by block.
+"""What ``target`` means for a dataset run: :mod:`idgrad.core.targets`' rules, block by block.
 
 :func:`~idgrad.dataset.attribute_dataset` and :class:`~idgrad.dataset.BatchAttributor`
 take every form of ``target`` that the methods take, with the same meaning and the
-same errors (:class:`idgrad.targets.Target` checks them), over a dataset of ``N``
+same errors (:class:`idgrad.core.targets.Target` checks them), over a dataset of ``N``
 examples:
 
 * None, an int, a tuple index, one element (a list, array or tensor of one entry:
   for every example) or a callable: passed to the method with every block;
 * ``"predicted"``: resolved block by block, by one forward pass over the block
-  (:func:`idgrad.targets.predicted_classes`, the rule of every method);
+  (:func:`idgrad.core.targets.predicted_classes`, the rule of every method);
 * ``N`` indices (a list, an array or an integer tensor ``(N,)`` or ``(N, depth)``),
   one per example of the dataset: sliced per block;
 * ``"label"``, the runner's own word: each example's label from the dataset, one
@@ -36,11 +36,11 @@ from typing import Any, Final
 import numpy as np
 import torch
 
+from idgrad.core.guard import ModelGuard
+from idgrad.core.seam import model_outputs
+from idgrad.core.targets import TARGET_FORMS, Target, is_predicted, predicted_classes
+from idgrad.core.validation import NonFiniteError
 from idgrad.dataset.settings import digest, jsonable
-from idgrad.guard import ModelGuard
-from idgrad.seam import model_outputs
-from idgrad.targets import TARGET_FORMS, Target, is_predicted, predicted_classes
-from idgrad.validation import NonFiniteError
 
 __all__ = ["LABEL", "BlockTargets", "guarded_outputs"]
 
@@ -54,7 +54,7 @@ def guarded_outputs(
     """The model's output on ``inputs`` (forward only), its buffers left as found.
 
     What :meth:`BlockTargets.check` and ``"predicted"`` read; one pass, inside a
-    :class:`~idgrad.guard.ModelGuard` (:func:`idgrad.seam.model_outputs`).
+    :class:`~idgrad.core.guard.ModelGuard` (:func:`idgrad.core.seam.model_outputs`).
     """
     with ModelGuard(model):
         return model_outputs(model, inputs, additional_forward_args)
@@ -73,13 +73,13 @@ class BlockTargets:
     """The ``target`` of a dataset run, checked once and resolved for each block.
 
     Args:
-        target: any form of :mod:`idgrad.targets`, or ``"label"``.
+        target: any form of :mod:`idgrad.core.targets`, or ``"label"``.
         n_examples: examples in the dataset (the length of per-example targets);
             None for batches of unknown origin (:class:`~idgrad.dataset.BatchAttributor`),
             which take one target for every example.
 
     Raises:
-        TypeError, ValueError: as :class:`idgrad.targets.Target` for the same value.
+        TypeError, ValueError: as :class:`idgrad.core.targets.Target` for the same value.
     """
 
     def __init__(self, target: Any, n_examples: int | None) -> None:
@@ -138,7 +138,7 @@ class BlockTargets:
     def check(self, output: Any, label: Any = None) -> None:
         """Check the target against the model's ``output`` on one example, ``(1, ...)``.
 
-        The same checks and errors as the methods (:meth:`idgrad.targets.Target.select`),
+        The same checks and errors as the methods (:meth:`idgrad.core.targets.Target.select`),
         before any work: None needs one scalar per example, an index must exist in the
         output (every per-example index is checked), ``"predicted"`` needs
         ``(1, classes)``; ``label`` is the first example's label (``target="label"``).

@@ -11,7 +11,7 @@ on its indices, a resumed or sharded run writes exactly what one uninterrupted
 single-process run writes.
 
 What ``target`` means for a block lives in :mod:`idgrad.dataset.block_targets`
-(:mod:`idgrad.targets`' rules, and ``"label"``); the settings, the output folder's
+(:mod:`idgrad.core.targets`' rules, and ``"label"``); the settings, the output folder's
 set-up and the resume checks in :mod:`idgrad.dataset.settings` and
 :mod:`idgrad.dataset.resume`. The module is a little over 500 lines because
 :func:`attribute_dataset`'s docstring, the contract of a run (resume, sharding,
@@ -55,7 +55,7 @@ from idgrad.dataset.sources import (
 )
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
-from idgrad.progress import Progress
+from idgrad.ops.progress import Progress
 
 __all__ = [
     "METHODS",
@@ -275,7 +275,7 @@ def attribute_dataset(
             ``(N, ...)``. Items: see :mod:`idgrad.dataset.sources`.
         out: output directory (created).
         target: any form the methods take, with the same meaning (see
-            :mod:`idgrad.targets`): None (the model returns one scalar per example),
+            :mod:`idgrad.core.targets`): None (the model returns one scalar per example),
             ``"predicted"`` (each example's predicted class), an int or a tuple index
             (negative counts from the end), one index per example of the dataset
             (``N`` entries), one entry for every example, or a callable; or

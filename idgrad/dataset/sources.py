@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data._utils.collate import default_collate
 
 from idgrad.dataset.store import InputSpec
-from idgrad.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, require_pillow
+from idgrad.files.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, require_pillow
 
 __all__ = ["IMAGE_EXTENSIONS", "ArrayDataset", "ImageFolderDataset", "as_map_dataset", "split_item"]
 
@@ -109,7 +109,7 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
     Args:
         *arrays: one array per model input, all with the same first axis.
         labels: optional per-example labels (first axis the same), integers: a bool or
-            float array is refused, as a target of that dtype is (:mod:`idgrad.targets`).
+            float array is refused, as a target of that dtype is (:mod:`idgrad.core.targets`).
     """
 
     def __init__(self, *arrays: Any, labels: Any = None) -> None:
@@ -184,7 +184,7 @@ class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
     examples. A folder with both is refused, naming what would be left out, so that no
     image is silently dropped. Names starting with ``.`` (``.DS_Store``,
     ``.ipynb_checkpoints``) are not part of the dataset. Images are read by
-    :func:`idgrad.images.read_image` (Pillow, the ``images`` extra): converted to ``mode``,
+    :func:`idgrad.files.images.read_image` (Pillow, the ``images`` extra): converted to ``mode``,
     resized as ``size`` says and normalised as ``normalize`` names (default ``"unit"``:
     ``[0, 1]``); a missing or corrupt file raises when its item is read, naming the path.
 
@@ -193,7 +193,7 @@ class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
         size: ``None`` keeps each image's size; an int crops the central square and
             resizes it; ``(height, width)`` resizes.
         mode: Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
-        normalize: a name in :data:`idgrad.images.NORMALIZATIONS`.
+        normalize: a name in :data:`idgrad.files.images.NORMALIZATIONS`.
 
     Raises:
         ImportError: Pillow is missing (once, here, not per image).

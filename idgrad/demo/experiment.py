@@ -42,12 +42,12 @@ from typing import Any, Literal, NamedTuple
 import torch
 
 from idgrad import metrics, zoo
-from idgrad.channels import SALIENCY_REDUCTION
+from idgrad.core.results import PathDetails
+from idgrad.core.targets import predicted_classes
+from idgrad.core.validation import check_int
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
-from idgrad.progress import Progress
-from idgrad.results import PathDetails
-from idgrad.targets import predicted_classes
-from idgrad.validation import check_int
+from idgrad.ops.channels import SALIENCY_REDUCTION
+from idgrad.ops.progress import Progress
 
 __all__ = [
     "DEFAULT_PHOTOS",
@@ -100,7 +100,7 @@ class MethodResult(NamedTuple):
     Attributes:
         method: ``"IG"`` or ``"IDG"``.
         attributions: ``(1, 3, 224, 224)`` float32 attributions of the target logit.
-        details: The :class:`~idgrad.results.PathDetails` of the call (points, weights,
+        details: The :class:`~idgrad.core.results.PathDetails` of the call (points, weights,
             outputs, path derivatives, pilot).
         evaluations: Model evaluations the call made (gradient points + forward-only points),
             as counted by a wrapper around the model.
@@ -322,7 +322,7 @@ def plan_experiment(
     )
     pixels_per_step = check_int(pixels_per_step, "pixels_per_step")
     image_size = check_int(image_size, "image_size")
-    from idgrad.schedules import check_rule
+    from idgrad.engine.schedules import check_rule
 
     check_rule(ig_rule)
     idg_steps, pilot_steps = equal_cost_steps(n_steps, n_pilot_steps)

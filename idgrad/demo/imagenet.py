@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from idgrad.core.validation import check_int
 from idgrad.demo.experiment import (
     DEFAULT_PHOTOS,
     DEFAULT_PIXELS_PER_STEP,
@@ -30,7 +31,6 @@ from idgrad.demo.experiment import (
     run_experiment,
 )
 from idgrad.demo.report import SALIENCY_CLIP_PERCENTILE, DemoResult, format_summary, write_report
-from idgrad.validation import check_int
 
 __all__ = [
     "DEFAULT_PHOTOS",

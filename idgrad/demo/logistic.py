@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import torch
 
+from idgrad.engine.schedules import RULES
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
-from idgrad.schedules import RULES
 
 __all__ = ["LEGEND", "LOGISTIC_INPUT", "Row", "format_table", "logistic_model", "logistic_table"]
 

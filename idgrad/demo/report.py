@@ -23,13 +23,13 @@ from typing import Any, NamedTuple
 
 import torch
 
-from idgrad.channels import SALIENCY_REDUCTION
 from idgrad.demo.experiment import (
     PAPER_PIXELS_PER_STEP,
     Experiment,
     MethodResult,
     PhotoResult,
 )
+from idgrad.ops.channels import SALIENCY_REDUCTION
 
 __all__ = ["SALIENCY_CLIP_PERCENTILE", "DemoResult", "format_summary", "write_report"]
 
@@ -425,7 +425,7 @@ def _write_report(result: DemoResult) -> Path:
             "of the path among them, nothing forward-only), placed in rounds where the path "
             "needs them. It also estimates how accurate its attributions are (<b>estimated "
             "error</b>, the relative L2 error over every pixel; see "
-            "<code>idgrad.refinement</code>)."
+            "<code>idgrad.engine.refinement</code>)."
         )
         idg_points = (
             "from its first, uniform points, places the others (filled circles) where the logit "

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.core.results import Details
 from idgrad.methods.base import path_method
-from idgrad.results import Details
 
 __all__ = ["expected_attributions", "repeat_per_reference"]
 
@@ -100,7 +100,7 @@ def expected_attributions(
 
     Returns:
         The attributions. ``expected_attributions.details(...)`` returns a
-        :class:`~idgrad.results.Details` whose ``delta`` is the method's delta per
+        :class:`~idgrad.core.results.Details` whose ``delta`` is the method's delta per
         reference, ``(N, R)``, and whose counts are those of the one call.
 
     Raises:

@@ -4,6 +4,7 @@ Every method is a :class:`~idgrad.methods.base.PathMethod`: calling it returns t
 attributions, its ``.details(...)`` (same arguments) the details object.
 """
 
+from idgrad.engine.schedules import default_pilot_steps
 from idgrad.methods.agi import adversarial_gradient_integration
 from idgrad.methods.base import PathMethod, path_method
 from idgrad.methods.blur_ig import blur_integrated_gradients
@@ -12,7 +13,6 @@ from idgrad.methods.idg import IDGWarning, integrated_decision_gradients
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign
 from idgrad.methods.left_ig import left_integrated_gradients
-from idgrad.schedules import default_pilot_steps
 
 __all__ = [
     "IDGWarning",

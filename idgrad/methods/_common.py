@@ -8,19 +8,9 @@ from typing import Any, NamedTuple
 
 import torch
 
-from idgrad.defaults import GRADED, N_STEPS
-from idgrad.guard import user_stacklevel
-from idgrad.integrator import (
-    ChunkSize,
-    accumulation_dtype,
-    check_chunk_size,
-    evaluate_path,
-    resolve_chunk_size,
-)
-from idgrad.refinement import Finish, check_budget, refine_path
-from idgrad.results import GradedDetails, ToleranceWarning
-from idgrad.schedules import check_rule
-from idgrad.seam import (
+from idgrad.core.guard import user_stacklevel
+from idgrad.core.results import GradedDetails, ToleranceWarning
+from idgrad.core.seam import (
     BaselineType,
     ModelSeam,
     TargetType,
@@ -30,7 +20,17 @@ from idgrad.seam import (
     expand_baselines,
     restore_form,
 )
-from idgrad.validation import check_int
+from idgrad.core.validation import check_int
+from idgrad.defaults import GRADED, N_STEPS
+from idgrad.engine.integrator import (
+    ChunkSize,
+    accumulation_dtype,
+    check_chunk_size,
+    evaluate_path,
+    resolve_chunk_size,
+)
+from idgrad.engine.refinement import Finish, check_budget, refine_path
+from idgrad.engine.schedules import check_rule
 
 __all__ = [
     "Budget",
@@ -135,7 +135,7 @@ def differences(prep: Prepared) -> tuple[torch.Tensor, ...]:
 class Budget(NamedTuple):
     """IG's and IDG's schedule options after :func:`resolve_budget`.
 
-    ``method`` is a rule of :data:`idgrad.schedules.RULES` or ``"graded"``; for the
+    ``method`` is a rule of :data:`idgrad.engine.schedules.RULES` or ``"graded"``; for the
     graded schedule exactly one of ``n_steps`` and ``rtol`` is set and ``cap`` is
     ``rtol``'s evaluation cap.
     """
@@ -197,7 +197,7 @@ def graded_details(
     normalized: bool,
     internal_batch_size: ChunkSize,
 ) -> GradedDetails[TensorOrTuple]:
-    """Run :func:`idgrad.refinement.refine_path` and package what it found.
+    """Run :func:`idgrad.engine.refinement.refine_path` and package what it found.
 
     ``delta`` is ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` with the spline weights (before
     any rescaling); ``outputs`` and ``derivatives`` are in the accumulation dtype.

@@ -35,6 +35,10 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.core.results import AGIDetails
+from idgrad.core.seam import PointLabel, TensorOrTuple, restore_form
+from idgrad.core.targets import TargetType, class_indices, is_predicted, resolve_target
+from idgrad.core.validation import check_int, check_number
 from idgrad.defaults import (
     AGI_CLASSES,
     AGI_EPSILON,
@@ -44,13 +48,9 @@ from idgrad.defaults import (
     AGI_TOP_K,
     INTERNAL_BATCH_SIZE,
 )
-from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
+from idgrad.engine.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 from idgrad.methods._common import prepare, to_input_dtypes
 from idgrad.methods.base import path_method
-from idgrad.results import AGIDetails
-from idgrad.seam import PointLabel, TensorOrTuple, restore_form
-from idgrad.targets import TargetType, class_indices, is_predicted, resolve_target
-from idgrad.validation import check_int, check_number
 
 __all__ = ["adversarial_gradient_integration"]
 
@@ -165,7 +165,7 @@ def adversarial_gradient_integration(
         inputs: tensor ``(B, ...)`` or tuple of tensors (a step moves all of them).
         target: the explained class, as in
             :func:`~idgrad.methods.ig.integrated_gradients` with one class per example
-            (:func:`idgrad.targets.class_indices`); the default ``"predicted"`` is
+            (:func:`idgrad.core.targets.class_indices`); the default ``"predicted"`` is
             the predicted class at ``x``. None (one scalar per example) is refused.
         additional_forward_args: as in :func:`~idgrad.methods.ig.integrated_gradients`.
         epsilon: step size (per feature, in input units; > 0).
@@ -181,7 +181,7 @@ def adversarial_gradient_integration(
     Returns:
         Attributions shaped like ``inputs``.
         ``adversarial_gradient_integration.details(...)`` returns an
-        :class:`~idgrad.results.AGIDetails` (its ``delta`` is
+        :class:`~idgrad.core.results.AGIDetails` (its ``delta`` is
         ``sum(AGI) - sum_j (f_c(x) - f_c(x^{T_j}))`` ``(B,)``).
 
     Example:

@@ -1,7 +1,7 @@
 """One calling contract for every attribution method.
 
 Each method is written once, as a function that returns its details object (a
-:class:`~idgrad.results.Details`). :func:`path_method` turns it into the public
+:class:`~idgrad.core.results.Details`). :func:`path_method` turns it into the public
 callable:
 
 - ``method(forward_func, inputs, ...)`` returns the attributions;
@@ -9,7 +9,7 @@ callable:
   which carry the convergence ``delta``, the evaluation counts and, for path
   methods, the points and values along the path.
 
-Both go through one :class:`~idgrad.guard.ModelGuard`, so every public method leaves
+Both go through one :class:`~idgrad.core.guard.ModelGuard`, so every public method leaves
 the model's buffers as found and warns about a model in train mode. The wrapper
 keeps the function's name, docstring (doctests are collected from it), signature
 (``inspect.signature``, ``help``) and, for type checkers, its parameters
@@ -17,7 +17,7 @@ keeps the function's name, docstring (doctests are collected from it), signature
 
 Example:
     >>> import torch
-    >>> from idgrad.results import Details
+    >>> from idgrad.core.results import Details
     >>> @path_method
     ... def doubled(forward_func, inputs, *, scale=2.0):
     ...     '''Toy method: ``scale * inputs``.'''
@@ -39,8 +39,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from idgrad.guard import ModelGuard
-from idgrad.results import Details
+from idgrad.core.guard import ModelGuard
+from idgrad.core.results import Details
 
 __all__ = ["PathMethod", "captum_result", "details_wanted", "layer_method", "path_method"]
 
@@ -48,7 +48,7 @@ P = ParamSpec("P")
 A = TypeVar("A")
 D = TypeVar("D", bound=Details[Any], covariant=True)
 
-#: Arguments that may hold the user's modules (see :class:`~idgrad.guard.ModelGuard`).
+#: Arguments that may hold the user's modules (see :class:`~idgrad.core.guard.ModelGuard`).
 _MODEL_ARGUMENTS = ("forward_func", "layer")
 
 _details_wanted: ContextVar[bool] = ContextVar("idgrad_details_wanted", default=True)

@@ -2,7 +2,7 @@
 
 The path runs through ever less blurred copies of the input instead of from a
 baseline: ``gamma(sigma) = blur(x, sigma)`` (Gaussian, std. dev. ``sigma`` pixels,
-:mod:`idgrad.blur`) from ``sigma = max_sigma`` down to ``sigma = 0`` (the input).
+:mod:`idgrad.ops.blur`) from ``sigma = max_sigma`` down to ``sigma = 0`` (the input).
 With ``alpha`` in ``[0, 1]`` and ``sigma(alpha) = max_sigma (1 - alpha)``:
 
     BlurIG_i = integral_0^1 dF/dgamma_i (gamma(alpha)) * d gamma_i / d alpha  d alpha
@@ -24,15 +24,15 @@ from typing import Any
 
 import torch
 
-from idgrad.blur import _check_dims, blur_and_velocity, blur_radius
+from idgrad.core.results import PathDetails
+from idgrad.core.seam import TargetType, TensorOrTuple, restore_form
+from idgrad.core.validation import check_int, check_number
 from idgrad.defaults import BLUR_MAX_SIGMA, BLUR_TRUNCATE, IG_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
-from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
+from idgrad.engine.integrator import ChunkSize, evaluate_path, integrate_path
+from idgrad.engine.schedules import uniform_schedule
 from idgrad.methods._common import prepare, to_input_dtypes, total_attribution
 from idgrad.methods.base import path_method
-from idgrad.results import PathDetails
-from idgrad.schedules import uniform_schedule
-from idgrad.seam import TargetType, TensorOrTuple, restore_form
-from idgrad.validation import check_int, check_number
+from idgrad.ops.blur import _check_dims, blur_and_velocity, blur_radius
 
 __all__ = ["BlurPath", "blur_integrated_gradients"]
 
@@ -40,7 +40,7 @@ __all__ = ["BlurPath", "blur_integrated_gradients"]
 class BlurPath:
     """``gamma_b(alpha) = blur(x_b, max_sigma (1 - alpha))`` per input.
 
-    A :class:`~idgrad.integrator.Path` for :func:`~idgrad.integrator.integrate_path`.
+    A :class:`~idgrad.engine.integrator.Path` for :func:`~idgrad.engine.integrator.integrate_path`.
 
     Args:
         inputs: tuple of ``(B, ...)`` tensors.
@@ -114,7 +114,7 @@ def blur_integrated_gradients(
     https://arxiv.org/abs/2004.03383. There is no baseline: the most blurred image
     plays its part.
 
-    The blur (:mod:`idgrad.blur`) is a sampled Gaussian with half-sample symmetric
+    The blur (:mod:`idgrad.ops.blur`) is a sampled Gaussian with half-sample symmetric
     borders and one radius ``int(truncate * max_sigma + 0.5)`` along the whole path;
     at ``sigma = 0`` it is the identity.
 
@@ -124,13 +124,13 @@ def blur_integrated_gradients(
         inputs: tensor ``(B, C, *spatial)`` (or ``(B, L)``) or a tuple of them.
         n_steps: gradient evaluations per example.
         max_sigma: blur scale (pixels) where the path starts (> 0).
-        method: quadrature rule on ``alpha`` (see :mod:`idgrad.schedules`).
+        method: quadrature rule on ``alpha`` (see :mod:`idgrad.engine.schedules`).
         dims: blurred axes of every input (default: ``2 ..``, or ``1`` for 2-D inputs).
         truncate: kernel radius in units of ``max_sigma``.
 
     Returns:
         Attributions shaped like ``inputs``. ``blur_integrated_gradients.details(...)``
-        returns a :class:`~idgrad.results.PathDetails`: ``delta`` is
+        returns a :class:`~idgrad.core.results.PathDetails`: ``delta`` is
         ``sum(BlurIG) - (F(x) - F(blur(x, max_sigma)))`` ``(B,)``, ``alphas`` (with
         ``sigma = max_sigma (1 - alpha)``), ``weights``, ``outputs``, ``derivatives``
         (``F'(alpha) = grad F . v``), ``start`` (``F`` of the most blurred input),

@@ -52,8 +52,11 @@ from typing import Any
 
 import torch
 
+from idgrad.core.results import PathDetails
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.core.validation import check_int, check_number
 from idgrad.defaults import GUIDED_FRACTION, GUIDED_MAX_DIST, INTERNAL_BATCH_SIZE, N_STEPS
-from idgrad.integrator import (
+from idgrad.engine.integrator import (
     ChunkSize,
     accumulation_dtype,
     chunk_bounds,
@@ -62,9 +65,6 @@ from idgrad.integrator import (
 )
 from idgrad.methods._common import prepare, to_input_dtypes
 from idgrad.methods.base import path_method
-from idgrad.results import PathDetails
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
-from idgrad.validation import check_int, check_number
 
 __all__ = ["guided_integrated_gradients"]
 
@@ -148,7 +148,7 @@ def guided_integrated_gradients(
 
     Returns:
         Attributions shaped like ``inputs``. ``guided_integrated_gradients.details(...)``
-        returns a :class:`~idgrad.results.PathDetails`: ``delta`` is
+        returns a :class:`~idgrad.core.results.PathDetails`: ``delta`` is
         ``sum(GuidedIG) - (F(x) - F(x'))``, ``alphas`` are the L1 progress
         ``(t - 1) / n`` of the gradient points, ``weights`` ``1 / n``, ``derivatives``
         ``g(x^{t-1}) . (x^t - x^{t-1}) n`` (so that ``sum_k w_k F'_k = sum(GuidedIG)``);

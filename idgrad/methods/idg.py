@@ -9,14 +9,14 @@ path and up-weights the decision region, where the output moves.
 
 Adaptive sampling, two schedules:
 
-* the graded schedule (default, :mod:`idgrad.refinement`): gradient points in rounds,
+* the graded schedule (default, :mod:`idgrad.engine.refinement`): gradient points in rounds,
   every one of them also a pilot (it gives ``F`` and ``F'``), placed where the error of
   the attributions is; the cubic spline's weights on them; an estimate of the
   attributions' error, and with ``rtol`` as many points as that error needs;
 * the paper's pilot schedule (Algorithm 1, done per example and on an exact budget;
-  ``method`` any rule of :data:`idgrad.schedules.RULES`): a forward-only pilot at
+  ``method`` any rule of :data:`idgrad.engine.schedules.RULES`): a forward-only pilot at
   ``N + 1`` uniform points measures how much ``F`` changes on each interval;
-  :func:`idgrad.schedules.adaptive_schedule` places the ``n_steps`` gradient points
+  :func:`idgrad.engine.schedules.adaptive_schedule` places the ``n_steps`` gradient points
   accordingly.
 
 The raw attributions sum to ``integral F'(alpha)^2 d alpha``; with
@@ -33,6 +33,10 @@ from typing import Any
 
 import torch
 
+from idgrad.core.guard import user_stacklevel
+from idgrad.core.results import PathDetails
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.core.validation import check_int
 from idgrad.defaults import (
     ADAPTIVE,
     GRADED,
@@ -47,8 +51,13 @@ from idgrad.defaults import (
     NORMALIZE,
     RTOL,
 )
-from idgrad.guard import user_stacklevel
-from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
+from idgrad.engine.integrator import ChunkSize, evaluate_path, integrate_path
+from idgrad.engine.schedules import (
+    adaptive_schedule,
+    check_rule,
+    default_pilot_steps,
+    uniform_schedule,
+)
 from idgrad.methods._common import (
     Budget,
     differences,
@@ -60,10 +69,6 @@ from idgrad.methods._common import (
     total_attribution,
 )
 from idgrad.methods.base import path_method
-from idgrad.results import PathDetails
-from idgrad.schedules import adaptive_schedule, check_rule, default_pilot_steps, uniform_schedule
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
-from idgrad.validation import check_int
 
 __all__ = ["IDGWarning", "check_options", "integrated_decision_gradients"]
 
@@ -155,11 +160,11 @@ def integrated_decision_gradients(
             rule.
         n_pilot_steps: pilot intervals ``N``. Pilot schedule: ``N + 1`` forward-only
             evaluations per example, which also give ``F(x')`` and ``F(x)`` (default
-            :func:`~idgrad.schedules.default_pilot_steps`); graded schedule: its first
+            :func:`~idgrad.engine.schedules.default_pilot_steps`); graded schedule: its first
             ``N + 1`` gradient points are uniform (default: ``n_steps / 6`` within
             ``[2, 16]``, or 8 with ``rtol``).
         method: ``"graded"`` (the graded schedule), or a rule of
-            :data:`idgrad.schedules.RULES`: of the whole path when not adaptive, inside
+            :data:`idgrad.engine.schedules.RULES`: of the whole path when not adaptive, inside
             each pilot interval when adaptive (the paper's schedule). None: ``graded``
             when adaptive, ``riemann_middle`` when not.
         rtol: ask for an accuracy instead of a budget: points are added in rounds until
@@ -174,9 +179,9 @@ def integrated_decision_gradients(
 
     Returns:
         Attributions shaped like ``inputs``. ``integrated_decision_gradients.details(...)``
-        returns a :class:`~idgrad.results.PathDetails` whose ``delta`` is the honest,
+        returns a :class:`~idgrad.core.results.PathDetails` whose ``delta`` is the honest,
         pre-rescaling ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` ``(B,)``; on the
-        graded schedule a :class:`~idgrad.results.GradedDetails` with the error
+        graded schedule a :class:`~idgrad.core.results.GradedDetails` with the error
         estimate and the evaluations per example.
 
     Example:

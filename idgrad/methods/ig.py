@@ -2,8 +2,8 @@
 
     IG_i(x) = (x_i - x'_i) * integral_0^1 dF/dx_i (x' + alpha (x - x')) d alpha
 
-computed with a quadrature rule (:mod:`idgrad.schedules`), or on the graded schedule
-(:mod:`idgrad.refinement`: gradient points in rounds where the error is, and an estimate
+computed with a quadrature rule (:mod:`idgrad.engine.schedules`), or on the graded schedule
+(:mod:`idgrad.engine.refinement`: gradient points in rounds where the error is, and an estimate
 of the attributions' error; ``rtol`` asks for an accuracy). Completeness:
 ``sum_i IG_i = F(x) - F(x')`` up to the rule's quadrature error, which the
 convergence delta reports per example.
@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from idgrad.core.results import PathDetails
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 from idgrad.defaults import (
     GRADED,
     IG_METHOD,
@@ -26,7 +28,8 @@ from idgrad.defaults import (
     N_STEPS_AUTO,
     RTOL,
 )
-from idgrad.integrator import ChunkSize, integrate_path
+from idgrad.engine.integrator import ChunkSize, integrate_path
+from idgrad.engine.schedules import uniform_schedule
 from idgrad.methods._common import (
     Budget,
     differences,
@@ -38,9 +41,6 @@ from idgrad.methods._common import (
     total_attribution,
 )
 from idgrad.methods.base import details_wanted, path_method
-from idgrad.results import PathDetails
-from idgrad.schedules import uniform_schedule
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
 
 __all__ = ["check_options", "integrated_gradients"]
 
@@ -87,7 +87,7 @@ def integrated_gradients(
         inputs: tensor ``(B, ...)`` or tuple of tensors sharing ``B``.
         baselines: None (zeros), a number, a tensor broadcastable to the input, or a
             tuple of those (one per input).
-        target: which output to explain (see :mod:`idgrad.targets`): None (the model
+        target: which output to explain (see :mod:`idgrad.core.targets`): None (the model
             returns one scalar per example), ``"predicted"`` (the predicted class at the
             inputs), an int or a tuple index (negative counts from the end), an integer
             tensor ``(B,)`` / ``(B, depth)`` or a list with one index per example (one
@@ -107,7 +107,7 @@ def integrated_gradients(
             ``rtol``.
         internal_batch_size: at most this many points per forward/backward pass (may
             be smaller than ``B``); ``"auto"`` picks it from the size of one example
-            (:func:`~idgrad.integrator.resolve_chunk_size`: ~0.5 M input elements per
+            (:func:`~idgrad.engine.integrator.resolve_chunk_size`: ~0.5 M input elements per
             pass on the CPU, which is also faster than one huge pass); None evaluates
             all ``B * n_steps`` points at once. The result does not depend on it.
         multiply_by_inputs: multiply by ``x - x'`` (global attribution); False gives
@@ -115,10 +115,10 @@ def integrated_gradients(
 
     Returns:
         Attributions shaped like ``inputs``. ``integrated_gradients.details(...)``
-        returns a :class:`~idgrad.results.PathDetails` whose ``delta`` is
+        returns a :class:`~idgrad.core.results.PathDetails` whose ``delta`` is
         ``sum(IG) - (F(x) - F(x'))`` ``(B,)`` (with ``multiply_by_inputs=False``:
         ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))``); on the graded schedule a
-        :class:`~idgrad.results.GradedDetails`, which adds the error estimate and the
+        :class:`~idgrad.core.results.GradedDetails`, which adds the error estimate and the
         evaluations per example.
 
     Example:

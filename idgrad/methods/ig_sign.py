@@ -3,7 +3,7 @@
     IGxSign_i = s_i * IG_i,    s_i = +1 if x_i >= mu_i else -1,
 
 with ``IG`` from :func:`~idgrad.methods.ig.integrated_gradients` (any baseline, e.g.
-from :func:`idgrad.baselines.make_baseline`). The sign map makes the attribution of
+from :func:`idgrad.core.baselines.make_baseline`). The sign map makes the attribution of
 a feature below the threshold ``mu`` (0, or a reference such as a per-feature mean)
 count with the opposite sign. With ``multiply_by_inputs=False`` it is the
 path-averaged gradient times the sign, which does not vanish at ``x_i = x'_i``
@@ -20,12 +20,12 @@ from typing import Any, Union
 
 import torch
 
+from idgrad.core.results import PathDetails
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, as_input_tuple, restore_form
 from idgrad.defaults import IG_METHOD, INTERNAL_BATCH_SIZE, MULTIPLY_BY_INPUTS, N_STEPS, SIGN_MU
-from idgrad.integrator import ChunkSize
+from idgrad.engine.integrator import ChunkSize
 from idgrad.methods.base import path_method
 from idgrad.methods.ig import integrated_gradients
-from idgrad.results import PathDetails
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple, as_input_tuple, restore_form
 
 __all__ = ["integrated_gradients_sign", "sign_map"]
 

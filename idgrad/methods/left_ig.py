@@ -33,6 +33,9 @@ from typing import Any
 
 import torch
 
+from idgrad.core.results import LeftIGDetails
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, restore_form
+from idgrad.core.validation import check_int, check_number
 from idgrad.defaults import (
     IG_METHOD,
     INTERNAL_BATCH_SIZE,
@@ -42,7 +45,8 @@ from idgrad.defaults import (
     N_PILOT_STEPS,
     N_STEPS,
 )
-from idgrad.integrator import ChunkSize, evaluate_path, integrate_path
+from idgrad.engine.integrator import ChunkSize, evaluate_path, integrate_path
+from idgrad.engine.schedules import Schedule, default_pilot_steps, rule_points
 from idgrad.methods._common import (
     differences,
     prepare,
@@ -50,10 +54,6 @@ from idgrad.methods._common import (
     total_attribution,
 )
 from idgrad.methods.base import path_method
-from idgrad.results import LeftIGDetails
-from idgrad.schedules import Schedule, default_pilot_steps, rule_points
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple, restore_form
-from idgrad.validation import check_int, check_number
 
 __all__ = ["find_alpha_star", "left_integrated_gradients"]
 
@@ -147,12 +147,12 @@ def left_integrated_gradients(
         method: quadrature rule, scaled to ``[0, alpha*]``.
         n_pilot_steps: pilot intervals ``N`` (``N + 1`` forward evaluations per example;
             they also give ``F(x')`` and ``F(x)``); default
-            :func:`~idgrad.schedules.default_pilot_steps`.
+            :func:`~idgrad.engine.schedules.default_pilot_steps`.
         n_refine: bisection steps on the crossing interval (``B`` forward evaluations each).
 
     Returns:
         Attributions shaped like ``inputs``. ``left_integrated_gradients.details(...)``
-        returns a :class:`~idgrad.results.LeftIGDetails` whose ``delta`` is
+        returns a :class:`~idgrad.core.results.LeftIGDetails` whose ``delta`` is
         ``sum(LeftIG) - (F(gamma(alpha*)) - F(x'))`` ``(B,)``.
 
     Example:

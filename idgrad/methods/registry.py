@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from idgrad.core.results import AGIDetails, Details, GradedDetails, LeftIGDetails, PathDetails
 from idgrad.defaults import IDG_UNIFORM_METHOD
 from idgrad.methods.agi import adversarial_gradient_integration
 from idgrad.methods.base import PathMethod
@@ -40,7 +41,6 @@ from idgrad.methods.idg import integrated_decision_gradients
 from idgrad.methods.ig import integrated_gradients
 from idgrad.methods.ig_sign import integrated_gradients_sign
 from idgrad.methods.left_ig import left_integrated_gradients
-from idgrad.results import AGIDetails, Details, GradedDetails, LeftIGDetails, PathDetails
 
 __all__ = ["METHODS", "MethodSpec", "get_method"]
 

@@ -18,10 +18,10 @@ Two cheap checks complete the package: :func:`~idgrad.metrics.completeness_error
 
 All functions evaluate the model under :func:`torch.no_grad` (the caller's grad mode is restored
 on return), never call ``model.eval()`` or ``model.train()``, and never modify their arguments:
-every function that calls the model does so inside one :class:`~idgrad.guard.ModelGuard`, which
+every function that calls the model does so inside one :class:`~idgrad.core.guard.ModelGuard`, which
 restores the model's buffers (batch-norm running statistics) on return, also when it raises.
 Put the model in evaluation mode yourself: dropout or batch statistics would make every score
-random, and a model in train mode gets one :class:`~idgrad.guard.TrainModeWarning` per call.
+random, and a model in train mode gets one :class:`~idgrad.core.guard.TrainModeWarning` per call.
 
 One family a module: :mod:`~idgrad.metrics.causal_curves` (insertion, deletion),
 :mod:`~idgrad.metrics.information_curves` (PIC), :mod:`~idgrad.metrics.completeness`,

@@ -9,14 +9,14 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from idgrad.targets import TargetType, class_indices, resolve_target
-from idgrad.validation import NonFiniteError, check_device, check_finite, check_int
+from idgrad.core.targets import TargetType, class_indices, resolve_target
+from idgrad.core.validation import NonFiniteError, check_device, check_finite, check_int
 
 Model = Callable[[Tensor], Tensor]
 """Anything that maps a batch ``(N, C, H, W)`` to class scores ``(N, n_classes)``."""
 
 Target = TargetType
-"""The class scored for each example, as in :mod:`idgrad.targets`: ``"predicted"`` (the
+"""The class scored for each example, as in :mod:`idgrad.core.targets`: ``"predicted"`` (the
 model's predicted class on the images), an int, or one class per example (a sequence, array
 or ``(B,)`` tensor; one element: for every example); negative indices count from the end."""
 
@@ -81,10 +81,10 @@ def _check_batch_size(batch_size: object) -> int:
 
 def _images_per_pass(batch_size: object, images: Tensor) -> int:
     """``batch_size``, or for ``"auto"`` the path methods' rule (~0.5 M input elements per pass
-    on the CPU; see :func:`idgrad.integrator.resolve_chunk_size`): EfficientNet-Lite0 ran
+    on the CPU; see :func:`idgrad.engine.integrator.resolve_chunk_size`): EfficientNet-Lite0 ran
     2.5x faster forward-only in passes of 4 images than of 64 on 2 CPU cores."""
     if batch_size == "auto":
-        from idgrad.integrator import resolve_chunk_size
+        from idgrad.engine.integrator import resolve_chunk_size
 
         return resolve_chunk_size("auto", (images,)) or 1
     return _check_batch_size(batch_size)
@@ -103,7 +103,7 @@ def _forward(model: Model, batch: Tensor) -> Tensor:
 
 
 def _classes(model: Model, images: Tensor, target: Target, batch_size: int) -> Tensor:
-    """The class scored for each example, ``(B,)`` long, by :mod:`idgrad.targets`' rules.
+    """The class scored for each example, ``(B,)`` long, by :mod:`idgrad.core.targets`' rules.
 
     ``"predicted"`` costs one forward pass over ``images`` (``batch_size`` per pass); any
     other target costs at most one forward pass of one image, to learn ``n_classes``.

@@ -16,7 +16,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from idgrad.guard import ModelGuard
+from idgrad.core.guard import ModelGuard
+from idgrad.core.validation import check_int
 from idgrad.metrics._checks import (
     Model,
     Score,
@@ -30,7 +31,6 @@ from idgrad.metrics._checks import (
     _score_batch,
 )
 from idgrad.metrics.images import Substrate, _resolve_substrate
-from idgrad.validation import check_int
 
 __all__ = ["Curve", "deletion", "insertion"]
 
@@ -138,7 +138,7 @@ def deletion(
             :func:`~idgrad.metrics.saliency_map`).
         target: the class scored for each example: ``"predicted"`` (the model's predicted
             class on ``images``), an int, or one class per example (sequence or ``(B,)``
-            tensor); the rules of :mod:`idgrad.targets` (negative indices count from the end).
+            tensor); the rules of :mod:`idgrad.core.targets` (negative indices count from the end).
         pixels_per_step: pixels changed per step, ``>= 1`` (224 in the IDG paper).
         substrate: value the deleted pixels take: a number, a tensor broadcastable to
             ``images``, a callable ``images -> tensor`` or ``"blur"``
@@ -155,7 +155,7 @@ def deletion(
     Raises:
         ValueError: mismatched shapes, NaN saliency, NaN or Inf in ``images``,
             ``pixels_per_step < 1``, ``batch_size < 1``, an unknown ``score``, a bad
-            ``target``; :class:`~idgrad.validation.NonFiniteError` where a score is NaN or
+            ``target``; :class:`~idgrad.core.validation.NonFiniteError` where a score is NaN or
             infinite (naming the example and the point of its curve).
 
     Example:

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from idgrad.blur import PADDINGS, Padding, gaussian_filter
-from idgrad.channels import SALIENCY_REDUCTION, Reduction, combine_channels
+from idgrad.core.validation import check_int
 from idgrad.metrics._checks import _check_images
-from idgrad.validation import check_int
+from idgrad.ops.blur import PADDINGS, Padding, gaussian_filter
+from idgrad.ops.channels import SALIENCY_REDUCTION, Reduction, combine_channels
 
 __all__ = ["Reduction", "Substrate", "gaussian_blur", "saliency_map"]
 
@@ -61,14 +61,14 @@ def _resolve_substrate(substrate: object, images: Tensor, name: str = "substrate
 def saliency_map(attributions: Tensor, reduction: Reduction = SALIENCY_REDUCTION) -> Tensor:
     r"""Reduce channel attributions ``(B, C, H, W)`` to a pixel saliency map ``(B, H, W)``.
 
-    The reductions are those of :mod:`idgrad.channels` (one implementation for the metrics and
+    The reductions are those of :mod:`idgrad.ops.channels` (one implementation for the metrics and
     the plots). The default, ``"abs_sum"`` = :math:`|\sum_c a_c|`, is the IDG paper's
     protocol; ``"sum_abs"``, ``"sum"``, ``"positive_sum"``, ``"l2"`` and ``"max_abs"`` are the
     others.
 
     Args:
         attributions: ``(B, C, H, W)`` attributions of an image batch.
-        reduction: one of :data:`idgrad.channels.REDUCTIONS`.
+        reduction: one of :data:`idgrad.ops.channels.REDUCTIONS`.
 
     Returns:
         ``(B, H, W)`` saliency, same dtype and device as ``attributions``.
@@ -103,7 +103,7 @@ def gaussian_blur(
     The kernel is the sampled Gaussian
     :math:`k_i = e^{-i^2 / 2\sigma^2} / \sum_j e^{-j^2 / 2\sigma^2}`, :math:`i = -r, \dots, r`,
     :math:`r = \lfloor \text{kernel\_size} / 2 \rfloor`, applied along the rows and then the
-    columns (the separable 2-D kernel :math:`k_i k_j`) by :func:`idgrad.blur.gaussian_filter`,
+    columns (the separable 2-D kernel :math:`k_i k_j`) by :func:`idgrad.ops.blur.gaussian_filter`,
     the one blur of idgrad. The weights sum to 1 (up to rounding), so a constant image is
     unchanged.
 

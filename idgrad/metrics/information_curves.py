@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from idgrad.guard import ModelGuard
+from idgrad.core.guard import ModelGuard
+from idgrad.core.validation import check_int
 from idgrad.metrics._checks import (
     Model,
     Target,
@@ -32,7 +33,6 @@ from idgrad.metrics._checks import (
     _score_batch,
 )
 from idgrad.metrics._interpolation import _interpolate_from
-from idgrad.validation import check_int
 
 __all__ = [
     "DEFAULT_PIC_THRESHOLDS",
@@ -289,7 +289,7 @@ def pic(
     Raises:
         ValueError: mismatched shapes, bad thresholds, unknown ``kind``/``codec``/
             ``interpolation``, NaN or Inf in ``images``, a bad ``target``;
-            :class:`~idgrad.validation.NonFiniteError` where a score is NaN or infinite.
+            :class:`~idgrad.core.validation.NonFiniteError` where a score is NaN or infinite.
         ImportError: scipy (always) or Pillow (``"webp"``/``"png"``) missing.
 
     Example:

@@ -11,9 +11,9 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from idgrad.guard import ModelGuard
+from idgrad.core.guard import ModelGuard
+from idgrad.core.targets import resolve_target
 from idgrad.metrics._checks import Target, _forward
-from idgrad.targets import resolve_target
 
 __all__ = ["RandomizationResult", "parameter_randomization_check", "spearman"]
 
@@ -135,7 +135,7 @@ def parameter_randomization_check(
         explain: ``explain(model, inputs, target) -> attributions (B, ...)``.
         target: passed to ``explain`` unchanged, except ``"predicted"`` (default), which
             becomes a ``(B,)`` long tensor of the original model's predicted classes (so
-            every stage explains the same classes); see :mod:`idgrad.targets`.
+            every stage explains the same classes); see :mod:`idgrad.core.targets`.
         mode: ``"cascading"``, ``"independent"`` or ``"all"``.
         layers: module names to randomise, top first; default all parameterised modules.
         absolute: correlate ``|attributions|`` (default, as in the paper's main figures)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 import numpy as np
 
 from idgrad import visual
-from idgrad.channels import DISPLAY_REDUCTION, Reduction
+from idgrad.ops.channels import DISPLAY_REDUCTION, Reduction
 from idgrad.plot._common import (
     _DEFAULT_CMAPS,
     _check_choice,

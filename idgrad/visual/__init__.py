@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from idgrad.channels import REDUCTIONS, Reduction
+from idgrad.ops.channels import REDUCTIONS, Reduction
 from idgrad.visual.curves import decision_region, normalized_auc
 from idgrad.visual.display import blend, mask_image, to_display_image, to_grayscale
 from idgrad.visual.maps import (

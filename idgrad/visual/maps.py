@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
-from idgrad.channels import DISPLAY_REDUCTION, REDUCTIONS, Reduction, combine_channels
+from idgrad.ops.channels import DISPLAY_REDUCTION, REDUCTIONS, Reduction, combine_channels
 from idgrad.visual._arrays import _as_array, _drop_batch, _to_hwc
 
 __all__ = [
@@ -41,7 +41,7 @@ def reduce_channels(
 ) -> np.ndarray:
     """Reduces an attribution over its channels to a 2-D map ``(H, W)``.
 
-    The reductions are those of :mod:`idgrad.channels` (the same names, formulas and code as
+    The reductions are those of :mod:`idgrad.ops.channels` (the same names, formulas and code as
     :func:`idgrad.metrics.saliency_map`): ``"sum"`` (signed, the default here so that
     :func:`select_sign` and a diverging colour map can show both signs), ``"abs_sum"``
     (``|sum_c a_c|``, the IDG paper's saliency map, the same as ``"sum"`` followed by

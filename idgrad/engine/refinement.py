@@ -2,7 +2,7 @@
 
 (One algorithm in one module, ~900 lines: the rounds, where the points go and the error
 estimate that steers them read each other's state; the model-free pieces are in
-:mod:`idgrad.grading`.)
+:mod:`idgrad.engine.grading`.)
 
 Each example's straight path ``x' + alpha (x - x')`` is sampled at nodes
 ``0 = a_0 < ... < a_{n-1} = 1``, every one a gradient evaluation -- the two ends too:
@@ -12,7 +12,7 @@ gradient ``g_k``, so it carries the integrand ``c_k g_k`` (``c = 1`` for Integra
 Gradients, ``c = F'`` for Integrated Decision Gradients) and, on every cell
 ``[a_k, a_{k+1}]``, the exact integral of ``F'``: ``F(a_{k+1}) - F(a_k)``.
 
-**Rule.** :func:`idgrad.grading.node_weights` on the nodes, the cubic spline's weights:
+**Rule.** :func:`idgrad.engine.grading.node_weights` on the nodes, the cubic spline's weights:
 ``O(h^4)`` for smooth integrands on any smoothly graded mesh, the trapezoid rule's
 interior weights for the piecewise-constant integrands of ReLU networks (and the
 trapezoid rule itself where a spline would swing).
@@ -26,10 +26,10 @@ trapezoid rule itself where a spline would swing).
    cancellation), down to ``floor`` where the action is narrower than the pilot's cells;
 2. *zoom* (only on unresolved paths): while a cell holds more than ``zoom_threshold`` of the
    activity (below), it is bisected, up to ``zoom_fraction`` of the budget;
-3. *graded*: a smooth density (:class:`idgrad.grading.Density`: the activity of the pilot's
+3. *graded*: a smooth density (:class:`idgrad.engine.grading.Density`: the activity of the pilot's
    cells at their scale and of the current cells at theirs, on the uniform share), and the
    mesh of its quantiles bent through the nodes already evaluated
-   (:func:`idgrad.grading.place_nodes`), up to the budget;
+   (:func:`idgrad.engine.grading.place_nodes`), up to the budget;
 4. *refine* (tolerance only): while the estimated error exceeds ``rtol``, split gaps of the
    graded coordinate ``u``: every gap (into ``q`` parts) on smooth paths and where the error
    must fall by ``2x`` or more, else the gaps with the largest local error ``||dU|| h``
@@ -63,7 +63,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from idgrad.grading import (
+from idgrad.core.seam import ModelSeam
+from idgrad.core.validation import check_int, check_number
+from idgrad.engine.grading import (
     Density,
     node_cell_integrals,
     node_rule,
@@ -71,9 +73,7 @@ from idgrad.grading import (
     pchip,
     place_nodes,
 )
-from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
-from idgrad.seam import ModelSeam
-from idgrad.validation import check_int, check_number
+from idgrad.engine.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 
 __all__ = [
     "DEFAULT_MAX_EVALUATIONS",
@@ -216,7 +216,7 @@ def cell_residuals(alphas: np.ndarray, outputs: np.ndarray, derivatives: np.ndar
     """Per cell, the node rule's integral of ``F'`` minus the exact ``F(b) - F(a)``.
 
     The residuals sum to the delta ``sum_k w_k F'_k - (F(1) - F(0))`` of the node
-    weights ``w`` (:func:`idgrad.grading.node_weights`) and vanish on every cell where
+    weights ``w`` (:func:`idgrad.engine.grading.node_weights`) and vanish on every cell where
     ``F'`` is a cubic polynomial of ``alpha`` across the whole path (the not-a-knot
     spline reproduces cubics).
 
@@ -243,7 +243,7 @@ def _gradient_points(
 
     Point ``i`` is ``x'_r + alphas[i] (x_r - x'_r)`` with ``r = rows[i]``; computed in
     chunks of at most ``chunk`` points, each a fresh leaf (as in
-    :func:`idgrad.integrator.integrate_path`).
+    :func:`idgrad.engine.integrator.integrate_path`).
     """
     device = inputs[0].device
     total = len(rows)
@@ -526,7 +526,7 @@ def refine_path(
     """Integrate ``c g`` along every example's path on a graded mesh (see the module doc).
 
     Args:
-        seam, inputs, baselines: as for :func:`idgrad.integrator.integrate_path`.
+        seam, inputs, baselines: as for :func:`idgrad.engine.integrator.integrate_path`.
         finish: turns weighted sums into attributions (:data:`Finish`).
         with_derivative: ``c = F'`` (IDG) if True, else ``c = 1`` (IG).
         by_inputs: whether ``finish`` multiplies by ``x - x'`` (for the estimate's units).

@@ -1,7 +1,7 @@
 """Graded meshes on the path parameter: a rule on any nodes, and where to put the next ones.
 
 Three pieces, all plain float64 numpy on ``alpha`` in ``[0, 1]``, knowing nothing about
-models (:mod:`idgrad.refinement` uses them with a model's values):
+models (:mod:`idgrad.engine.refinement` uses them with a model's values):
 
 * :func:`spline_weights` -- the quadrature rule on arbitrary sorted nodes
   ``0 = a_0 < ... < a_{n-1} = 1``: the integral of the not-a-knot cubic spline through

@@ -12,7 +12,7 @@ expression with ``sympy.sympify`` (which calls ``eval``); ``ExportedProgram.modu
 * **TorchScript** (``torch.jit.save``): ``torch.jit.load``, whose unpickler builds TorchScript
   types only (a pickled Python object is refused by torch itself);
 * **torch.export archives** (``.pt2``): the file is read once into memory and checked there
-  (:mod:`idgrad.exported`): no record that would be unpickled beyond ``weights_only``,
+  (:mod:`idgrad.files.exported`): no record that would be unpickled beyond ``weights_only``,
   no compiled code, and every shape expression plain arithmetic on symbols. The same bytes are
   then loaded, and the module is built without the guard code (input shapes are still checked
   against the program's range constraints);
@@ -159,7 +159,7 @@ def load_model(
             )
         return _load_state_dict_model(p, build, device)
     if kind == "pt2":
-        from idgrad.exported import load_exported_program
+        from idgrad.files.exported import load_exported_program
 
         return load_exported_program(p).module(check_guards=False).to(device)
     if kind == "pt2-legacy":

@@ -3,14 +3,14 @@
 Everything that knows how a model is called lives here: inputs are normalised to a
 tuple of tensors once, at the entry; baselines are expanded to the inputs' shapes;
 ``additional_forward_args`` are sliced per point; the target
-(:class:`idgrad.targets.Target`) turns the model's output into one scalar per
+(:class:`idgrad.core.targets.Target`) turns the model's output into one scalar per
 point. :class:`ModelSeam` then offers two calls, ``scalars(points, rows)`` (forward
 only) and ``scalars_and_grads(points, rows)`` (forward + backward), over a chunk of
 points, where ``rows[i]`` is the example a point belongs to.
 
 Both calls check that the scalars (and the gradients) are finite, with one
 reduction per tensor and one host sync per chunk, and raise
-:class:`~idgrad.validation.NonFiniteError` naming the example and the point
+:class:`~idgrad.core.validation.NonFiniteError` naming the example and the point
 (``where``, e.g. its ``alpha``) where they stopped being finite.
 
 Example:
@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from idgrad.targets import Target, TargetType, resolve_target
-from idgrad.validation import (
+from idgrad.core.targets import Target, TargetType, resolve_target
+from idgrad.core.validation import (
     NonFiniteError,
     check_device,
     check_finite,
@@ -86,9 +86,9 @@ def as_input_tuple(
     """Normalise ``inputs`` to a tuple of tensors sharing a batch size and device.
 
     The one check of a model's inputs, used by the methods, the layer methods
-    (:mod:`idgrad.activations`, whose inputs may be token ids) and the noise tunnel.
+    (:mod:`idgrad.methods.activations`, whose inputs may be token ids) and the noise tunnel.
     Each tensor must have a non-empty batch axis, live on a real device (one of the
-    model's, with ``forward_func``: :func:`~idgrad.validation.check_model_device`)
+    model's, with ``forward_func``: :func:`~idgrad.core.validation.check_model_device`)
     and hold finite values.
 
     Args:
@@ -248,7 +248,7 @@ def model_outputs(
 ) -> Any:
     """The model's output at ``inputs`` (forward only, detached), ``chunk_size`` rows a pass.
 
-    What ``target="predicted"`` is resolved from (:func:`idgrad.targets.resolve_target`).
+    What ``target="predicted"`` is resolved from (:func:`idgrad.core.targets.resolve_target`).
     Per-example tensors of ``additional_forward_args`` are sliced with the rows.
 
     Example:
@@ -324,7 +324,7 @@ class ModelSeam:
     ) -> torch.Tensor:
         """Forward only: the target scalar at each point, ``(n,)``, detached.
 
-        Raises :class:`~idgrad.validation.NonFiniteError` if one is NaN or infinite;
+        Raises :class:`~idgrad.core.validation.NonFiniteError` if one is NaN or infinite;
         ``where(i)`` describes point ``i`` in that message.
         """
         with torch.no_grad():

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from idgrad.loading import RE_SAVE, LoadError, UnsafeFileError, check_file, first_line
+from idgrad.files.loading import RE_SAVE, LoadError, UnsafeFileError, check_file, first_line
 
 __all__ = ["check_exported_program", "load_exported_program"]
 

@@ -14,7 +14,7 @@ kind       baseline
            of the input (Sturmfels et al. 2020); optional ``clip``
 ``uniform`` ``U(low, high)`` per feature, seeded
 ``blur``   the input blurred with a Gaussian of std. dev. ``sigma``
-           (:func:`idgrad.blur.gaussian_filter`; spatial axes by default)
+           (:func:`idgrad.ops.blur.gaussian_filter`; spatial axes by default)
 a tensor   the user's baseline, broadcast to the inputs' shape (copied)
 ========== ==================================================================
 
@@ -40,7 +40,7 @@ from typing import Literal, Union
 
 import torch
 
-from idgrad.blur import gaussian_filter
+from idgrad.ops.blur import gaussian_filter
 
 __all__ = ["BASELINE_KINDS", "BaselineKind", "make_baseline"]
 

@@ -19,7 +19,7 @@ Several layers at once (a list) share one path in the joint space of their
 activations (all replaced at the same ``alpha``); they must be independent (no
 layer computes from another's output), as in captum's ``LayerIntegratedGradients``,
 and the attributions are a list with one entry per layer. The hooks live in
-:mod:`idgrad.activations`.
+:mod:`idgrad.methods.activations`.
 
 The convergence delta is measured against the model at its own inputs,
 ``delta = sum(attributions) - (F(x) - F(x'))`` (for IDG: the pre-rescaling
@@ -45,7 +45,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, cast
 
-from idgrad.activations import LayerAttributions, LayerPath, LayerSpec
+from idgrad.core.results import PathDetails
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, check_no_inference_mode
 from idgrad.defaults import (
     ADAPTIVE,
     ATTRIBUTE_TO_LAYER_INPUT,
@@ -58,11 +59,10 @@ from idgrad.defaults import (
     NORMALIZE,
     RTOL,
 )
-from idgrad.integrator import ChunkSize, check_chunk_size
+from idgrad.engine.integrator import ChunkSize, check_chunk_size
 from idgrad.methods import idg, ig
+from idgrad.methods.activations import LayerAttributions, LayerPath, LayerSpec
 from idgrad.methods.base import PathMethod, layer_method
-from idgrad.results import PathDetails
-from idgrad.seam import BaselineType, TargetType, TensorOrTuple, check_no_inference_mode
 
 __all__ = [
     "LayerAttributions",
@@ -170,7 +170,7 @@ def layer_integrated_gradients(
         Attributions shaped like the layer's activation: a tensor, a tuple when the
         layer's output (input) is a tuple, a list of those for a list of layers.
         ``layer_integrated_gradients.details(...)`` returns a
-        :class:`~idgrad.results.PathDetails`: ``delta`` is
+        :class:`~idgrad.core.results.PathDetails`: ``delta`` is
         ``sum(attributions) - (F(x) - F(x'))`` ``(B,)`` with ``F`` at the model's own
         inputs and baselines; ``outputs`` and ``derivatives`` are ``G`` and ``G'``
         along the layer path; ``start`` and ``end`` are ``F(x')`` and ``F(x)``.

@@ -5,7 +5,7 @@ Thin wrappers over :func:`idgrad.integrated_gradients` and
 ``attribute`` signature, so code written for ``captum.attr.IntegratedGradients``
 runs unchanged (with exact trapezoid weights and float64 step weights).
 ``LayerIntegratedGradients`` and ``LayerIntegratedDecisionGradients`` do the same for
-:mod:`idgrad.layer`. As in captum, ``attribute`` takes ``return_convergence_delta``;
+:mod:`idgrad.methods.layer`. As in captum, ``attribute`` takes ``return_convergence_delta``;
 the classes also have ``compute_convergence_delta``, ``has_convergence_delta``,
 ``multiplies_by_inputs`` and ``attribute_future`` (not implemented, as in captum's
 IG). Defaults come from :mod:`idgrad.defaults`, like the functions'. Every
@@ -28,7 +28,15 @@ from typing import Any, TypeVar
 
 import torch
 
-from idgrad.activations import LayerAttributions, LayerPath, LayerSpec
+from idgrad.core.guard import ModelGuard
+from idgrad.core.seam import (
+    BaselineType,
+    ModelSeam,
+    TargetType,
+    TensorOrTuple,
+    as_input_tuple,
+    expand_baselines,
+)
 from idgrad.defaults import (
     ADAPTIVE,
     ATTRIBUTE_TO_LAYER_INPUT,
@@ -39,19 +47,11 @@ from idgrad.defaults import (
     N_STEPS_AUTO,
     NORMALIZE,
 )
-from idgrad.guard import ModelGuard
-from idgrad.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
-from idgrad.layer import layer_integrated_decision_gradients, layer_integrated_gradients
+from idgrad.engine.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
+from idgrad.methods.activations import LayerAttributions, LayerPath, LayerSpec
 from idgrad.methods.base import PathMethod, captum_result
-from idgrad.seam import (
-    BaselineType,
-    ModelSeam,
-    TargetType,
-    TensorOrTuple,
-    as_input_tuple,
-    expand_baselines,
-)
+from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 
 __all__ = [
     "IntegratedDecisionGradients",

@@ -37,7 +37,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from idgrad.validation import check_int
+from idgrad.core.validation import check_int
 
 __all__ = [
     "RULES",

@@ -42,7 +42,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import torch
 
-from idgrad.validation import NonFiniteError
+from idgrad.core.validation import NonFiniteError
 
 __all__ = [
     "PREDICTED",
@@ -71,7 +71,7 @@ TargetType = (
 
 #: The one description of ``target`` that every method's docstring repeats.
 TARGET_DOC: Final = (
-    "target: which output to explain (see :mod:`idgrad.targets`): None (the model "
+    "target: which output to explain (see :mod:`idgrad.core.targets`): None (the model "
     'returns one scalar per example), ``"predicted"`` (the predicted class at the '
     "inputs), an int or a tuple index (negative counts from the end), an integer "
     "tensor ``(B,)`` / ``(B, depth)`` or a list with one index per example (one "
@@ -131,7 +131,7 @@ class Target:
             if is_predicted(target):
                 raise TypeError(
                     "target='predicted' must be resolved to classes first "
-                    "(idgrad.targets.resolve_target)"
+                    "(idgrad.core.targets.resolve_target)"
                 )
             raise TypeError(f"target must be {TARGET_FORMS}; got the string {target!r}")
         elif callable(target) and not isinstance(target, torch.Tensor):
@@ -347,7 +347,7 @@ def class_indices(
             "target=None means the model returns one scalar per example; a class per "
             "example is needed here: give 'predicted', an int or one class per example"
             if target is None
-            else "target='predicted' must be resolved first (idgrad.targets.resolve_target)"
+            else "target='predicted' must be resolved first (idgrad.core.targets.resolve_target)"
         )
     if isinstance(target, tuple) or (callable(target) and not isinstance(target, torch.Tensor)):
         raise TypeError(

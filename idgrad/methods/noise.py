@@ -51,12 +51,12 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.core.guard import ModelGuard
+from idgrad.core.seam import TensorOrTuple, as_input_tuple, model_outputs
+from idgrad.core.targets import Target, is_predicted, predicted_classes
+from idgrad.core.validation import check_int
 from idgrad.defaults import INTERNAL_BATCH_SIZE
-from idgrad.guard import ModelGuard
-from idgrad.integrator import accumulation_dtype, resolve_chunk_size
-from idgrad.seam import TensorOrTuple, as_input_tuple, model_outputs
-from idgrad.targets import Target, is_predicted, predicted_classes
-from idgrad.validation import check_int
+from idgrad.engine.integrator import accumulation_dtype, resolve_chunk_size
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
 
@@ -126,7 +126,7 @@ def _tile(value: Any, batch: int, copies: int) -> Any:
 
 
 def _checked_target(target: Any, batch: int) -> Any:
-    """``target`` checked by :class:`idgrad.targets.Target`, before any noise is drawn.
+    """``target`` checked by :class:`idgrad.core.targets.Target`, before any noise is drawn.
 
     One index per example becomes a tensor ``(B,)`` or ``(B, depth)`` that
     :func:`_expand_kwargs` repeats for the noisy copies; None, one index for every
@@ -276,7 +276,7 @@ def noise_tunnel(
             sample (from ``.details`` of an idgrad method, or captum's flag of an
             ``attribute`` method).
         **method_kwargs: passed to the method; per-example ``target`` (tensor, array or
-            list; see :mod:`idgrad.targets`), ``baselines`` and
+            list; see :mod:`idgrad.core.targets`), ``baselines`` and
             ``additional_forward_args`` (tensors whose first axis is ``B``) are
             repeated for the noisy copies. ``target="predicted"`` is resolved once, by
             one forward pass of the model at the clean inputs, so every noisy sample

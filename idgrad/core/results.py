@@ -29,7 +29,7 @@ from typing import Generic, TypeVar
 
 import torch
 
-from idgrad.seam import TensorOrTuple
+from idgrad.core.seam import TensorOrTuple
 
 __all__ = [
     "AGIDetails",
@@ -97,7 +97,7 @@ class PathDetails(Details[A]):
 
 @dataclass(frozen=True, kw_only=True)
 class GradedDetails(PathDetails[A]):
-    """A path integral on the graded schedule (:mod:`idgrad.refinement`).
+    """A path integral on the graded schedule (:mod:`idgrad.engine.refinement`).
 
     Examples may end with different numbers of points (with ``rtol``): ``alphas``,
     ``outputs`` and ``derivatives`` are NaN and ``weights`` 0 past an example's

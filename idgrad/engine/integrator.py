@@ -17,7 +17,7 @@ From one forward + backward pass, :func:`integrate_path` returns
 
 Accumulation is in float64 for float64 inputs and float32 otherwise. A NaN or
 infinite ``F`` or gradient at any point raises
-:class:`~idgrad.validation.NonFiniteError` naming the example and its ``alpha``
+:class:`~idgrad.core.validation.NonFiniteError` naming the example and its ``alpha``
 (checked by the seam once per chunk).
 
 Other paths: pass a :class:`Path` (points ``gamma_b(alpha)`` and velocities
@@ -27,8 +27,8 @@ Other paths: pass a :class:`Path` (points ``gamma_b(alpha)`` and velocities
 already the path integral of each feature, not to be multiplied by ``x - x'``.
 
 Example:
-    >>> from idgrad.seam import ModelSeam
-    >>> from idgrad.schedules import uniform_schedule
+    >>> from idgrad.core.seam import ModelSeam
+    >>> from idgrad.engine.schedules import uniform_schedule
     >>> w = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
     >>> f = lambda x: (x ** 2) @ w  # F(x) = x0^2 + 2 x1^2
     >>> x = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
@@ -45,9 +45,9 @@ from typing import NamedTuple, Protocol
 
 import torch
 
-from idgrad.schedules import Schedule
-from idgrad.seam import ModelSeam, PointLabel, chunk_bounds
-from idgrad.validation import ChunkSize, check_chunk_size
+from idgrad.core.seam import ModelSeam, PointLabel, chunk_bounds
+from idgrad.core.validation import ChunkSize, check_chunk_size
+from idgrad.engine.schedules import Schedule
 
 __all__ = [
     "AUTO_CHUNK_ELEMENTS",

@@ -26,11 +26,11 @@ from typing import Any
 
 import torch
 
+from idgrad.core.seam import TargetType
+from idgrad.core.validation import check_int
 from idgrad.defaults import ADAPTIVE, IDG_UNIFORM_METHOD, N_STEPS
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.methods.base import captum_result
-from idgrad.seam import TargetType
-from idgrad.validation import check_int
 
 __all__ = ["get_integrated_decision_gradients", "get_integrated_gradients"]
 

@@ -24,7 +24,7 @@ import time
 from types import TracebackType
 from typing import Any, TextIO
 
-from idgrad.validation import check_int
+from idgrad.core.validation import check_int
 
 __all__ = ["Progress"]
 

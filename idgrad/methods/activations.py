@@ -1,4 +1,4 @@
-"""Capturing and replacing a layer's activations: the hooks behind :mod:`idgrad.layer`.
+"""Capturing and replacing a layer's activations: the hooks behind :mod:`idgrad.methods.layer`.
 
 :class:`LayerPath` hooks one or several layers of a model. ``capture`` runs the
 model on its own inputs (or baselines) and records the layers' activations;
@@ -29,8 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from idgrad.integrator import ChunkSize, chunk_bounds, resolve_chunk_size
-from idgrad.seam import (
+from idgrad.core.seam import (
     BaselineType,
     ModelSeam,
     TargetType,
@@ -38,6 +37,7 @@ from idgrad.seam import (
     as_input_tuple,
     expand_baselines,
 )
+from idgrad.engine.integrator import ChunkSize, chunk_bounds, resolve_chunk_size
 
 __all__ = ["LayerAttributions", "LayerPath", "LayerSpec"]
 

@@ -28,7 +28,7 @@ so a multi-axis blur ``y = A_1 ... A_m x`` has the velocity
 ``dy / d sigma = sum_a A_1 .. dA_a .. A_m x`` (the product rule, one axis at a time).
 With ``R`` fixed, ``sigma -> blur(x, sigma)`` is a smooth curve, and ``sigma = 0`` is
 the identity. This is the path of Blur IG (:mod:`idgrad.methods.blur_ig`) and the
-``"blur"`` baseline (:mod:`idgrad.baselines`).
+``"blur"`` baseline (:mod:`idgrad.core.baselines`).
 
 Example:
     >>> import torch

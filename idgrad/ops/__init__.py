@@ -1,0 +1,1 @@
+"""Shared operations used by several layers: the Gaussian blur, channel reductions, progress."""
