@@ -27,7 +27,9 @@ from idgrad.core.results import (
     ToleranceWarning,
 )
 from idgrad.dataset import attribute_dataset, load_attributions
-from idgrad.engine.schedules import RULES, Schedule, adaptive_schedule, uniform_schedule
+from idgrad.engine.rules import RULES, Schedule, uniform_schedule
+from idgrad.engine.schedules import SCHEDULES
+from idgrad.engine.schedules.pilot import adaptive_schedule
 from idgrad.methods import (
     IDGWarning,
     PathMethod,
@@ -49,6 +51,7 @@ __all__ = [
     "BASELINE_KINDS",
     "NT_TYPES",
     "RULES",
+    "SCHEDULES",
     "AGIDetails",
     "Details",
     "GradedDetails",

@@ -5,8 +5,8 @@ command line all take their defaults from here (``tests/test_defaults.py`` walks
 their signatures and fails on any default that differs).
 
 Example:
-    >>> N_STEPS, IG_METHOD, IDG_METHOD, IDG_UNIFORM_METHOD
-    (50, 'gausslegendre', 'graded', 'riemann_middle')
+    >>> N_STEPS, IG_SCHEDULE, IDG_SCHEDULE, UNIFORM_RULE, PILOT_RULE
+    (50, 'uniform', 'graded', 'gausslegendre', 'riemann_middle')
 """
 
 from __future__ import annotations
@@ -25,24 +25,27 @@ __all__ = [
     "BLUR_MAX_SIGMA",
     "BLUR_TRUNCATE",
     "CLI_METHOD",
-    "GRADED",
+    "GRADED_MAX_EVALUATIONS",
+    "GRADED_MIN_STEPS",
     "GUIDED_FRACTION",
     "GUIDED_MAX_DIST",
-    "IDG_METHOD",
-    "IDG_UNIFORM_METHOD",
-    "IG_METHOD",
+    "IDG_SCHEDULE",
+    "IG_SCHEDULE",
     "INTERNAL_BATCH_SIZE",
     "LEFT_FRACTION",
     "LEFT_N_REFINE",
     "MAX_EVALUATIONS",
-    "METHOD_AUTO",
     "MULTIPLY_BY_INPUTS",
     "NORMALIZE",
     "N_PILOT_STEPS",
     "N_STEPS",
     "N_STEPS_AUTO",
+    "PILOT_RULE",
     "RTOL",
+    "RULE_AUTO",
+    "SCHEDULE_AUTO",
     "SIGN_MU",
+    "UNIFORM_RULE",
 ]
 
 # -- every path method
@@ -50,43 +53,49 @@ __all__ = [
 CLI_METHOD = "idg"
 #: Gradient evaluations per example.
 N_STEPS = 50
-#: ``n_steps`` of IG and IDG (and their layer and captum forms): None is N_STEPS, or as
-#: many as ``rtol`` needs when it is given.
+#: ``n_steps`` of the path methods: None is N_STEPS, or as many as ``rtol`` needs.
 N_STEPS_AUTO: int | None = None
-#: ``method`` of IG and IDG: None is IG_METHOD / IDG_METHOD (IDG_UNIFORM_METHOD when IDG
-#: is not adaptive), and GRADED when ``rtol`` is given.
-METHOD_AUTO: str | None = None
-#: The graded schedule (:mod:`idgrad.engine.refinement`): gradient points in rounds where the error
-#: is, the spline rule on them, and an estimate of the attributions' error.
-GRADED = "graded"
+#: ``schedule``: None is the method's own (IG_SCHEDULE, IDG_SCHEDULE), or ``"graded"`` when
+#: ``rtol`` is given.
+SCHEDULE_AUTO: str | None = None
+#: ``rule``: None is the schedule's own (UNIFORM_RULE, PILOT_RULE; the graded schedule
+#: chooses its own).
+RULE_AUTO: str | None = None
+#: IG's schedule (and Left-IG's, Blur IG's, IG x Sign's): one quadrature rule.
+IG_SCHEDULE = "uniform"
+#: IDG's schedule: points where the integrand needs them, with an error estimate.
+IDG_SCHEDULE = "graded"
+#: The rule of the uniform schedule: Gauss-Legendre, exact for polynomials of degree 2n - 1.
+UNIFORM_RULE = "gausslegendre"
+#: The rule inside each pilot interval of the pilot schedule (the paper's midpoints).
+PILOT_RULE = "riemann_middle"
+#: Pilot intervals of the pilot schedule (None: :func:`idgrad.default_pilot_steps` of
+#: ``n_steps``).
+N_PILOT_STEPS: int | None = None
 #: No tolerance: a fixed budget of ``n_steps`` points.
 RTOL: float | None = None
-#: Most gradient evaluations per example that ``rtol`` may spend (None: 1024).
+#: Most gradient evaluations per example that ``rtol`` may spend (None: GRADED_MAX_EVALUATIONS).
 MAX_EVALUATIONS: int | None = None
+#: What ``max_evaluations=None`` allows ``rtol`` to spend per example.
+GRADED_MAX_EVALUATIONS = 1024
+#: The fewest evaluations ``max_evaluations`` may allow.
+GRADED_MIN_STEPS = 8
 #: Points per forward/backward pass: chosen from the size of one example.
 INTERNAL_BATCH_SIZE: Literal["auto"] = "auto"
 #: Multiply by ``x - x'`` (global attribution) rather than the path-averaged gradient.
 MULTIPLY_BY_INPUTS = True
 
 # -- Integrated Gradients (and IG x Sign, Left-IG, Blur IG, the layer IG)
-#: The quadrature rule of IG: exact for polynomials of degree ``2 n - 1``.
-IG_METHOD = "gausslegendre"
 #: IG x Sign's threshold ``mu`` of the sign map.
 SIGN_MU = 0.0
 
 # -- Integrated Decision Gradients (and the layer IDG)
-#: Adaptive IDG's rule: the graded schedule. Any other rule gives the paper's pilot
-#: schedule (a forward-only pilot, then that rule inside each pilot interval).
-IDG_METHOD = GRADED
-#: Uniform IDG's rule (``adaptive=False``).
-IDG_UNIFORM_METHOD = "riemann_middle"
-#: Place IDG's points where the path needs them.
-ADAPTIVE = True
-#: Pilot intervals (None: :func:`idgrad.default_pilot_steps` of ``n_steps`` for the pilot
-#: schedule; the graded schedule's own rule for it).
-N_PILOT_STEPS: int | None = None
 #: Rescale each example's IDG attributions to ``F(x) - F(x')``.
 NORMALIZE = True
+
+# -- the seed package's names (idgrad.compat.seed)
+#: ``get_integrated_decision_gradients(adaptive=...)``: the seed's pilot schedule.
+ADAPTIVE = True
 
 # -- Left-IG
 #: Share of the way from ``F(x')`` to ``F(x)`` that defines ``alpha*``.

@@ -8,7 +8,10 @@ runs unchanged (with exact trapezoid weights and float64 step weights).
 :mod:`idgrad.methods.layer`. As in captum, ``attribute`` takes ``return_convergence_delta``;
 the classes also have ``compute_convergence_delta``, ``has_convergence_delta``,
 ``multiplies_by_inputs`` and ``attribute_future`` (not implemented, as in captum's
-IG). Defaults come from :mod:`idgrad.defaults`, like the functions'. Every
+IG). ``attribute`` takes captum's arguments (``method`` is captum's name for the rule) and,
+keyword-only, every option the functions take (``schedule``, ``rule``, ``rtol``,
+``max_evaluations``, and for IDG ``n_pilot_steps``). Defaults come from
+:mod:`idgrad.defaults`, like the functions'. Every
 ``attribute`` carries ``__wrapped__``, so instances work inside
 ``captum.attr.NoiseTunnel``.
 
@@ -34,20 +37,26 @@ from idgrad.core.seam import (
     ModelSeam,
     TargetType,
     TensorOrTuple,
+    accumulation_dtype,
     as_input_tuple,
+    chunk_bounds,
     expand_baselines,
+    resolve_chunk_size,
 )
+from idgrad.core.validation import ChunkSize
 from idgrad.defaults import (
-    ADAPTIVE,
     ATTRIBUTE_TO_LAYER_INPUT,
     INTERNAL_BATCH_SIZE,
-    METHOD_AUTO,
+    MAX_EVALUATIONS,
     MULTIPLY_BY_INPUTS,
     N_PILOT_STEPS,
     N_STEPS_AUTO,
     NORMALIZE,
+    RTOL,
+    RULE_AUTO,
+    SCHEDULE_AUTO,
 )
-from idgrad.engine.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
+from idgrad.engine.schedules import UNSET, translate_method
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.methods.activations import LayerAttributions, LayerPath, LayerSpec
 from idgrad.methods.base import PathMethod, captum_result
@@ -152,6 +161,17 @@ def _completeness_gap(
     return (total.to(change.device, change.dtype) - change).to(f_end.dtype)
 
 
+def _checked_options(cls: str, options: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The extra keyword options of a class's ``attribute``, refused by name if unknown."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"{cls}.attribute() got an unexpected keyword argument {unknown[0]!r}"
+            + (f" (it also takes {', '.join(allowed)})" if allowed else "")
+        )
+    return options
+
+
 class _PathAttribution:
     """captum's ``Attribution`` contract, shared by the four classes."""
 
@@ -178,26 +198,50 @@ class _PathAttribution:
         return {"multiply_by_inputs": self._multiply_by_inputs}
 
     def _call(self, return_convergence_delta: bool, *args: Any, **kwargs: Any) -> Any:
-        kwargs.update(self._options())
+        kwargs = {**self._options(), **kwargs}
+        # captum calls the rule ``method``: translated silently (it is captum's spelling here)
+        method = kwargs.pop("method", None)
+        schedule, rule = translate_method(
+            type(self).__name__,
+            kwargs.pop("schedule", None),
+            kwargs.pop("rule", None),
+            UNSET if method is None else method,
+            kwargs.pop("adaptive", UNSET),
+            warn=False,
+            rule_means_pilot=isinstance(self, _DecisionOptions),
+        )
         return captum_result(
-            self._function, return_convergence_delta, self.forward_func, *args, **kwargs
+            self._function,
+            return_convergence_delta,
+            self.forward_func,
+            *args,
+            schedule=schedule,
+            rule=rule,
+            **kwargs,
         )
 
 
 class _DecisionOptions(_PathAttribution):
     """IDG's constructor options, passed to every call."""
 
-    adaptive: bool
     n_pilot_steps: int | None
     normalize: bool
+    adaptive: Any
 
     def _options(self) -> dict[str, Any]:
-        return {
-            **super()._options(),
-            "adaptive": self.adaptive,
-            "n_pilot_steps": self.n_pilot_steps,
-            "normalize": self.normalize,
-        }
+        options = {**super()._options(), "normalize": self.normalize}
+        if self.n_pilot_steps is not None:
+            options["n_pilot_steps"] = self.n_pilot_steps
+        if self.adaptive is not UNSET:
+            options["adaptive"] = self.adaptive
+        return options
+
+    def _keep(self, adaptive: Any, n_pilot_steps: int | None, normalize: bool) -> None:
+        if adaptive is not UNSET:
+            translate_method(type(self).__name__, None, None, adaptive=adaptive)  # warns
+        self.adaptive = adaptive
+        self.n_pilot_steps = n_pilot_steps
+        self.normalize = normalize
 
 
 class IntegratedGradients(_PathAttribution):
@@ -214,6 +258,8 @@ class IntegratedGradients(_PathAttribution):
     """
 
     _function = staticmethod(integrated_gradients)
+    #: keyword options of ``attribute`` beyond captum's and the common ones
+    _call_options: tuple[str, ...] = ()
 
     def __init__(
         self, forward_func: Callable[..., Any], multiply_by_inputs: bool = MULTIPLY_BY_INPUTS
@@ -228,15 +274,23 @@ class IntegratedGradients(_PathAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         n_steps: int | None = N_STEPS_AUTO,
-        method: str | None = METHOD_AUTO,
+        method: str | None = RULE_AUTO,
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
+        *,
+        schedule: str | None = SCHEDULE_AUTO,
+        rule: str | None = RULE_AUTO,
+        rtol: float | None = RTOL,
+        max_evaluations: int | None = MAX_EVALUATIONS,
+        **options: Any,
     ) -> TensorOrTuple | tuple[TensorOrTuple, torch.Tensor]:
         """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request).
 
-        For IDG the delta is the pre-rescaling one. ``n_steps=None`` is 50 and
-        ``method=None`` the function's default rule (for IDG the graded schedule, whose
-        every point is a gradient evaluation); a tolerance (``rtol``) is the functions'.
+        ``method`` is captum's name for the rule (``rule=``; ``"graded"`` is
+        ``schedule="graded"``); ``schedule``, ``rule``, ``rtol``, ``max_evaluations`` (and for
+        IDG ``n_pilot_steps``) are the functions' (:func:`idgrad.integrated_gradients`,
+        :func:`idgrad.integrated_decision_gradients`). For IDG the delta is the
+        pre-rescaling one.
         """
         return self._call(  # type: ignore[no-any-return]
             return_convergence_delta,
@@ -247,6 +301,11 @@ class IntegratedGradients(_PathAttribution):
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
+            schedule=schedule,
+            rule=rule,
+            rtol=rtol,
+            max_evaluations=max_evaluations,
+            **_checked_options(type(self).__name__, options, self._call_options),
         )
 
     def compute_convergence_delta(
@@ -275,26 +334,32 @@ class IntegratedDecisionGradients(_DecisionOptions, IntegratedGradients):
     Args:
         forward_func: the model.
         multiply_by_inputs: multiply by ``inputs - baselines``.
-        adaptive: adaptive schedule (the graded one unless ``method`` names a rule;
-            see :func:`idgrad.integrated_decision_gradients`).
-        n_pilot_steps: pilot size (see :func:`idgrad.integrated_decision_gradients`).
+        adaptive: deprecated (``adaptive=False`` is ``attribute(..., schedule="uniform")``).
+        n_pilot_steps: the pilot schedule's pilot size (see
+            :func:`idgrad.integrated_decision_gradients`).
         normalize: rescale each example to completeness.
+
+    Example:
+        >>> import torch
+        >>> idg = IntegratedDecisionGradients(lambda x: torch.sigmoid(x.sum(1)))
+        >>> x = torch.ones(2, 3, dtype=torch.float64)
+        >>> idg.attribute(x, rtol=1e-3).shape  # every option of the function
+        torch.Size([2, 3])
     """
 
     _function = staticmethod(integrated_decision_gradients)
+    _call_options = ("n_pilot_steps",)
 
     def __init__(
         self,
         forward_func: Callable[..., Any],
         multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
-        adaptive: bool = ADAPTIVE,
+        adaptive: Any = UNSET,
         n_pilot_steps: int | None = N_PILOT_STEPS,
         normalize: bool = NORMALIZE,
     ) -> None:
         super().__init__(forward_func, multiply_by_inputs)
-        self.adaptive = adaptive
-        self.n_pilot_steps = n_pilot_steps
-        self.normalize = normalize
+        self._keep(adaptive, n_pilot_steps, normalize)
 
 
 class LayerIntegratedGradients(_PathAttribution):
@@ -321,6 +386,7 @@ class LayerIntegratedGradients(_PathAttribution):
     """
 
     _function = staticmethod(layer_integrated_gradients)
+    _call_options: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -350,15 +416,23 @@ class LayerIntegratedGradients(_PathAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         n_steps: int | None = N_STEPS_AUTO,
-        method: str | None = METHOD_AUTO,
+        method: str | None = RULE_AUTO,
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
         attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
         grad_kwargs: dict[str, Any] | None = None,
+        *,
+        schedule: str | None = SCHEDULE_AUTO,
+        rule: str | None = RULE_AUTO,
+        rtol: float | None = RTOL,
+        max_evaluations: int | None = MAX_EVALUATIONS,
+        **options: Any,
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
         """Attributions shaped like the layer's activations (and the delta ``(B,)``).
 
-        For IDG the delta is the pre-rescaling one.
+        ``method`` is captum's name for the rule; ``schedule``, ``rule``, ``rtol``,
+        ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'. For IDG the
+        delta is the pre-rescaling one.
 
         ``grad_kwargs`` may only repeat what idgrad's gradient pass always does
         (:data:`GRAD_KWARGS`, e.g. ``{"materialize_grads": True}``); anything else is
@@ -375,6 +449,11 @@ class LayerIntegratedGradients(_PathAttribution):
             internal_batch_size=internal_batch_size,
             attribute_to_layer_input=attribute_to_layer_input,
             grad_kwargs=grad_kwargs,
+            schedule=schedule,
+            rule=rule,
+            rtol=rtol,
+            max_evaluations=max_evaluations,
+            **_checked_options(type(self).__name__, options, self._call_options),
         )
 
     def compute_convergence_delta(
@@ -411,12 +490,14 @@ class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradient
     Args:
         forward_func, layer, device_ids, multiply_by_inputs: as in
             :class:`LayerIntegratedGradients`.
-        adaptive: adaptive schedule (see :func:`idgrad.integrated_decision_gradients`).
-        n_pilot_steps: pilot size (see :func:`idgrad.integrated_decision_gradients`).
+        adaptive: deprecated (``adaptive=False`` is ``attribute(..., schedule="uniform")``).
+        n_pilot_steps: the pilot schedule's pilot size (see
+            :func:`idgrad.integrated_decision_gradients`).
         normalize: rescale each example to completeness along the layer path.
     """
 
     _function = staticmethod(layer_integrated_decision_gradients)
+    _call_options = ("n_pilot_steps",)
 
     def __init__(
         self,
@@ -424,11 +505,9 @@ class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradient
         layer: LayerSpec,
         device_ids: list[int] | None = None,
         multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
-        adaptive: bool = ADAPTIVE,
+        adaptive: Any = UNSET,
         n_pilot_steps: int | None = N_PILOT_STEPS,
         normalize: bool = NORMALIZE,
     ) -> None:
         super().__init__(forward_func, layer, device_ids, multiply_by_inputs)
-        self.adaptive = adaptive
-        self.n_pilot_steps = n_pilot_steps
-        self.normalize = normalize
+        self._keep(adaptive, n_pilot_steps, normalize)

@@ -28,7 +28,7 @@ import torch
 
 from idgrad.core.seam import TargetType
 from idgrad.core.validation import check_int
-from idgrad.defaults import ADAPTIVE, IDG_UNIFORM_METHOD, N_STEPS
+from idgrad.defaults import ADAPTIVE, N_STEPS, PILOT_RULE
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 from idgrad.methods.base import captum_result
 
@@ -48,6 +48,21 @@ def _points_per_pass(batch_size: int, input: torch.Tensor) -> int:
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
     batch_size = check_int(batch_size, "batch_size (steps per pass)")
     return batch_size * int(input.shape[0]) if input.ndim else batch_size
+
+
+def _seed_schedule(adaptive: bool) -> str:
+    """The seed's ``adaptive`` flag as a schedule: its pilot schedule, or uniform midpoints."""
+    if not isinstance(adaptive, bool):
+        raise TypeError(f"adaptive must be a bool, got {type(adaptive).__name__}")
+    return "pilot" if adaptive else "uniform"
+
+
+def _no_pilot(n_prechar_steps: int | None) -> None:
+    if n_prechar_steps is not None:
+        raise ValueError(
+            "n_prechar_steps is the adaptive schedule's pilot: adaptive=False has none"
+        )
+    return None
 
 
 def get_integrated_decision_gradients(
@@ -78,9 +93,9 @@ def get_integrated_decision_gradients(
         baselines=baseline,
         target=_seed_target(target),
         n_steps=n_steps,
-        adaptive=adaptive,
-        n_pilot_steps=n_prechar_steps,
-        method=IDG_UNIFORM_METHOD,  # the seed's schedule: midpoints (inside pilot intervals)
+        schedule=_seed_schedule(adaptive),
+        n_pilot_steps=n_prechar_steps if adaptive else _no_pilot(n_prechar_steps),
+        rule=PILOT_RULE,  # the seed's points: midpoints (inside pilot intervals)
         internal_batch_size=_points_per_pass(batch_size, input),
     )
 
@@ -108,6 +123,6 @@ def get_integrated_gradients(
         baselines=baseline,
         target=_seed_target(target),
         n_steps=n_steps,
-        method="riemann_middle",
+        rule="riemann_middle",
         internal_batch_size=_points_per_pass(batch_size, input),
     )

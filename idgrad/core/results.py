@@ -8,7 +8,7 @@ returns one of these:
 - :class:`PathDetails`: a path integral's points, weights, ``F`` and ``F'`` along the
   path and its end values (IG, IDG, Guided IG, Blur IG, IG x Sign, the layer methods).
 - :class:`GradedDetails`: :class:`PathDetails` plus the graded schedule's error estimate
-  and evaluations per example (IG and IDG with ``method="graded"`` or ``rtol``).
+  per example (``schedule="graded"`` or ``rtol``).
 - :class:`LeftIGDetails`: :class:`PathDetails` plus Left-IG's ``alpha*``.
 - :class:`AGIDetails`: :class:`Details` plus AGI's classes and adversarial paths.
 
@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -38,6 +39,9 @@ __all__ = [
     "LeftIGDetails",
     "PathDetails",
     "ToleranceWarning",
+    "details_wanted",
+    "reset_details_wanted",
+    "wanting_details",
 ]
 
 #: The form of the attributions: a tensor or tuple like the inputs, or per layer.
@@ -81,6 +85,8 @@ class PathDetails(Details[A]):
         derivatives: ``(B, S)`` path derivative ``F'(alpha) = grad F . d gamma / d alpha``.
         start: ``(B,)`` ``F`` where the path starts (``F(x')``).
         end: ``(B,)`` ``F`` where it ends (``F(x)``).
+        evaluations: ``(B,)`` int64 model evaluations each example cost (gradient points
+            and forward-only points: pilot, end points).
         pilot_alphas: ``(B, N + 1)`` forward-only pilot points, or None.
         pilot_outputs: ``(B, N + 1)`` ``F`` at the pilot points, or None.
     """
@@ -91,27 +97,24 @@ class PathDetails(Details[A]):
     derivatives: torch.Tensor
     start: torch.Tensor
     end: torch.Tensor
+    evaluations: torch.Tensor
     pilot_alphas: torch.Tensor | None = None
     pilot_outputs: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class GradedDetails(PathDetails[A]):
-    """A path integral on the graded schedule (:mod:`idgrad.engine.refinement`).
+    """A path integral on the graded schedule (:mod:`idgrad.engine.schedules.graded`).
 
     Examples may end with different numbers of points (with ``rtol``): ``alphas``,
-    ``outputs`` and ``derivatives`` are NaN and ``weights`` 0 past an example's
-    ``evaluations``. Every point is a gradient evaluation, the two ends of the path
-    included (``n_forward_evals`` is 0).
+    ``outputs`` and ``derivatives`` are NaN and ``weights`` 0 past an example's points.
 
     Attributes:
-        error: ``(B,)`` float64 estimated relative L2 error of each example's
-            attributions (over every feature of every input).
-        evaluations: ``(B,)`` int64 gradient evaluations spent on each example.
+        error: ``(B,)`` float64 estimated relative L2 error of each example's attributions
+            (over every feature of every input).
     """
 
     error: torch.Tensor
-    evaluations: torch.Tensor
 
 
 class ToleranceWarning(UserWarning):
@@ -160,3 +163,27 @@ class AGIDetails(Details[TensorOrTuple]):
     reached: torch.Tensor
     start: torch.Tensor
     end_outputs: torch.Tensor
+
+
+_details_wanted: ContextVar[bool] = ContextVar("idgrad_details_wanted", default=True)
+
+
+def details_wanted() -> bool:
+    """Whether the caller of the running method will read more than its attributions.
+
+    False inside a plain call ``method(...)``, True inside ``method.details(...)`` (and
+    outside any call). A method may skip model evaluations that only its details need (IG's
+    end points, used only by the delta); the details object of a plain call is discarded,
+    so its ``delta`` may then be NaN.
+    """
+    return _details_wanted.get()
+
+
+def wanting_details(wanted: bool) -> object:
+    """Set what :func:`details_wanted` says; returns the token to reset it with."""
+    return _details_wanted.set(wanted)
+
+
+def reset_details_wanted(token: object) -> None:
+    """Undo :func:`wanting_details`."""
+    _details_wanted.reset(token)  # type: ignore[arg-type]

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: ``internal_batch_size``: points per forward/backward pass; ``"auto"`` picks it from
-#: the input size (:func:`idgrad.engine.integrator.resolve_chunk_size`); None evaluates every
+#: the input size (:func:`idgrad.core.seam.resolve_chunk_size`); None evaluates every
 #: point in one pass.
 ChunkSize = int | Literal["auto"] | None
 

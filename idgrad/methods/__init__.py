@@ -1,10 +1,10 @@
-"""Attribution methods, each a thin function over the schedules, integrator and seam.
+"""Attribution methods, each a thin function over the engine (:mod:`idgrad.engine`).
 
 Every method is a :class:`~idgrad.methods.base.PathMethod`: calling it returns the
 attributions, its ``.details(...)`` (same arguments) the details object.
 """
 
-from idgrad.engine.schedules import default_pilot_steps
+from idgrad.engine.schedules.pilot import default_pilot_steps
 from idgrad.methods.agi import adversarial_gradient_integration
 from idgrad.methods.base import PathMethod, path_method
 from idgrad.methods.blur_ig import blur_integrated_gradients

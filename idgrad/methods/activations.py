@@ -35,9 +35,11 @@ from idgrad.core.seam import (
     TargetType,
     TensorOrTuple,
     as_input_tuple,
+    chunk_bounds,
     expand_baselines,
+    resolve_chunk_size,
 )
-from idgrad.engine.integrator import ChunkSize, chunk_bounds, resolve_chunk_size
+from idgrad.core.validation import ChunkSize
 
 __all__ = ["LayerAttributions", "LayerPath", "LayerSpec"]
 

@@ -36,9 +36,18 @@ from typing import Any, Literal
 import torch
 
 from idgrad.core.results import AGIDetails
-from idgrad.core.seam import PointLabel, TensorOrTuple, restore_form
+from idgrad.core.seam import (
+    PointLabel,
+    TensorOrTuple,
+    accumulation_dtype,
+    chunk_bounds,
+    prepare,
+    resolve_chunk_size,
+    restore_form,
+    to_input_dtypes,
+)
 from idgrad.core.targets import TargetType, class_indices, is_predicted, resolve_target
-from idgrad.core.validation import check_int, check_number
+from idgrad.core.validation import ChunkSize, check_int, check_number
 from idgrad.defaults import (
     AGI_CLASSES,
     AGI_EPSILON,
@@ -48,8 +57,6 @@ from idgrad.defaults import (
     AGI_TOP_K,
     INTERNAL_BATCH_SIZE,
 )
-from idgrad.engine.integrator import ChunkSize, accumulation_dtype, chunk_bounds, resolve_chunk_size
-from idgrad.methods._common import prepare, to_input_dtypes
 from idgrad.methods.base import path_method
 
 __all__ = ["adversarial_gradient_integration"]

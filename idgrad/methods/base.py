@@ -36,11 +36,15 @@ import functools
 import inspect
 import types
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from idgrad.core.guard import ModelGuard
-from idgrad.core.results import Details
+from idgrad.core.results import (
+    Details,
+    details_wanted,
+    reset_details_wanted,
+    wanting_details,
+)
 
 __all__ = ["PathMethod", "captum_result", "details_wanted", "layer_method", "path_method"]
 
@@ -50,19 +54,6 @@ D = TypeVar("D", bound=Details[Any], covariant=True)
 
 #: Arguments that may hold the user's modules (see :class:`~idgrad.core.guard.ModelGuard`).
 _MODEL_ARGUMENTS = ("forward_func", "layer")
-
-_details_wanted: ContextVar[bool] = ContextVar("idgrad_details_wanted", default=True)
-
-
-def details_wanted() -> bool:
-    """Whether the caller of the running method will read more than its attributions.
-
-    False inside a plain call ``method(...)``, True inside ``method.details(...)``.
-    A method may skip model evaluations that only its details need (IG's end
-    points, used only by the delta); the details object of a plain call is
-    discarded, so its ``delta`` may then be NaN.
-    """
-    return _details_wanted.get()
 
 
 class PathMethod(Generic[P, D]):
@@ -102,12 +93,12 @@ class PathMethod(Generic[P, D]):
     def _run(self, wanted: bool, args: Any, kwargs: Any) -> D:
         models = [args[i] for i in self._model_positions if i < len(args)]
         models += [kwargs[name] for name in _MODEL_ARGUMENTS if name in kwargs]
-        token = _details_wanted.set(wanted)
+        token = wanting_details(wanted)
         try:
             with ModelGuard(*models):
                 return self.impl(*args, **kwargs)
         finally:
-            _details_wanted.reset(token)
+            reset_details_wanted(token)
 
     def __call__(self: PathMethod[P, Details[A]], *args: P.args, **kwargs: P.kwargs) -> A:
         """The attributions (see the method's docstring)."""

@@ -25,12 +25,22 @@ from typing import Any
 import torch
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import TargetType, TensorOrTuple, restore_form
-from idgrad.core.validation import check_int, check_number
-from idgrad.defaults import BLUR_MAX_SIGMA, BLUR_TRUNCATE, IG_METHOD, INTERNAL_BATCH_SIZE, N_STEPS
-from idgrad.engine.integrator import ChunkSize, evaluate_path, integrate_path
-from idgrad.engine.schedules import uniform_schedule
-from idgrad.methods._common import prepare, to_input_dtypes, total_attribution
+from idgrad.core.seam import Prepared, TargetType, TensorOrTuple
+from idgrad.core.validation import ChunkSize, check_number
+from idgrad.defaults import (
+    BLUR_MAX_SIGMA,
+    BLUR_TRUNCATE,
+    IG_SCHEDULE,
+    INTERNAL_BATCH_SIZE,
+    MAX_EVALUATIONS,
+    N_STEPS_AUTO,
+    RTOL,
+    RULE_AUTO,
+    SCHEDULE_AUTO,
+)
+from idgrad.engine.integrands import Integrand
+from idgrad.engine.integrate import integrate
+from idgrad.engine.schedules import UNSET, translate_method
 from idgrad.methods.base import path_method
 from idgrad.ops.blur import _check_dims, blur_and_velocity, blur_radius
 
@@ -40,7 +50,7 @@ __all__ = ["BlurPath", "blur_integrated_gradients"]
 class BlurPath:
     """``gamma_b(alpha) = blur(x_b, max_sigma (1 - alpha))`` per input.
 
-    A :class:`~idgrad.engine.integrator.Path` for :func:`~idgrad.engine.integrator.integrate_path`.
+    A :class:`~idgrad.engine.paths.Path` the engine integrates along (:mod:`idgrad.engine`).
 
     Args:
         inputs: tuple of ``(B, ...)`` tensors.
@@ -99,18 +109,24 @@ def blur_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    n_steps: int = N_STEPS,
+    n_steps: int | None = N_STEPS_AUTO,
     max_sigma: float = BLUR_MAX_SIGMA,
-    method: str = IG_METHOD,
+    schedule: str | None = SCHEDULE_AUTO,
+    rule: str | None = RULE_AUTO,
+    rtol: float | None = RTOL,
+    max_evaluations: int | None = MAX_EVALUATIONS,
     dims: Sequence[int] | None = None,
     truncate: float = BLUR_TRUNCATE,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
+    method: Any = UNSET,
 ) -> PathDetails[TensorOrTuple]:
     """Blur IG: integrate gradients along the blur path from ``max_sigma`` down to the input.
 
     ``BlurIG_i = sum_k w_k dF/dgamma_i(gamma(alpha_k)) * v_i(alpha_k)`` with
     ``gamma(alpha) = blur(x, max_sigma (1 - alpha))``, ``v = d gamma / d alpha``
-    (exact), and the ``n_steps``-point rule ``method`` on ``[0, 1]``. Paper:
+    (exact), and the points and weights of the schedule on ``[0, 1]`` (by default the
+    ``n_steps``-point Gauss-Legendre rule; ``schedule="graded"`` or ``rtol`` place the
+    points where the integrand needs them and estimate the error). Paper:
     https://arxiv.org/abs/2004.03383. There is no baseline: the most blurred image
     plays its part.
 
@@ -122,9 +138,9 @@ def blur_integrated_gradients(
         forward_func, target, additional_forward_args, internal_batch_size: as in
             :func:`~idgrad.methods.ig.integrated_gradients`.
         inputs: tensor ``(B, C, *spatial)`` (or ``(B, L)``) or a tuple of them.
-        n_steps: gradient evaluations per example.
+        n_steps, schedule, rule, rtol, max_evaluations, method: as in
+            :func:`~idgrad.methods.ig.integrated_gradients`, on ``alpha``.
         max_sigma: blur scale (pixels) where the path starts (> 0).
-        method: quadrature rule on ``alpha`` (see :mod:`idgrad.engine.schedules`).
         dims: blurred axes of every input (default: ``2 ..``, or ``1`` for 2-D inputs).
         truncate: kernel radius in units of ``max_sigma``.
 
@@ -134,8 +150,7 @@ def blur_integrated_gradients(
         ``sum(BlurIG) - (F(x) - F(blur(x, max_sigma)))`` ``(B,)``, ``alphas`` (with
         ``sigma = max_sigma (1 - alpha)``), ``weights``, ``outputs``, ``derivatives``
         (``F'(alpha) = grad F . v``), ``start`` (``F`` of the most blurred input),
-        ``end`` (``F(x)``) and the evaluation counts (``B n_steps`` gradient, ``2 B``
-        forward).
+        ``end`` (``F(x)``) and the evaluations per example.
 
     Example:
         >>> import torch
@@ -146,32 +161,27 @@ def blur_integrated_gradients(
         >>> d.attributions.shape, bool(d.delta.abs().max() < 1e-10)
         (torch.Size([2, 1, 6, 6]), True)
     """
-    n_steps = check_int(n_steps, "n_steps")
     max_sigma = check_number(max_sigma, "max_sigma", minimum=0.0, open_minimum=True)
     truncate = check_number(truncate, "truncate", minimum=0.0, open_minimum=True)
-    prep = prepare(forward_func, inputs, None, target, additional_forward_args, internal_batch_size)
-    batch = prep.batch_size
-    path = BlurPath(prep.inputs, max_sigma, blur_radius(max_sigma, truncate), dims)
-    schedule = uniform_schedule(n_steps, method).expand(batch)
-    run = integrate_path(
-        prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size, path=path
-    )
-    ends = torch.tensor([[0.0, 1.0]], dtype=torch.float64).expand(batch, 2)
-    values = evaluate_path(
-        prep.seam, prep.inputs, prep.baselines, ends, internal_batch_size, path=path
-    )
-    start, end = values[:, 0], values[:, 1]
-    delta = total_attribution(run.sums).to(start.dtype) - (end - start)
-    attributions = restore_form(to_input_dtypes(run.sums, prep.inputs), prep.was_tuple)
-    return PathDetails(
-        attributions=attributions,
-        delta=delta,
-        alphas=schedule.alphas,
-        weights=schedule.weights,
-        outputs=run.outputs,
-        derivatives=run.derivatives,
-        start=start,
-        end=end,
-        n_gradient_evals=batch * n_steps,
-        n_forward_evals=2 * batch,
+    schedule, rule = translate_method("blur_integrated_gradients", schedule, rule, method)
+    radius = blur_radius(max_sigma, truncate)
+
+    def blur_path(prep: Prepared) -> BlurPath:
+        return BlurPath(prep.inputs, max_sigma, radius, dims)
+
+    return integrate(
+        forward_func,
+        inputs,
+        None,
+        target,
+        additional_forward_args,
+        integrand=Integrand(),
+        n_steps=n_steps,
+        schedule=schedule,
+        rule=rule,
+        rtol=rtol,
+        max_evaluations=max_evaluations,
+        internal_batch_size=internal_batch_size,
+        default_schedule=IG_SCHEDULE,
+        path=blur_path,
     )

@@ -53,17 +53,21 @@ from typing import Any
 import torch
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, restore_form
-from idgrad.core.validation import check_int, check_number
-from idgrad.defaults import GUIDED_FRACTION, GUIDED_MAX_DIST, INTERNAL_BATCH_SIZE, N_STEPS
-from idgrad.engine.integrator import (
-    ChunkSize,
+from idgrad.core.seam import (
+    BaselineType,
+    TargetType,
+    TensorOrTuple,
     accumulation_dtype,
     chunk_bounds,
-    evaluate_path,
+    prepare,
     resolve_chunk_size,
+    restore_form,
+    to_input_dtypes,
 )
-from idgrad.methods._common import prepare, to_input_dtypes
+from idgrad.core.validation import ChunkSize, check_int, check_number
+from idgrad.defaults import GUIDED_FRACTION, GUIDED_MAX_DIST, INTERNAL_BATCH_SIZE, N_STEPS
+from idgrad.engine.evaluator import Evaluator
+from idgrad.engine.paths import StraightPath
 from idgrad.methods.base import path_method
 
 __all__ = ["guided_integrated_gradients"]
@@ -224,7 +228,8 @@ def guided_integrated_gradients(
         attr += piece
         derivatives[:, step - 1] = piece.sum(1) * n_steps
     ends = torch.ones(batch, 1, dtype=torch.float64)
-    end = evaluate_path(prep.seam, xs, bs, ends, internal_batch_size)[:, 0].to(work)
+    evaluator = Evaluator(prep.seam, StraightPath(xs, bs), xs, prep.chunk)
+    end = evaluator.grid_values(ends)[:, 0].to(work)
     start = outputs[:, 0]
     delta = attr.sum(1) - (end - start)
     parts, offset = [], 0
@@ -242,6 +247,7 @@ def guided_integrated_gradients(
         derivatives=derivatives,
         start=start,
         end=end,
+        evaluations=torch.full((batch,), n_steps + 1, dtype=torch.int64),
         n_gradient_evals=batch * n_steps,
         n_forward_evals=batch,
     )

@@ -22,8 +22,18 @@ import torch
 
 from idgrad.core.results import PathDetails
 from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, as_input_tuple, restore_form
-from idgrad.defaults import IG_METHOD, INTERNAL_BATCH_SIZE, MULTIPLY_BY_INPUTS, N_STEPS, SIGN_MU
-from idgrad.engine.integrator import ChunkSize
+from idgrad.core.validation import ChunkSize
+from idgrad.defaults import (
+    INTERNAL_BATCH_SIZE,
+    MAX_EVALUATIONS,
+    MULTIPLY_BY_INPUTS,
+    N_STEPS_AUTO,
+    RTOL,
+    RULE_AUTO,
+    SCHEDULE_AUTO,
+    SIGN_MU,
+)
+from idgrad.engine.schedules import UNSET, translate_method
 from idgrad.methods.base import path_method
 from idgrad.methods.ig import integrated_gradients
 
@@ -68,11 +78,15 @@ def integrated_gradients_sign(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    n_steps: int = N_STEPS,
-    method: str = IG_METHOD,
+    n_steps: int | None = N_STEPS_AUTO,
+    schedule: str | None = SCHEDULE_AUTO,
+    rule: str | None = RULE_AUTO,
+    rtol: float | None = RTOL,
+    max_evaluations: int | None = MAX_EVALUATIONS,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
     mu: Threshold = SIGN_MU,
+    method: Any = UNSET,
 ) -> PathDetails[TensorOrTuple]:
     """IG x Sign: Integrated Gradients multiplied by the sign map ``sign(x - mu)`` (0 -> +1).
 
@@ -88,6 +102,7 @@ def integrated_gradients_sign(
         >>> integrated_gradients_sign(model, x, n_steps=2).tolist()   # IG = (1, 4)
         [[-1.0, 4.0]]
     """
+    schedule, rule = translate_method("integrated_gradients_sign", schedule, rule, method)
     xs, _ = as_input_tuple(inputs)
     signs = sign_map(xs, mu)
     out = integrated_gradients.impl(
@@ -97,7 +112,10 @@ def integrated_gradients_sign(
         target,
         additional_forward_args,
         n_steps=n_steps,
-        method=method,
+        schedule=schedule,
+        rule=rule,
+        rtol=rtol,
+        max_evaluations=max_evaluations,
         internal_batch_size=internal_batch_size,
         multiply_by_inputs=multiply_by_inputs,
     )

@@ -46,23 +46,34 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, check_no_inference_mode
+from idgrad.core.seam import (
+    BaselineType,
+    TargetType,
+    TensorOrTuple,
+    check_no_inference_mode,
+    prepare,
+)
+from idgrad.core.validation import ChunkSize, check_chunk_size
 from idgrad.defaults import (
-    ADAPTIVE,
     ATTRIBUTE_TO_LAYER_INPUT,
+    IDG_SCHEDULE,
+    IG_SCHEDULE,
     INTERNAL_BATCH_SIZE,
     MAX_EVALUATIONS,
-    METHOD_AUTO,
     MULTIPLY_BY_INPUTS,
     N_PILOT_STEPS,
     N_STEPS_AUTO,
     NORMALIZE,
     RTOL,
+    RULE_AUTO,
+    SCHEDULE_AUTO,
 )
-from idgrad.engine.integrator import ChunkSize, check_chunk_size
-from idgrad.methods import idg, ig
+from idgrad.engine.integrands import Integrand
+from idgrad.engine.integrate import run_schedule
+from idgrad.engine.paths import StraightPath
+from idgrad.engine.schedules import UNSET, SchedulePolicy, make_schedule, translate_method
 from idgrad.methods.activations import LayerAttributions, LayerPath, LayerSpec
-from idgrad.methods.base import PathMethod, layer_method
+from idgrad.methods.base import layer_method
 
 __all__ = [
     "LayerAttributions",
@@ -73,8 +84,8 @@ __all__ = [
 
 
 def _run(
-    core: PathMethod[..., PathDetails[TensorOrTuple]],
-    core_kwargs: dict[str, Any],
+    policy: SchedulePolicy,
+    integrand: Integrand,
     forward_func: Callable[..., Any],
     layer: LayerSpec,
     inputs: TensorOrTuple,
@@ -98,20 +109,20 @@ def _run(
     with path.hooked():
         acts_end, f_end = path.capture(path.inputs, internal_batch_size, "inputs")
         acts_start, f_start = path.capture(path.baselines, internal_batch_size, "baselines")
-        details = core.impl(
+        prep = prepare(
             path.forward,
             acts_end,
             acts_start,
             path.seam.target.value,  # "predicted" resolved once, at the inputs
             path.inputs + path.extra,
-            internal_batch_size=internal_batch_size,
-            **core_kwargs,
+            internal_batch_size,
         )
+        details = run_schedule(policy, prep, integrand, StraightPath(prep.inputs, prep.baselines))
     acc = details.delta.dtype
     f_start, f_end = f_start.to(acc), f_end.to(acc)
-    # The core's delta is against G(1) - G(0); move it to the model's own F(x) - F(x').
+    # The engine's delta is against G(1) - G(0); move it to the model's own F(x) - F(x').
     delta = details.delta + (details.end - details.start) - (f_end - f_start)
-    flat = details.attributions  # a tuple: the core's inputs were the activations tuple
+    flat = details.attributions  # a tuple: the engine's inputs were the activations tuple
     # replace keeps the details' class (GradedDetails keeps its error estimate)
     return cast(
         "PathDetails[LayerAttributions]",
@@ -121,6 +132,7 @@ def _run(
             delta=delta,
             start=f_start,
             end=f_end,
+            evaluations=details.evaluations + 2,
             n_forward_evals=details.n_forward_evals + 2 * path.batch,
         ),
     )
@@ -136,17 +148,20 @@ def layer_integrated_gradients(
     additional_forward_args: Any = None,
     *,
     n_steps: int | None = N_STEPS_AUTO,
-    method: str | None = METHOD_AUTO,
+    schedule: str | None = SCHEDULE_AUTO,
+    rule: str | None = RULE_AUTO,
     rtol: float | None = RTOL,
     max_evaluations: int | None = MAX_EVALUATIONS,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+    method: Any = UNSET,
 ) -> PathDetails[LayerAttributions]:
     """Integrated Gradients of a layer's output (or input), along ``a' -> a``.
 
     ``LIG_j = (a_j - a'_j) sum_k w_k dG/da_j(a' + alpha_k (a - a'))`` with the
-    ``n_steps``-point rule ``method``, where ``a``/``a'`` are the layer's activations
+    points and weights of the schedule (by default the ``n_steps``-point Gauss-Legendre
+    rule), where ``a``/``a'`` are the layer's activations
     at ``inputs``/``baselines`` and ``G`` runs the model on ``inputs`` with the layer's
     activation replaced (see the module docstring).
 
@@ -159,8 +174,9 @@ def layer_integrated_gradients(
         baselines: model inputs whose activations start the path: None (zeros), a
             number, a tensor broadcastable to the input (e.g. pad-token ids), or a tuple.
             Integer inputs need integer baselines.
-        target, additional_forward_args, n_steps, method, rtol, max_evaluations,
-        internal_batch_size, multiply_by_inputs: as in :func:`idgrad.integrated_gradients`;
+        target, additional_forward_args, n_steps, schedule, rule, rtol, max_evaluations,
+        internal_batch_size, multiply_by_inputs, method: as in
+            :func:`idgrad.integrated_gradients`;
             ``internal_batch_size`` also bounds the two capture passes, which the
             evaluation counts include (``max_evaluations`` caps the path's points).
         attribute_to_layer_input: attribute to the layer's positional inputs instead
@@ -191,16 +207,18 @@ def layer_integrated_gradients(
         >>> d.attributions.shape, bool(d.delta.abs().max() < 1e-10)
         (torch.Size([1, 3]), True)
     """
-    ig.check_options(n_steps, method, rtol, max_evaluations)
+    schedule, rule = translate_method("layer_integrated_gradients", schedule, rule, method)
+    policy = make_schedule(
+        schedule=schedule,
+        rule=rule,
+        n_steps=n_steps,
+        rtol=rtol,
+        max_evaluations=max_evaluations,
+        default=IG_SCHEDULE,
+    )
     return _run(
-        ig.integrated_gradients,
-        {
-            "n_steps": n_steps,
-            "method": method,
-            "rtol": rtol,
-            "max_evaluations": max_evaluations,
-            "multiply_by_inputs": multiply_by_inputs,
-        },
+        policy,
+        Integrand(multiply_by_inputs=multiply_by_inputs),
         forward_func,
         layer,
         inputs,
@@ -222,21 +240,23 @@ def layer_integrated_decision_gradients(
     additional_forward_args: Any = None,
     *,
     n_steps: int | None = N_STEPS_AUTO,
-    adaptive: bool = ADAPTIVE,
-    n_pilot_steps: int | None = N_PILOT_STEPS,
-    method: str | None = METHOD_AUTO,
+    schedule: str | None = SCHEDULE_AUTO,
+    rule: str | None = RULE_AUTO,
     rtol: float | None = RTOL,
     max_evaluations: int | None = MAX_EVALUATIONS,
+    n_pilot_steps: int | None = N_PILOT_STEPS,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
     normalize: bool = NORMALIZE,
+    method: Any = UNSET,
+    adaptive: Any = UNSET,
 ) -> PathDetails[LayerAttributions]:
     """Integrated Decision Gradients of a layer's output (or input), along ``a' -> a``.
 
     ``LIDG_j = s_b (a_j - a'_j) sum_k w_k G'(alpha_k) dG/da_j(gamma(alpha_k))`` with
-    ``G' = grad G . (a - a')``; adaptive points along the layer path (the graded
-    schedule) by default. With ``normalize`` each example is rescaled so its
+    ``G' = grad G . (a - a')``; points along the layer path on the graded schedule
+    by default. With ``normalize`` each example is rescaled so its
     attributions sum to ``G(1) - G(0)``, the change along the layer path (equal to
     ``F(x) - F(x')`` when the layer carries all the model reads from its inputs; the
     delta tells).
@@ -245,8 +265,8 @@ def layer_integrated_decision_gradients(
         forward_func, layer, inputs, baselines, target, additional_forward_args,
         internal_batch_size, attribute_to_layer_input, multiply_by_inputs: as in
             :func:`layer_integrated_gradients`.
-        n_steps, adaptive, n_pilot_steps, method, rtol, max_evaluations, normalize: as
-            in :func:`idgrad.integrated_decision_gradients`.
+        n_steps, schedule, rule, rtol, max_evaluations, n_pilot_steps, normalize, method,
+        adaptive: as in :func:`idgrad.integrated_decision_gradients`.
 
     Returns:
         As :func:`layer_integrated_gradients`; the details' ``delta`` is the
@@ -263,19 +283,28 @@ def layer_integrated_decision_gradients(
         >>> bool(torch.isclose(tokens.sum(), model(ids) - model(0 * ids)).all())
         True
     """
-    idg.check_options(n_steps, method, adaptive, n_pilot_steps, rtol, max_evaluations)
+    schedule, rule = translate_method(
+        "layer_integrated_decision_gradients",
+        schedule,
+        rule,
+        method,
+        adaptive,
+        rule_means_pilot=True,
+    )
+    policy = make_schedule(
+        schedule=schedule,
+        rule=rule,
+        n_steps=n_steps,
+        rtol=rtol,
+        max_evaluations=max_evaluations,
+        n_pilot_steps=n_pilot_steps,
+        default=IDG_SCHEDULE,
+    )
     return _run(
-        idg.integrated_decision_gradients,
-        {
-            "n_steps": n_steps,
-            "adaptive": adaptive,
-            "n_pilot_steps": n_pilot_steps,
-            "method": method,
-            "rtol": rtol,
-            "max_evaluations": max_evaluations,
-            "multiply_by_inputs": multiply_by_inputs,
-            "normalize": normalize,
-        },
+        policy,
+        Integrand(
+            decision_weighted=True, multiply_by_inputs=multiply_by_inputs, normalize=normalize
+        ),
         forward_func,
         layer,
         inputs,

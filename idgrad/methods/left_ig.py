@@ -28,31 +28,35 @@ then uses an exact rule (Gauss-Legendre by default) scaled to that interval, so
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from idgrad.core.results import LeftIGDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, restore_form
-from idgrad.core.validation import check_int, check_number
+from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, prepare, total_attribution
+from idgrad.core.validation import ChunkSize, check_int, check_number
 from idgrad.defaults import (
-    IG_METHOD,
+    IG_SCHEDULE,
     INTERNAL_BATCH_SIZE,
     LEFT_FRACTION,
     LEFT_N_REFINE,
+    MAX_EVALUATIONS,
     MULTIPLY_BY_INPUTS,
     N_PILOT_STEPS,
     N_STEPS,
+    N_STEPS_AUTO,
+    RTOL,
+    RULE_AUTO,
+    SCHEDULE_AUTO,
 )
-from idgrad.engine.integrator import ChunkSize, evaluate_path, integrate_path
-from idgrad.engine.schedules import Schedule, default_pilot_steps, rule_points
-from idgrad.methods._common import (
-    differences,
-    prepare,
-    to_input_dtypes,
-    total_attribution,
-)
+from idgrad.engine.evaluator import Evaluator
+from idgrad.engine.integrands import Integrand
+from idgrad.engine.integrate import run_schedule
+from idgrad.engine.paths import StraightPath
+from idgrad.engine.schedules import UNSET, make_schedule, translate_method
+from idgrad.engine.schedules.pilot import default_pilot_steps
 from idgrad.methods.base import path_method
 
 __all__ = ["find_alpha_star", "left_integrated_gradients"]
@@ -123,31 +127,36 @@ def left_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    n_steps: int = N_STEPS,
+    n_steps: int | None = N_STEPS_AUTO,
     fraction: float = LEFT_FRACTION,
-    method: str = IG_METHOD,
+    schedule: str | None = SCHEDULE_AUTO,
+    rule: str | None = RULE_AUTO,
+    rtol: float | None = RTOL,
+    max_evaluations: int | None = MAX_EVALUATIONS,
     n_pilot_steps: int | None = N_PILOT_STEPS,
     n_refine: int = LEFT_N_REFINE,
     internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
     multiply_by_inputs: bool = MULTIPLY_BY_INPUTS,
+    method: Any = UNSET,
 ) -> LeftIGDetails:
     """Left-IG: Integrated Gradients on ``[0, alpha*]`` (see the module docstring).
 
     ``LeftIG_i = (x_i - x'_i) alpha* sum_k w_k dF/dx_i(x' + alpha* a_k (x - x'))`` with
-    the ``n_steps``-point rule ``(a_k, w_k)`` of ``method`` on ``[0, 1]``. Paper:
+    the points ``a_k`` and weights ``w_k`` of the schedule on ``[0, 1]`` (by default the
+    ``n_steps``-point Gauss-Legendre rule): IG from ``x'`` to ``x' + alpha* (x - x')``. Paper:
     https://arxiv.org/abs/2010.12697.
 
     Args:
         forward_func, inputs, baselines, target, additional_forward_args,
         internal_batch_size, multiply_by_inputs: as in
             :func:`~idgrad.methods.ig.integrated_gradients`.
-        n_steps: gradient evaluations per example.
+        n_steps, schedule, rule, rtol, max_evaluations, method: as in
+            :func:`~idgrad.methods.ig.integrated_gradients`, on ``[0, alpha*]``.
         fraction: share of the way from ``F(x')`` to ``F(x)`` that defines ``alpha*``,
             in ``(0, 1]``; 1 gives IG for outputs that approach ``F(x)`` monotonically.
-        method: quadrature rule, scaled to ``[0, alpha*]``.
         n_pilot_steps: pilot intervals ``N`` (``N + 1`` forward evaluations per example;
             they also give ``F(x')`` and ``F(x)``); default
-            :func:`~idgrad.engine.schedules.default_pilot_steps`.
+            :func:`~idgrad.engine.schedules.pilot.default_pilot_steps` of ``n_steps``.
         n_refine: bisection steps on the crossing interval (``B`` forward evaluations each).
 
     Returns:
@@ -163,59 +172,106 @@ def left_integrated_gradients(
         >>> d.alpha_star.tolist(), d.attributions.tolist()
         ([0.5], [[1.0, 3.0]])
     """
-    n_steps = check_int(n_steps, "n_steps")
+    schedule, rule = translate_method("left_integrated_gradients", schedule, rule, method)
+    policy = make_schedule(
+        schedule=schedule,
+        rule=rule,
+        n_steps=n_steps,
+        rtol=rtol,
+        max_evaluations=max_evaluations,
+        default=IG_SCHEDULE,
+    )
     fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_minimum=True)
     n_refine = check_int(n_refine, "n_refine", minimum=0)
+    n_pilot = (
+        default_pilot_steps(N_STEPS if n_steps is None else check_int(n_steps, "n_steps"))
+        if n_pilot_steps is None
+        else check_int(n_pilot_steps, "n_pilot_steps")
+    )
     prep = prepare(
         forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
     )
     batch = prep.batch_size
-    n_pilot = (
-        default_pilot_steps(n_steps)
-        if n_pilot_steps is None
-        else check_int(n_pilot_steps, "n_pilot_steps")
+    straight = Evaluator(
+        prep.seam, StraightPath(prep.inputs, prep.baselines), prep.inputs, prep.chunk
     )
-    points, rule_weights = rule_points(n_steps, method)
     grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
     pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
-    pilot_outputs = evaluate_path(
-        prep.seam, prep.inputs, prep.baselines, pilot_alphas, internal_batch_size
-    )
+    pilot_outputs = straight.grid_values(pilot_alphas)
     start, end = pilot_outputs[:, 0], pilot_outputs[:, -1]
-
-    def evaluate(alphas: torch.Tensor) -> torch.Tensor:
-        return evaluate_path(
-            prep.seam, prep.inputs, prep.baselines, alphas.cpu(), internal_batch_size
+    alpha_star, output_star, spent = find_alpha_star(
+        lambda a: straight.grid_values(a.cpu()), pilot_outputs, fraction, n_refine
+    )
+    # IG from x' to x~ = x' + alpha* (x - x'): the same integral, on [0, 1]
+    scale = alpha_star.to(torch.float64)
+    ends = tuple(
+        torch.lerp(
+            b.to(torch.float64),
+            x.to(torch.float64),
+            scale.to(x.device).reshape((-1,) + (1,) * (x.ndim - 1)),
+        ).to(x.dtype)
+        for x, b in zip(prep.inputs, prep.baselines)
+    )
+    left = prep._replace(inputs=ends)
+    run = run_schedule(
+        policy,
+        left,
+        Integrand(multiply_by_inputs=multiply_by_inputs),
+        StraightPath(ends, prep.baselines),
+        needs_ends=False,
+    )
+    attributions = run.attributions
+    s = scale.cpu().unsqueeze(1)
+    if not multiply_by_inputs:  # the sums are of the integral over t = alpha / alpha*
+        parts = attributions if isinstance(attributions, tuple) else (attributions,)
+        parts = tuple(
+            a * scale.to(a.device, a.dtype).reshape((-1,) + (1,) * (a.ndim - 1)) for a in parts
         )
-
-    alpha_star, output_star, spent = find_alpha_star(evaluate, pilot_outputs, fraction, n_refine)
-    a = torch.as_tensor(points, dtype=torch.float64).unsqueeze(0)
-    w = torch.as_tensor(rule_weights, dtype=torch.float64).unsqueeze(0)
-    scale = alpha_star.cpu().unsqueeze(1)
-    schedule = Schedule(scale * a, scale * w)
-    run = integrate_path(prep.seam, prep.inputs, prep.baselines, schedule, internal_batch_size)
-    diffs = differences(prep)
-    target_change = output_star - start
+        attributions = parts if isinstance(attributions, tuple) else parts[0]
+    acc = run.outputs.dtype
+    target_change = (output_star - start).to(acc)
+    weights = s * run.weights
+    derivatives = torch.where(
+        s.to(run.derivatives.device) > 0,
+        run.derivatives / s.to(run.derivatives.device, acc).clamp_min(1e-300),
+        torch.zeros_like(run.derivatives),
+    )
     if multiply_by_inputs:
-        result = tuple(s * d for s, d in zip(run.sums, diffs))
-        delta = total_attribution(result).to(start.dtype) - target_change
+        parts = attributions if isinstance(attributions, tuple) else (attributions,)
+        delta = total_attribution(parts).to(acc) - target_change
     else:
-        result = run.sums
-        delta = schedule.integrate(run.derivatives) - target_change
-    attributions = restore_form(to_input_dtypes(result, prep.inputs), prep.was_tuple)
+        delta = (weights.to(acc) * derivatives).nansum(1) - target_change
     return LeftIGDetails(
+        **{
+            f.name: getattr(run, f.name)
+            for f in dataclasses.fields(run)
+            if f.name
+            not in {
+                "attributions",
+                "delta",
+                "alphas",
+                "weights",
+                "derivatives",
+                "start",
+                "end",
+                "pilot_alphas",
+                "pilot_outputs",
+                "evaluations",
+                "n_forward_evals",
+            }
+            and f.name != "error"
+        },
         attributions=attributions,
         delta=delta,
         alpha_star=alpha_star,
-        output_star=output_star,
-        alphas=schedule.alphas,
-        weights=schedule.weights,
-        outputs=run.outputs,
-        derivatives=run.derivatives,
-        start=start,
-        end=end,
+        output_star=output_star.to(acc),
+        alphas=s * run.alphas,
+        weights=weights,
+        derivatives=derivatives,
+        start=start.to(acc),
+        end=end.to(acc),
         pilot_alphas=pilot_alphas,
         pilot_outputs=pilot_outputs,
-        n_gradient_evals=batch * n_steps,
-        n_forward_evals=batch * (n_pilot + 1) + spent,
+        evaluations=run.evaluations + n_pilot + 1 + spent // batch,
+        n_forward_evals=run.n_forward_evals + batch * (n_pilot + 1) + spent,
     )

@@ -52,11 +52,16 @@ from typing import Any, Literal
 import torch
 
 from idgrad.core.guard import ModelGuard
-from idgrad.core.seam import TensorOrTuple, as_input_tuple, model_outputs
+from idgrad.core.seam import (
+    TensorOrTuple,
+    accumulation_dtype,
+    as_input_tuple,
+    model_outputs,
+    resolve_chunk_size,
+)
 from idgrad.core.targets import Target, is_predicted, predicted_classes
 from idgrad.core.validation import check_int
 from idgrad.defaults import INTERNAL_BATCH_SIZE
-from idgrad.engine.integrator import accumulation_dtype, resolve_chunk_size
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
 

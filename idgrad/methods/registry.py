@@ -19,20 +19,23 @@ Example:
     >>> spec = get_method("agi")
     >>> spec.function.__name__, spec.steps_parameter, spec.takes_baselines
     ('adversarial_gradient_integration', 'max_iter', False)
-    >>> get_method("idg-uniform").options
-    {'adaptive': False}
+    >>> get_method("idg").options, sorted(METHODS["idg"].schedules)
+    ({}, ['graded', 'pilot', 'uniform'])
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from idgrad.core.results import AGIDetails, Details, GradedDetails, LeftIGDetails, PathDetails
-from idgrad.defaults import IDG_UNIFORM_METHOD
+from idgrad.core.guard import user_stacklevel
+from idgrad.core.results import AGIDetails, Details, LeftIGDetails, PathDetails
+from idgrad.engine.schedules import SCHEDULES
 from idgrad.methods.agi import adversarial_gradient_integration
 from idgrad.methods.base import PathMethod
 from idgrad.methods.blur_ig import blur_integrated_gradients
@@ -63,8 +66,10 @@ class MethodSpec:
             ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))`` (IG, IDG, IG x Sign).
         needs_classifier: whether the model must return ``(B, C)`` scores and the
             target is a class (AGI, where None means the predicted class).
-        options: options the entry fixes (``idg-uniform``: ``adaptive=False``;
-            ``idg-pilot``, the paper's schedule: ``method="riemann_middle"``).
+        options: options the entry fixes (the deprecated aliases ``idg-pilot`` and
+            ``idg-uniform``: ``schedule="pilot"`` / ``"uniform"``).
+        schedules: the schedules it takes (``schedule=``); empty for methods whose path
+            is not a fixed path (Guided IG, AGI).
     """
 
     name: str
@@ -75,6 +80,7 @@ class MethodSpec:
     straight_path: bool = False
     needs_classifier: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    schedules: tuple[str, ...] = ()
 
     @property
     def __name__(self) -> str:  # noqa: A003 - read by error messages, like a function's
@@ -137,25 +143,19 @@ class MethodSpec:
 
 
 _SPECS = (
-    MethodSpec("ig", integrated_gradients, PathDetails, straight_path=True),
-    MethodSpec("idg", integrated_decision_gradients, GradedDetails, straight_path=True),
+    MethodSpec("ig", integrated_gradients, PathDetails, straight_path=True, schedules=SCHEDULES),
     MethodSpec(
-        "idg-pilot",
-        integrated_decision_gradients,
-        PathDetails,
-        straight_path=True,
-        options={"method": IDG_UNIFORM_METHOD},
+        "idg", integrated_decision_gradients, PathDetails, straight_path=True, schedules=SCHEDULES
     ),
-    MethodSpec(
-        "idg-uniform",
-        integrated_decision_gradients,
-        PathDetails,
-        straight_path=True,
-        options={"adaptive": False},
-    ),
-    MethodSpec("left-ig", left_integrated_gradients, LeftIGDetails),
+    MethodSpec("left-ig", left_integrated_gradients, LeftIGDetails, schedules=SCHEDULES),
     MethodSpec("guided-ig", guided_integrated_gradients, PathDetails),
-    MethodSpec("blur-ig", blur_integrated_gradients, PathDetails, takes_baselines=False),
+    MethodSpec(
+        "blur-ig",
+        blur_integrated_gradients,
+        PathDetails,
+        takes_baselines=False,
+        schedules=SCHEDULES,
+    ),
     MethodSpec(
         "agi",
         adversarial_gradient_integration,
@@ -164,15 +164,36 @@ _SPECS = (
         steps_parameter="max_iter",
         needs_classifier=True,
     ),
-    MethodSpec("ig-sign", integrated_gradients_sign, PathDetails, straight_path=True),
+    MethodSpec(
+        "ig-sign", integrated_gradients_sign, PathDetails, straight_path=True, schedules=SCHEDULES
+    ),
 )
 
 #: name -> :class:`MethodSpec` (callable with the common signature).
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _SPECS}
 
+#: Old registry names, kept for one release: name -> (method, the schedule it meant).
+DEPRECATED_NAMES: dict[str, tuple[str, str]] = {
+    "idg-pilot": ("idg", "pilot"),
+    "idg-uniform": ("idg", "uniform"),
+}
+
 
 def get_method(name: str) -> MethodSpec:
-    """The method registered under ``name`` (ValueError if unknown)."""
+    """The method registered under ``name`` (ValueError if unknown).
+
+    The old names ``idg-pilot`` and ``idg-uniform`` give ``idg`` with that schedule fixed,
+    and a ``DeprecationWarning``.
+    """
+    if name in DEPRECATED_NAMES:
+        method, schedule = DEPRECATED_NAMES[name]
+        warnings.warn(
+            f"method {name!r} is deprecated and will be removed in the next release; use "
+            f"method {method!r} with schedule={schedule!r} (--schedule {schedule})",
+            DeprecationWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return dataclasses.replace(METHODS[method], name=name, options={"schedule": schedule})
     try:
         return METHODS[name]
     except KeyError:

@@ -81,10 +81,10 @@ def _check_batch_size(batch_size: object) -> int:
 
 def _images_per_pass(batch_size: object, images: Tensor) -> int:
     """``batch_size``, or for ``"auto"`` the path methods' rule (~0.5 M input elements per pass
-    on the CPU; see :func:`idgrad.engine.integrator.resolve_chunk_size`): EfficientNet-Lite0 ran
+    on the CPU; see :func:`idgrad.core.seam.resolve_chunk_size`): EfficientNet-Lite0 ran
     2.5x faster forward-only in passes of 4 images than of 64 on 2 CPU cores."""
     if batch_size == "auto":
-        from idgrad.engine.integrator import resolve_chunk_size
+        from idgrad.core.seam import resolve_chunk_size
 
         return resolve_chunk_size("auto", (images,)) or 1
     return _check_batch_size(batch_size)

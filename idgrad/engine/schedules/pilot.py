@@ -1,115 +1,40 @@
-"""Quadrature schedules on the path parameter ``alpha`` in ``[0, 1]``.
+"""The paper's pilot schedule (Walker et al., AAAI 2024, Algorithm 1), done per example.
 
-A schedule is a value: the points ``alpha_k`` at which a path method evaluates the
-model, and the weights ``w_k`` of those points, in float64, so that
-
-    integral_0^1 h(alpha) d alpha  ~=  sum_k w_k h(alpha_k),     sum_k w_k = 1.
-
-A schedule holds one row per example (shape ``(B, S)``) or one shared row
-(shape ``(1, S)``), which broadcasts over the batch. This module knows nothing
-about models: the adaptive schedule is built from the values of a pilot pass.
-
-Rules (captum's names):
-
-==================== ===================================== ===============
-rule                 points (n of them)                    exact up to
-==================== ===================================== ===============
-``riemann_left``     k/n,            k = 0..n-1            degree 0
-``riemann_right``    k/n,            k = 1..n              degree 0
-``riemann_middle``   (k + 1/2)/n,    k = 0..n-1            degree 1
-``riemann_trapezoid`` k/(n-1),       k = 0..n-1 (ends 1/2) degree 1
-``gausslegendre``    Gauss-Legendre nodes on [0, 1]        degree 2n - 1
-==================== ===================================== ===============
+A forward-only pilot evaluates ``F`` at ``N + 1`` uniform points; each pilot interval's
+share of the ``n_steps`` gradient points follows how much ``F`` changes across it
+(:func:`interval_scores`, :func:`allocate_budget`), with a uniform floor so that no interval
+starves; inside an interval a rule places its points (:func:`composite_schedule`,
+:func:`adaptive_schedule`). :class:`PilotSchedule` is the policy the engine runs
+(``schedule="pilot"``).
 
 Example:
-    >>> s = uniform_schedule(4, "riemann_middle")
+    >>> pilot = torch.tensor([[0.0, 1.0, 1.0, 1.0, 1.0]])  # all change in [0, 1/4]
+    >>> s = adaptive_schedule(pilot, 8, floor_fraction=0.0, neighbour_fraction=0.0)
     >>> s.alphas.tolist()
-    [[0.125, 0.375, 0.625, 0.875]]
-    >>> float(s.weights.sum())
-    1.0
+    [[0.025, 0.075, 0.125, 0.175, 0.225, 0.375, 0.625, 0.875]]
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Literal, NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from idgrad.core.validation import check_int
+from idgrad.engine.evaluator import Evaluator
+from idgrad.engine.rules import Schedule, check_rule, rule_points
+from idgrad.engine.schedules import Outcome
+from idgrad.engine.schedules.uniform import grid_outcome
 
 __all__ = [
-    "RULES",
-    "Rule",
-    "Schedule",
+    "PilotSchedule",
     "adaptive_schedule",
     "allocate_budget",
-    "check_rule",
     "composite_schedule",
     "default_pilot_steps",
     "interval_scores",
-    "rule_points",
-    "uniform_schedule",
 ]
-
-Rule = Literal[
-    "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"
-]
-#: The quadrature rules every path method accepts as ``method``.
-RULES: tuple[str, ...] = (
-    "riemann_left",
-    "riemann_right",
-    "riemann_middle",
-    "riemann_trapezoid",
-    "gausslegendre",
-)
-
-
-class Schedule(NamedTuple):
-    """Points and weights of a quadrature on ``[0, 1]``.
-
-    Attributes:
-        alphas: ``(B, S)`` or ``(1, S)`` float64 points in ``[0, 1]``.
-        weights: same shape, float64, each row sums to 1.
-    """
-
-    alphas: torch.Tensor
-    weights: torch.Tensor
-
-    @property
-    def n_points(self) -> int:
-        """Number of points per example (``S``)."""
-        return int(self.alphas.shape[-1])
-
-    def expand(self, batch_size: int) -> Schedule:
-        """Return the schedule with one row per example (``(batch_size, S)``)."""
-        rows = self.alphas.shape[0]
-        if rows == batch_size:
-            return self
-        if rows != 1:
-            raise ValueError(
-                f"schedule has {rows} rows; it cannot serve a batch of {batch_size} examples"
-            )
-        return Schedule(
-            self.alphas.expand(batch_size, -1).contiguous(),
-            self.weights.expand(batch_size, -1).contiguous(),
-        )
-
-    def integrate(self, values: torch.Tensor) -> torch.Tensor:
-        """``sum_k w_k values[..., k]`` over the last axis (values ``(B, S)``)."""
-        return (self.weights.to(values.dtype) * values).sum(-1)
-
-
-def check_rule(rule: str, adaptive: bool = False) -> None:
-    """Raise ValueError for an unknown rule, or one an adaptive schedule cannot use."""
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
-    if adaptive and rule == "riemann_trapezoid":
-        raise ValueError(
-            "adaptive schedules place points inside each pilot interval; riemann_trapezoid "
-            "would evaluate shared interval ends twice: use riemann_middle or gausslegendre"
-        )
 
 
 def default_pilot_steps(n_steps: int) -> int:
@@ -128,73 +53,6 @@ def default_pilot_steps(n_steps: int) -> int:
         (8, 50, 2)
     """
     return max(1, min(n_steps // 2, max(8, n_steps // 8)))
-
-
-def rule_points(n: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
-    """Points and weights of an ``n``-point rule on ``[0, 1]`` (float64 numpy arrays).
-
-    Args:
-        n: number of points (>= 1).
-        rule: one of :data:`RULES`.
-
-    Returns:
-        ``(alphas, weights)``, each of shape ``(n,)``; the weights sum to 1.
-
-    Example:
-        >>> a, w = rule_points(3, "riemann_trapezoid")
-        >>> a.tolist(), w.tolist()
-        ([0.0, 0.5, 1.0], [0.25, 0.5, 0.25])
-    """
-    n = check_int(n, "n_steps")
-    if not isinstance(rule, str):
-        raise TypeError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
-    alphas, weights = _rule_points(n, rule)
-    return alphas.copy(), weights.copy()
-
-
-@functools.lru_cache(maxsize=256)
-def _rule_points(n: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`rule_points` without the checks, cached (Gauss-Legendre nodes cost ~1 ms)."""
-    if rule == "riemann_left":
-        alphas = np.arange(n, dtype=np.float64) / n
-        weights = np.full(n, 1.0 / n)
-    elif rule == "riemann_right":
-        alphas = np.arange(1, n + 1, dtype=np.float64) / n
-        weights = np.full(n, 1.0 / n)
-    elif rule == "riemann_middle":
-        alphas = (np.arange(n, dtype=np.float64) + 0.5) / n
-        weights = np.full(n, 1.0 / n)
-    elif rule == "riemann_trapezoid":
-        if n == 1:
-            raise ValueError("riemann_trapezoid needs n_steps >= 2 (both end points)")
-        alphas = np.arange(n, dtype=np.float64) / (n - 1)
-        weights = np.full(n, 1.0 / (n - 1))
-        weights[0] = weights[-1] = 0.5 / (n - 1)
-    elif rule == "gausslegendre":
-        nodes, gl_weights = np.polynomial.legendre.leggauss(n)
-        alphas = (nodes + 1.0) / 2.0
-        weights = gl_weights / 2.0
-    else:
-        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
-    alphas.setflags(write=False)
-    weights.setflags(write=False)
-    return alphas, weights
-
-
-def uniform_schedule(
-    n_steps: int, rule: str = "gausslegendre", device: torch.device | str | None = None
-) -> Schedule:
-    """The ``n_steps``-point rule on ``[0, 1]`` as a shared ``(1, n_steps)`` schedule.
-
-    Example:
-        >>> uniform_schedule(2, "riemann_left").alphas.tolist()
-        [[0.0, 0.5]]
-    """
-    alphas, weights = rule_points(n_steps, rule)
-    return Schedule(
-        torch.as_tensor(alphas, dtype=torch.float64, device=device).unsqueeze(0),
-        torch.as_tensor(weights, dtype=torch.float64, device=device).unsqueeze(0),
-    )
 
 
 def composite_schedule(
@@ -393,7 +251,7 @@ def adaptive_schedule(
             f"pilot_outputs must be (B, N + 1) with N >= 1, got {tuple(pilot_outputs.shape)}"
         )
     n_steps = check_int(n_steps, "n_steps")
-    check_rule(rule, adaptive=True)
+    _check_pilot_rule(rule)
     pilot = pilot_outputs.detach().to(torch.float64).cpu()
     if not torch.isfinite(pilot).all():
         raise ValueError("pilot outputs contain NaN or Inf")
@@ -481,3 +339,38 @@ def _composite_with_gaps(
         alphas_rows.append(np.concatenate(a_parts))
         weights_rows.append(np.concatenate(w_parts))
     return np.stack(alphas_rows), np.stack(weights_rows)
+
+
+def _check_pilot_rule(rule: str) -> None:
+    check_rule(rule)
+    if rule == "riemann_trapezoid":
+        raise ValueError(
+            "the pilot schedule places points inside each pilot interval; riemann_trapezoid "
+            "would evaluate shared interval ends twice: use riemann_middle or gausslegendre"
+        )
+
+
+@dataclass(frozen=True)
+class PilotSchedule:
+    """The paper's schedule: ``n_pilot_steps + 1`` forward-only pilot points, then ``n_steps``
+    gradient points placed by :func:`adaptive_schedule` (``rule`` inside each pilot interval)."""
+
+    n_steps: int
+    rule: str
+    n_pilot_steps: int
+
+    def run(self, evaluator: Evaluator, needs_ends: bool) -> Outcome:
+        """The pilot pass, then one pass over the adaptive schedule's points."""
+        batch = evaluator.batch
+        grid = torch.linspace(0.0, 1.0, self.n_pilot_steps + 1, dtype=torch.float64)
+        pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
+        pilot_outputs = evaluator.grid_values(pilot_alphas)
+        schedule = adaptive_schedule(pilot_outputs.cpu(), self.n_steps, rule=self.rule)
+        return grid_outcome(
+            evaluator,
+            schedule.alphas.contiguous(),
+            schedule.weights.contiguous(),
+            needs_ends,
+            forward_evals=self.n_pilot_steps + 1,
+            pilot=(pilot_alphas, pilot_outputs),
+        )

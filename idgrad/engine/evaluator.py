@@ -1,0 +1,301 @@
+"""The evaluator: the model along a path, in memory-bounded chunks, weighted sums streamed.
+
+Every model call of a path integral goes through :class:`Evaluator`. A pass takes points
+``(example b, alpha)`` with one or several weights each (``W`` rules sharing the points) and,
+in chunks of at most ``internal_batch_size`` points (which may cut through an example),
+returns
+
+* ``outputs[i]     = F(gamma_b(alpha_i))``,
+* ``derivatives[i] = F'(alpha_i) = grad F . d gamma / d alpha`` (exact, by the chain rule:
+  no extra model call),
+* ``sums[w][j][b]  = sum_i weights[w, i] c_i grad_j F(gamma_b(alpha_i))`` per input ``j``
+  (times the velocity for a path other than the straight line), where ``c_i`` is the
+  integrand's factor (1 for Integrated Gradients, ``F'(alpha_i)`` for Integrated Decision
+  Gradients),
+* optionally ``sketch[i] = c_i (grad F (.) d gamma / d alpha) R``, a few random projections
+  of the integrand at each point (what a schedule may read to decide where to go next,
+  without keeping a gradient per point).
+
+Every point carries its own weights, so the results do not depend on the chunk size
+beyond floating-point summation order. Accumulation is in float64 for float64 inputs and
+float32 otherwise. A NaN or infinite ``F`` or gradient raises
+:class:`~idgrad.core.validation.NonFiniteError` naming the example and its ``alpha``.
+
+Example:
+    >>> from idgrad.core.seam import ModelSeam
+    >>> from idgrad.engine.paths import StraightPath
+    >>> f = lambda x: (x ** 2).sum(1)                       # F(x) = sum x_i^2
+    >>> x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    >>> seam = ModelSeam.build(f, (x,), target=None, additional_forward_args=None)
+    >>> ev = Evaluator(seam, StraightPath((x,), (torch.zeros_like(x),)), (x,), None)
+    >>> a = torch.tensor([[0.5]], dtype=torch.float64)     # one midpoint, weight 1
+    >>> p = ev.grid(a, a.new_ones(1, 1, 1))
+    >>> p.sums[0][0].tolist(), p.derivatives.tolist()     # grad F at x / 2; F' = grad F . x
+    [[[1.0, 2.0]], [[5.0]]]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from idgrad.core.seam import ModelSeam, PointLabel, accumulation_dtype, chunk_bounds
+from idgrad.engine.paths import Path, StraightPath, grid_blocks
+
+__all__ = ["Evaluator", "Pass"]
+
+
+class Pass(NamedTuple):
+    """What one pass over a set of points gives (see the module docstring).
+
+    Attributes:
+        outputs: ``F`` per point, ``(B, S)`` for a grid, ``(n,)`` for scattered points.
+        derivatives: ``F'`` per point, same shape.
+        sums: one entry per weight set, each a tuple with one ``(B, ...)`` tensor per input.
+        sketch: ``(n, r)`` float64 projections of the integrand per point, or None.
+    """
+
+    outputs: torch.Tensor
+    derivatives: torch.Tensor
+    sums: list[tuple[torch.Tensor, ...]]
+    sketch: torch.Tensor | None
+
+
+class Evaluator:
+    """The model along ``path``, evaluated in chunks (see the module docstring).
+
+    Args:
+        seam: the model seam built for ``inputs``.
+        path: a :class:`~idgrad.engine.paths.StraightPath` or any
+            :class:`~idgrad.engine.paths.Path`.
+        inputs: the inputs (their shapes, dtypes and device shape the sums).
+        chunk: at most this many points per forward/backward pass (None: all at once).
+        decision_weighted: weight each gradient by ``F'`` (IDG) rather than 1 (IG).
+        velocity_in_sums: multiply each gradient by the path's velocity inside the sums
+            (a curved path); the straight path's constant velocity ``x - x'`` is applied
+            once by the integrand instead.
+    """
+
+    def __init__(
+        self,
+        seam: ModelSeam,
+        path: Path,
+        inputs: tuple[torch.Tensor, ...],
+        chunk: int | None,
+        decision_weighted: bool = False,
+        velocity_in_sums: bool | None = None,
+    ) -> None:
+        self.seam = seam
+        self.path = path
+        self.inputs = inputs
+        self.chunk = chunk
+        self.decision_weighted = decision_weighted
+        self.straight = isinstance(path, StraightPath)
+        self.velocity_in_sums = (
+            (not self.straight) if velocity_in_sums is None else velocity_in_sums
+        )
+        self.batch = int(inputs[0].shape[0])
+        self.device = inputs[0].device
+        self.acc = accumulation_dtype(inputs[0].dtype)
+        self.sum_dtypes = [accumulation_dtype(x.dtype) for x in inputs]
+        self.diffs = path.differences() if isinstance(path, StraightPath) else None
+
+    # ----------------------------------------------------------------- forward only
+
+    def values(self, rows: np.ndarray, alphas: np.ndarray) -> torch.Tensor:
+        """Forward only: ``F`` at the points (example ``rows[i]`` at ``alphas[i]``), ``(n,)``."""
+        n = len(rows)
+        out = torch.empty(n, dtype=self.acc, device=self.device)
+        for lo, hi in chunk_bounds(n, self.chunk):
+            r = torch.as_tensor(rows[lo:hi], dtype=torch.long, device=self.device)
+            a = torch.as_tensor(alphas[lo:hi], dtype=torch.float64)
+            pts = tuple(p.detach() for p in self.path.points(r, a))
+            label = _label(alphas, lo)
+            out[lo:hi] = self.seam.scalars(pts, r, label).to(self.acc)
+        return out
+
+    def grid_values(self, alphas: torch.Tensor) -> torch.Tensor:
+        """Forward only: ``F`` on a ``(B, S)`` grid of points, ``(B, S)``."""
+        batch, size = alphas.shape
+        rows = np.repeat(np.arange(batch), size)
+        return self.values(rows, alphas.detach().cpu().numpy().reshape(-1)).reshape(batch, size)
+
+    # ----------------------------------------------------------------- forward + backward
+
+    def grid(
+        self,
+        alphas: torch.Tensor,
+        weights: torch.Tensor,
+        sketch: list[torch.Tensor] | None = None,
+    ) -> Pass:
+        """One pass over the ``(B, S)`` grid ``alphas`` with ``(W, B, S)`` weights.
+
+        Outputs and derivatives come back as ``(B, S)``.
+        """
+        batch, size = alphas.shape
+        alphas_cpu = alphas.detach().to(torch.float64).cpu()
+        weights_cpu = weights.detach().to(torch.float64).cpu().reshape(weights.shape[0], -1)
+        rows = np.repeat(np.arange(batch), size)
+        result = self._run(rows, alphas_cpu.reshape(-1), weights_cpu, sketch, grid=alphas_cpu)
+        return result._replace(
+            outputs=result.outputs.reshape(batch, size),
+            derivatives=result.derivatives.reshape(batch, size),
+        )
+
+    def scatter(
+        self,
+        rows: np.ndarray,
+        alphas: np.ndarray,
+        weights: np.ndarray,
+        sketch: list[torch.Tensor] | None = None,
+    ) -> Pass:
+        """One pass over scattered points: ``rows`` ``(n,)`` (sorted), ``alphas`` ``(n,)``,
+        ``weights`` ``(W, n)``."""
+        return self._run(
+            np.asarray(rows, dtype=np.int64),
+            torch.as_tensor(np.asarray(alphas, dtype=np.float64)),
+            torch.as_tensor(np.asarray(weights, dtype=np.float64)).reshape(len(weights), -1),
+            sketch,
+        )
+
+    def _run(
+        self,
+        rows: np.ndarray,
+        alphas: torch.Tensor,
+        weights: torch.Tensor,
+        sketch: list[torch.Tensor] | None,
+        grid: torch.Tensor | None = None,
+    ) -> Pass:
+        n = len(rows)
+        n_sets = int(weights.shape[0])
+        outputs = torch.empty(n, dtype=self.acc, device=self.device)
+        derivatives = torch.empty(n, dtype=self.acc, device=self.device)
+        sums = [
+            tuple(
+                torch.zeros(x.shape, dtype=d, device=self.device)
+                for x, d in zip(self.inputs, self.sum_dtypes)
+            )
+            for _ in range(n_sets)
+        ]
+        sketches = (
+            torch.empty(n, sketch[0].shape[1], dtype=torch.float64, device=self.device)
+            if sketch is not None
+            else None
+        )
+        alphas_np = alphas.numpy()
+        size = None if grid is None else int(grid.shape[1])
+        for lo, hi in chunk_bounds(n, self.chunk):
+            k = hi - lo
+            rows_dev = torch.as_tensor(rows[lo:hi], dtype=torch.long, device=self.device)
+            blocks = grid_blocks(lo, hi, size) if size is not None else None
+            velocities = None
+            if blocks is not None and isinstance(self.path, StraightPath):
+                pts = self.path.grid_points(grid, blocks)  # type: ignore[arg-type]
+            elif self.velocity_in_sums or not self.straight:
+                raw_pts, raw_vel = self.path.points_and_velocities(rows_dev, alphas[lo:hi])
+                pts = tuple(p.detach() for p in raw_pts)
+                velocities = [
+                    v.detach().to(d).reshape(k, -1) for v, d in zip(raw_vel, self.sum_dtypes)
+                ]
+            else:
+                pts = tuple(p.detach() for p in self.path.points(rows_dev, alphas[lo:hi]))
+            values, grads = self.seam.scalars_and_grads(pts, rows_dev, _label(alphas_np, lo))
+            flat = [g.to(d).reshape(k, -1) for g, d in zip(grads, self.sum_dtypes)]
+            del grads, pts
+            deriv = torch.zeros(k, dtype=self.acc, device=self.device)
+            if velocities is None:
+                # straight path: F' = grad F . (x - x'), per block a batched matrix product
+                assert self.diffs is not None
+                for g, d in zip(flat, self.diffs):
+                    deriv += _dot_rows(g, d, rows_dev, blocks).to(self.acc)
+            else:
+                for g, v in zip(flat, velocities):
+                    deriv += (g * v).sum(1).to(self.acc)
+                if self.velocity_in_sums:
+                    flat = [g * v for g, v in zip(flat, velocities)]
+            factor = deriv.to(torch.float64) if self.decision_weighted else None
+            if sketches is not None:
+                assert sketch is not None
+                sketches[lo:hi] = self._sketch(flat, velocities, rows_dev, blocks, sketch, factor)
+            for s, w in zip(sums, weights):
+                coef = w[lo:hi].to(self.device)
+                if factor is not None:
+                    coef = coef * factor
+                for g, total in zip(flat, s):
+                    _add_rows(total.view(self.batch, -1), g, coef.to(g.dtype), rows_dev, blocks)
+            outputs[lo:hi] = values.to(self.acc)
+            derivatives[lo:hi] = deriv
+            del flat, values
+        return Pass(outputs, derivatives, sums, sketches)
+
+    def _sketch(
+        self,
+        flat: list[torch.Tensor],
+        velocities: list[torch.Tensor] | None,
+        rows: torch.Tensor,
+        blocks: list[tuple[int, int, int, int]] | None,
+        matrices: list[torch.Tensor],
+        factor: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """``c (grad F (.) velocity) R`` per point, summed over the inputs, float64."""
+        out = torch.zeros(len(rows), matrices[0].shape[1], dtype=torch.float64, device=self.device)
+        for j, (g, m) in enumerate(zip(flat, matrices)):
+            if velocities is None:
+                assert self.diffs is not None
+                u = g * self.diffs[j].reshape(self.batch, -1).index_select(0, rows).to(g.dtype)
+            elif self.velocity_in_sums:
+                u = g  # already times the velocity
+            else:
+                u = g * velocities[j]
+            out += (u @ m.to(u.dtype)).to(torch.float64)
+        if factor is not None:
+            out *= factor.unsqueeze(1)
+        return out
+
+
+def _label(alphas: np.ndarray, first: int) -> PointLabel:
+    """Error-message words for point ``i`` of a chunk starting at ``first``: its ``alpha``."""
+    return lambda i: f"alpha = {float(alphas[first + i]):.6g}"
+
+
+def _dot_rows(
+    g: torch.Tensor,
+    diffs: torch.Tensor,
+    rows: torch.Tensor,
+    blocks: list[tuple[int, int, int, int]] | None,
+) -> torch.Tensor:
+    """``g[i] . diffs[rows[i]]`` per point (one batched product per grid block)."""
+    d = diffs.reshape(diffs.shape[0], -1)
+    if blocks is None:
+        return (g * d.index_select(0, rows).to(g.dtype)).sum(1)
+    out = torch.empty(g.shape[0], dtype=g.dtype, device=g.device)
+    off = 0
+    for r0, r1, k0, k1 in blocks:
+        size = (r1 - r0) * (k1 - k0)
+        block = g[off : off + size].reshape(r1 - r0, k1 - k0, -1)
+        out[off : off + size] = torch.bmm(block, d[r0:r1].unsqueeze(2).to(g.dtype)).reshape(-1)
+        off += size
+    return out
+
+
+def _add_rows(
+    total: torch.Tensor,
+    g: torch.Tensor,
+    coef: torch.Tensor,
+    rows: torch.Tensor,
+    blocks: list[tuple[int, int, int, int]] | None,
+) -> None:
+    """``total[rows[i]] += coef[i] g[i]``: one batched product per grid block, else index_add."""
+    if blocks is None:
+        total.index_add_(0, rows, g * coef.unsqueeze(1))
+        return
+    off = 0
+    for r0, r1, k0, k1 in blocks:
+        n_rows, cols = r1 - r0, k1 - k0
+        size = n_rows * cols
+        v = g[off : off + size].reshape(n_rows, cols, -1)
+        w = coef[off : off + size].reshape(n_rows, 1, cols)
+        total[r0:r1] += torch.bmm(w, v).reshape(n_rows, -1)
+        off += size
