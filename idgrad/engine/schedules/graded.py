@@ -1,32 +1,496 @@
-"""The graded schedule (placeholder while the algorithm is rebuilt)."""
+"""The graded schedule: Gauss-Legendre where the path is smooth, points where the integrand is.
+
+Per example, every point a gradient evaluation (``F``, ``F'`` and the integrand from one
+backward pass), in two passes through the model for a fixed budget of ``n`` points:
+
+1. **probe**: the two ends of the path and every fourth node of the ``n``-point
+   Gauss-Legendre rule (``m`` nodes, 4 to 64), each with a few random projections of the
+   integrand (:mod:`idgrad.engine.estimate`).
+2. **decide**: where is the integrand active? On each cell between probe nodes, its size
+   at the two ends, raised where ``F`` moved more than its end slopes allow (a feature the
+   probe stepped over; squared for IDG, whose integrand carries ``F'``). A concentrated
+   activity gets a smooth map (:class:`idgrad.engine.maps.SinhMap`: a sinh kernel on a
+   uniform floor). The map is used when it promises a clear gain: under the rough-integrand
+   model (error``^2 ~ integral size^2 h^2``, ``h`` the local spacing) its ``n - m`` mapped
+   points beat the ``n`` plain ones by :data:`ROUGH_MARGIN` (or :data:`GRAY_MARGIN` when the
+   probe looks only slightly rough); on a smooth path (the probe's projections follow
+   quadratics on 5 neighbouring nodes to :data:`SMOOTH_ROUGHNESS`), only when the feature is
+   narrower than the plain rule's spacing there. Otherwise the plain rule it is.
+3. **complete**: the plain ``n``-point Gauss-Legendre rule (the probe's nodes are among its
+   nodes and keep their weights: nothing is wasted, and on smooth paths this *is* the
+   uniform rule), or Gauss-Legendre on ``n - m`` points in the mapped coordinate (the probe
+   only steered).
+
+Budgets below :data:`MIN_BUDGET` are the plain rule at once (nothing can be learnt first).
+The estimate of each example's relative error comes from the final rule's projections
+(:func:`idgrad.engine.estimate.estimate_errors`). With ``rtol``, rounds follow: an example
+above ``rtol`` gets a fresh rule with as many points as its estimate says it needs (rough:
+``n E / rtol``, smooth: twice as many), within ``max_evaluations``; an example whose
+estimate stops falling (a noise floor) or that reaches the cap stops, with a
+:class:`~idgrad.core.results.ToleranceWarning` saying which and why.
+
+Example:
+    >>> GradedSchedule(n_steps=32)
+    GradedSchedule(n_steps=32, rtol=None, max_evaluations=None)
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from idgrad.engine.evaluator import Evaluator
+from idgrad.core.guard import user_stacklevel
+from idgrad.core.results import ToleranceWarning
+from idgrad.engine.estimate import estimate_errors
+from idgrad.engine.evaluator import Evaluator, Pass
+from idgrad.engine.maps import SinhMap, fit_map
 from idgrad.engine.rules import rule_points
 from idgrad.engine.schedules import Outcome
-from idgrad.engine.schedules.uniform import grid_outcome
 
 __all__ = ["GradedSchedule"]
+
+#: Budgets below this are the plain Gauss-Legendre rule (no probe).
+MIN_BUDGET = 16
+#: Share of the budget the probe takes, and its bounds.
+PROBE_SHARE, PROBE_MIN, PROBE_MAX = 0.25, 4, 64
+#: Random projections of the integrand per point.
+SKETCH_SIZE = 32
+#: Map gains required on rough paths, on slightly rough ones, and on smooth ones.
+ROUGH_MARGIN, GRAY_MARGIN, SMOOTH_MARGIN = 0.7, 0.55, 0.7
+#: Roughness (median relative residual of quadratic fits on 5 probe nodes) below which the
+#: path counts as smooth, and above which as rough.
+SMOOTH_ROUGHNESS, ROUGH_ROUGHNESS = 0.25, 0.35
+#: The first budget of a tolerance run, and the extra share its rounds aim above the need.
+RTOL_START, RTOL_MARGIN = 32, 1.25
+#: An estimate that falls by less than this factor in a round has hit a floor.
+STALL = 0.8
+#: Map fitting (see :func:`idgrad.engine.maps.fit_map`).
+MAP_OPTIONS = dict(power=1.0, reach=0.25, width_scale=0.25, min_floor=0.1, concentration=2.0)
 
 
 @dataclass(frozen=True)
 class GradedSchedule:
-    """Points where the integrand needs them; ``n_steps`` or ``rtol``."""
+    """Points where the integrand needs them: ``n_steps`` per example, or ``rtol``."""
 
     n_steps: int | None = None
     rtol: float | None = None
     max_evaluations: int | None = None
 
     def run(self, evaluator: Evaluator, needs_ends: bool) -> Outcome:
-        n = self.n_steps or 64
-        a, w = rule_points(n, "gausslegendre")
-        batch = evaluator.batch
-        alphas = torch.as_tensor(a).unsqueeze(0).expand(batch, -1).contiguous()
-        weights = torch.as_tensor(w).unsqueeze(0).expand(batch, -1).contiguous()
-        out = grid_outcome(evaluator, alphas, weights, True)
-        return out._replace(error=torch.full((batch,), float("nan"), dtype=torch.float64))
+        """Probe, decide and complete (and refine to ``rtol``); see the module docstring."""
+        return _Run(evaluator, self).outcome()
+
+
+class _Rule:
+    """The final rule of every example: nodes, weights, values, projections, sums."""
+
+    def __init__(self, batch: int) -> None:
+        self.alphas: list[np.ndarray] = [np.zeros(0)] * batch
+        self.weights: list[np.ndarray] = [np.zeros(0)] * batch
+        self.outputs: list[np.ndarray] = [np.zeros(0)] * batch
+        self.derivs: list[np.ndarray] = [np.zeros(0)] * batch
+        self.error = np.full(batch, np.inf)
+        self.rough = np.ones(batch, dtype=bool)
+        self.size = np.zeros(batch, dtype=np.int64)  # points of the rule (for the next round)
+        self.map: list[SinhMap | None] = [None] * batch
+        self.sums: list[torch.Tensor] | None = None
+
+
+class _Run:
+    def __init__(self, evaluator: Evaluator, policy: GradedSchedule) -> None:
+        self.ev = evaluator
+        self.policy = policy
+        self.batch = evaluator.batch
+        self.spent = np.zeros(self.batch, dtype=np.int64)
+        self.start = np.full(self.batch, np.nan)
+        self.end = np.full(self.batch, np.nan)
+        self.eps = float(torch.finfo(evaluator.inputs[0].dtype).eps)
+        gen = torch.Generator().manual_seed(0)
+        self.sketch = [
+            torch.randn(int(x[0].numel()), SKETCH_SIZE, generator=gen, dtype=torch.float64)
+            .to(device=evaluator.device, dtype=d)
+            .div_(math.sqrt(SKETCH_SIZE))
+            for x, d in zip(evaluator.inputs, evaluator.sum_dtypes)
+        ]
+        self.rule = _Rule(self.batch)
+        self.stop_reason = np.array([""] * self.batch, dtype=object)
+
+    # ------------------------------------------------------------------ passes
+
+    def _pass(self, rows: np.ndarray, alphas: np.ndarray, weights: np.ndarray) -> Pass:
+        order = np.argsort(rows, kind="stable")
+        p = self.ev.scatter(rows[order], alphas[order], weights[order][None], self.sketch)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        sketch = p.sketch
+        assert sketch is not None
+        return p._replace(
+            outputs=p.outputs[inverse],
+            derivatives=p.derivatives[inverse],
+            sketch=sketch[inverse],
+        )
+
+    # ------------------------------------------------------------------ one budget
+
+    def fixed(self, rows: np.ndarray, n: int) -> None:
+        """Probe, decide and complete a rule of ``n`` points for the examples ``rows``."""
+        nodes, weights = rule_points(n, "gausslegendre")
+        count = len(rows)
+        if n < MIN_BUDGET:
+            alphas = np.concatenate([[0.0, 1.0], nodes])
+            w = np.concatenate([[0.0, 0.0], weights])
+            p = self._pass(np.repeat(rows, n + 2), np.tile(alphas, count), np.tile(w, count))
+            self._keep_ends(rows, p, n + 2)
+            self._finish_plain(rows, n, nodes, weights, p, slice(2, None), n + 2, None)
+            return
+        m = int(min(PROBE_MAX, max(PROBE_MIN, round(PROBE_SHARE * n))))
+        idx = np.unique(np.round(np.linspace(0, n - 1, m)).astype(np.int64))
+        m = len(idx)
+        probe_alphas = np.concatenate([[0.0, 1.0], nodes[idx]])
+        probe_weights = np.concatenate([[0.0, 0.0], weights[idx]])
+        p = self._pass(
+            np.repeat(rows, m + 2),
+            np.tile(probe_alphas, count),
+            np.tile(probe_weights, count),
+        )
+        self._keep_ends(rows, p, m + 2)
+        out = p.outputs.reshape(count, m + 2).to(torch.float64).cpu().numpy()
+        der = p.derivatives.reshape(count, m + 2).to(torch.float64).cpu().numpy()
+        sk = p.sketch.reshape(count, m + 2, -1).cpu().numpy()  # type: ignore[union-attr]
+        plan, mapping = self._decide(n, nodes[idx], out, der, sk)
+        # complete: the rest of the plain rule, or the mapped rule
+        rest = np.setdiff1d(np.arange(n), idx)
+        k = n - m
+        t_nodes, t_weights = rule_points(k, "gausslegendre")
+        new_rows, new_alphas, new_weights = [], [], []
+        mapped_alphas = mapping.inverse(np.broadcast_to(t_nodes, (count, k)))
+        mapped_weights = t_weights / mapping.pdf(mapped_alphas)
+        for i, r in enumerate(rows):
+            if plan[i]:
+                new_alphas.append(mapped_alphas[i])
+                new_weights.append(mapped_weights[i])
+            else:
+                new_alphas.append(nodes[rest])
+                new_weights.append(weights[rest])
+            new_rows.append(np.full(k, r))
+        q = self._pass(np.concatenate(new_rows), np.concatenate(new_alphas), np.concatenate(new_weights))
+        self.spent[rows] += m + 2 + k
+        qo = q.outputs.reshape(count, k).to(torch.float64).cpu().numpy()
+        qd = q.derivatives.reshape(count, k).to(torch.float64).cpu().numpy()
+        qs = q.sketch.reshape(count, k, -1).cpu().numpy()  # type: ignore[union-attr]
+        keep_probe = torch.as_tensor(~plan, device=self.ev.device)
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        sums = []
+        for s_probe, s_main in zip(p.sums[0], q.sums[0]):
+            flat_p = s_probe.reshape(self.batch, -1)[rows_dev]
+            flat_q = s_main.reshape(self.batch, -1)[rows_dev]
+            sums.append(flat_q + flat_p * keep_probe.to(flat_p.dtype).unsqueeze(1))
+        self._store_sums(rows, sums)
+        # the final rule per example, in t order, and its estimate
+        plain = ~plan
+        full_out = np.empty((count, n))
+        full_der = np.empty((count, n))
+        full_sk = np.empty((count, n, sk.shape[2]))
+        full_out[:, idx], full_out[:, rest] = out[:, 2:], qo
+        full_der[:, idx], full_der[:, rest] = der[:, 2:], qd
+        full_sk[:, idx], full_sk[:, rest] = sk[:, 2:], qs
+        for i, r in enumerate(rows):
+            if plain[i]:
+                self._set(r, nodes, weights, full_out[i], full_der[i], None)
+            else:
+                sub = SinhMap(mapping.c[i : i + 1], mapping.b[i : i + 1], mapping.f[i : i + 1])
+                self._set(r, mapped_alphas[i], mapped_weights[i], qo[i], qd[i], sub)
+        if plain.any():
+            self._estimate(rows[plain], weights, full_sk[plain], full_der[plain], None)
+        if plan.any():
+            rho = mapping.pdf(mapped_alphas)[plan]
+            self._estimate(rows[plan], t_weights, qs[plan] / rho[:, :, None], qd[plan], rho)
+
+    def _finish_plain(
+        self,
+        rows: np.ndarray,
+        n: int,
+        nodes: np.ndarray,
+        weights: np.ndarray,
+        p: Pass,
+        part: slice,
+        per_row: int,
+        rho: np.ndarray | None,
+    ) -> None:
+        count = len(rows)
+        out = p.outputs.reshape(count, per_row).to(torch.float64).cpu().numpy()[:, part]
+        der = p.derivatives.reshape(count, per_row).to(torch.float64).cpu().numpy()[:, part]
+        sk = p.sketch.reshape(count, per_row, -1).cpu().numpy()[:, part]  # type: ignore[union-attr]
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        self._store_sums(rows, [s.reshape(self.batch, -1)[rows_dev] for s in p.sums[0]])
+        self.spent[rows] += per_row
+        for i, r in enumerate(rows):
+            self._set(r, nodes, weights, out[i], der[i], None)
+        self._estimate(rows, weights, sk, der, rho)
+
+    def _keep_ends(self, rows: np.ndarray, p: Pass, per_row: int) -> None:
+        values = p.outputs.reshape(len(rows), per_row).to(torch.float64).cpu().numpy()
+        first = np.isnan(self.start[rows])
+        self.start[rows] = np.where(first, values[:, 0], self.start[rows])
+        self.end[rows] = np.where(first, values[:, 1], self.end[rows])
+
+    def _set(
+        self,
+        row: int,
+        alphas: np.ndarray,
+        weights: np.ndarray,
+        outputs: np.ndarray,
+        derivs: np.ndarray,
+        mapping: SinhMap | None,
+    ) -> None:
+        self.rule.alphas[row] = alphas
+        self.rule.weights[row] = weights
+        self.rule.outputs[row] = outputs
+        self.rule.derivs[row] = derivs
+        self.rule.size[row] = len(alphas)
+        self.rule.map[row] = mapping
+
+    def _store_sums(self, rows: np.ndarray, sums: list[torch.Tensor]) -> None:
+        if self.rule.sums is None:
+            self.rule.sums = [
+                torch.zeros((self.batch, s.shape[1]), dtype=s.dtype, device=s.device) for s in sums
+            ]
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        for total, s in zip(self.rule.sums, sums):
+            total[rows_dev] = s
+
+    def _estimate(
+        self,
+        rows: np.ndarray,
+        t_weights: np.ndarray,
+        sketches: np.ndarray,
+        derivs: np.ndarray,
+        rho: np.ndarray | None,
+    ) -> None:
+        """The estimate of the rule in ``t`` (sketches already times ``d alpha / dt``)."""
+        normaliser = None
+        if self.ev.decision_weighted:
+            normaliser = derivs**2 if rho is None else derivs**2 / rho
+        err, smooth = estimate_errors(t_weights, sketches, eps=self.eps, normaliser=normaliser)
+        self.rule.error[rows] = err
+        self.rule.rough[rows] = ~smooth
+
+    # ------------------------------------------------------------------ the decision
+
+    def _decide(
+        self,
+        n: int,
+        probe: np.ndarray,
+        outputs: np.ndarray,
+        derivs: np.ndarray,
+        sketches: np.ndarray,
+    ) -> tuple[np.ndarray, SinhMap]:
+        """Which examples get a map (``(C,)`` bool) and the maps (flat where none)."""
+        count, m2, r = sketches.shape
+        m = m2 - 2
+        # nodes in alpha order: 0, probe..., 1
+        order = np.concatenate([[0], np.arange(2, m2), [1]])
+        edges = np.concatenate([[0.0], probe, [1.0]])
+        size = np.linalg.norm(sketches[:, order], axis=2) / math.sqrt(r)
+        f = outputs[:, order]
+        fp = np.abs(derivs[:, order])
+        h = np.diff(edges)
+        slope = np.abs(np.diff(f, axis=1)) / np.maximum(h, 1e-300)
+        ends = (fp[:, :-1] + fp[:, 1:]) / 2
+        tiny = 1e-12 * np.maximum(slope.max(1, keepdims=True), 1e-300)
+        boost = np.maximum(1.0, slope / np.maximum(ends, tiny))
+        if self.ev.decision_weighted:
+            boost = boost**2
+        density = (size[:, :-1] + size[:, 1:]) / 2 * boost
+        mapping, concentrated = fit_map(
+            np.broadcast_to(edges, (count, len(edges))), density, **MAP_OPTIONS  # type: ignore[arg-type]
+        )
+        k = n - m
+        mid = (edges[:-1] + edges[1:]) / 2
+        plain_density = n * _gl_density(mid)[None]
+        mapped_density = k * _gl_density(mapping.cdf(np.broadcast_to(mid, (count, len(mid)))))
+        mapped_density = mapped_density * mapping.pdf(np.broadcast_to(mid, (count, len(mid))))
+        energy = density**2 * h
+        ratio = np.sqrt(
+            (energy / mapped_density**2).sum(1) / np.maximum((energy / plain_density**2).sum(1), 1e-300)
+        )
+        roughness = _roughness(probe, sketches[:, 2:])
+        spacing = np.pi * np.sqrt(np.maximum(mapping.c * (1 - mapping.c), 1e-12)) / n
+        smooth_ok = (mapping.b < 2 * spacing) & (ratio < SMOOTH_MARGIN)
+        gray_ok = ratio < GRAY_MARGIN
+        rough_ok = ratio < ROUGH_MARGIN
+        use = np.where(
+            roughness < SMOOTH_ROUGHNESS,
+            smooth_ok,
+            np.where(roughness < ROUGH_ROUGHNESS, gray_ok, rough_ok),
+        )
+        return concentrated & use, mapping
+
+    # ------------------------------------------------------------------ the runs
+
+    def outcome(self) -> Outcome:
+        policy = self.policy
+        everyone = np.arange(self.batch)
+        if policy.rtol is None:
+            assert policy.n_steps is not None
+            self.fixed(everyone, policy.n_steps)
+            return self._assemble(None)
+        cap = int(policy.max_evaluations or 0)
+        first = max(2, min(RTOL_START, cap - 2))
+        self.fixed(everyone, first)
+        while True:
+            todo = everyone[(self.rule.error > policy.rtol) & (self.stop_reason == "")]
+            if not len(todo):
+                break
+            groups: dict[int, list[int]] = {}
+            for r in todo:
+                size = int(self.rule.size[r])
+                err = float(self.rule.error[r])
+                if self.rule.rough[r]:
+                    want = math.ceil(size * min(err / policy.rtol, 16.0) * RTOL_MARGIN)
+                else:
+                    want = 2 * size
+                room = cap - int(self.spent[r]) - 2
+                if room < max(MIN_BUDGET, size + 1):
+                    self.stop_reason[r] = "max_evaluations"
+                    continue
+                groups.setdefault(min(want, room), []).append(int(r))
+            if not groups:
+                break
+            before = self.rule.error.copy()
+            for size, members in sorted(groups.items()):
+                self._round(np.array(members), size)
+            stalled = todo[self.rule.error[todo] > STALL * before[todo]]
+            for r in stalled:
+                if self.stop_reason[r] == "" and self.rule.error[r] > policy.rtol:
+                    self.stop_reason[r] = "floor"
+        return self._assemble(policy.rtol)
+
+    def _round(self, rows: np.ndarray, n: int) -> None:
+        """A fresh rule of ``n`` points for ``rows``, in each one's own coordinate."""
+        plain = np.array([self.rule.map[r] is None for r in rows])
+        if plain.any():
+            self.fixed(rows[plain], n)
+        mapped = rows[~plain]
+        if not len(mapped):
+            return
+        t_nodes, t_weights = rule_points(n, "gausslegendre")
+        maps = [self.rule.map[r] for r in mapped]
+        mapping = SinhMap(
+            np.array([m.c[0] for m in maps]),  # type: ignore[union-attr]
+            np.array([m.b[0] for m in maps]),  # type: ignore[union-attr]
+            np.array([m.f[0] for m in maps]),  # type: ignore[union-attr]
+        )
+        alphas = mapping.inverse(np.broadcast_to(t_nodes, (len(mapped), n)))
+        weights = t_weights / mapping.pdf(alphas)
+        p = self._pass(np.repeat(mapped, n), alphas.reshape(-1), weights.reshape(-1))
+        self.spent[mapped] += n
+        out = p.outputs.reshape(len(mapped), n).to(torch.float64).cpu().numpy()
+        der = p.derivatives.reshape(len(mapped), n).to(torch.float64).cpu().numpy()
+        sk = p.sketch.reshape(len(mapped), n, -1).cpu().numpy()  # type: ignore[union-attr]
+        rows_dev = torch.as_tensor(mapped, device=self.ev.device)
+        self._store_sums(mapped, [s.reshape(self.batch, -1)[rows_dev] for s in p.sums[0]])
+        for i, r in enumerate(mapped):
+            self._set(r, alphas[i], weights[i], out[i], der[i], maps[i])
+        rho = mapping.pdf(alphas)
+        self._estimate(mapped, t_weights, sk / rho[:, :, None], der, rho)
+
+    def _assemble(self, rtol: float | None) -> Outcome:
+        rule = self.rule
+        assert rule.sums is not None
+        batch = self.batch
+        size = int(rule.size.max())
+        alphas = np.full((batch, size), np.nan)
+        weights = np.zeros((batch, size))
+        outputs = np.full((batch, size), np.nan)
+        derivs = np.full((batch, size), np.nan)
+        fp_sum = np.zeros(batch)
+        for b in range(batch):
+            order = np.argsort(rule.alphas[b], kind="stable")
+            k = len(order)
+            alphas[b, :k] = rule.alphas[b][order]
+            weights[b, :k] = rule.weights[b][order]
+            outputs[b, :k] = rule.outputs[b][order]
+            derivs[b, :k] = rule.derivs[b][order]
+            fp_sum[b] = weights[b, :k] @ derivs[b, :k]
+        if rtol is not None:
+            self._warn(rtol)
+        device = self.ev.device
+        acc = self.ev.acc
+
+        def t(a: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+            return torch.as_tensor(a, device=device).to(dtype)
+
+        sums = tuple(
+            s.reshape(x.shape).to(d)
+            for s, x, d in zip(rule.sums, self.ev.inputs, self.ev.sum_dtypes)
+        )
+        return Outcome(
+            sums=sums,
+            fp_sum=t(fp_sum),
+            alphas=torch.as_tensor(alphas),
+            weights=torch.as_tensor(weights),
+            outputs=t(outputs, acc),
+            derivatives=t(derivs, acc),
+            start=t(self.start, acc),
+            end=t(self.end, acc),
+            evaluations=torch.as_tensor(self.spent),
+            n_gradient_evals=int(self.spent.sum()),
+            n_forward_evals=0,
+            error=torch.as_tensor(rule.error),
+        )
+
+    def _warn(self, rtol: float) -> None:
+        missed = np.flatnonzero(self.rule.error > rtol)
+        if not len(missed):
+            return
+        shown = ", ".join(
+            f"{i} ({self.rule.error[i]:.2g} after {int(self.spent[i])} evaluations"
+            + ("" if self.stop_reason[i] != "floor" else ", no longer falling")
+            + ")"
+            for i in missed[:10]
+        )
+        more = f" and {len(missed) - 10} more" if len(missed) > 10 else ""
+        floor = any(self.stop_reason[i] == "floor" for i in missed)
+        why = (
+            "; an estimate that stops falling has reached the precision the model's outputs "
+            "allow (its dtype, or a noisy model): raise rtol"
+            if floor
+            else "; raise max_evaluations or rtol"
+        )
+        warnings.warn(
+            f"rtol={rtol:g} was not reached for example(s) {shown}{more} (estimated errors; "
+            f"max_evaluations={self.policy.max_evaluations}){why}",
+            ToleranceWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
+def _gl_density(alpha: np.ndarray) -> np.ndarray:
+    """Gauss-Legendre's node density on ``[0, 1]`` for large ``n``: ``1 / (pi sqrt(a (1 - a)))``."""
+    return 1.0 / (np.pi * np.sqrt(np.clip(alpha * (1.0 - alpha), 1e-300, None)))
+
+
+def _roughness(nodes: np.ndarray, sketches: np.ndarray, window: int = 5) -> np.ndarray:
+    """Median relative residual of quadratic fits to ``window`` neighbouring nodes, per row.
+
+    Smooth integrands sampled finely enough follow a quadratic on a few neighbouring nodes
+    (small residual); rough ones (ReLU networks) and features the nodes step over do not.
+    """
+    count, m, r = sketches.shape
+    if m < window:
+        return np.ones(count)
+    starts = np.arange(m - window + 1)
+    x = nodes[starts[:, None] + np.arange(window)]  # (W, window)
+    x = (x - x.mean(1, keepdims=True)) / np.maximum(np.ptp(x, axis=1, keepdims=True), 1e-300)
+    vander = np.stack([np.ones_like(x), x, x**2], axis=2)  # (W, window, 3)
+    proj = vander @ np.linalg.pinv(vander)  # (W, window, window)
+    y = sketches[:, starts[:, None] + np.arange(window)]  # (C, W, window, r)
+    resid = y - np.einsum("wij,cwjr->cwir", proj, y)
+    centred = y - y.mean(2, keepdims=True)
+    rel = np.sqrt((resid**2).sum((2, 3)) / np.maximum((centred**2).sum((2, 3)), 1e-300))
+    return np.median(rel, axis=1)
