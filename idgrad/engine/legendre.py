@@ -119,7 +119,8 @@ __all__ = ["gauss_legendre"]
 #: Below this ``n``, Newton's method on the three-term recurrence (O(n^2)).
 _RECURRENCE_BELOW = 20
 #: The nodes at each end that come from the Bessel-type expansion (the rest: Stieltjes), and
-#: fewer below ``n = 40`` (where ``j_{0,10} / rho`` would exceed 0.8).
+#: fewer below ``n = 40``, so that they stay below ``theta = 0.9`` (``theta_k ~ j_{0,k} / rho``:
+#: ``theta_6 = 0.88`` at ``n = 20``, ``theta_10 = 0.76`` at ``n = 40``).
 _BOUNDARY_NODES = 10
 _BOUNDARY_NODES_SMALL = 6
 _BOUNDARY_SMALL_BELOW = 40
