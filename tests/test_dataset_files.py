@@ -265,3 +265,24 @@ def test_merged_arrays_must_have_the_manifests_shapes(run: Path) -> None:
     (run / "merged" / "checksums.json").write_text(json.dumps(sums))
     with pytest.raises(DamagedBlockError, match=r"errors.json is not \{index: message\}"):
         merge(run)
+
+
+def test_npy_data_whose_header_claims_more_than_the_file_holds(tmp_path: Path) -> None:
+    """Data and labels are mapped before they are read: a header that declares 80 GB in a
+    file of 160 bytes is one ValueError naming the file, never a MemoryError."""
+    from idgrad.dataset import ArrayDataset
+
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), np.float32))
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.zeros(4, np.int64))
+    raw = labels.read_bytes()
+    labels.write_bytes(raw.replace(b"(4,), }" + b" " * 10, b"(10000000000,), }"))
+    assert len(labels.read_bytes()) == len(raw)
+    for data, lab in ((tmp_path / "x.npy", labels), (labels, None)):
+        with pytest.raises(ValueError, match="labels.npy: mmap length is greater than file size"):
+            ArrayDataset.from_npy(data, labels=lab)
+    (tmp_path / "short.npy").write_bytes(b"\x93NUMPY\x01\x00")
+    with pytest.raises(ValueError, match="short.npy: EOF"):
+        ArrayDataset.from_npy(tmp_path / "short.npy")
+    ok = ArrayDataset.from_npy(tmp_path / "x.npy", labels=None)
+    assert len(ok) == 4
