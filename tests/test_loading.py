@@ -515,6 +515,33 @@ def test_zip_inflation_is_checked_for_every_zip_torch_reads(tmp_path: Path) -> N
     with pytest.raises(UnsafeFileError, match="zip_inflation=32"):
         load_model(state, factory=hostile.Linear)
 
+    class Zeros(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("big", torch.zeros(2**20))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.big[:3]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(Zeros()), str(tmp_path / "stored.pt"))
+    scripted = tmp_path / "deflated.pt"
+    with zipfile.ZipFile(tmp_path / "stored.pt") as zin:
+        with zipfile.ZipFile(scripted, "w", zipfile.ZIP_DEFLATED) as zout:
+            for info in zin.infolist():
+                zout.writestr(info.filename, zin.read(info.filename))
+    with pytest.raises(UnsafeFileError, match="zip_inflation=32"):
+        load_model(scripted)
+    model = load_model(scripted, limits=FileLimits(zip_inflation=1000))
+    assert model(torch.ones(3)).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_npy_in_the_other_byte_order_is_read_as_its_values(tmp_path: Path) -> None:
+    np.save(tmp_path / "big.npy", np.array([1.5, -2.0, 3.25], dtype=">f4"))
+    x = load_tensor(tmp_path / "big.npy")
+    assert x.dtype == torch.float32 and x.tolist() == [1.5, -2.0, 3.25]
+
 
 def test_npy_header_that_declares_more_than_the_file_holds(tmp_path: Path) -> None:
     path = tmp_path / "x.npy"

@@ -537,7 +537,8 @@ def load_tensor(
             raise LoadError(f"{what} {p} holds no array")
         if data.dtype.kind not in "biuf":
             raise LoadError(f"{what} {p} has dtype {data.dtype}; expected numbers")
-        return torch.from_numpy(np.array(data, order="C"))
+        native = data.dtype.newbyteorder("=")  # torch reads native byte order only
+        return torch.from_numpy(np.array(data, dtype=native, order="C"))
     if suffix == ".pt":
         check_zip_sizes(p, f"{what} {p}", limits)
         try:
