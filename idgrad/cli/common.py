@@ -29,6 +29,7 @@ __all__ = [
     "check_output_file",
     "image_size",
     "load_model",
+    "parse_device",
     "parse_target",
 ]
 
@@ -81,6 +82,16 @@ def load_model(args: argparse.Namespace, device: Any) -> Any:
 
     try:
         return load(args.model, factory=args.factory, device=device)
+    except LoadError as err:
+        raise CLIError(str(err)) from None
+
+
+def parse_device(text: str) -> Any:
+    """``--device`` as a :class:`torch.device` this machine has (one line if it has not)."""
+    from idgrad.files.loading import LoadError, check_device
+
+    try:
+        return check_device(text)
     except LoadError as err:
         raise CLIError(str(err)) from None
 

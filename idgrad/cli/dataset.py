@@ -28,6 +28,7 @@ from idgrad.cli.common import (
     check_output_dir,
     image_size,
     load_model,
+    parse_device,
     parse_target,
 )
 from idgrad.defaults import CLI_METHOD
@@ -175,7 +176,7 @@ def _device(value: str | None) -> Any:
     import torch
 
     if value is not None:
-        return torch.device(value)
+        return parse_device(value)
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")

@@ -165,11 +165,15 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
         """
 
         def load(path: str | os.PathLike[str], mmap: Any) -> np.ndarray:
-            try:
-                arr: np.ndarray = np.load(path, mmap_mode=mmap, allow_pickle=False)
-            except ValueError as err:
+            try:  # mapped: a header that declares more than the file holds is refused
+                arr: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as err:
+                if "Python objects" in str(err) or "allow_pickle" in str(err):
+                    err = ValueError(
+                        "it holds Python objects, which are not unpickled (allow_pickle)"
+                    )
                 raise ValueError(f"{os.fspath(path)}: {err}") from None
-            return arr
+            return arr if mmap else np.array(arr)
 
         arrays = [load(p, "r") for p in paths]
         lab = load(labels, None) if labels is not None else None
