@@ -11,11 +11,12 @@ written.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def setup(
             if resuming:
                 check_settings(out, read_manifest(out), settings)
             for name, data in (files or {}).items():
-                write_file(out / name, lambda f, data=data: f.write(data), overwrite=True)
+                write_file(out / name, functools.partial(_write, data), overwrite=True)
             if not resuming:
                 write_json_atomic(manifest_path(out), manifest)
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
@@ -132,6 +133,10 @@ def setup(
     distributed.raise_if_any_failed(
         ctx, error, "another rank's settings differ from this run's manifest"
     )
+
+
+def _write(data: bytes, f: IO[bytes]) -> None:
+    f.write(data)
 
 
 def check_finished(

@@ -163,7 +163,7 @@ def _model_device(model: Any) -> torch.device:
 
 
 class _Probe(NamedTuple):
-    index: int
+    example: int  # its index in the dataset (``index`` would shadow tuple.index)
     spec: InputSpec
     digest: str
     inputs: tuple[torch.Tensor, ...]
@@ -497,7 +497,7 @@ def _first_target(targets: BlockTargets, first: _Probe, output: Any) -> Any:
     """The target the method gets for the first example (0 if it has none of its own)."""
     labels = None if first.label is None else [first.label]
     try:
-        target, _ = targets.for_block([first.index], labels, lambda: output)
+        target, _ = targets.for_block([first.example], labels, lambda: output)
     except (ValueError, TypeError):  # e.g. a NaN output: that example's own problem
         return 0
     return target
