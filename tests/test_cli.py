@@ -1105,3 +1105,24 @@ def test_out_of_memory_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: Any)
 
     monkeypatch.setattr(explain_module, "run", too_much)
     _one_line_error(["explain", "--model", "m.pt", "--input", "x.npy"], capsys)
+
+
+def test_the_default_device_follows_local_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    from idgrad.cli import CLIError
+    from idgrad.cli.common import parse_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert parse_device(None) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert parse_device(None) == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert parse_device(None) == torch.device("cuda", 1)
+    for rank in ("2", "x"):
+        monkeypatch.setenv("LOCAL_RANK", rank)
+        with pytest.raises(CLIError, match=f"LOCAL_RANK={rank} names no CUDA device"):
+            parse_device(None)
+    with pytest.raises(CLIError, match="has 2 CUDA device"):
+        parse_device("cuda:2")
+    assert parse_device("cuda:1") == torch.device("cuda", 1)

@@ -291,9 +291,15 @@ def parse_device(text: str | None) -> torch.device:
     None picks CUDA when it is available (``cuda:LOCAL_RANK`` under torchrun), else the CPU.
     """
     if text is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        rank = os.environ.get("LOCAL_RANK", "0")
+        if not rank.isdigit() or int(rank) >= torch.cuda.device_count():
+            raise CLIError(
+                f"LOCAL_RANK={rank} names no CUDA device of this machine "
+                f"({torch.cuda.device_count()}); pass --device"
+            )
+        return torch.device("cuda", int(rank))
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError, TypeError):
