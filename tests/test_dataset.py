@@ -506,7 +506,9 @@ def test_cli_npy_matches_the_function(
     assert cli_main(argv) == 0  # resumes: nothing to do
     assert "wrote 0 blocks" in capsys.readouterr().out
     assert cli_main([*argv, "--steps", "9"]) == 2
-    assert "refusing to resume" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the listing of what changed, on the one line
+    assert err.count("\n") == 1 and "refusing to resume" in err
+    assert "method_kwargs.n_steps: 8 -> 9" in err
     assert cli_main([*argv, "--steps", "9", "--no-resume"]) == 0
     assert load_attributions(out).manifest["settings"]["method_kwargs"] == {"n_steps": 9}
 

@@ -73,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    r"""A message on one line: a listing below its first line joins it, ``; ``-separated.
+
+    Example:
+        >>> one_line("refused:\n  n_steps: 8 -> 9\n  target: 0 -> 1")
+        'refused: n_steps: 8 -> 9; target: 0 -> 1'
+    """
+    first, *rest = [line.strip() for line in message.strip().splitlines() if line.strip()] or [""]
+    return f"{first} {'; '.join(rest)}" if rest else first
+
+
 def missing_extra(err: ImportError) -> str | None:
     """The one-line message for a missing optional package, or None for any other error."""
     text = str(err)
@@ -108,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except CLIError as err:
-        print(f"idgrad: error: {err}", file=sys.stderr)
+        print(f"idgrad: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except ImportError as err:
         message = missing_extra(err)
