@@ -37,10 +37,11 @@ Insertion/deletion: 896 pixels per step by default, every fourth point of the ID
 224-pixel curves (228 instead of 900 forward passes per photo; on the default photos the AUCs
 moved by at most 0.003); --pixels-per-step 224 runs the paper's protocol.
 
-Time, measured 2026-12-01 on a shared 2-core VM with load average 6-11 (/usr/bin/time -v):
-  make demo DEMO_ARGS=--no-progress           747 s (CPU 288 s), insertion/deletion 333 s
-  the same at --pixels-per-step 224          2685 s (CPU 748 s), insertion/deletion 1957 s
-On a quiet machine it is far shorter (an earlier run at 224: 34 s); see docs/demo.md.
+Time: the default run is about 180 s of CPU time (measured 2026-12-07 with /usr/bin/time -v:
+idgrad demo --no-progress, 179 s user, on a shared 2-core VM). The wall time depends on the
+machine and its load: 447 s there at load average 7-9 (attributions 240 s, insertion/deletion
+193 s, figures 5 s), less on a quiet machine. The run prints its own times at the end;
+--pixels-per-step 224 gives insertion/deletion about 4x the forward passes (900 vs 228).
 
 Examples:
   idgrad demo                               # the default photos
