@@ -24,7 +24,10 @@ __all__ = [
     "ATTRIBUTE_TO_LAYER_INPUT",
     "BLUR_MAX_SIGMA",
     "BLUR_TRUNCATE",
+    "CLI_DEVICE",
     "CLI_METHOD",
+    "CLI_TARGET",
+    "DATASET_BATCH_SIZE",
     "GRADED",
     "GUIDED_FRACTION",
     "GUIDED_MAX_DIST",
@@ -55,6 +58,15 @@ __all__ = [
 # -- every path method
 #: The registry name the command line attributes with unless told otherwise.
 CLI_METHOD = "idg"
+#: What the command line explains unless told otherwise (``--target``): each example's
+#: predicted class.
+CLI_TARGET = "predicted"
+#: The command line's device (``--device``): None is CUDA when available
+#: (``cuda:LOCAL_RANK`` under torchrun), else the CPU.
+CLI_DEVICE: str | None = None
+#: Examples per block of a dataset run (``batch_size`` of
+#: :func:`idgrad.dataset.attribute_dataset` without a DataLoader, ``idgrad dataset --batch-size``).
+DATASET_BATCH_SIZE = 32
 #: Gradient evaluations per example.
 N_STEPS = 50
 #: ``n_steps`` of IG and IDG (and their layer and captum forms): None is N_STEPS, or as

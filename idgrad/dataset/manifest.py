@@ -56,6 +56,10 @@ OLD_FORMATS = ("idgrad-dataset/1",)
 MANIFEST = "manifest.json"
 INDEX = "index.json"
 MERGED = "merged"
+#: The names of the examples (and their class names) in index order, for a dataset that
+#: names them (``example_names``); written beside the manifest, whose settings hold its
+#: SHA-256.
+EXAMPLES = "examples.json"
 
 #: Names of the files :func:`idgrad.dataset.merge` writes in ``merged/``.
 MERGED_FILE = re.compile(
@@ -303,10 +307,13 @@ def clear(out: str | os.PathLike[str]) -> None:
     for path in root.iterdir():
         if path.is_dir() and re.fullmatch(r"\.merged\.\d+\.tmp", path.name):
             shutil.rmtree(path, ignore_errors=True)  # an interrupted merge of ours
-        elif path.is_file() and re.fullmatch(r"\.(manifest|index)\.json\.\d+\.tmp", path.name):
+        elif path.is_file() and re.fullmatch(
+            r"\.(manifest|index|examples)\.json\.\d+\.tmp", path.name
+        ):
             path.unlink()
-    with contextlib.suppress(FileNotFoundError):
-        (root / INDEX).unlink()
+    for name in (INDEX, EXAMPLES):
+        with contextlib.suppress(FileNotFoundError):
+            (root / name).unlink()
     (root / MANIFEST).unlink()  # last: until here, the folder is still recognised as ours
 
 

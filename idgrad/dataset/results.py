@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -28,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from idgrad.dataset.manifest import MERGED, store_of
+from idgrad.dataset.manifest import EXAMPLES, MERGED, store_of
 from idgrad.dataset.store import (
     OK,
     BlockStore,
@@ -52,10 +54,15 @@ class DatasetAttributions(NamedTuple):
         attributions: ``(N, ...)`` array, or a tuple of them for several inputs.
         delta: ``(N,)`` float64 convergence deltas (NaN where failed).
         target: ``(N,)`` int64 explained class (-1 when not one class index).
-        indices: ``(N,)`` int64, ``0 .. N - 1`` (the records' ``index`` field).
+        indices: ``(N,)`` int64, ``0 .. N - 1``: each row's index in the dataset (stored
+            in the block files' ``index`` column; ``.index`` would be the tuple method).
         ok: ``(N,)`` bool, False for failed examples (and missing ones when allowed).
         errors: ``{index: message}`` of the failed examples.
         manifest: the run's manifest.
+        names: ``(N,)`` each row's name when the dataset names its examples (an image
+            folder: the file's path relative to the folder), else None.
+        classes: ``(N,)`` each row's class name (an image folder's class sub-folder),
+            else None.
     """
 
     attributions: np.ndarray | tuple[np.ndarray, ...]
@@ -65,6 +72,8 @@ class DatasetAttributions(NamedTuple):
     ok: np.ndarray
     errors: dict[int, str]
     manifest: dict[str, Any]
+    names: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
 
 
 def _allocate(store: BlockStore, make: Any) -> dict[str, Any]:
@@ -141,16 +150,49 @@ def _fill(
     return errors
 
 
+def _examples(root: Path, store: BlockStore, manifest: dict[str, Any]) -> tuple[Any, Any]:
+    """``(names, classes)`` from ``examples.json`` when the run names its examples.
+
+    Raises:
+        DamagedBlockError: the file is missing or not the one written (its SHA-256 is in
+            the settings), or does not hold one name per example.
+    """
+    recorded = manifest.get("settings", {}).get("examples")
+    if not isinstance(recorded, Mapping):
+        return None, None
+    path = root / EXAMPLES
+    fix = "resume the run (it rewrites the file) or start it over"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DamagedBlockError(f"{path} cannot be read ({err}); {fix}") from None
+    if hashlib.sha256(data).hexdigest() != recorded.get("sha256"):
+        raise DamagedBlockError(f"{path} is not the file the run wrote (SHA-256); {fix}")
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    names = value.get("names") if isinstance(value, dict) else None
+    classes = value.get("classes") if isinstance(value, dict) else None
+    n = store.n_examples
+    if not (isinstance(names, list) and len(names) == n) or not (
+        classes is None or (isinstance(classes, list) and len(classes) == n)
+    ):
+        raise DamagedBlockError(f"{path} does not name the run's {n} examples; {fix}")
+    return tuple(map(str, names)), None if classes is None else tuple(map(str, classes))
+
+
 def _result(
     store: BlockStore,
     arrays: Mapping[str, np.ndarray],
     errors: dict[int, str],
     manifest: dict[str, Any],
 ) -> DatasetAttributions:
-    names = store.spec.field_names()
+    fields = store.spec.field_names()
     attributions: np.ndarray | tuple[np.ndarray, ...] = (
-        tuple(arrays[n] for n in names) if store.spec.was_tuple else arrays[names[0]]
+        tuple(arrays[n] for n in fields) if store.spec.was_tuple else arrays[fields[0]]
     )
+    names, classes = _examples(store.root, store, manifest)
     return DatasetAttributions(
         attributions,
         arrays["delta"],
@@ -159,6 +201,8 @@ def _result(
         np.asarray(arrays["status"]) == OK,
         dict(sorted(errors.items())),
         manifest,
+        names,
+        classes,
     )
 
 
@@ -178,7 +222,8 @@ def load_attributions(
         FileNotFoundError: ``out`` holds no run.
         IncompleteRunError: blocks are missing and ``allow_incomplete`` is False.
         DamagedBlockError: a block's bytes are not those written (or a merged array's,
-            with ``mmap=True``) and ``allow_incomplete`` is False.
+            with ``mmap=True``) and ``allow_incomplete`` is False; or the run names its
+            examples and ``examples.json`` is not the file it wrote.
         DamagedRunError: the manifest is not one idgrad wrote (a field missing, of the
             wrong type or out of range: named), whatever ``allow_incomplete`` says.
         MemoryError: the arrays the manifest asks for do not fit in memory (saying how

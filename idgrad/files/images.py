@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from idgrad.files.limits import FileLimits, over_limit
+from idgrad.ops.extras import install_hint
 from idgrad.zoo import LITE_MEAN, LITE_STD
 
 __all__ = [
@@ -90,7 +91,7 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 #: The normalisation when none is named.
 DEFAULT_NORMALIZE = "unit"
 
-PILLOW_HINT = "reading images needs Pillow: pip install 'idgrad[images]'"
+PILLOW_HINT = f"reading images needs Pillow: {install_hint('images')}"
 
 
 def require_pillow() -> Any:

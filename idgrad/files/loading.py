@@ -278,6 +278,8 @@ def check_device(device: str | torch.device) -> torch.device:
             f"device {str(device)!r} is not available: this torch ({torch.__version__}) {why}; "
             "use cpu"
         )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise LoadError(f"device {str(device)!r} is not available: this machine has no MPS; use cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise LoadError(
             f"device {str(device)!r} is not available: this machine has "
