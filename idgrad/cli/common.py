@@ -5,7 +5,8 @@ commands take the model the same way (:func:`add_model_options`, :func:`load_mod
 through :mod:`idgrad.files.loading`), read images with the same options
 (:func:`add_image_options`, :mod:`idgrad.files.images`), name targets with the same words
 and default (:func:`add_target_option`, :func:`parse_target`), take the same budget
-(:func:`add_steps_options`: ``--steps``, ``--rtol``, ``--max-evaluations``), memory bound
+(:func:`add_steps_options`: ``--steps``, ``--schedule``, ``--rule``, ``--rtol``,
+``--max-evaluations``, checked by the library's own rules), memory bound
 (:func:`add_internal_batch_size_option`: points per pass), baseline
 (:func:`parse_baseline`) and device (:func:`parse_device`), and check where they will
 write before any work (:func:`check_output_file`, :func:`check_output_dir`): an input is
@@ -19,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 import re
@@ -31,10 +31,20 @@ from typing import IO, Any
 import torch
 
 from idgrad.cli import CLIError
-from idgrad.defaults import CLI_DEVICE, CLI_TARGET, MAX_EVALUATIONS, N_STEPS, RTOL
-from idgrad.engine.refinement import DEFAULT_MAX_EVALUATIONS, check_budget
+from idgrad.defaults import (
+    CLI_DEVICE,
+    CLI_TARGET,
+    GRADED_MAX_EVALUATIONS,
+    MAX_EVALUATIONS,
+    N_STEPS,
+    RTOL,
+    RULE_AUTO,
+    SCHEDULE_AUTO,
+)
+from idgrad.engine.rules import RULES
+from idgrad.engine.schedules import SCHEDULES, make_schedule
 from idgrad.files.images import DEFAULT_NORMALIZE, NORMALIZATIONS
-from idgrad.methods.registry import METHODS, get_method
+from idgrad.methods.registry import DEPRECATED_NAMES, METHODS, get_method
 from idgrad.ops import outputs
 
 #: How an error about an existing output says to replace it.
@@ -47,6 +57,7 @@ __all__ = [
     "add_device_option",
     "add_image_options",
     "add_internal_batch_size_option",
+    "add_method_option",
     "add_model_options",
     "add_overwrite_option",
     "add_steps_options",
@@ -308,66 +319,128 @@ def parse_device(text: str | None) -> torch.device:
         raise CLIError(f"--device {text}: {err}") from None
 
 
+def add_method_option(p: argparse.ArgumentParser, default: str) -> None:
+    """``--method``: a registry name (the old ``idg-pilot``/``idg-uniform`` still work)."""
+    p.add_argument(
+        "--method",
+        default=default,
+        choices=sorted(METHODS) + sorted(DEPRECATED_NAMES),
+        metavar="{" + ",".join(sorted(METHODS)) + "}",
+        help="attribution method",
+    )
+
+
 def add_steps_options(p: argparse.ArgumentParser) -> None:
-    """``--steps``, ``--rtol`` and ``--max-evaluations`` (read by :func:`check_budget_options`)."""
+    """``--steps``, ``--schedule``, ``--rule``, ``--rtol`` and ``--max-evaluations``.
+
+    Read by :func:`check_budget_options` and :func:`budget`; the words are the library's
+    (``n_steps=``, ``schedule=``, ``rule=``, ``rtol=``, ``max_evaluations=``).
+    """
     p.add_argument(
         "--steps",
         type=int,
         default=None,
-        help="gradient steps per example (default: the method's own, "
-        f"{N_STEPS} for ig and idg; with --rtol as many as it needs)",
+        help="gradient points per example (default: the method's own, "
+        f"{N_STEPS} for the path methods; with --rtol as many as it needs)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=SCHEDULE_AUTO,
+        help="where the points go: uniform (one rule), pilot (the IDG paper's), graded "
+        "(where the integrand needs them, with an error estimate) (default: the method's "
+        "own: uniform for ig, graded for idg; graded with --rtol)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=RULES,
+        default=RULE_AUTO,
+        help="the quadrature rule of the uniform and pilot schedules (default: gausslegendre "
+        "for uniform, riemann_middle inside pilot intervals)",
     )
     p.add_argument(
         "--rtol",
         type=float,
         default=RTOL,
-        help="ask for an accuracy instead of --steps: gradient points are added until the "
-        "estimated relative L2 error of each example's attributions is below RTOL (the "
-        "methods with the graded schedule: ig, idg; rtol= in Python) (default: none, "
-        "a fixed number of steps)",
+        help="ask for an accuracy instead of --steps: points are added until the estimated "
+        "relative L2 error of each example's attributions is below RTOL (the graded "
+        "schedule) (default: none, a fixed number of steps)",
     )
     p.add_argument(
         "--max-evaluations",
         type=int,
         default=MAX_EVALUATIONS,
-        help="the most gradient evaluations --rtol may spend per example "
-        f"(default: {DEFAULT_MAX_EVALUATIONS})",
+        help="the most model evaluations --rtol may spend per example "
+        f"(default: {GRADED_MAX_EVALUATIONS})",
     )
 
 
+def resolve_method(args: argparse.Namespace) -> None:
+    """An old ``--method idg-pilot``/``idg-uniform`` as ``--method idg --schedule ...``.
+
+    Says so on stderr (one line); refused when ``--schedule`` says otherwise.
+    """
+    if args.method not in DEPRECATED_NAMES:
+        return
+    method, schedule = DEPRECATED_NAMES[args.method]
+    if args.schedule not in (None, schedule):
+        raise CLIError(f"--method {args.method} is --schedule {schedule}; drop --schedule")
+    print(
+        f"idgrad: warning: --method {args.method} is deprecated; use --method {method} "
+        f"--schedule {schedule}",
+        file=sys.stderr,
+    )
+    args.method, args.schedule = method, schedule
+
+
 def budget(args: argparse.Namespace) -> dict[str, Any]:
-    """The method's keyword arguments for ``--steps``/``--rtol``/``--max-evaluations`` given."""
-    given = {"n_steps": args.steps, "rtol": args.rtol, "max_evaluations": args.max_evaluations}
+    """The method's keyword arguments for the budget and schedule flags given."""
+    given = {
+        "n_steps": args.steps,
+        "schedule": args.schedule,
+        "rule": args.rule,
+        "rtol": args.rtol,
+        "max_evaluations": args.max_evaluations,
+    }
     return {name: value for name, value in given.items() if value is not None}
 
 
-def _takes_rtol(name: str) -> bool:
-    """Whether registry method ``name`` runs the graded schedule when given ``rtol``."""
-    spec = get_method(name)
-    params = inspect.signature(spec.function).parameters
-    return "rtol" in params and not {"method", "adaptive"} & set(spec.options)
-
-
 def check_budget_options(args: argparse.Namespace) -> None:
-    """``--steps``, ``--rtol``, ``--max-evaluations``: valid, and for a method that takes them."""
+    """The budget and schedule flags: checked by the library's rules, before any work.
+
+    Methods without a schedule (their path is not fixed in advance: guided-ig, agi) refuse
+    ``--schedule``, ``--rule``, ``--rtol`` and ``--max-evaluations``.
+    """
+    resolve_method(args)
     if args.steps is not None and args.steps < 1:
         raise CLIError(f"--steps must be >= 1, got {args.steps}")
-    if args.rtol is None and args.max_evaluations is None:
+    spec = get_method(args.method)
+    scheduled = {
+        "--schedule": args.schedule,
+        "--rule": args.rule,
+        "--rtol": args.rtol,
+        "--max-evaluations": args.max_evaluations,
+    }
+    if not spec.schedules:
+        given = [flag for flag, value in scheduled.items() if value is not None]
+        if given:
+            with_schedules = ", ".join(name for name in sorted(METHODS) if METHODS[name].schedules)
+            raise CLIError(
+                f"{given[0]} is for the methods with a schedule ({with_schedules}); "
+                f"--method {args.method} builds its path as it goes"
+            )
         return
-    if args.rtol is None:
-        raise CLIError("--max-evaluations caps what --rtol spends: give --rtol too")
-    if args.steps is not None:
-        raise CLIError("give --steps or --rtol, not both (one budget at a time)")
-    if not _takes_rtol(args.method):
-        with_rtol = ", ".join(name for name in sorted(METHODS) if _takes_rtol(name))
-        raise CLIError(
-            f"--rtol needs a method with an error estimate ({with_rtol}), "
-            f"got --method {args.method}"
-        )
     try:
-        check_budget(None, args.rtol, args.max_evaluations)
+        make_schedule(
+            schedule=args.schedule,
+            rule=args.rule,
+            n_steps=args.steps,
+            rtol=args.rtol,
+            max_evaluations=args.max_evaluations,
+            default=spec.default_schedule,
+        )
     except (TypeError, ValueError) as err:
-        raise CLIError(f"--rtol/--max-evaluations: {err}") from None
+        raise CLIError(with_flag(str(err))) from None
 
 
 def add_internal_batch_size_option(p: argparse.ArgumentParser, old_meaning: str = "") -> None:
@@ -445,6 +518,9 @@ def parse_baseline(text: str | None) -> Any:
 #: The method arguments that command-line flags set, for messages that name the argument.
 FLAGS = {
     "n_steps": "--steps",
+    "schedule": "--schedule",
+    "rule": "--rule",
+    "n_pilot_steps": "--pilot-steps",
     "rtol": "--rtol",
     "max_evaluations": "--max-evaluations",
     "internal_batch_size": "--internal-batch-size",

@@ -35,6 +35,7 @@ from idgrad.cli.common import (
     add_device_option,
     add_image_options,
     add_internal_batch_size_option,
+    add_method_option,
     add_model_options,
     add_steps_options,
     add_target_option,
@@ -58,7 +59,6 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``idgrad dataset`` to the top-level parser's subparsers."""
-    from idgrad.dataset.runner import METHODS
 
     p: argparse.ArgumentParser = subparsers.add_parser(
         "dataset",
@@ -85,9 +85,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "its class sub-folders)",
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    p.add_argument(
-        "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
-    )
+    add_method_option(p, CLI_METHOD)
     add_target_option(p, ("predicted", "label"))
     p.add_argument(
         "--baseline",

@@ -31,6 +31,7 @@ from idgrad.cli.common import (
     add_device_option,
     add_image_options,
     add_internal_batch_size_option,
+    add_method_option,
     add_model_options,
     add_overwrite_option,
     add_steps_options,
@@ -51,7 +52,7 @@ from idgrad.cli.common import (
 from idgrad.core.targets import Target, is_predicted, resolve_target
 from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE
 from idgrad.files.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
-from idgrad.methods.registry import METHODS, get_method
+from idgrad.methods.registry import get_method
 from idgrad.ops.extras import install_hint
 
 __all__ = ["DYNAMIC_BATCH_FIX", "heatmap_path", "load_inputs", "register", "run"]
@@ -86,9 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         help="image file(s), a .npy array or a .pt tensor; batched along axis 0",
     )
-    p.add_argument(
-        "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
-    )
+    add_method_option(p, CLI_METHOD)
     add_target_option(p, ("predicted",))
     p.add_argument(
         "--baseline",

@@ -57,7 +57,10 @@ def _seed_schedule(adaptive: bool) -> str:
     return "pilot" if adaptive else "uniform"
 
 
-def _no_pilot(n_prechar_steps: int | None) -> None:
+def _pilot_steps(adaptive: bool, n_prechar_steps: int | None) -> int | None:
+    """The seed's pilot size: only with its adaptive schedule."""
+    if adaptive or n_prechar_steps is None:
+        return n_prechar_steps
     if n_prechar_steps is not None:
         raise ValueError(
             "n_prechar_steps is the adaptive schedule's pilot: adaptive=False has none"
@@ -94,7 +97,7 @@ def get_integrated_decision_gradients(
         target=_seed_target(target),
         n_steps=n_steps,
         schedule=_seed_schedule(adaptive),
-        n_pilot_steps=n_prechar_steps if adaptive else _no_pilot(n_prechar_steps),
+        n_pilot_steps=_pilot_steps(adaptive, n_prechar_steps),
         rule=PILOT_RULE,  # the seed's points: midpoints (inside pilot intervals)
         internal_batch_size=_points_per_pass(batch_size, input),
     )

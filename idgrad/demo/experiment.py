@@ -412,7 +412,7 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         x,
                         target=target,
                         n_steps=n_steps,
-                        method=ig_rule,
+                        rule=ig_rule,
                         internal_batch_size=chunk,
                     )
                 elif pilot_steps == 0:  # idgrad's graded schedule
@@ -421,7 +421,7 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         x,
                         target=target,
                         n_steps=idg_steps,
-                        method="graded",
+                        schedule="graded",
                         internal_batch_size=chunk,
                     )
                 else:
@@ -430,8 +430,8 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
                         x,
                         target=target,
                         n_steps=idg_steps,
-                        adaptive=True,
-                        method="riemann_middle",  # the paper's pilot schedule
+                        schedule="pilot",  # the paper's schedule
+                        rule="riemann_middle",
                         n_pilot_steps=pilot_steps,
                         internal_batch_size=chunk,
                     )

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import torch
 
-from idgrad.engine.schedules import RULES
+from idgrad.engine.rules import RULES
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
 
 __all__ = ["LEGEND", "LOGISTIC_INPUT", "Row", "format_table", "logistic_model", "logistic_table"]
@@ -56,7 +56,9 @@ def logistic_table(
     """Rows of the comparison for each number of steps (float64)."""
     x = LOGISTIC_INPUT
     ig_ref = _ig_exact(x)
-    idg_ref = integrated_decision_gradients(logistic_model, x, n_steps=20000, adaptive=False)
+    idg_ref = integrated_decision_gradients(
+        logistic_model, x, n_steps=20000, schedule="uniform", rule="riemann_middle"
+    )
     rows: list[Row] = []
 
     def rel(a: object, ref: object) -> float:
@@ -65,7 +67,7 @@ def logistic_table(
 
     for n in steps:
         for rule in RULES:
-            d = integrated_gradients.details(logistic_model, x, n_steps=n, method=rule)
+            d = integrated_gradients.details(logistic_model, x, n_steps=n, rule=rule)
             rows.append(
                 Row(
                     f"IG {rule}", n, d.n_evaluations, float(d.delta[0]), rel(d.attributions, ig_ref)
@@ -76,8 +78,8 @@ def logistic_table(
                 logistic_model,
                 x,
                 n_steps=n,
-                adaptive=adaptive,
-                method="riemann_middle",  # uniform midpoints / the paper's pilot schedule
+                schedule="pilot" if adaptive else "uniform",
+                rule="riemann_middle",  # uniform midpoints / the paper's pilot schedule
                 n_pilot_steps=n_pilot_steps if adaptive else None,
             )
             name = "IDG adaptive" if adaptive else "IDG uniform"

@@ -36,7 +36,7 @@ Example:
     >>> x = torch.rand(4, 3)
     >>> attr = noise_tunnel(idgrad.integrated_gradients, x, nt_samples=8, stdevs=0.1,
     ...                     nt_seed=0, forward_func=model, target=1, n_steps=8,
-    ...                     method="riemann_middle")
+    ...                     rule="riemann_middle")
     >>> attr.shape
     torch.Size([4, 3])
 """

@@ -35,6 +35,7 @@ from typing import Any
 
 from idgrad.core.guard import user_stacklevel
 from idgrad.core.results import AGIDetails, Details, LeftIGDetails, PathDetails
+from idgrad.defaults import IDG_SCHEDULE, IG_SCHEDULE
 from idgrad.engine.schedules import SCHEDULES
 from idgrad.methods.agi import adversarial_gradient_integration
 from idgrad.methods.base import PathMethod
@@ -70,6 +71,7 @@ class MethodSpec:
             ``idg-uniform``: ``schedule="pilot"`` / ``"uniform"``).
         schedules: the schedules it takes (``schedule=``); empty for methods whose path
             is not a fixed path (Guided IG, AGI).
+        default_schedule: its schedule when none is named (and no ``rtol`` given).
     """
 
     name: str
@@ -81,6 +83,7 @@ class MethodSpec:
     needs_classifier: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     schedules: tuple[str, ...] = ()
+    default_schedule: str = IG_SCHEDULE
 
     @property
     def __name__(self) -> str:  # noqa: A003 - read by error messages, like a function's
@@ -145,7 +148,12 @@ class MethodSpec:
 _SPECS = (
     MethodSpec("ig", integrated_gradients, PathDetails, straight_path=True, schedules=SCHEDULES),
     MethodSpec(
-        "idg", integrated_decision_gradients, PathDetails, straight_path=True, schedules=SCHEDULES
+        "idg",
+        integrated_decision_gradients,
+        PathDetails,
+        straight_path=True,
+        schedules=SCHEDULES,
+        default_schedule=IDG_SCHEDULE,
     ),
     MethodSpec("left-ig", left_integrated_gradients, LeftIGDetails, schedules=SCHEDULES),
     MethodSpec("guided-ig", guided_integrated_gradients, PathDetails),

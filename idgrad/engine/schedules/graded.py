@@ -177,7 +177,9 @@ class _Run:
                 new_alphas.append(nodes[rest])
                 new_weights.append(weights[rest])
             new_rows.append(np.full(k, r))
-        q = self._pass(np.concatenate(new_rows), np.concatenate(new_alphas), np.concatenate(new_weights))
+        q = self._pass(
+            np.concatenate(new_rows), np.concatenate(new_alphas), np.concatenate(new_weights)
+        )
         self.spent[rows] += m + 2 + k
         qo = q.outputs.reshape(count, k).to(torch.float64).cpu().numpy()
         qd = q.derivatives.reshape(count, k).to(torch.float64).cpu().numpy()
@@ -307,7 +309,9 @@ class _Run:
             boost = boost**2
         density = (size[:, :-1] + size[:, 1:]) / 2 * boost
         mapping, concentrated = fit_map(
-            np.broadcast_to(edges, (count, len(edges))), density, **MAP_OPTIONS  # type: ignore[arg-type]
+            np.broadcast_to(edges, (count, len(edges))),
+            density,
+            **MAP_OPTIONS,  # type: ignore[arg-type]
         )
         k = n - m
         mid = (edges[:-1] + edges[1:]) / 2
@@ -316,7 +320,8 @@ class _Run:
         mapped_density = mapped_density * mapping.pdf(np.broadcast_to(mid, (count, len(mid))))
         energy = density**2 * h
         ratio = np.sqrt(
-            (energy / mapped_density**2).sum(1) / np.maximum((energy / plain_density**2).sum(1), 1e-300)
+            (energy / mapped_density**2).sum(1)
+            / np.maximum((energy / plain_density**2).sum(1), 1e-300)
         )
         roughness = _roughness(probe, sketches[:, 2:])
         spacing = np.pi * np.sqrt(np.maximum(mapping.c * (1 - mapping.c), 1e-12)) / n
