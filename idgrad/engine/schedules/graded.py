@@ -66,8 +66,9 @@ ROUGH_MARGIN, GRAY_MARGIN, SMOOTH_MARGIN = 0.7, 0.55, 0.7
 SMOOTH_ROUGHNESS, ROUGH_ROUGHNESS = 0.25, 0.35
 #: The first budget of a tolerance run, and the extra share its rounds aim above the need.
 RTOL_START, RTOL_MARGIN = 32, 1.25
-#: An estimate that falls by less than this factor in a round has hit a floor.
-STALL = 0.8
+#: An estimate that falls by less than this factor in two rounds running, or that is within
+#: this many times the rounding level, has hit a floor.
+STALL, NEAR_ROUNDING = 0.8, 100.0
 #: Map fitting (see :func:`idgrad.engine.maps.fit_map`).
 MAP_OPTIONS = dict(power=1.0, reach=0.25, width_scale=0.25, min_floor=0.1, concentration=2.0)
 
@@ -118,6 +119,7 @@ class _Run:
         ]
         self.rule = _Rule(self.batch)
         self.stop_reason = np.array([""] * self.batch, dtype=object)
+        self.slow = np.zeros(self.batch, dtype=bool)  # the last round did not help
 
     # ------------------------------------------------------------------ passes
 
@@ -369,10 +371,14 @@ class _Run:
             before = self.rule.error.copy()
             for size, members in sorted(groups.items()):
                 self._round(np.array(members), size)
-            stalled = todo[self.rule.error[todo] > STALL * before[todo]]
-            for r in stalled:
-                if self.stop_reason[r] == "" and self.rule.error[r] > policy.rtol:
+            for r in todo:
+                if self.stop_reason[r] or self.rule.error[r] <= policy.rtol:
+                    continue
+                rounding = NEAR_ROUNDING * 8 * self.eps * math.sqrt(float(self.rule.size[r]))
+                slow = self.rule.error[r] > STALL * before[r]
+                if self.rule.error[r] <= rounding or (slow and self.slow[r]):
                     self.stop_reason[r] = "floor"
+                self.slow[r] = slow
         return self._assemble(policy.rtol)
 
     def _round(self, rows: np.ndarray, n: int) -> None:
