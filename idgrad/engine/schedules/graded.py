@@ -45,7 +45,7 @@ import torch
 
 from idgrad.core.guard import user_stacklevel
 from idgrad.core.results import ToleranceWarning
-from idgrad.engine.estimate import estimate_errors
+from idgrad.engine.estimate import combine, half_errors, spectral_errors
 from idgrad.engine.evaluator import Evaluator, Pass
 from idgrad.engine.maps import SinhMap, fit_map
 from idgrad.engine.rules import rule_points
@@ -86,8 +86,18 @@ class GradedSchedule:
         return _Run(evaluator, self).outcome()
 
 
+#: The spectral estimate needs a projection per node; above this many nodes the rough
+#: estimate alone (from the streamed half sums) is used, so memory stays flat in ``n``.
+SPECTRAL_MAX = 4096
+
+
+def _halves(weights: np.ndarray, parity: np.ndarray) -> np.ndarray:
+    """``(3, n)``: the rule's weights and its two halves (twice the weight on each parity)."""
+    return np.stack([weights, 2 * weights * (parity == 0), 2 * weights * (parity == 1)])
+
+
 class _Rule:
-    """The final rule of every example: nodes, weights, values, projections, sums."""
+    """The final rule of every example: nodes, weights, values, sums, estimate."""
 
     def __init__(self, batch: int) -> None:
         self.alphas: list[np.ndarray] = [np.zeros(0)] * batch
@@ -98,7 +108,8 @@ class _Rule:
         self.rough = np.ones(batch, dtype=bool)
         self.size = np.zeros(batch, dtype=np.int64)  # points of the rule (for the next round)
         self.map: list[SinhMap | None] = [None] * batch
-        self.sums: list[torch.Tensor] | None = None
+        #: per weight set (rule, half a, half b), per input: (B, D) sums
+        self.sums: list[list[torch.Tensor]] | None = None
 
 
 class _Run:
@@ -123,121 +134,127 @@ class _Run:
 
     # ------------------------------------------------------------------ passes
 
-    def _pass(self, rows: np.ndarray, alphas: np.ndarray, weights: np.ndarray) -> Pass:
-        order = np.argsort(rows, kind="stable")
-        p = self.ev.scatter(rows[order], alphas[order], weights[order][None], self.sketch)
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
-        sketch = p.sketch
-        assert sketch is not None
-        return p._replace(
-            outputs=p.outputs[inverse],
-            derivatives=p.derivatives[inverse],
-            sketch=sketch[inverse],
-        )
+    def _pass(
+        self, rows: np.ndarray, alphas: np.ndarray, weights: np.ndarray, sketch: bool = True
+    ) -> tuple[Pass, np.ndarray, np.ndarray, np.ndarray | None]:
+        """One pass over points (``rows`` sorted); ``F``, ``F'`` and projections as numpy."""
+        p = self.ev.scatter(rows, alphas, weights, self.sketch if sketch else None)
+        out = p.outputs.to(torch.float64).cpu().numpy()
+        der = p.derivatives.to(torch.float64).cpu().numpy()
+        sk = None if p.sketch is None else p.sketch.cpu().numpy()
+        return p, out, der, sk
+
+    def _rows(
+        self, sums: list[tuple[torch.Tensor, ...]], rows: np.ndarray
+    ) -> list[list[torch.Tensor]]:
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        return [[s.reshape(self.batch, -1)[rows_dev] for s in per_set] for per_set in sums]
 
     # ------------------------------------------------------------------ one budget
 
     def fixed(self, rows: np.ndarray, n: int) -> None:
         """Probe, decide and complete a rule of ``n`` points for the examples ``rows``."""
         nodes, weights = rule_points(n, "gausslegendre")
+        parity = np.arange(n) % 2
         count = len(rows)
+        spectral = n <= SPECTRAL_MAX
         if n < MIN_BUDGET:
             alphas = np.concatenate([[0.0, 1.0], nodes])
-            w = np.concatenate([[0.0, 0.0], weights])
-            p = self._pass(np.repeat(rows, n + 2), np.tile(alphas, count), np.tile(w, count))
-            self._keep_ends(rows, p, n + 2)
-            self._finish_plain(rows, n, nodes, weights, p, slice(2, None), n + 2, None)
+            w = np.concatenate([np.zeros((3, 2)), _halves(weights, parity)], axis=1)
+            p, out, der, sk = self._pass(
+                np.repeat(rows, n + 2), np.tile(alphas, count), np.tile(w, count), spectral
+            )
+            self._keep_ends(rows, out.reshape(count, n + 2))
+            self.spent[rows] += n + 2
+            self._store_sums(rows, self._rows(p.sums, rows))
+            shape = (count, n + 2)
+            sk3 = None if sk is None else sk.reshape(count, n + 2, -1)[:, 2:]
+            for i, r in enumerate(rows):
+                self._set(r, nodes, weights, out.reshape(shape)[i, 2:], der.reshape(shape)[i, 2:])
+            self._estimate(rows, weights, sk3, der.reshape(shape)[:, 2:], None)
             return
         m = int(min(PROBE_MAX, max(PROBE_MIN, round(PROBE_SHARE * n))))
         idx = np.unique(np.round(np.linspace(0, n - 1, m)).astype(np.int64))
         m = len(idx)
         probe_alphas = np.concatenate([[0.0, 1.0], nodes[idx]])
-        probe_weights = np.concatenate([[0.0, 0.0], weights[idx]])
-        p = self._pass(
+        probe_weights = np.concatenate(
+            [np.zeros((3, 2)), _halves(weights[idx], parity[idx])], axis=1
+        )
+        p, out, der, sk = self._pass(
             np.repeat(rows, m + 2),
             np.tile(probe_alphas, count),
             np.tile(probe_weights, count),
         )
-        self._keep_ends(rows, p, m + 2)
-        out = p.outputs.reshape(count, m + 2).to(torch.float64).cpu().numpy()
-        der = p.derivatives.reshape(count, m + 2).to(torch.float64).cpu().numpy()
-        sk = p.sketch.reshape(count, m + 2, -1).cpu().numpy()  # type: ignore[union-attr]
+        out, der = out.reshape(count, m + 2), der.reshape(count, m + 2)
+        assert sk is not None
+        sk = sk.reshape(count, m + 2, -1)
+        self._keep_ends(rows, out)
         plan, mapping = self._decide(n, nodes[idx], out, der, sk)
         # complete: the rest of the plain rule, or the mapped rule
         rest = np.setdiff1d(np.arange(n), idx)
         k = n - m
         t_nodes, t_weights = rule_points(k, "gausslegendre")
-        new_rows, new_alphas, new_weights = [], [], []
+        t_parity = np.arange(k) % 2
         mapped_alphas = mapping.inverse(np.broadcast_to(t_nodes, (count, k)))
         mapped_weights = t_weights / mapping.pdf(mapped_alphas)
-        for i, r in enumerate(rows):
-            if plan[i]:
-                new_alphas.append(mapped_alphas[i])
-                new_weights.append(mapped_weights[i])
-            else:
-                new_alphas.append(nodes[rest])
-                new_weights.append(weights[rest])
-            new_rows.append(np.full(k, r))
-        q = self._pass(
-            np.concatenate(new_rows), np.concatenate(new_alphas), np.concatenate(new_weights)
+        new_alphas = np.where(plan[:, None], mapped_alphas, nodes[rest][None])
+        new_weights = np.where(
+            plan[:, None, None],
+            np.stack([_halves(w, t_parity) for w in mapped_weights]),
+            _halves(weights[rest], parity[rest])[None],
         )
+        q, qo, qd, qs = self._pass(
+            np.repeat(rows, k),
+            new_alphas.reshape(-1),
+            new_weights.transpose(1, 0, 2).reshape(3, -1),
+            spectral,
+        )
+        qo, qd = qo.reshape(count, k), qd.reshape(count, k)
         self.spent[rows] += m + 2 + k
-        qo = q.outputs.reshape(count, k).to(torch.float64).cpu().numpy()
-        qd = q.derivatives.reshape(count, k).to(torch.float64).cpu().numpy()
-        qs = q.sketch.reshape(count, k, -1).cpu().numpy()  # type: ignore[union-attr]
         keep_probe = torch.as_tensor(~plan, device=self.ev.device)
-        rows_dev = torch.as_tensor(rows, device=self.ev.device)
-        sums = []
-        for s_probe, s_main in zip(p.sums[0], q.sums[0]):
-            flat_p = s_probe.reshape(self.batch, -1)[rows_dev]
-            flat_q = s_main.reshape(self.batch, -1)[rows_dev]
-            sums.append(flat_q + flat_p * keep_probe.to(flat_p.dtype).unsqueeze(1))
-        self._store_sums(rows, sums)
-        # the final rule per example, in t order, and its estimate
+        probe_sums, main_sums = self._rows(p.sums, rows), self._rows(q.sums, rows)
+        self._store_sums(
+            rows,
+            [
+                [s_q + s_p * keep_probe.to(s_p.dtype).unsqueeze(1) for s_p, s_q in zip(sp, sq)]
+                for sp, sq in zip(probe_sums, main_sums)
+            ],
+        )
+        # the final rule per example (in t order) and its estimate
         plain = ~plan
-        full_out = np.empty((count, n))
-        full_der = np.empty((count, n))
-        full_sk = np.empty((count, n, sk.shape[2]))
+        full_out, full_der = np.empty((count, n)), np.empty((count, n))
         full_out[:, idx], full_out[:, rest] = out[:, 2:], qo
         full_der[:, idx], full_der[:, rest] = der[:, 2:], qd
-        full_sk[:, idx], full_sk[:, rest] = sk[:, 2:], qs
         for i, r in enumerate(rows):
             if plain[i]:
-                self._set(r, nodes, weights, full_out[i], full_der[i], None)
+                self._set(r, nodes, weights, full_out[i], full_der[i])
             else:
-                sub = SinhMap(mapping.c[i : i + 1], mapping.b[i : i + 1], mapping.f[i : i + 1])
-                self._set(r, mapped_alphas[i], mapped_weights[i], qo[i], qd[i], sub)
+                one = SinhMap(mapping.c[i : i + 1], mapping.b[i : i + 1], mapping.f[i : i + 1])
+                self._set(r, mapped_alphas[i], mapped_weights[i], qo[i], qd[i], one)
+        full_sk = None
+        if qs is not None:
+            qs = qs.reshape(count, k, -1)
+            full_sk = np.empty((count, n, qs.shape[2]))
+            full_sk[:, idx], full_sk[:, rest] = sk[:, 2:], qs
         if plain.any():
-            self._estimate(rows[plain], weights, full_sk[plain], full_der[plain], None)
+            self._estimate(
+                rows[plain],
+                weights,
+                None if full_sk is None else full_sk[plain],
+                full_der[plain],
+                None,
+            )
         if plan.any():
             rho = mapping.pdf(mapped_alphas)[plan]
-            self._estimate(rows[plan], t_weights, qs[plan] / rho[:, :, None], qd[plan], rho)
+            self._estimate(
+                rows[plan],
+                t_weights,
+                None if qs is None else qs[plan] / rho[:, :, None],
+                qd[plan],
+                rho,
+            )
 
-    def _finish_plain(
-        self,
-        rows: np.ndarray,
-        n: int,
-        nodes: np.ndarray,
-        weights: np.ndarray,
-        p: Pass,
-        part: slice,
-        per_row: int,
-        rho: np.ndarray | None,
-    ) -> None:
-        count = len(rows)
-        out = p.outputs.reshape(count, per_row).to(torch.float64).cpu().numpy()[:, part]
-        der = p.derivatives.reshape(count, per_row).to(torch.float64).cpu().numpy()[:, part]
-        sk = p.sketch.reshape(count, per_row, -1).cpu().numpy()[:, part]  # type: ignore[union-attr]
-        rows_dev = torch.as_tensor(rows, device=self.ev.device)
-        self._store_sums(rows, [s.reshape(self.batch, -1)[rows_dev] for s in p.sums[0]])
-        self.spent[rows] += per_row
-        for i, r in enumerate(rows):
-            self._set(r, nodes, weights, out[i], der[i], None)
-        self._estimate(rows, weights, sk, der, rho)
-
-    def _keep_ends(self, rows: np.ndarray, p: Pass, per_row: int) -> None:
-        values = p.outputs.reshape(len(rows), per_row).to(torch.float64).cpu().numpy()
+    def _keep_ends(self, rows: np.ndarray, values: np.ndarray) -> None:
         first = np.isnan(self.start[rows])
         self.start[rows] = np.where(first, values[:, 0], self.start[rows])
         self.end[rows] = np.where(first, values[:, 1], self.end[rows])
@@ -249,7 +266,7 @@ class _Run:
         weights: np.ndarray,
         outputs: np.ndarray,
         derivs: np.ndarray,
-        mapping: SinhMap | None,
+        mapping: SinhMap | None = None,
     ) -> None:
         self.rule.alphas[row] = alphas
         self.rule.weights[row] = weights
@@ -258,30 +275,75 @@ class _Run:
         self.rule.size[row] = len(alphas)
         self.rule.map[row] = mapping
 
-    def _store_sums(self, rows: np.ndarray, sums: list[torch.Tensor]) -> None:
+    def _store_sums(self, rows: np.ndarray, sums: list[list[torch.Tensor]]) -> None:
         if self.rule.sums is None:
             self.rule.sums = [
-                torch.zeros((self.batch, s.shape[1]), dtype=s.dtype, device=s.device) for s in sums
+                [torch.zeros((self.batch, s.shape[1]), dtype=s.dtype, device=s.device) for s in per]
+                for per in sums
             ]
         rows_dev = torch.as_tensor(rows, device=self.ev.device)
-        for total, s in zip(self.rule.sums, sums):
-            total[rows_dev] = s
+        for totals, per in zip(self.rule.sums, sums):
+            for total, s in zip(totals, per):
+                total[rows_dev] = s
 
     def _estimate(
         self,
         rows: np.ndarray,
         t_weights: np.ndarray,
-        sketches: np.ndarray,
+        sketches: np.ndarray | None,
         derivs: np.ndarray,
         rho: np.ndarray | None,
     ) -> None:
-        """The estimate of the rule in ``t`` (sketches already times ``d alpha / dt``)."""
+        """The estimate of each example's rule (see :mod:`idgrad.engine.estimate`).
+
+        The rough estimate from the streamed sums of the two halves (every feature), the
+        spectral one from the projections in ``t`` (``sketches`` already times
+        ``d alpha / dt``) when there are any; for IDG, the rescaling's quadrature adds.
+        """
+        assert self.rule.sums is not None
+        k = len(t_weights)
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        full, first, second = (
+            self._integrand(per, rows_dev) for per in self.rule.sums
+        )  # (C, D) float64 each
         normaliser = None
         if self.ev.decision_weighted:
-            normaliser = derivs**2 if rho is None else derivs**2 / rho
-        err, smooth = estimate_errors(t_weights, sketches, eps=self.eps, normaliser=normaliser)
+            f2 = derivs**2
+            parity = np.arange(k) % 2
+            in_t = f2 if rho is None else f2 / rho
+            totals = np.stack(
+                [
+                    in_t @ t_weights,
+                    in_t @ (2 * t_weights * (parity == 0)),
+                    in_t @ (2 * t_weights * (parity == 1)),
+                ]
+            )  # (3, C): sum w F'^2 on the rule and its halves
+            safe = np.where(np.abs(totals) > 0, totals, 1.0)
+            full, first, second = (
+                full / safe[0][:, None],
+                first / safe[1][:, None],
+                second / safe[2][:, None],
+            )
+            normaliser = in_t
+        rough = half_errors(full, first, second)
+        smooth = None
+        if sketches is not None:
+            smooth = spectral_errors(t_weights, sketches)
+            if normaliser is not None:
+                smooth = smooth + spectral_errors(t_weights, normaliser[:, :, None])
+        err, is_smooth = combine(rough, smooth, self.eps, k)
         self.rule.error[rows] = err
-        self.rule.rough[rows] = ~smooth
+        self.rule.rough[rows] = ~is_smooth
+
+    def _integrand(self, per_input: list[torch.Tensor], rows: torch.Tensor) -> np.ndarray:
+        """The sums of ``rows`` as the attributions' integral: times ``x - x'`` when straight."""
+        parts = []
+        for j, s in enumerate(per_input):
+            v = s[rows].to(torch.float64)
+            if self.ev.diffs is not None and not self.ev.velocity_in_sums:
+                v = v * self.ev.diffs[j].reshape(self.batch, -1)[rows].to(torch.float64)
+            parts.append(v)
+        return torch.cat(parts, 1).cpu().numpy()
 
     # ------------------------------------------------------------------ the decision
 
@@ -398,17 +460,19 @@ class _Run:
         )
         alphas = mapping.inverse(np.broadcast_to(t_nodes, (len(mapped), n)))
         weights = t_weights / mapping.pdf(alphas)
-        p = self._pass(np.repeat(mapped, n), alphas.reshape(-1), weights.reshape(-1))
+        parity = np.arange(n) % 2
+        sets = np.stack([_halves(w, parity) for w in weights]).transpose(1, 0, 2)
+        p, out, der, sk = self._pass(
+            np.repeat(mapped, n), alphas.reshape(-1), sets.reshape(3, -1), n <= SPECTRAL_MAX
+        )
         self.spent[mapped] += n
-        out = p.outputs.reshape(len(mapped), n).to(torch.float64).cpu().numpy()
-        der = p.derivatives.reshape(len(mapped), n).to(torch.float64).cpu().numpy()
-        sk = p.sketch.reshape(len(mapped), n, -1).cpu().numpy()  # type: ignore[union-attr]
-        rows_dev = torch.as_tensor(mapped, device=self.ev.device)
-        self._store_sums(mapped, [s.reshape(self.batch, -1)[rows_dev] for s in p.sums[0]])
+        out, der = out.reshape(len(mapped), n), der.reshape(len(mapped), n)
+        self._store_sums(mapped, self._rows(p.sums, mapped))
         for i, r in enumerate(mapped):
             self._set(r, alphas[i], weights[i], out[i], der[i], maps[i])
         rho = mapping.pdf(alphas)
-        self._estimate(mapped, t_weights, sk / rho[:, :, None], der, rho)
+        in_t = None if sk is None else sk.reshape(len(mapped), n, -1) / rho[:, :, None]
+        self._estimate(mapped, t_weights, in_t, der, rho)
 
     def _assemble(self, rtol: float | None) -> Outcome:
         rule = self.rule
@@ -438,7 +502,7 @@ class _Run:
 
         sums = tuple(
             s.reshape(x.shape).to(d)
-            for s, x, d in zip(rule.sums, self.ev.inputs, self.ev.sum_dtypes)
+            for s, x, d in zip(rule.sums[0], self.ev.inputs, self.ev.sum_dtypes)
         )
         return Outcome(
             sums=sums,
