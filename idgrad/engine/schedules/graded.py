@@ -36,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -92,8 +93,8 @@ SPECTRAL_MAX = 4096
 
 
 def _halves(weights: np.ndarray, parity: np.ndarray) -> np.ndarray:
-    """``(3, n)``: the rule's weights and its two halves (twice the weight on each parity)."""
-    return np.stack([weights, 2 * weights * (parity == 0), 2 * weights * (parity == 1)])
+    """``(..., 3, n)``: the rule's weights and its two halves (twice the weight on each parity)."""
+    return np.stack([weights, 2 * weights * (parity == 0), 2 * weights * (parity == 1)], axis=-2)
 
 
 class _Rule:
@@ -195,12 +196,16 @@ class _Run:
         k = n - m
         t_nodes, t_weights = rule_points(k, "gausslegendre")
         t_parity = np.arange(k) % 2
-        mapped_alphas = mapping.inverse(np.broadcast_to(t_nodes, (count, k)))
-        mapped_weights = t_weights / mapping.pdf(mapped_alphas)
+        mapped_alphas = np.broadcast_to(nodes[rest], (count, k)).copy()
+        mapped_weights = np.broadcast_to(weights[rest], (count, k)).copy()
+        if plan.any():
+            chosen = SinhMap(mapping.c[plan], mapping.b[plan], mapping.f[plan])
+            mapped_alphas[plan] = chosen.inverse(np.broadcast_to(t_nodes, (int(plan.sum()), k)))
+            mapped_weights[plan] = t_weights / chosen.pdf(mapped_alphas[plan])
         new_alphas = np.where(plan[:, None], mapped_alphas, nodes[rest][None])
         new_weights = np.where(
             plan[:, None, None],
-            np.stack([_halves(w, t_parity) for w in mapped_weights]),
+            _halves(mapped_weights, t_parity),
             _halves(weights[rest], parity[rest])[None],
         )
         q, qo, qd, qs = self._pass(
@@ -461,7 +466,7 @@ class _Run:
         alphas = mapping.inverse(np.broadcast_to(t_nodes, (len(mapped), n)))
         weights = t_weights / mapping.pdf(alphas)
         parity = np.arange(n) % 2
-        sets = np.stack([_halves(w, parity) for w in weights]).transpose(1, 0, 2)
+        sets = _halves(weights, parity).transpose(1, 0, 2)
         p, out, der, sk = self._pass(
             np.repeat(mapped, n), alphas.reshape(-1), sets.reshape(3, -1), n <= SPECTRAL_MAX
         )
@@ -550,6 +555,17 @@ def _gl_density(alpha: np.ndarray) -> np.ndarray:
     return 1.0 / (np.pi * np.sqrt(np.clip(alpha * (1.0 - alpha), 1e-300, None)))
 
 
+@functools.lru_cache(maxsize=64)
+def _residual_maps(nodes: tuple[float, ...], window: int) -> np.ndarray:
+    """``(W, window, window)``: ``I - P`` with ``P`` the projection on quadratics, per window."""
+    x_all = np.asarray(nodes)
+    starts = np.arange(len(x_all) - window + 1)
+    x = x_all[starts[:, None] + np.arange(window)]
+    x = (x - x.mean(1, keepdims=True)) / np.maximum(np.ptp(x, axis=1, keepdims=True), 1e-300)
+    vander = np.stack([np.ones_like(x), x, x**2], axis=2)
+    return np.eye(window)[None] - vander @ np.linalg.pinv(vander)
+
+
 def _roughness(nodes: np.ndarray, sketches: np.ndarray, window: int = 5) -> np.ndarray:
     """Median relative residual of quadratic fits to ``window`` neighbouring nodes, per row.
 
@@ -559,13 +575,10 @@ def _roughness(nodes: np.ndarray, sketches: np.ndarray, window: int = 5) -> np.n
     count, m, r = sketches.shape
     if m < window:
         return np.ones(count)
+    resid_map = _residual_maps(tuple(nodes.tolist()), window)
     starts = np.arange(m - window + 1)
-    x = nodes[starts[:, None] + np.arange(window)]  # (W, window)
-    x = (x - x.mean(1, keepdims=True)) / np.maximum(np.ptp(x, axis=1, keepdims=True), 1e-300)
-    vander = np.stack([np.ones_like(x), x, x**2], axis=2)  # (W, window, 3)
-    proj = vander @ np.linalg.pinv(vander)  # (W, window, window)
     y = sketches[:, starts[:, None] + np.arange(window)]  # (C, W, window, r)
-    resid = y - np.einsum("wij,cwjr->cwir", proj, y)
+    resid = np.matmul(resid_map[None], y)
     centred = y - y.mean(2, keepdims=True)
     rel = np.sqrt((resid**2).sum((2, 3)) / np.maximum((centred**2).sum((2, 3)), 1e-300))
     return np.median(rel, axis=1)
