@@ -279,7 +279,9 @@ def check_device(device: str | torch.device) -> torch.device:
             "use cpu"
         )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise LoadError(f"device {str(device)!r} is not available: this machine has no MPS; use cpu")
+        raise LoadError(
+            f"device {str(device)!r} is not available: this machine has no MPS; use cpu"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise LoadError(
             f"device {str(device)!r} is not available: this machine has "
