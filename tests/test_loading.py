@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import types
@@ -351,14 +352,18 @@ def test_costly_archives_are_refused_in_a_second_and_little_memory(
     assert done.returncode == 0, done.stderr
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     expected = {
-        "tower": "computes a number of up to 1048576 bits, more than the limit integer_bits",
-        "inflated": "models/model.json inflates to 314572800 bytes (the zip directory says "
-        "so), more than the limit pt2_json_bytes=67108864",
-        "lying header": "inflates to more than the 5586 bytes its zip directory declares",
+        "tower": re.escape(
+            "computes a number of up to 1048576 bits, more than the limit integer_bits"
+        ),
+        "inflated": re.escape(
+            "models/model.json inflates to 314572800 bytes (the zip directory says "
+            "so), more than the limit pt2_json_bytes=67108864"
+        ),
+        "lying header": r"inflates to more than the \d+ bytes its zip directory declares",
     }
     for kind, path in zip(kinds, paths):
         seconds, extra_bytes, message = measured[path]
-        assert message is not None and expected[kind] in message, (kind, message)
+        assert message is not None and re.search(expected[kind], message), (kind, message)
         assert seconds < 1.0, (kind, seconds)
         assert extra_bytes < 50 * 2**20, (kind, extra_bytes)
 
@@ -369,7 +374,7 @@ def test_a_record_that_does_not_inflate_as_declared_is_refused(
     """A header that declares more than the stream holds: a damaged file, in one line."""
     size = hostile.record_size(clean_archive, "model.json")
     short = hostile.inflated_archive(clean_archive, tmp_path / "s.pt2", size, declared=size + 10)
-    with pytest.raises(LoadError, match="does not inflate to the 5596 bytes") as info:
+    with pytest.raises(LoadError, match=f"does not inflate to the {size + 10} bytes") as info:
         load_model(short)
     assert "\n" not in str(info.value)
 
@@ -607,7 +612,8 @@ def test_cli_device_errors_are_one_line(
     argv = [command, "--model", str(model), *io, "--target", "0", "--out", str(out)]
     assert cli_main([*argv, "--device", device]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"idgrad: error: --device {device}: device {device!r} ") and "\n" not in err
+    assert err.startswith(f"idgrad: error: --device {device}: device {device!r} ")
+    assert "\n" not in err
     assert not out.exists()
 
 
