@@ -35,6 +35,7 @@ from idgrad.core.guard import ModelGuard
 from idgrad.core.seam import (
     BaselineType,
     ModelSeam,
+    TargetsType,
     TargetType,
     TensorOrTuple,
     accumulation_dtype,
@@ -55,6 +56,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.schedules import UNSET, translate_method
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
@@ -278,6 +280,7 @@ class IntegratedGradients(_PathAttribution):
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
         *,
+        targets: TargetsType | None = TARGETS,
         schedule: str | None = SCHEDULE_AUTO,
         rule: str | None = RULE_AUTO,
         rtol: float | None = RTOL,
@@ -287,10 +290,11 @@ class IntegratedGradients(_PathAttribution):
         """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request).
 
         ``method`` is captum's name for the rule (``rule=``; ``"graded"`` is
-        ``schedule="graded"``); ``schedule``, ``rule``, ``rtol``, ``max_evaluations`` (and for
-        IDG ``n_pilot_steps``) are the functions' (:func:`idgrad.integrated_gradients`,
-        :func:`idgrad.integrated_decision_gradients`). For IDG the delta is the
-        pre-rescaling one.
+        ``schedule="graded"``); ``targets``, ``schedule``, ``rule``, ``rtol``,
+        ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'
+        (:func:`idgrad.integrated_gradients`, :func:`idgrad.integrated_decision_gradients`):
+        with ``targets`` the attributions and the delta gain a leading ``K`` axis. For IDG
+        the delta is the pre-rescaling one.
         """
         return self._call(  # type: ignore[no-any-return]
             return_convergence_delta,
@@ -298,6 +302,7 @@ class IntegratedGradients(_PathAttribution):
             baselines,
             target,
             additional_forward_args,
+            targets=targets,
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
@@ -422,6 +427,7 @@ class LayerIntegratedGradients(_PathAttribution):
         attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
         grad_kwargs: dict[str, Any] | None = None,
         *,
+        targets: TargetsType | None = TARGETS,
         schedule: str | None = SCHEDULE_AUTO,
         rule: str | None = RULE_AUTO,
         rtol: float | None = RTOL,
@@ -430,9 +436,9 @@ class LayerIntegratedGradients(_PathAttribution):
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
         """Attributions shaped like the layer's activations (and the delta ``(B,)``).
 
-        ``method`` is captum's name for the rule; ``schedule``, ``rule``, ``rtol``,
-        ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'. For IDG the
-        delta is the pre-rescaling one.
+        ``method`` is captum's name for the rule; ``targets``, ``schedule``, ``rule``,
+        ``rtol``, ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'
+        (with ``targets`` a leading ``K`` axis). For IDG the delta is the pre-rescaling one.
 
         ``grad_kwargs`` may only repeat what idgrad's gradient pass always does
         (:data:`GRAD_KWARGS`, e.g. ``{"materialize_grads": True}``); anything else is
@@ -444,6 +450,7 @@ class LayerIntegratedGradients(_PathAttribution):
             baselines,
             target,
             additional_forward_args,
+            targets=targets,
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,

@@ -13,6 +13,13 @@ reduction per tensor and one host sync per chunk, and raise
 :class:`~idgrad.core.validation.NonFiniteError` naming the example and the point
 (``where``, e.g. its ``alpha``) where they stopped being finite.
 
+With ``targets`` (several targets, :class:`~idgrad.core.targets.TargetFan`) a seam serves
+``K B`` pseudo-examples: ``rows`` then count pseudo-examples ``r = k B + b`` (example ``b``,
+target ``k``), the model is called on the points with example ``b``'s extra arguments and
+each point gets its own target's scalar. ``scalars_per_target`` and
+``scalars_and_grads_per_target`` instead take points of real examples and return all ``K``
+scalars (and gradients) per point from one forward pass.
+
 Example:
     >>> model = torch.nn.Linear(3, 2)
     >>> x = torch.ones(4, 3)
@@ -30,7 +37,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from idgrad.core.targets import Target, TargetType, resolve_target
+from idgrad.core.targets import Target, TargetFan, TargetsType, TargetType, resolve_target
 from idgrad.core.validation import (
     ChunkSize,
     NonFiniteError,
@@ -50,6 +57,7 @@ __all__ = [
     "PointLabel",
     "Prepared",
     "TargetType",
+    "TargetsType",
     "TensorOrTuple",
     "accumulation_dtype",
     "as_input_tuple",
@@ -58,6 +66,7 @@ __all__ = [
     "expand_baselines",
     "model_outputs",
     "prepare",
+    "repeat_examples",
     "resolve_chunk_size",
     "restore_form",
     "to_input_dtypes",
@@ -285,7 +294,7 @@ class ModelSeam:
     def __init__(
         self,
         forward_func: Callable[..., Any],
-        target: Target,
+        target: Target | TargetFan,
         extra: _ExtraArgs,
         batch_size: int,
     ) -> None:
@@ -293,6 +302,11 @@ class ModelSeam:
         self.target = target
         self.extra = extra
         self.batch_size = batch_size
+        #: The ``K`` targets of a call with ``targets``, else None.
+        self.fan = target if isinstance(target, TargetFan) else None
+        #: Whether the ``K`` gradients of a point come from one batched vector-Jacobian
+        #: product (None: not tried yet; False: the model's backward cannot be vmapped).
+        self.batched_grads: bool | None = None
 
     @classmethod
     def build(
@@ -302,11 +316,14 @@ class ModelSeam:
         target: TargetType,
         additional_forward_args: Any,
         chunk_size: int | None = None,
+        targets: TargetsType | TargetFan | None = None,
     ) -> ModelSeam:
         """Validate the target and extra arguments against the batch of ``inputs``.
 
         ``target="predicted"`` is resolved here, by one forward pass over ``inputs``
-        in chunks of at most ``chunk_size`` examples (None: all at once).
+        in chunks of at most ``chunk_size`` examples (None: all at once). With
+        ``targets`` (``target`` must then be None) the seam serves pseudo-examples (see
+        the module docstring); ``"all"`` is resolved from the output at the first example.
         """
         if not callable(forward_func):
             raise TypeError(
@@ -315,15 +332,34 @@ class ModelSeam:
             )
         batch = int(inputs[0].shape[0])
         extra = _ExtraArgs(additional_forward_args, batch)
-        resolved = resolve_target(
-            target,
-            lambda: model_outputs(forward_func, inputs, additional_forward_args, chunk_size),
-        )
+
+        def outputs() -> Any:
+            return model_outputs(forward_func, inputs, additional_forward_args, chunk_size)
+
+        if targets is not None:
+            if target is not None:
+                raise ValueError(
+                    "give target (one output) or targets (several), not both; got "
+                    f"target={target!r}"
+                )
+
+            def probe() -> Any:
+                first = torch.zeros(1, dtype=torch.long, device=inputs[0].device)
+                with torch.no_grad():
+                    return forward_func(*(x[:1] for x in inputs), *extra.take(first))
+
+            fan = TargetFan.build(targets, batch, outputs, probe)
+            return cls(forward_func, fan, extra, batch)
+        resolved = resolve_target(target, outputs)
         return cls(forward_func, Target(resolved, batch), extra, batch)
 
+    def _output(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> Any:
+        """The model at ``points``; ``rows`` are examples (pseudo-examples with a fan)."""
+        real = rows if self.fan is None else self.fan.split(rows)[1]
+        return self.forward_func(*points, *self.extra.take(real))
+
     def _call(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
-        output = self.forward_func(*points, *self.extra.take(rows))
-        return self.target.select(output, rows)
+        return self.target.select(self._output(points, rows), rows)
 
     def scalars(
         self,
@@ -370,8 +406,121 @@ class ModelSeam:
             self._raise_non_finite(values, grads, rows, where)
         return values, tuple(grads)
 
-    @staticmethod
+    def scalars_per_target(
+        self,
+        points: tuple[torch.Tensor, ...],
+        rows: torch.Tensor,
+        where: PointLabel | None = None,
+    ) -> torch.Tensor:
+        """Forward only, the ``K`` targets at once: ``(K, n)``, detached.
+
+        ``rows`` are real examples (``0 <= rows < B``); one forward pass serves every target.
+        """
+        fan = self._need_fan()
+        with torch.no_grad():
+            output = self.forward_func(*points, *self.extra.take(rows))
+            values = torch.stack(_promoted(fan.select_each(output, rows))).detach()
+        if not bool(finite_flag((values,))):
+            self._raise_per_target(values, None, rows, where)
+        return values
+
+    def scalars_and_grads_per_target(
+        self,
+        points: tuple[torch.Tensor, ...],
+        rows: torch.Tensor,
+        where: PointLabel | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Forward once, the ``K`` targets' scalars ``(K, n)`` and gradients ``(K, n, ...)``.
+
+        ``rows`` are real examples (``0 <= rows < B``). The ``K`` gradients come from one
+        batched vector-Jacobian product (``torch.autograd.grad(..., is_grads_batched=True)``,
+        the backward pass run under ``torch.vmap``); a model whose backward cannot be
+        vmapped (e.g. a custom ``autograd.Function`` whose backward calls ``.item()`` or
+        branches on tensor values, or an operation vmap has no rule for) falls back, for
+        the rest of the call, to ``K`` backward passes over the one retained graph. Both
+        give the gradients of the single-target calls.
+        """
+        fan = self._need_fan()
+        with torch.enable_grad():
+            leaves = tuple(p.requires_grad_(True) for p in points)
+            output = self.forward_func(*leaves, *self.extra.take(rows))
+            parts = fan.select_each(output, rows)
+            for k, v in enumerate(parts):
+                if not v.requires_grad:
+                    raise ValueError(
+                        f"targets[{k}]: the model output does not depend on the inputs (no "
+                        "gradient flows from the target back to any input)"
+                    )
+            values = torch.stack(_promoted(parts))
+            grads = self._per_target_grads(values, leaves)
+        values = values.detach()
+        if not bool(finite_flag((values, *grads))):
+            self._raise_per_target(values, grads, rows, where)
+        return values, grads
+
+    def _need_fan(self) -> TargetFan:
+        if self.fan is None:
+            raise TypeError("this seam has one target; the per-target calls need targets=")
+        return self.fan
+
+    def _per_target_grads(
+        self, values: torch.Tensor, leaves: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, ...]:
+        """``d values[k].sum() / d leaf`` for every ``k``: one ``(K, n, ...)`` per leaf."""
+        n_targets, n = values.shape
+        if n_targets > 1 and self.batched_grads is not False:
+            eye = torch.eye(n_targets, dtype=values.dtype, device=values.device)
+            try:
+                batched = torch.autograd.grad(
+                    values,
+                    leaves,
+                    grad_outputs=eye.unsqueeze(2).expand(n_targets, n_targets, n),
+                    is_grads_batched=True,
+                    allow_unused=True,
+                    retain_graph=True,  # kept for the fallback below
+                )
+            except RuntimeError:
+                self.batched_grads = False
+            else:
+                self.batched_grads = True
+                return tuple(
+                    leaf.new_zeros((n_targets, *leaf.shape)) if g is None else g
+                    for g, leaf in zip(batched, leaves)
+                )
+        per_target = [
+            torch.autograd.grad(
+                values[k].sum(),
+                leaves,
+                allow_unused=True,
+                materialize_grads=True,
+                retain_graph=k < n_targets - 1,
+            )
+            for k in range(n_targets)
+        ]
+        return tuple(torch.stack(g) for g in zip(*per_target))
+
+    def _raise_per_target(
+        self,
+        values: torch.Tensor,
+        grads: Sequence[torch.Tensor] | None,
+        rows: torch.Tensor,
+        where: PointLabel | None,
+    ) -> None:
+        """Name the first (target, point) whose scalar or gradient is not finite."""
+        n_targets, n = values.shape
+        pseudo = (
+            torch.arange(n_targets, device=rows.device).unsqueeze(1) * self.batch_size + rows
+        ).reshape(-1)
+        flat_grads = [g.reshape(n_targets * n, *g.shape[2:]) for g in grads or ()]
+
+        def label(i: int) -> str:
+            inner = where(i % n) if callable(where) else where
+            return inner or ""
+
+        self._raise_non_finite(values.reshape(-1), flat_grads, pseudo, label)
+
     def _raise_non_finite(
+        self,
         values: torch.Tensor,
         grads: Sequence[torch.Tensor],
         rows: torch.Tensor,
@@ -386,7 +535,8 @@ class ModelSeam:
             bad |= b.to(bad.device)
         i = int(bad.nonzero()[0, 0])
         label = where(i) if callable(where) else where
-        at = f"example {int(rows[i])}" + (f", {label}" if label else "")
+        example = f"example {int(rows[i])}" if self.fan is None else self.fan.where(int(rows[i]))
+        at = example + (f", {label}" if label else "")
         hint = (
             "; check the model for divisions by zero, overflow, or log/sqrt of values <= 0 "
             "on the path (between the baseline and the input)"
@@ -451,8 +601,38 @@ def total_attribution(attributions: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([a.reshape(a.shape[0], -1).sum(1) for a in attributions]).sum(0)
 
 
+def _promoted(parts: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``parts`` cast to their common dtype (targets may return different ones)."""
+    dtype = parts[0].dtype
+    for p in parts[1:]:
+        dtype = torch.promote_types(dtype, p.dtype)
+    return [p.to(dtype) for p in parts]
+
+
+def repeat_examples(t: torch.Tensor, times: int) -> torch.Tensor:
+    """``t`` ``(B, ...)`` as ``(times B, ...)``: row ``k B + b`` is row ``b``.
+
+    A tensor that is the same for every example (batch stride 0: a number or zeros as a
+    baseline) stays a view; others are copied.
+
+    Example:
+        >>> repeat_examples(torch.tensor([[1], [2]]), 2).flatten().tolist()
+        [1, 2, 1, 2]
+    """
+    if times == 1:
+        return t
+    if t.stride(0) == 0:
+        return t.as_strided((times * t.shape[0], *t.shape[1:]), t.stride(), t.storage_offset())
+    return t.repeat(times, *([1] * (t.ndim - 1)))
+
+
 class Prepared(NamedTuple):
-    """Inputs as a tuple, baselines expanded, the model seam, the batch size, the chunk."""
+    """Inputs as a tuple, baselines expanded, the model seam, the batch size, the chunk.
+
+    With ``targets`` the inputs and baselines are those of the ``K B`` pseudo-examples
+    (example ``b`` repeated for every target, :meth:`ModelSeam.build`) and ``batch_size``
+    counts them.
+    """
 
     inputs: tuple[torch.Tensor, ...]
     was_tuple: bool
@@ -469,15 +649,26 @@ def prepare(
     target: TargetType,
     additional_forward_args: Any,
     internal_batch_size: ChunkSize,
+    targets: TargetsType | TargetFan | None = None,
 ) -> Prepared:
     """Validate and normalise the arguments every path method takes.
 
     Everything is checked before the first model call, which is the forward pass that
-    resolves ``target="predicted"`` (if given).
+    resolves ``target="predicted"`` (if given). With ``targets`` (``K`` targets) the
+    result holds ``K B`` pseudo-examples, ``r = k B + b`` being example ``b`` explained
+    for ``targets[k]`` (see :class:`~idgrad.core.targets.TargetFan`): every method runs
+    on them as on any batch, and ``K`` paths of one example that share their points may
+    share the model's passes (:class:`~idgrad.engine.evaluator.Evaluator`).
     """
     check_no_inference_mode()
     xs, was_tuple = as_input_tuple(inputs, forward_func=forward_func)
     bs = expand_baselines(baselines, xs)
     chunk = resolve_chunk_size(internal_batch_size, xs)
-    seam = ModelSeam.build(forward_func, xs, target, additional_forward_args, chunk)
+    seam = ModelSeam.build(
+        forward_func, xs, target, additional_forward_args, chunk, targets=targets
+    )
+    if seam.fan is not None:
+        k = seam.fan.n_targets
+        xs = tuple(repeat_examples(x, k) for x in xs)
+        bs = tuple(repeat_examples(b, k) for b in bs)
     return Prepared(xs, was_tuple, bs, seam, int(xs[0].shape[0]), chunk)

@@ -331,6 +331,11 @@ def noise_tunnel(
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if "inputs" in method_kwargs:
         raise TypeError("pass inputs as noise_tunnel's own argument, not in method_kwargs")
+    if method_kwargs.get("targets") is not None:
+        raise ValueError(
+            "noise_tunnel explains one target per call: give target=..., and call it once "
+            "per target (targets= is not supported here)"
+        )
     batch = int(xs[0].shape[0])
 
     def draw(x: torch.Tensor, sd: float) -> torch.Tensor:
