@@ -36,6 +36,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -70,19 +72,21 @@ def legendre_coefficients(weights: np.ndarray, samples: np.ndarray) -> np.ndarra
         ``(B, k, r)`` coefficients.
     """
     k = len(weights)
-    nodes = _nodes_from_weights(k)
-    vander = np.polynomial.legendre.legvander(nodes, k - 1)  # (k, k): P_j(x_i)
-    scale = (2 * np.arange(k) + 1)[:, None]
     flat = samples.transpose(1, 0, 2).reshape(k, -1)
-    coef = (vander * weights[:, None]).T @ flat * scale
+    coef = _transform(k) @ flat
     return coef.reshape(k, samples.shape[0], -1).transpose(1, 0, 2)
 
 
-def _nodes_from_weights(k: int) -> np.ndarray:
+@functools.lru_cache(maxsize=16)
+def _transform(k: int) -> np.ndarray:
+    """``(k, k)``: ``(2 j + 1) w_i P_j(x_i)``, the discrete Legendre transform at ``k`` nodes."""
     from idgrad.engine.rules import rule_points
 
-    t, _ = rule_points(k, "gausslegendre")
-    return 2.0 * t - 1.0
+    t, w = rule_points(k, "gausslegendre")
+    vander = np.polynomial.legendre.legvander(2.0 * t - 1.0, k - 1)  # (k, k): P_j(x_i)
+    out = (vander * w[:, None]).T * (2 * np.arange(k) + 1)[:, None]
+    out.setflags(write=False)
+    return out
 
 
 def spectral_errors(weights: np.ndarray, samples: np.ndarray) -> np.ndarray:

@@ -87,9 +87,11 @@ class GradedSchedule:
         return _Run(evaluator, self).outcome()
 
 
-#: The spectral estimate needs a projection per node; above this many nodes the rough
-#: estimate alone (from the streamed half sums) is used, so memory stays flat in ``n``.
-SPECTRAL_MAX = 4096
+#: The spectral estimate needs a projection per node and a ``k x k`` transform; above this
+#: many nodes the rough estimate alone (from the streamed half sums: every feature) is used,
+#: so time and memory stay linear in ``n`` (a smooth integrand is resolved to rounding long
+#: before: the rough estimate is then cautious).
+SPECTRAL_MAX = 512
 
 
 def _halves(weights: np.ndarray, parity: np.ndarray) -> np.ndarray:
