@@ -194,22 +194,21 @@ class _Run:
         self._keep_ends(rows, out)
         plan, mapping = self._decide(n, nodes[idx], out, der, sk)
         # complete: the rest of the plain rule, or the mapped rule
-        rest = np.setdiff1d(np.arange(n), idx)
+        free = np.ones(n, dtype=bool)
+        free[idx] = False
+        rest = np.flatnonzero(free)
         k = n - m
-        t_nodes, t_weights = rule_points(k, "gausslegendre")
         t_parity = np.arange(k) % 2
-        mapped_alphas = np.broadcast_to(nodes[rest], (count, k)).copy()
-        mapped_weights = np.broadcast_to(weights[rest], (count, k)).copy()
+        new_alphas = np.broadcast_to(nodes[rest], (count, k)).copy()
+        new_weights = np.broadcast_to(_halves(weights[rest], parity[rest]), (count, 3, k)).copy()
+        t_weights = weights  # the rule in t of the mapped rows (set below when there are any)
         if plan.any():
+            t_nodes, t_weights = rule_points(k, "gausslegendre")
             chosen = SinhMap(mapping.c[plan], mapping.b[plan], mapping.f[plan])
-            mapped_alphas[plan] = chosen.inverse(np.broadcast_to(t_nodes, (int(plan.sum()), k)))
-            mapped_weights[plan] = t_weights / chosen.pdf(mapped_alphas[plan])
-        new_alphas = np.where(plan[:, None], mapped_alphas, nodes[rest][None])
-        new_weights = np.where(
-            plan[:, None, None],
-            _halves(mapped_weights, t_parity),
-            _halves(weights[rest], parity[rest])[None],
-        )
+            new_alphas[plan] = chosen.inverse(np.broadcast_to(t_nodes, (int(plan.sum()), k)))
+            new_weights[plan] = _halves(t_weights / chosen.pdf(new_alphas[plan]), t_parity)
+        mapped_alphas = new_alphas
+        mapped_weights = new_weights[:, 0]
         q, qo, qd, qs = self._pass(
             np.repeat(rows, k),
             new_alphas.reshape(-1),
@@ -492,7 +491,10 @@ class _Run:
         derivs = np.full((batch, size), np.nan)
         fp_sum = np.zeros(batch)
         for b in range(batch):
-            order = np.argsort(rule.alphas[b], kind="stable")
+            a = rule.alphas[b]
+            order = (
+                np.arange(len(a)) if bool(np.all(a[1:] >= a[:-1])) else np.argsort(a, kind="stable")
+            )
             k = len(order)
             alphas[b, :k] = rule.alphas[b][order]
             weights[b, :k] = rule.weights[b][order]
