@@ -54,6 +54,7 @@ from idgrad.dataset.sources import (
     split_item,
 )
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
 from idgrad.ops.progress import Progress
 
@@ -207,6 +208,7 @@ def _fill_records(
     rec["status"][positions] = OK
 
 
+@at_boundary(models=("model",), numpy_inputs=None)  # frameworks hook
 def attribute_dataset(
     method: str | Callable[..., Any],
     model: Any,

@@ -40,14 +40,14 @@ import inspect
 import sys
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from idgrad.frameworks.protocol import ModelAdapter
 
-__all__ = ["Bound", "adapter_for", "bind", "is_jax_array", "looks_like_jax_model"]
+__all__ = ["Bound", "adapter_for", "at_boundary", "bind", "is_jax_array", "looks_like_jax_model"]
 
 _JAX_PACKAGES = ("jax", "jaxlib", "flax", "haiku", "equinox")
 
@@ -118,13 +118,20 @@ def adapter_for(model: Any, framework: str) -> ModelAdapter:
             return adapter
     adapter = _new_adapter(model, framework)
     try:
-        ref: Any = weakref.ref(model, lambda _, k=key: _ADAPTERS.pop(k, None))
+        ref: Any = weakref.ref(model, functools.partial(_forget, _ADAPTERS, key))
     except TypeError:  # not weak-referenceable: keep it (and a few others) alive
         ref = model
         if len(_ADAPTERS) > 64:
             _ADAPTERS.pop(next(iter(_ADAPTERS)))
     _ADAPTERS[key] = (ref, adapter)
     return adapter
+
+
+def _forget(cache: dict[int, Any], key: int, ref: Any) -> None:
+    """Drop a dead model's adapter (a weakref callback; the id may be reused since)."""
+    held = cache.get(key)
+    if held is not None and held[0] is ref:
+        del cache[key]
 
 
 def _new_adapter(model: Any, framework: str) -> ModelAdapter:
@@ -277,14 +284,17 @@ def bind(
 def _pick(
     named: Mapping[str, Any], model_names: list[str], jax_seen: bool, numpy_inputs: str | None
 ) -> str | None:
+    numpy_in = numpy_inputs is not None and _scan(named.get(numpy_inputs))[1]
     for name in model_names:
         if isinstance(named[name], ModelAdapter):
-            return named[name].framework
+            # an adapter with torch tensors: a call from inside idgrad (or a caller who wants
+            # torch results); with its framework's arrays (or numpy), a call to convert
+            return named[name].framework if (jax_seen or numpy_in) else None
     if jax_seen:
         return "jax"
     if any(looks_like_jax_model(named[name]) for name in model_names):
         return "jax"
-    if numpy_inputs is not None and _scan(named.get(numpy_inputs))[1]:
+    if numpy_in:
         return "callback"
     return None
 
@@ -302,8 +312,8 @@ def _jax_converter() -> ModelAdapter:
 def _convert_in(value: Any, adapter: ModelAdapter, name: str, depth: int) -> Any:
     if isinstance(value, torch.Tensor):
         raise TypeError(
-            f"{name} is a torch.Tensor but the model and inputs are {adapter.framework} "
-            f"({adapter.arrays}); give {name} as {adapter.arrays} too (frameworks are not "
+            f"{name} is a torch.Tensor but this call explains a {adapter.framework} model "
+            f"with {adapter.arrays}; give {name} as {adapter.arrays} too (frameworks are not "
             "mixed in one call)"
         )
     if isinstance(value, torch.nn.Module):
@@ -324,3 +334,35 @@ def _convert_in(value: Any, adapter: ModelAdapter, name: str, depth: int) -> Any
     if depth > 0 and isinstance(value, dict):
         return {k: _convert_in(v, adapter, f"{name}[{k!r}]", depth - 1) for k, v in value.items()}
     return value
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def at_boundary(
+    *, models: Sequence[str] = ("forward_func",), numpy_inputs: str | None = "inputs"
+) -> Callable[[F], F]:
+    """Decorator: :func:`bind` at the entry of a public function, the result converted back.
+
+    For functions other than the path methods (which :class:`~idgrad.methods.base.PathMethod`
+    binds itself): the noise tunnel, the metrics, the genomics helpers, the dataset runner.
+
+    Example:
+        >>> @at_boundary(models=("model",))
+        ... def outputs(model, inputs):
+        ...     return model(inputs)
+        >>> def fn(points, target):
+        ...     return points * 2, None
+        >>> outputs(fn, np.ones((1, 2)))
+        array([[2., 2.]])
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            call = bind(fn, args, kwargs, models=models, numpy_inputs=numpy_inputs)
+            return call.finish(fn(*call.args, **call.kwargs))
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -17,9 +17,10 @@ batch statistics) are arguments of the compiled function, not constants baked in
 are read again at every call, so a model trained between two calls is explained as it is
 now, without a new compilation. Points and results cross between torch and JAX with DLPack
 (no copy on the CPU when the tensor is aligned). A chunk shorter than ``internal_batch_size``
-is padded (its last point repeated) to ``internal_batch_size`` or, when a whole pass is
-shorter, to the next power of two, so a run compiles once per chunk shape, not once per
-chunk; :attr:`JaxModel.compilations` counts them.
+is padded (its last point repeated) to a shape already compiled that holds it with at most
+4x padding, else to the next power of two (at most ``internal_batch_size``), so a run
+compiles once per chunk shape, not once per chunk; :attr:`JaxModel.compilations` counts
+them.
 
 Targets: an index (an int, a tuple, one per example) is applied inside the compiled
 function; a callable target is traced with JAX when it takes JAX arrays (written with
@@ -192,6 +193,7 @@ class JaxModel(ModelAdapter):
             raise TypeError(f"JaxModel needs a callable JAX function, got {type(fn).__name__}")
         self.fn = fn
         self._programs: dict[Any, Callable[..., Any]] = {}
+        self._sizes: dict[str, set[int]] = {}
 
     # ------------------------------------------------------------------ conversions
 
@@ -234,6 +236,18 @@ class JaxModel(ModelAdapter):
             self._programs[key] = program
         return program
 
+    def _size(self, kind: str, n: int, chunk: int | None) -> int:
+        """The padded chunk shape for ``n`` points: a shape already compiled for ``kind`` if
+        one holds them with at most 4x padding, else :func:`padded_size`."""
+        sizes = self._sizes.setdefault(kind, set())
+        if chunk is not None and n >= chunk:
+            size = n
+        else:
+            fits = [s for s in sizes if n <= s <= 4 * n]
+            size = min(fits) if fits else padded_size(n, chunk)
+        sizes.add(size)
+        return size
+
     def __call__(self, *args: Any) -> Any:
         """Forward only, on torch tensors: the outputs as torch tensors (one pass, padded)."""
         if not args or not isinstance(args[0], torch.Tensor):
@@ -248,7 +262,7 @@ class JaxModel(ModelAdapter):
         per_example = [isinstance(a, torch.Tensor) and a.shape[0] == n for a in args[n_inputs:]]
         extras = _Extras(args[n_inputs:], per_example)
         split = _Split(self.fn)
-        size = padded_size(n, None)
+        size = self._size("outputs", n, None)
         rows = torch.arange(n)
         points = tuple(_to_jax(_pad(x, size)) for x in inputs)
         out = self._program("outputs", split, extras)(
@@ -331,6 +345,13 @@ class JaxSeam(ModelSeam):
 
     def check(self, inputs: tuple[torch.Tensor, ...]) -> None:
         """The checks of the class docstring, on the shapes of ``inputs`` (abstract)."""
+        if not jax.config.jax_enable_x64:
+            for x in inputs:
+                if x.dtype == torch.float64:
+                    raise TypeError(
+                        "the inputs are float64 but JAX computes in 32 bits unless "
+                        'jax.config.update("jax_enable_x64", True); enable it, or give float32'
+                    )
         rows = min(2, self.batch_size)
         r = torch.arange(rows)
         xs = tuple(_spec(x[:rows]) for x in inputs)
@@ -439,10 +460,10 @@ class JaxSeam(ModelSeam):
     ) -> torch.Tensor:
         n = int(rows.shape[0])
         if self.torch_target:
-            outputs = self._outputs(points, rows)
+            outputs = self._outputs(points, rows, self.adapter._size("outputs", n, self.chunk))
             values = self._select(outputs, rows).detach()
         else:
-            size = padded_size(n, self.chunk)
+            size = self.adapter._size("value", n, self.chunk)
             program = self.adapter._program("value", self.split, self.extras, self.pick)
             out = program(
                 self._points(points, size),
@@ -462,7 +483,7 @@ class JaxSeam(ModelSeam):
         where: PointLabel | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         n = int(rows.shape[0])
-        size = padded_size(n, self.chunk)
+        size = self.adapter._size("vjp" if self.torch_target else "value_and_grad", n, self.chunk)
         pts = self._points(tuple(p.detach() for p in points), size)
         dyn = self.extras.dynamic(rows, size)
         if self.torch_target:
@@ -477,9 +498,8 @@ class JaxSeam(ModelSeam):
             self._raise_non_finite(values, grads, rows, where)
         return values, grads
 
-    def _outputs(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> Any:
+    def _outputs(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor, size: int) -> Any:
         n = int(rows.shape[0])
-        size = padded_size(n, self.chunk)
         program = self.adapter._program("outputs", self.split, self.extras)
         out = program(
             self.split.arrays,
@@ -509,7 +529,7 @@ class JaxSeam(ModelSeam):
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """A torch target: outputs from JAX, ``d target / d output`` in torch, then a VJP."""
         n = int(rows.shape[0])
-        outputs = self._outputs(points, rows)
+        outputs = self._outputs(points, rows, size)
         leaves, treedef = jax.tree_util.tree_flatten(outputs)
         with torch.enable_grad():
             leaves_t = [leaf.detach().clone().requires_grad_(True) for leaf in leaves]
