@@ -112,8 +112,8 @@ def adapter_for(model: Any, framework: str) -> ModelAdapter:
     key = id(model)
     held = _ADAPTERS.get(key)
     if held is not None:
-        ref, adapter = held
-        alive = ref() if isinstance(ref, weakref.ref) else ref
+        held_ref, adapter = held
+        alive = held_ref() if isinstance(held_ref, weakref.ref) else held_ref
         if alive is model and adapter.framework == framework:
             return adapter
     adapter = _new_adapter(model, framework)

@@ -75,10 +75,15 @@ def padded_size(n: int, chunk: int | None) -> int:
     return size if chunk is None else min(size, chunk)
 
 
+def _x64() -> bool:
+    """Whether JAX computes in 64 bits now (``jax_enable_x64``, also inside ``jax.enable_x64``)."""
+    return bool(jax.dtypes.canonicalize_dtype(jnp.float64) == jnp.float64)
+
+
 def _to_jax(t: torch.Tensor) -> jax.Array:
     """A torch tensor as a JAX array (DLPack; a copy only when the layout needs one)."""
     t = t.detach()
-    if t.dtype in (torch.float64, torch.int64) and not jax.config.jax_enable_x64:
+    if t.dtype in (torch.float64, torch.int64) and not _x64():
         t = t.to(torch.float32 if t.is_floating_point() else torch.int32)
     if not t.is_contiguous():
         t = t.contiguous()
@@ -345,7 +350,7 @@ class JaxSeam(ModelSeam):
 
     def check(self, inputs: tuple[torch.Tensor, ...]) -> None:
         """The checks of the class docstring, on the shapes of ``inputs`` (abstract)."""
-        if not jax.config.jax_enable_x64:
+        if not _x64():
             for x in inputs:
                 if x.dtype == torch.float64:
                     raise TypeError(
@@ -397,6 +402,7 @@ class JaxSeam(ModelSeam):
 
     def _check_callable(self, one: Any) -> None:
         fn = self.target.callable
+        assert fn is not None
         try:
             value = jax.eval_shape(fn, one)
         except Exception as err:  # noqa: BLE001 -- not a JAX function: applied in torch
