@@ -199,6 +199,7 @@ class JaxModel(ModelAdapter):
         self.fn = fn
         self._programs: dict[Any, Callable[..., Any]] = {}
         self._sizes: dict[str, set[int]] = {}
+        self._checked: dict[Any, Any] = {}  # JaxSeam.check's findings, by shapes
 
     # ------------------------------------------------------------------ conversions
 
@@ -367,8 +368,12 @@ class JaxSeam(ModelSeam):
         def call(arrays: Any, xs: Any, dyn: Any) -> Any:
             return model(arrays)(*xs, *extras.assemble(dyn, batched=False))
 
+        # what eval_shape found is kept per model structure and shapes (a second call with
+        # the same model and shapes traces nothing)
+        key = (self.split.key, self.extras.key, xs, dyn, rows)
+        cached = self.adapter._checked.get(key)
         try:
-            out = jax.eval_shape(call, self.split.arrays, xs, dyn)
+            out = cached if cached is not None else jax.eval_shape(call, self.split.arrays, xs, dyn)
         except Exception as err:  # noqa: BLE001 -- any failure of the user's function
             shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
             raise TypeError(
@@ -398,7 +403,11 @@ class JaxSeam(ModelSeam):
             self.dims = tuple(out.shape[1:])
             self.target.select(torch.zeros((1,) + self.dims), torch.zeros(1, dtype=torch.long))
             self.pick = self.target.depth
-        self._check_gradient(inputs)
+        self.adapter._checked[key] = out
+        gradient_key = (key, self.torch_target, self.pick)
+        if gradient_key not in self.adapter._checked:
+            self._check_gradient(inputs)
+            self.adapter._checked[gradient_key] = True
 
     def _check_callable(self, one: Any) -> None:
         fn = self.target.callable
