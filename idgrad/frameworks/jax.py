@@ -66,7 +66,7 @@ def padded_size(n: int, chunk: int | None) -> int:
     """The compiled chunk shape for ``n`` points: ``chunk``, or the next power of two below it.
 
     Example:
-        >>> padded_size(64, 64), padded_size(10, 64), padded_size(50, None), padded_size(60, 48)
+        >>> padded_size(64, 64), padded_size(10, 64), padded_size(50, None), padded_size(33, 48)
         (64, 16, 64, 48)
     """
     if chunk is not None and n >= chunk:
