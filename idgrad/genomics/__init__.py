@@ -30,6 +30,7 @@ from idgrad.genomics.contributions import (
     save_modisco_npz,
 )
 from idgrad.genomics.expected import expected_attributions, repeat_per_reference
+from idgrad.genomics.ism import Agreement, agreement, ism, ism_evaluations
 from idgrad.genomics.plots import logo_layout, plot_logo, plot_tracks
 from idgrad.genomics.references import (
     dinucleotide_counts,
@@ -63,10 +64,12 @@ from idgrad.genomics.targets import counts_target, profile_target, track_target
 __all__ = [
     "CTCF_MOTIF",
     "GATA_MOTIF",
+    "Agreement",
     "Contributions",
     "Layout",
     "MotifData",
     "actual_contributions",
+    "agreement",
     "auroc",
     "check_one_hot",
     "contribution_scores",
@@ -79,6 +82,8 @@ __all__ = [
     "gc_reference",
     "hypothetical_contributions",
     "infer_layout",
+    "ism",
+    "ism_evaluations",
     "load_modisco_npz",
     "logo_layout",
     "motif_cnn",
