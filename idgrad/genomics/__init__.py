@@ -1,10 +1,12 @@
 """Genomics helpers for path attributions: one-hot DNA, references, expected attributions,
-targets for track models, contribution scores for TF-MoDISco, logos, and a planted-motif
-benchmark.
+targets for track models, contribution scores, in-silico mutagenesis, TF-MoDISco motifs,
+bigWig tracks, logos, and planted-motif ground truths.
 
 Modules: :mod:`~idgrad.genomics.sequences`, :mod:`~idgrad.genomics.references`,
 :mod:`~idgrad.genomics.expected`, :mod:`~idgrad.genomics.targets`,
-:mod:`~idgrad.genomics.contributions`, :mod:`~idgrad.genomics.plots` (matplotlib, lazy),
+:mod:`~idgrad.genomics.contributions`, :mod:`~idgrad.genomics.ism`,
+:mod:`~idgrad.genomics.motifs` (modisco-lite, lazy), :mod:`~idgrad.genomics.bigwig`
+(pybigtools, lazy), :mod:`~idgrad.genomics.plots` (matplotlib, lazy),
 :mod:`~idgrad.genomics.synthetic`.
 
 Example:
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+from idgrad.genomics.bigwig import read_bigwig, write_bigwig
 from idgrad.genomics.contributions import (
     Contributions,
     actual_contributions,
@@ -31,6 +34,15 @@ from idgrad.genomics.contributions import (
 )
 from idgrad.genomics.expected import expected_attributions, repeat_per_reference
 from idgrad.genomics.ism import Agreement, agreement, ism, ism_evaluations
+from idgrad.genomics.motifs import (
+    ModiscoResults,
+    Pattern,
+    Seqlet,
+    modisco,
+    modisco_from_files,
+    pwm_similarity,
+    read_modisco_h5,
+)
 from idgrad.genomics.plots import logo_layout, plot_logo, plot_tracks
 from idgrad.genomics.references import (
     dinucleotide_counts,
@@ -67,7 +79,10 @@ __all__ = [
     "Agreement",
     "Contributions",
     "Layout",
+    "ModiscoResults",
     "MotifData",
+    "Pattern",
+    "Seqlet",
     "actual_contributions",
     "agreement",
     "auroc",
@@ -86,12 +101,17 @@ __all__ = [
     "ism_evaluations",
     "load_modisco_npz",
     "logo_layout",
+    "modisco",
+    "modisco_from_files",
     "motif_cnn",
     "one_hot",
     "planted_motifs",
     "plot_logo",
     "plot_tracks",
     "profile_target",
+    "pwm_similarity",
+    "read_bigwig",
+    "read_modisco_h5",
     "repeat_per_reference",
     "reverse_complement",
     "save_modisco_cli_inputs",
@@ -101,5 +121,6 @@ __all__ = [
     "track_target",
     "train_motif_model",
     "uniform_reference",
+    "write_bigwig",
     "zeros_reference",
 ]

@@ -43,7 +43,7 @@ import torch
 
 from idgrad.core.guard import ModelGuard
 from idgrad.core.seam import ModelSeam
-from idgrad.core.targets import TARGET_DOC, TargetType
+from idgrad.core.targets import TargetType
 from idgrad.core.validation import ChunkSize, NonFiniteError, check_finite, check_int
 from idgrad.engine.integrator import resolve_chunk_size
 from idgrad.genomics.sequences import check_one_hot, from_channels_first, to_channels_first
@@ -59,7 +59,9 @@ def _check_positions(positions: Any, length: int) -> tuple[int, int]:
         or len(positions) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in positions)
     ):
-        raise TypeError(f"positions must be None or a (start, stop) pair of ints, got {positions!r}")
+        raise TypeError(
+            f"positions must be None or a (start, stop) pair of ints, got {positions!r}"
+        )
     start, stop = int(positions[0]), int(positions[1])
     if not 0 <= start < stop <= length:
         raise ValueError(
@@ -274,7 +276,9 @@ def _average_ranks(v: np.ndarray) -> np.ndarray:
 def _rows(values: Any, name: str) -> np.ndarray:
     t = torch.as_tensor(values).detach()
     if t.dim() < 2:
-        raise ValueError(f"{name} must be (N, ...) with at least one entry per row, got {t.dim()}-d")
+        raise ValueError(
+            f"{name} must be (N, ...) with at least one entry per row, got {t.dim()}-d"
+        )
     out = t.reshape(t.shape[0], -1).to(torch.float64).cpu().numpy()
     if not np.isfinite(out).all():
         raise ValueError(f"{name} holds NaN or infinite values")

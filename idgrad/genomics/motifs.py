@@ -20,7 +20,7 @@ inside a sequence that was given. A file that fails a check raises ``ValueError`
 entry.
 
 :func:`pwm_similarity` scores a pattern against a known motif (Pearson correlation over aligned
-columns, best offset and strand), and :func:`run_from_files` does the whole step from a file
+columns, best offset and strand), and :func:`modisco_from_files` does the whole step from a file
 written by :func:`~idgrad.genomics.save_modisco_npz` (what a command-line step calls).
 
 Example:
@@ -54,7 +54,7 @@ __all__ = [
     "modisco",
     "pwm_similarity",
     "read_modisco_h5",
-    "run_from_files",
+    "modisco_from_files",
 ]
 
 
@@ -111,7 +111,7 @@ def _nlc_float32(x: Any, layout: str | None, name: str, like: tuple[int, ...] | 
     t = torch.as_tensor(x).detach()
     if t.dim() != 3:
         raise ValueError(f"{name} must be (N, 4, L) or (N, L, 4), got shape {tuple(t.shape)}")
-    if not (t.is_floating_point() or t.dtype in (torch.int8, torch.uint8, torch.int64, torch.int32)):
+    if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold numbers, got {t.dtype}")
     lay = _resolve_layout(t, layout)
     nlc = t if lay == "NLC" else t.transpose(1, 2)
@@ -128,8 +128,7 @@ def _check_options(options: dict[str, Any], run: Callable[..., Any]) -> None:
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise TypeError(
-            f"modisco-lite's TFMoDISco takes no option(s) {unknown}; it takes "
-            f"{sorted(accepted)}"
+            f"modisco-lite's TFMoDISco takes no option(s) {unknown}; it takes {sorted(accepted)}"
         )
 
 
@@ -176,14 +175,16 @@ def modisco(
             contributions that are not ``h ⊙ x``, or a result file that fails its checks.
 
     Example:
-        >>> from idgrad.genomics import planted_motifs
+        >>> from idgrad.genomics import one_hot, planted_motifs
         >>> data = planted_motifs(300, 60, motifs=["GATAAGCT"], positive_fraction=1.0)
         >>> x = data.sequences
-        >>> hyp = (2 * x - 1) * data.mask[:, None]  # a perfect score: +1 on the motif's bases
-        >>> found = modisco(x, None, hyp, sliding_window_size=8, flank_size=2,
-        ...                 n_leiden_runs=2)  # doctest: +SKIP
-        >>> found.patterns[0].consensus  # doctest: +SKIP
-        'GATAAGCT'
+        >>> noise = 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+        >>> hyp = (2 * x - 1) * data.mask[:, None] + noise  # +1 on the motif's bases
+        >>> found = modisco(x, None, hyp, sliding_window_size=8, flank_size=2, n_leiden_runs=2,
+        ...                 trim_to_window_size=12, initial_flank_to_add=3)
+        >>> best = found.patterns[0]
+        >>> round(pwm_similarity(one_hot("GATAAGCT").T, best.pwm), 3), best.seqlets[0].strand
+        (1.0, '+')
     """
     tfmodisco = optional_module("modiscolite.tfmodisco", "modisco", "modisco")
     io = optional_module("modiscolite.io", "modisco", "modisco")
@@ -385,8 +386,12 @@ def pwm_similarity(
         >>> round(pwm_similarity(a, wide), 6)
         1.0
     """
-    m = np.asarray(torch.as_tensor(motif).detach().cpu(), dtype=np.float64)
-    p = np.asarray(torch.as_tensor(pattern).detach().cpu(), dtype=np.float64)
+    m, p = (
+        v.detach().cpu().to(torch.float64).numpy()
+        if isinstance(v, torch.Tensor)
+        else np.array(v, dtype=np.float64)
+        for v in (motif, pattern)
+    )
     for name, v in (("motif", m), ("pattern", p)):
         if v.ndim != 2 or v.shape[1] != 4 or v.shape[0] == 0:
             raise ValueError(f"{name} must be a (w, 4) matrix, got shape {v.shape}")
@@ -410,7 +415,7 @@ def pwm_similarity(
     return best
 
 
-def run_from_files(
+def modisco_from_files(
     scores: str | os.PathLike[str],
     output: str | os.PathLike[str],
     *,
