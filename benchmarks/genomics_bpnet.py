@@ -56,6 +56,7 @@ import torch
 
 import idgrad
 from benchmarks._common import command_line, machine, markdown_table
+from benchmarks.accuracy import code_digest
 from idgrad.genomics import (
     agreement,
     contribution_scores,
@@ -279,10 +280,10 @@ def instance_recall(actual: torch.Tensor, data: ProfileData, seed: int = 0) -> d
 
 
 def _digest(args: argparse.Namespace) -> str:
-    sources = [inspect.getsource(synthetic)]
+    """The code that makes the data and trains the model (docstrings aside), and the settings."""
+    code = code_digest([inspect.getsource(synthetic)])
     settings = [args.n_train, args.length, args.epochs, args.channels, args.layers, args.seed]
-    text = "\n".join(sources) + repr(settings)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return hashlib.sha256((code + repr(settings)).encode()).hexdigest()[:10]
 
 
 def trained_model(args: argparse.Namespace) -> tuple[BPNet, dict[str, Any]]:
@@ -298,7 +299,7 @@ def trained_model(args: argparse.Namespace) -> tuple[BPNet, dict[str, Any]]:
     t0 = time.perf_counter()
     train = planted_profiles(args.n_train, args.length, seed=args.seed)
     losses = train_bpnet(model, train.sequences, train.profiles, epochs=args.epochs, seed=args.seed)
-    test = planted_profiles(500, args.length, seed=args.seed + 1000)
+    test = planted_profiles(args.n_test, args.length, seed=args.seed + 1000)
     with torch.no_grad():
         logits, counts = model(test.sequences)
     truth = torch.log1p(test.profiles.sum(dim=1))
@@ -336,6 +337,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--layers", type=int, default=7)
+    p.add_argument("--n-test", type=int, default=500, help="held-out sequences scored")
     p.add_argument("--n-eval", type=int, default=256, help="held-out sequences explained")
     p.add_argument("--shuffles", type=int, default=4, help="references per sequence")
     p.add_argument("--budget", type=int, default=16, help="evaluations per pair (path methods)")
@@ -349,7 +351,7 @@ def main(argv: list[str] | None = None) -> str:
     args = p.parse_args(argv)
     if args.smoke:
         args.n_train, args.length, args.epochs, args.channels, args.layers = 64, 100, 1, 8, 2
-        args.n_eval, args.shuffles, args.budget = 6, 2, 8
+        args.n_test, args.n_eval, args.shuffles, args.budget = 20, 6, 2, 8
     torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in ALL_METHODS]

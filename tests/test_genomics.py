@@ -643,3 +643,71 @@ def test_import_does_not_load_matplotlib() -> None:
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_contribution_scores_pass_the_method_option_to_idg(seq_batch) -> None:
+    # the first four arguments are positional only, so method= is IDG's rule, not ours
+    x, refs = seq_batch
+    model = ConvNet()
+    pilot = contribution_scores(IDG, model, x, refs, n_steps=6, method="riemann_middle")
+    again = contribution_scores(IDG, model, x, refs, n_steps=6, method="riemann_middle")
+    graded = contribution_scores(IDG, model, x, refs, n_steps=6, method="graded")
+    assert torch.equal(pilot.hypothetical, again.hypothetical)
+    assert not torch.allclose(pilot.hypothetical, graded.hypothetical)
+    direct = expected_attributions(
+        IDG, model, x, refs, n_steps=6, method="riemann_middle", multiply_by_inputs=True
+    )
+    assert torch.allclose(pilot.attributions, direct, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- profile models
+
+
+def test_planted_profiles_ground_truth() -> None:
+    from idgrad.genomics.synthetic import PROFILE_CLASSES, PROFILE_MOTIFS, planted_profiles
+
+    data = planted_profiles(40, 120, seed=3)
+    again = planted_profiles(40, 120, seed=3)
+    assert torch.equal(data.sequences, again.sequences) and data.instances == again.instances
+    assert data.sequences.shape == (40, 4, 120) and data.profiles.shape == (40, 120)
+    check_one_hot(data.sequences)
+    motifs = {m.name: m for m in PROFILE_MOTIFS}
+    strings = decode(data.sequences)
+    for k, start, end, cls, strand in data.instances:
+        assert cls in PROFILE_CLASSES and strand in "+-"
+        site = one_hot(strings[k][start:end]).T.numpy()
+        if strand == "-":
+            site = site[::-1, ::-1]
+        pwm = motifs[cls.split()[0]].pwm
+        assert site.shape == pwm.shape
+        core = pwm.max(axis=1) > 0.6
+        mismatches = int((site.argmax(axis=1) != pwm.argmax(axis=1))[core].sum())
+        assert mismatches == (1 if cls == "GATA low-affinity" else 0), (cls, mismatches)
+    # instances do not overlap, each paired E-box has a GATA site 12 bp after its start
+    mask = torch.zeros(40, 120, dtype=torch.int64)
+    for k, start, end, *_ in data.instances:
+        mask[k, start:end] += 1
+    assert int(mask.max()) == 1
+    starts = {(k, s) for k, s, _, cls, _ in data.instances if cls == "GATA"}
+    paired = [(k, s) for k, s, _, cls, _ in data.instances if cls == "Ebox paired"]
+    assert paired and all((k, s + 12) in starts for k, s in paired)
+    # the expected reads are highest where strong motifs sit
+    strong = data.mask(["GATA"])
+    assert float(data.expected[strong].mean()) > 5 * float(data.expected[~data.mask()].mean())
+
+
+def test_bpnet_shapes_training_and_deeplift_friendly_modules() -> None:
+    from idgrad.genomics.synthetic import BPNet, planted_profiles, train_bpnet
+
+    model = BPNet()
+    assert 80_000 < sum(p.numel() for p in model.parameters()) < 120_000
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 8 and len({id(m) for m in relus}) == 8  # one module per use
+    data = planted_profiles(32, 100, seed=0)
+    small = BPNet(channels=8, layers=2, seed=1)
+    before = [p.detach().clone() for p in small.parameters()]
+    losses = train_bpnet(small, data.sequences, data.profiles, epochs=2, seed=0)
+    assert len(losses) == 2 and losses[1] < losses[0] and not small.training
+    assert any(not torch.equal(a, b) for a, b in zip(before, small.parameters()))
+    profile, counts = small(data.sequences[:3])
+    assert profile.shape == (3, 100) and counts.shape == (3,)
