@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--layers", type=int, default=7)
     p.add_argument("--n-test", type=int, default=500, help="held-out sequences scored")
-    p.add_argument("--n-eval", type=int, default=256, help="held-out sequences explained")
+    p.add_argument("--n-eval", type=int, default=160, help="held-out sequences explained")
     p.add_argument("--shuffles", type=int, default=4, help="references per sequence")
     p.add_argument("--budget", type=int, default=16, help="evaluations per pair (path methods)")
     p.add_argument("--target", choices=["counts", "profile"], default="counts")

@@ -11,6 +11,11 @@ attribution should put its mass inside them. Used by the tests and by
   with Adam on the logistic loss; a few seconds on two CPU cores.
 * :func:`topk_precision` / :func:`auroc` — per-sequence agreement of position scores with the
   planted-motif mask (chance: the mask fraction, and 0.5).
+* :func:`planted_profiles` / :class:`BPNet` / :func:`train_bpnet` — the same for a profile model:
+  motifs with known PWMs (:data:`PROFILE_MOTIFS`) planted at known positions, of different
+  strengths, one also at low affinity and one that acts only at a fixed spacing from another,
+  with read profiles drawn from them; a small BPNet (dilated residual convolutions, a profile
+  and a count head) and BPNet's loss. Used by ``benchmarks/genomics_bpnet.py``.
 """
 
 from __future__ import annotations
