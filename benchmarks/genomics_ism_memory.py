@@ -26,7 +26,7 @@ from benchmarks._common import command_line, machine, markdown_table
 CASES = [(4, 250), (4, 1000), (16, 1000), (4, 4000)]
 
 
-def _one(batch: int, length: int, chunk: int | None) -> dict[str, float]:
+def _one(batch: int, length: int, chunk: int | str | None) -> dict[str, float]:
     import torch
 
     from idgrad.genomics import ism, one_hot
@@ -45,7 +45,7 @@ def _one(batch: int, length: int, chunk: int | None) -> dict[str, float]:
         model(x[:1])  # allocator and kernels warmed up before the baseline
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    effects = ism(model, x, lambda out: out.sum(dim=1), internal_batch_size=chunk)
+    effects = ism(model, x, lambda out: out.sum(dim=1), internal_batch_size=chunk)  # type: ignore[arg-type]
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
@@ -57,7 +57,11 @@ def _one(batch: int, length: int, chunk: int | None) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--chunk", type=int, default=256, help="internal_batch_size of the chunked runs")
+    p.add_argument(
+        "--chunk",
+        default="auto,256",
+        help="internal_batch_size of the chunked runs: ints or 'auto', comma-separated",
+    )
     p.add_argument(
         "--unchunked-up-to",
         type=int,
@@ -68,11 +72,12 @@ def main(argv: list[str] | None = None) -> str:
     args = p.parse_args(argv)
     if args.case:
         b, length, chunk = args.case.split(",")
-        print(json.dumps(_one(int(b), int(length), None if chunk == "none" else int(chunk))))
+        size = None if chunk == "none" else chunk if chunk == "auto" else int(chunk)
+        print(json.dumps(_one(int(b), int(length), size)))
         return ""
     rows = []
     for batch, length in CASES:
-        for chunk in (args.chunk, None):
+        for chunk in [*args.chunk.split(","), None]:
             if chunk is None and batch * length > args.unchunked_up_to:
                 continue
             case = f"{batch},{length},{'none' if chunk is None else chunk}"
