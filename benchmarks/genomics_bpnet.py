@@ -211,8 +211,12 @@ def motif_matches(patterns: list[Any], threshold: float) -> dict[str, Any]:
     best = {m.name: 0.0 for m in PROFILE_MOTIFS}
     false = 0
     names = []
+    found = []
     for p in patterns:
         sims = {m.name: pwm_similarity(m.pwm, p.pwm) for m in PROFILE_MOTIFS}
+        found.append(
+            {"name": p.name, "seqlets": len(p.seqlets), "similarity": sims, "pwm": p.pwm.tolist()}
+        )
         for k, v in sims.items():
             best[k] = max(best[k], v)
         hit = [k for k, v in sims.items() if v >= threshold]
@@ -225,6 +229,7 @@ def motif_matches(patterns: list[Any], threshold: float) -> dict[str, Any]:
         "best": best,
         "false": false,
         "patterns": names,
+        "found": found,
     }
 
 
@@ -360,7 +365,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--budget", type=int, default=16, help="evaluations per pair (path methods)")
     p.add_argument("--target", choices=["counts", "profile"], default="counts")
     p.add_argument("--methods", default=",".join(ALL_METHODS))
-    p.add_argument("--match", type=float, default=0.75, help="PWM similarity for a match")
+    p.add_argument("--match", type=float, default=0.85, help="PWM similarity for a match")
     p.add_argument("--chunk", type=int, default=2048, help="internal_batch_size")
     p.add_argument("--leiden-runs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -532,7 +537,7 @@ def report(
                 "seconds",
                 "TF-MoDISco seconds",
                 "background positions > 0",
-                "background share of Σ|actual|",
+                "background share of Σ\\|actual\\|",
             ],
             cost_rows,
         ),
