@@ -33,8 +33,11 @@ Each method's hypothetical contributions go to TF-MoDISco (modisco-lite), and we
 
 Run::
 
-    python -m benchmarks.genomics_bpnet            # full: ~20 min on 2 busy cores (+ ~6 to train)
-    python -m benchmarks.genomics_bpnet --smoke    # seconds; caches nothing
+    python -m benchmarks.genomics_bpnet                   # counts head: 6-7 min, 2 busy cores
+    python -m benchmarks.genomics_bpnet --target profile  # profile head: 8-9 min
+    python -m benchmarks.genomics_bpnet --smoke           # seconds; caches nothing
+
+Training the model, the first time, took 20 min (niced, load 7-9); then it is cached.
 """
 
 from __future__ import annotations
