@@ -20,6 +20,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from benchmarks._common import command_line, machine, markdown_table
 
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> str:
         default=4 * 1000,
         help="run the unchunked case only up to this B x L",
     )
+    p.add_argument("--quick", action="store_true", help="the smallest case only")
+    p.add_argument("--out", type=Path, default=None, help="folder for genomics_ism_memory.md")
     p.add_argument("--case", default=None, help=argparse.SUPPRESS)  # B,L,chunk: one child run
     args = p.parse_args(argv)
     if args.case:
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> str:
         print(json.dumps(_one(int(b), int(length), size)))
         return ""
     rows = []
-    for batch, length in CASES:
+    for batch, length in CASES[:1] if args.quick else CASES:
         for chunk in [*args.chunk.split(","), None]:
             if chunk is None and batch * length > args.unchunked_up_to:
                 continue
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> str:
             rows,
         )
     )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "genomics_ism_memory.md").write_text(text)
     print(text)
     return text
 

@@ -146,8 +146,8 @@ def modisco(
 
     modisco-lite takes the one-hot sequences ``x`` and the hypothetical contributions ``h``
     and computes the actual contributions itself, as ``h ⊙ x``: ``contributions`` (e.g.
-    :attr:`~idgrad.genomics.contributions.Contributions.actual`) is checked against that, so that the motifs
-    are found from the scores the caller means, and may be None.
+    :attr:`~idgrad.genomics.contributions.Contributions.actual`) is checked against that, so
+    that the motifs are found from the scores the caller means, and may be None.
 
     Args:
         sequences: one-hot ``(N, 4, L)`` or ``(N, L, 4)``, tensor or array.
