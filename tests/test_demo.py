@@ -169,7 +169,7 @@ def test_demo_flags_parse() -> None:
             "8",
             "--out",
             "d",
-            "--batch-size",
+            "--internal-batch-size",
             "4",
             "--pilot-steps",
             "3",
@@ -179,7 +179,7 @@ def test_demo_flags_parse() -> None:
         ]
     )
     assert args.photos == ["astronaut", "rocket"] and args.steps == 8
-    assert args.out == Path("d") and args.batch_size == 4 and args.pilot_steps == 3
+    assert args.out == Path("d") and args.internal_batch_size == 4 and args.pilot_steps == 3
     assert args.no_progress and args.image_size == 96 and not args.logistic_only
     defaults = build_parser().parse_args(["demo"])
     assert defaults.photos is None and not defaults.all_photos
@@ -202,7 +202,7 @@ def test_demo_photos_and_all_photos_exclusive(capsys: pytest.CaptureFixture[str]
     [
         (["--photos", "chelsea", "dog"], "unknown photo(s) dog; choose from chelsea"),
         (["--steps", "0"], "--steps must be >= 1, got 0"),
-        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--internal-batch-size", "0"], "--internal-batch-size must be >= 1"),
         (["--image-size", "-3"], "--image-size must be >= 1"),
         (["--pixels-per-step", "0"], "--pixels-per-step must be >= 1"),
         (["--steps", "3", "--pilot-steps", "5"], "leaving no gradient point"),
@@ -230,24 +230,74 @@ def test_demo_logistic_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_demo_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    rc = main(
-        [
-            "demo",
-            "--photos",
-            "coffee",
-            "--steps",
-            "3",
-            "--image-size",
-            "48",
-            "--out",
-            str(out),
-            "--no-progress",
-            "--logistic-steps",
-            "4",
-        ]
-    )
-    assert rc == 0
+    argv = ["demo", "--photos", "coffee", "--steps", "3", "--image-size", "48"]
+    argv += ["--out", str(out), "--no-progress", "--logistic-steps", "4"]
+    assert main(argv) == 0
     text = capsys.readouterr().out
     assert "IDG adaptive" in text  # the logistic table is still printed
     assert "coffee" in text and "insertion" in text and "done in" in text
     assert (out / "report.html").is_file() and (out / "coffee_path_dynamics.png").is_file()
+    assert main(argv) == 0  # a rerun replaces what the first run wrote
+    capsys.readouterr()
+
+
+# --------------------------------------------------------------------------------------------
+# Files: the demo replaces only what an earlier demo wrote
+# --------------------------------------------------------------------------------------------
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_demo_records_what_it_wrote(demo: imagenet.DemoResult) -> None:
+    import json
+
+    from idgrad.demo.report import RECORD, report_files
+
+    recorded = json.loads((demo.out_dir / RECORD).read_text())["files"]
+    assert sorted(recorded) == sorted(report_files(["chelsea"]))
+    assert all(_digest(demo.out_dir / name) == sha for name, sha in recorded.items())
+    assert not list(demo.out_dir.glob(".*.tmp"))
+
+
+def test_demo_refuses_files_it_did_not_write_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from idgrad.ops.outputs import OutputError
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model ran before the output folder was checked")
+
+    monkeypatch.setattr(imagenet, "run_experiment", no_work)
+    mine = tmp_path / "report.html"
+    mine.write_text("<p>my notes</p>")
+    before = _digest(mine)
+    with pytest.raises(OutputError, match="report.html exists and was not written by an earlier"):
+        imagenet.run_imagenet_demo(tmp_path, photos=["chelsea"], progress=False)
+    argv = ["demo", "--photos", "chelsea", "--out", str(tmp_path), "--logistic-steps", "2"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "idgrad demo --overwrite" in err[0]
+    assert _digest(mine) == before and sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    with pytest.raises(AssertionError, match="the model ran"):  # allowed: the work starts
+        imagenet.run_imagenet_demo(tmp_path, photos=["chelsea"], progress=False, overwrite=True)
+
+
+def test_demo_refuses_its_own_file_once_changed(demo: imagenet.DemoResult) -> None:
+    from idgrad.demo.report import output_folder, report_files
+    from idgrad.ops.outputs import OutputError
+
+    names = report_files(["chelsea"])
+    output_folder(demo.out_dir, overwrite=False).check(names)  # unchanged: may be replaced
+    overview = demo.out_dir / "overview.png"
+    data = overview.read_bytes()
+    try:
+        overview.write_bytes(data + b"edited")
+        with pytest.raises(OutputError, match="overview.png exists and was not written"):
+            output_folder(demo.out_dir, overwrite=False).check(names)
+        output_folder(demo.out_dir, overwrite=True).check(names)
+    finally:
+        overview.write_bytes(data)

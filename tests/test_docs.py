@@ -392,3 +392,35 @@ def test_every_module_has_a_place_in_the_api_reference() -> None:
     ]
     missing = [m for m in modules if m not in rendered]
     assert modules and not missing, f"add to a page of docs/api/: {missing}"
+
+
+_AUTOREF = re.compile(r"\[[^\]\n]+\]\[[\w.]+\]")
+_API_LINK = re.compile(r"\]\((api/[\w-]+\.md)#([\w.]+)\)")
+
+
+def test_links_to_the_api_render_everywhere_and_name_real_objects() -> None:
+    """No ``[text][idgrad.x]`` (mkdocs-only syntax, raw brackets elsewhere); each
+    ``(api/PAGE.md#module.name)`` link points at an object that PAGE renders."""
+    import importlib
+
+    raw = [
+        f"{page.relative_to(ROOT)}: {m.group(0)}"
+        for page in PAGES
+        for m in _AUTOREF.finditer(page.read_text(encoding="utf-8"))
+    ]
+    assert not raw, "write [text](api/PAGE.md#module.name) instead of:\n" + "\n".join(raw)
+    checked = 0
+    for page in PAGES:
+        for m in _API_LINK.finditer(page.read_text(encoding="utf-8")):
+            api, anchor = ROOT / "docs" / m.group(1), m.group(2)
+            rendered = {
+                line[3:].strip()
+                for line in api.read_text(encoding="utf-8").splitlines()
+                if line.startswith(":::")
+            }
+            module, name = anchor.rsplit(".", 1)
+            assert module in rendered, f"{page.name}: {m.group(1)} does not render {module}"
+            mod = importlib.import_module(module)
+            assert hasattr(mod, name) and name in getattr(mod, "__all__", [name]), anchor
+            checked += 1
+    assert checked >= 18

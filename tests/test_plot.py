@@ -90,7 +90,8 @@ def test_drawing_without_matplotlib_says_how_to_install_it() -> None:
         "try:\n"
         "    idgrad.plot.image_attribution(np.ones((3, 8, 8)), method='heat_map')\n"
         "except ImportError as error:\n"
-        "    assert 'idgrad[plot]' in str(error), error\n"
+        "    from idgrad.ops.extras import install_hint\n"
+        "    assert install_hint('plot') in str(error), error\n"
         "else:\n"
         "    raise SystemExit('no ImportError')\n"
     )

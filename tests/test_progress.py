@@ -67,12 +67,26 @@ def test_disabled_prints_nothing_but_counts() -> None:
     assert log.getvalue() == "" and bar.done == 3
 
 
-def test_tqdm_draws_when_installed() -> None:
+def test_tqdm_draws_on_a_terminal_when_installed() -> None:
+    pytest.importorskip("tqdm")
+    term = _Terminal()
+    with Progress(5, unit="ex", description="job", stream=term) as bar:
+        assert bar._bar is not None  # tqdm's bar, not the fallback
+        bar.update(5)
+    assert "job" in term.getvalue() and "5/5" in term.getvalue()
+
+
+def test_a_log_gets_lines_without_carriage_returns_even_with_tqdm() -> None:
+    """Off a terminal no bar is drawn (tqdm's own ``disable=None`` rule): plain lines."""
     pytest.importorskip("tqdm")
     log = io.StringIO()
-    with Progress(5, unit="ex", description="job", stream=log) as bar:
-        bar.update(5)
-    assert "job" in log.getvalue() and "5/5" in log.getvalue()
+    with Progress(500, unit="ex", description="job", stream=log, interval_log=0.0) as bar:
+        for _ in range(500):
+            bar.update(1)
+    text = log.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    lines = text.splitlines()
+    assert lines[-1].startswith("job: 500/500 ex (100.0%") and len(lines) == 500
 
 
 def test_bad_total() -> None:

@@ -1,10 +1,15 @@
 """What ``idgrad explain`` and ``idgrad dataset`` share: options, model loading, output checks.
 
-Both commands take the model the same way (:func:`add_model_options`, :func:`load_model`,
+A flag means the same in every command that has it, with the same default: both
+commands take the model the same way (:func:`add_model_options`, :func:`load_model`,
 through :mod:`idgrad.files.loading`), read images with the same options
 (:func:`add_image_options`, :mod:`idgrad.files.images`), name targets with the same words
-(:func:`parse_target`) and check where they will write before any work
-(:func:`check_output_file`, :func:`check_output_dir`).
+and default (:func:`add_target_option`, :func:`parse_target`), take the same budget
+(:func:`add_steps_options`: ``--steps``, ``--rtol``, ``--max-evaluations``), memory bound
+(:func:`add_internal_batch_size_option`: points per pass), baseline
+(:func:`parse_baseline`) and device (:func:`parse_device`), and check where they will
+write before any work (:func:`check_output_file`, :func:`check_output_dir`): an input is
+never replaced, an existing file only with ``--overwrite`` (:mod:`idgrad.ops.outputs`).
 
 Example:
     >>> parse_target("3"), parse_target("1,2"), parse_target("predicted")
@@ -14,22 +19,53 @@ Example:
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
 import os
+import re
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import torch
 
 from idgrad.cli import CLIError
+from idgrad.defaults import CLI_DEVICE, CLI_TARGET, MAX_EVALUATIONS, N_STEPS, RTOL
+from idgrad.engine.refinement import DEFAULT_MAX_EVALUATIONS, check_budget
 from idgrad.files.images import DEFAULT_NORMALIZE, NORMALIZATIONS
+from idgrad.methods.registry import METHODS, get_method
+from idgrad.ops import outputs
+
+#: How an error about an existing output says to replace it.
+OVERWRITE_HINT = "pass --overwrite to replace it"
 
 __all__ = [
+    "OVERWRITE_HINT",
+    "DeprecatedAlias",
     "HelpFormatter",
+    "add_device_option",
     "add_image_options",
+    "add_internal_batch_size_option",
     "add_model_options",
+    "add_overwrite_option",
+    "add_steps_options",
+    "add_target_option",
+    "budget",
+    "check_budget_options",
+    "check_pixels",
     "check_output_dir",
     "check_output_file",
     "image_size",
+    "inside",
     "load_model",
+    "parse_baseline",
+    "parse_device",
     "parse_target",
+    "target_message",
+    "target_text",
+    "with_flag",
+    "write_output",
 ]
 
 
@@ -115,7 +151,27 @@ def image_size(values: list[int] | None) -> int | tuple[int, int] | None:
         return None
     if len(values) > 2 or any(v < 1 for v in values):
         raise CLIError(f"--image-size takes one or two sizes >= 1 (PX or H W), got {values}")
+    check_pixels(values[0] * values[-1])
     return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image may be resized to: Pillow's own bound on images it reads."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return 89_478_485  # Pillow's default (Image.MAX_IMAGE_PIXELS) in every release
+    return int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+def check_pixels(pixels: int, flag: str = "--image-size") -> None:
+    """Refuse a resize target larger than an image idgrad would read (before any work)."""
+    limit = max_image_pixels()
+    if pixels > limit:
+        raise CLIError(
+            f"{flag} asks for {pixels} pixels per image, more than the {limit} that Pillow "
+            "reads (PIL.Image.MAX_IMAGE_PIXELS); give a smaller size"
+        )
 
 
 def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> Any:
@@ -152,30 +208,290 @@ def parse_target(text: str | None, words: tuple[str, ...] = ("predicted",)) -> A
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def _writable_folder(folder: Path, flag: str, given: Path) -> None:
-    """``folder`` exists or can be made, and can be written to (``given``: for messages)."""
-    existing = folder
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise CLIError(f"{flag} {given}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise CLIError(f"{flag} {given}: cannot write to {existing} (permission denied)")
+def check_output_file(
+    path: Path,
+    flag: str = "--out",
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Refuse before any work an output file that may not or cannot be written.
+
+    An input is never replaced; an existing file only with ``--overwrite``; the folder
+    must take a new file (tried, not guessed: see :func:`idgrad.ops.outputs.check_writable`).
+    """
+    try:
+        outputs.check_output_file(
+            path, overwrite=overwrite, inputs=inputs, what=flag, hint=OVERWRITE_HINT
+        )
+    except outputs.OutputError as err:
+        raise CLIError(str(err)) from None
 
 
-def check_output_file(path: Path, flag: str = "--out") -> None:
-    """Refuse before any work an output file that could not be written."""
-    if path.is_dir():
-        raise CLIError(f"{flag} {path} is a folder; give a file name")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise CLIError(f"{flag} {path}: cannot overwrite it (permission denied)")
-    _writable_folder(path.parent, flag, path)
-
-
-def check_output_dir(path: Path, flag: str = "--out") -> None:
-    """Refuse before any work an output folder that could not be written."""
+def check_output_dir(
+    path: Path, flag: str = "--out", inputs: Iterable[str | os.PathLike[str]] = ()
+) -> None:
+    """Refuse before any work an output folder that is an input or cannot be written."""
     if path.exists() and not path.is_dir():
         raise CLIError(f"{flag} {path} is a file; give a folder")
-    _writable_folder(path, flag, path)
+    for given in inputs:
+        if Path(given).exists() and inside(path, given):
+            raise CLIError(
+                f"{flag} {path} is inside the input folder {given}: the run's files would "
+                "become part of its data; choose a folder outside it"
+            )
+    try:
+        outputs.check_writable(path, f"{flag} {path}")
+    except outputs.OutputError as err:
+        raise CLIError(str(err)) from None
+
+
+def inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (links resolved)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    resolved, base = Path(path).resolve(), folder.resolve()
+    return resolved == base or base in resolved.parents
+
+
+def write_output(path: Path, write: Callable[[IO[bytes]], Any], overwrite: bool) -> None:
+    """Write an output file at once (:func:`idgrad.ops.outputs.write_file`); one line on error."""
+    try:
+        outputs.write_file(path, write, overwrite=overwrite, hint=OVERWRITE_HINT)
+    except outputs.OutputError as err:
+        raise CLIError(str(err)) from None
+
+
+def add_overwrite_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--overwrite``: replace existing output files (never an input)."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} if it exists (default: refuse; an input file is never replaced)",
+    )
+
+
+# ---------------------------------------------------------------------- options shared by commands
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    """``--device``, read by :func:`parse_device`."""
+    p.add_argument(
+        "--device",
+        default=CLI_DEVICE,
+        help="torch device: cpu, cuda, cuda:N or mps (default: cuda when available, "
+        "cuda:LOCAL_RANK under torchrun, else cpu)",
+    )
+
+
+def parse_device(text: str | None) -> torch.device:
+    """``--device`` as a torch device that exists here (one line if it does not).
+
+    None picks CUDA when it is available (``cuda:LOCAL_RANK`` under torchrun), else the CPU.
+    """
+    if text is None:
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        rank = os.environ.get("LOCAL_RANK", "0")
+        if not rank.isdigit() or int(rank) >= torch.cuda.device_count():
+            raise CLIError(
+                f"LOCAL_RANK={rank} names no CUDA device of this machine "
+                f"({torch.cuda.device_count()}); pass --device"
+            )
+        return torch.device("cuda", int(rank))
+    from idgrad.files.loading import LoadError, check_device
+
+    try:
+        return check_device(text)
+    except LoadError as err:
+        raise CLIError(f"--device {text}: {err}") from None
+
+
+def add_steps_options(p: argparse.ArgumentParser) -> None:
+    """``--steps``, ``--rtol`` and ``--max-evaluations`` (read by :func:`check_budget_options`)."""
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="gradient steps per example (default: the method's own, "
+        f"{N_STEPS} for ig and idg; with --rtol as many as it needs)",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=RTOL,
+        help="ask for an accuracy instead of --steps: gradient points are added until the "
+        "estimated relative L2 error of each example's attributions is below RTOL (the "
+        "methods with the graded schedule: ig, idg; rtol= in Python) (default: none, "
+        "a fixed number of steps)",
+    )
+    p.add_argument(
+        "--max-evaluations",
+        type=int,
+        default=MAX_EVALUATIONS,
+        help="the most gradient evaluations --rtol may spend per example "
+        f"(default: {DEFAULT_MAX_EVALUATIONS})",
+    )
+
+
+def budget(args: argparse.Namespace) -> dict[str, Any]:
+    """The method's keyword arguments for ``--steps``/``--rtol``/``--max-evaluations`` given."""
+    given = {"n_steps": args.steps, "rtol": args.rtol, "max_evaluations": args.max_evaluations}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _takes_rtol(name: str) -> bool:
+    """Whether registry method ``name`` runs the graded schedule when given ``rtol``."""
+    spec = get_method(name)
+    params = inspect.signature(spec.function).parameters
+    return "rtol" in params and not {"method", "adaptive"} & set(spec.options)
+
+
+def check_budget_options(args: argparse.Namespace) -> None:
+    """``--steps``, ``--rtol``, ``--max-evaluations``: valid, and for a method that takes them."""
+    if args.steps is not None and args.steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {args.steps}")
+    if args.rtol is None and args.max_evaluations is None:
+        return
+    if args.rtol is None:
+        raise CLIError("--max-evaluations caps what --rtol spends: give --rtol too")
+    if args.steps is not None:
+        raise CLIError("give --steps or --rtol, not both (one budget at a time)")
+    if not _takes_rtol(args.method):
+        with_rtol = ", ".join(name for name in sorted(METHODS) if _takes_rtol(name))
+        raise CLIError(
+            f"--rtol needs a method with an error estimate ({with_rtol}), "
+            f"got --method {args.method}"
+        )
+    try:
+        check_budget(None, args.rtol, args.max_evaluations)
+    except (TypeError, ValueError) as err:
+        raise CLIError(f"--rtol/--max-evaluations: {err}") from None
+
+
+def add_internal_batch_size_option(p: argparse.ArgumentParser, old_meaning: str = "") -> None:
+    """``--internal-batch-size``: path points per forward/backward pass, in every command.
+
+    Args:
+        old_meaning: for a command where ``--batch-size`` meant the same before, a
+            sentence for the deprecation message: the old spelling keeps working.
+    """
+    p.add_argument(
+        "--internal-batch-size",
+        type=int,
+        default=None,
+        metavar="POINTS",
+        help="at most this many path points per forward/backward pass: a memory bound "
+        "(internal_batch_size= in Python) (default: chosen from the input size)",
+    )
+    if old_meaning:
+        p.add_argument(
+            "--batch-size",
+            type=int,
+            dest="internal_batch_size",
+            action=DeprecatedAlias,
+            new="--internal-batch-size",
+            note=old_meaning,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: works as the new one and says so on stderr, once per use."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, new: str, note: str, **kw: Any):
+        self.new = new
+        self.note = note
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            f"idgrad: warning: {option_string} is deprecated here ({self.note}); use {self.new}",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def parse_baseline(text: str | None) -> Any:
+    """``--baseline``: None (the method's own), a finite number, or a .npy/.pt tensor file."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise CLIError(f"--baseline must be a finite number or a .npy/.pt file, got {text}")
+        return value
+    if Path(text).suffix.lower() not in (".npy", ".pt"):
+        raise CLIError(f"--baseline must be a number or a .npy/.pt file, got {text!r}")
+    from idgrad.files.loading import LoadError, load_tensor
+
+    try:
+        return load_tensor(text, what="baseline")
+    except LoadError as err:
+        raise CLIError(str(err)) from None
+
+
+#: The method arguments that command-line flags set, for messages that name the argument.
+FLAGS = {
+    "n_steps": "--steps",
+    "rtol": "--rtol",
+    "max_evaluations": "--max-evaluations",
+    "internal_batch_size": "--internal-batch-size",
+    "baselines": "--baseline",
+}
+
+
+def with_flag(message: str) -> str:
+    """A library message that names a method argument, with the flag that sets it.
+
+    Example:
+        >>> with_flag("n_steps must be >= 2, got 1")
+        'n_steps must be >= 2, got 1 (n_steps is --steps)'
+    """
+    named = [
+        f"{name} is {flag}"
+        for name, flag in FLAGS.items()
+        if re.search(rf"(?<![\w-]){name}(?![\w-])", message)
+    ]
+    return f"{message} ({'; '.join(named)})" if named else message
+
+
+def add_target_option(p: argparse.ArgumentParser, words: tuple[str, ...]) -> None:
+    """``--target`` with one default and one meaning in every command (:func:`target_text`)."""
+    extra = ", 'label' (each example's label)" if "label" in words else ""
+    p.add_argument(
+        "--target",
+        default=None,
+        metavar="T",
+        help="what to explain, as target= in Python (idgrad.core.targets): 'predicted' (each "
+        "example's highest output of a (batch, classes) model)"
+        f"{extra}, 'none' (the model returns one scalar per example), an int or 'i,j' for a "
+        "multi-dimensional output (negative counts from the end), or a .npy file of one int "
+        f"per example (or one for every example) (default: {CLI_TARGET})",
+    )
+
+
+def target_text(args: argparse.Namespace) -> str:
+    """``--target`` as given, or the default (:data:`idgrad.defaults.CLI_TARGET`)."""
+    return CLI_TARGET if args.target is None else str(args.target)
+
+
+def target_message(args: argparse.Namespace, message: str) -> str:
+    """An error about the target, saying what to do when the target came from the default."""
+    if args.target is None:
+        return (
+            f"--target {CLI_TARGET} (the default): {message}; for a model that returns one "
+            "scalar per example pass --target none"
+        )
+    return f"--target {args.target}: {message}"

@@ -5,7 +5,13 @@ files into its arguments: the model through :mod:`idgrad.files.loading` (TorchSc
 ``.pt2`` archive, or a state dict with ``--factory``, as ``idgrad explain``), ``.npy``
 arrays (memory-mapped; one file per model input, optional labels) or an image folder
 (read as ``idgrad explain`` reads images: same ``--image-size``, ``--normalize`` and
-``--grayscale``). The output folder is checked before anything is loaded.
+``--grayscale``). Every flag it shares with ``idgrad explain`` means the same there, with
+the same default (:mod:`idgrad.cli.common`): ``--target`` (``predicted``), ``--steps``,
+``--rtol``, ``--max-evaluations``, ``--internal-batch-size`` (points per pass),
+``--baseline`` (a number or a tensor file), ``--device``; ``--batch-size`` is the
+dataset's own: examples per block. The output folder is checked before anything is
+loaded: it must take new files, lie outside an image folder it reads, and hold none of its
+inputs under the names a run writes.
 
 Examples (shell)::
 
@@ -20,17 +26,32 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from idgrad.cli import CLIError
 from idgrad.cli.common import (
+    DeprecatedAlias,
     HelpFormatter,
+    add_device_option,
     add_image_options,
+    add_internal_batch_size_option,
     add_model_options,
+    add_steps_options,
+    add_target_option,
+    budget,
+    check_budget_options,
     check_output_dir,
     image_size,
+    inside,
     load_model,
+    parse_baseline,
+    parse_device,
     parse_target,
+    target_message,
+    target_text,
+    with_flag,
 )
-from idgrad.defaults import CLI_METHOD
+from idgrad.defaults import CLI_METHOD, DATASET_BATCH_SIZE
 
 __all__ = ["register", "run"]
 
@@ -67,42 +88,26 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
     )
-    p.add_argument(
-        "--target",
-        default="predicted",
-        metavar="T",
-        help="what to explain, as target= in Python (idgrad.core.targets): 'predicted' (each "
-        "example's highest output), 'label' (each example's label), 'none' (the model "
-        "returns one scalar per example), an int or 'i,j' for a multi-dimensional output "
-        "(negative counts from the end), or a .npy file of one int per example (or one for "
-        "every example)",
-    )
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="gradient evaluations per example (default: the method's)",
-    )
-    p.add_argument("--batch-size", type=int, default=32, help="examples per block")
-    p.add_argument(
-        "--internal-batch-size",
-        type=int,
-        default=None,
-        help="points per forward/backward pass (memory bound; default: chosen from the input size)",
-    )
+    add_target_option(p, ("predicted", "label"))
     p.add_argument(
         "--baseline",
-        type=float,
         default=None,
-        help="constant baseline value (default: the method's, zeros)",
+        help="a number, or a .npy/.pt file broadcastable to one block of inputs (default: the "
+        "method's own, zeros for the straight-path methods)",
     )
+    add_steps_options(p)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DATASET_BATCH_SIZE,
+        metavar="EXAMPLES",
+        help="examples per block, attributed in one call and written as one file "
+        "(batch_size= of attribute_dataset)",
+    )
+    add_internal_batch_size_option(p)
     add_image_options(p)
     p.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
-    p.add_argument(
-        "--device",
-        default=None,
-        help="device to run on (default: cpu, or cuda:LOCAL_RANK under torchrun with CUDA)",
-    )
+    add_device_option(p)
     p.add_argument(
         "--skip-errors",
         action="store_true",
@@ -120,7 +125,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="on resume, recompute finished blocks whose inputs changed since they were "
         "written (default: refuse to resume)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet",
+        dest="no_progress",
+        action=DeprecatedAlias,
+        nargs=0,
+        new="--no-progress",
+        note="every command spells 'no progress bar' --no-progress",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
     p.set_defaults(func=run)
     return p
 
@@ -169,16 +184,30 @@ def _load_data(args: argparse.Namespace) -> Any:
         raise CLIError(f"cannot read the data: {err}") from err
 
 
-def _device(value: str | None) -> Any:
-    import os
+def _input_files(args: argparse.Namespace) -> list[Path]:
+    """Every file or folder the command reads."""
+    files = [Path(p) for p in args.data] + [args.model]
+    for value in (args.labels, args.baseline, args.target):
+        if value is not None and Path(str(value)).suffix.lower() in (".npy", ".pt"):
+            files.append(Path(str(value)))
+    return files
 
-    import torch
 
-    if value is not None:
-        return torch.device(value)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
+def _check_out(args: argparse.Namespace) -> None:
+    """``--out``: writable, not inside an image folder it reads, holding none of its inputs."""
+    inputs = _input_files(args)
+    folders = [p for p in inputs if p.is_dir()]
+    check_output_dir(args.out, inputs=folders)
+    from idgrad.dataset.manifest import INDEX, MANIFEST, MERGED
+    from idgrad.dataset.store import BLOCKS
+
+    for given in inputs:
+        for own in (BLOCKS, MERGED, MANIFEST, INDEX):
+            if given.exists() and inside(given, args.out / own):
+                raise CLIError(
+                    f"--out {args.out}: the input {given} is one of the files a run writes "
+                    f"there ({own}); move it or choose another --out"
+                )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -187,21 +216,20 @@ def run(args: argparse.Namespace) -> int:
 
     for flag, value in (
         ("--batch-size", args.batch_size),
-        ("--steps", args.steps),
         ("--internal-batch-size", args.internal_batch_size),
     ):
         if value is not None and value < 1:
             raise CLIError(f"{flag} must be >= 1, got {value}")
+    check_budget_options(args)
     if args.num_workers < 0:
         raise CLIError(f"--num-workers must be >= 0, got {args.num_workers}")
-    check_output_dir(args.out)
-    target = parse_target(args.target, ("predicted", "label"))
-    device = _device(args.device)
+    _check_out(args)
+    target = parse_target(target_text(args), ("predicted", "label"))
+    baselines = parse_baseline(args.baseline)
+    device = parse_device(args.device)
     data = _load_data(args)
     model = load_model(args, device)
-    kwargs: dict[str, Any] = {}
-    if args.steps is not None:
-        kwargs["n_steps"] = args.steps
+    kwargs: dict[str, Any] = budget(args)
     if args.internal_batch_size is not None:
         kwargs["internal_batch_size"] = args.internal_batch_size
     try:
@@ -211,36 +239,51 @@ def run(args: argparse.Namespace) -> int:
             data,
             args.out,
             target=target,
-            baselines=args.baseline,
+            baselines=baselines,
             batch_size=args.batch_size,
             method_kwargs=kwargs,
             resume=not args.no_resume,
             changed_inputs="recompute" if args.recompute_changed else "refuse",
             skip_errors=args.skip_errors,
-            progress=not args.quiet,
+            progress=not args.no_progress,
             num_workers=args.num_workers,
             device=device,
         )
     except (DatasetError, ValueError, TypeError) as err:
-        raise CLIError(str(err)) from err
+        message = str(err)
+        if args.target is None and "target='predicted'" in message:
+            message = target_message(args, message)
+        raise CLIError(with_flag(message)) from err
+    except torch.OutOfMemoryError:
+        raise CLIError(
+            "out of memory; pass a smaller --internal-batch-size or --batch-size"
+        ) from None
+    except OSError as err:
+        raise CLIError(f"{args.out}: {err}") from err
     if result.damaged_blocks:
         print(
-            f"{result.out}: recomputed {len(result.damaged_blocks)} damaged block(s) "
+            f"{result.out}: recomputed {_count(len(result.damaged_blocks), 'damaged block')} "
             f"(checksum mismatch or unreadable): {_listing(result.damaged_blocks)}"
         )
     if result.changed_blocks:
         print(
-            f"{result.out}: recomputed {len(result.changed_blocks)} block(s) whose inputs "
-            f"changed: {_listing(result.changed_blocks)}"
+            f"{result.out}: recomputed {_count(len(result.changed_blocks), 'block')} whose "
+            f"inputs changed: {_listing(result.changed_blocks)}"
         )
     if result.rank == 0:
         print(
-            f"{result.out}: wrote {result.blocks_written} blocks ({result.examples_written} "
-            f"examples, {result.examples_failed} failed), skipped {result.blocks_skipped} "
-            f"finished blocks; rank 0 of {result.world_size}"
+            f"{result.out}: wrote {_count(result.blocks_written, 'block')} "
+            f"({_count(result.examples_written, 'example')}, {result.examples_failed} failed), "
+            f"skipped {_count(result.blocks_skipped, 'finished block')}; "
+            f"rank 0 of {result.world_size}"
             + ("" if result.complete is None else f"; complete: {result.complete}")
         )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 block``, ``2 blocks``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _listing(blocks: tuple[int, ...]) -> str:

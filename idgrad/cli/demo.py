@@ -10,8 +10,9 @@ import argparse
 from pathlib import Path
 
 from idgrad.cli import CLIError
-from idgrad.cli.common import HelpFormatter
+from idgrad.cli.common import HelpFormatter, add_internal_batch_size_option, check_pixels
 from idgrad.demo.logistic import format_table, logistic_table
+from idgrad.ops.outputs import OutputError
 
 __all__ = ["register", "run"]
 
@@ -22,6 +23,9 @@ What it writes (to --out, default idgrad-demo/):
                                  points each method evaluated (the picture of why IDG works)
   <photo>_insertion_deletion.png insertion/deletion curves and AUCs (see below)
   overview.png, report.html      every photo at a glance; one page tying it all together
+  .idgrad-demo.json              the files above with their SHA-256: a later demo replaces
+                                 them only if unchanged; any other file of these names is
+                                 refused before any work unless --overwrite
 
 Equal cost: both methods get the same number of model evaluations (an image through the
 network, with or without a backward pass). IG with N steps makes N + 2 (its points and the two
@@ -33,10 +37,11 @@ Insertion/deletion: 896 pixels per step by default, every fourth point of the ID
 224-pixel curves (228 instead of 900 forward passes per photo; on the default photos the AUCs
 moved by at most 0.003); --pixels-per-step 224 runs the paper's protocol.
 
-Time, measured 2026-12-01 on a shared 2-core VM with load average 6-11 (/usr/bin/time -v):
-  make demo DEMO_ARGS=--no-progress           747 s (CPU 288 s), insertion/deletion 333 s
-  the same at --pixels-per-step 224          2685 s (CPU 748 s), insertion/deletion 1957 s
-On a quiet machine it is far shorter (an earlier run at 224: 34 s); see docs/demo.md.
+Time: the default run is about 180 s of CPU time (measured 2026-12-07 with /usr/bin/time -v:
+idgrad demo --no-progress, 179 s user, on a shared 2-core VM). The wall time depends on the
+machine and its load: 447 s there at load average 7-9 (attributions 240 s, insertion/deletion
+193 s, figures 5 s), less on a quiet machine. The run prints its own times at the end;
+--pixels-per-step 224 gives insertion/deletion about 4x the forward passes (900 vs 228).
 
 Examples:
   idgrad demo                               # the default photos
@@ -106,13 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="output folder (default: idgrad-demo/)",
     )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        metavar="B",
-        help="most path points per forward/backward pass (default: chosen from the "
-        "image size, as internal_batch_size='auto')",
+    add_internal_batch_size_option(
+        p, "it counted path points per pass, which every command calls --internal-batch-size"
     )
     p.add_argument(
         "--image-size",
@@ -133,6 +133,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files of the demo's names in --out that an earlier demo did not write "
+        "(or that changed since) (default: refuse them; files an earlier demo wrote, "
+        "unchanged, are replaced)",
+    )
+    p.add_argument(
         "--logistic-only",
         action="store_true",
         help="only print the logistic-model table (skip the ImageNet model)",
@@ -152,13 +159,14 @@ def _check(args: argparse.Namespace) -> list[str] | None:
     """Validates the flags; returns the photo list (None for the default)."""
     for flag, value in (
         ("--steps", args.steps),
-        ("--batch-size", args.batch_size),
+        ("--internal-batch-size", args.internal_batch_size),
         ("--pilot-steps", args.pilot_steps),
         ("--image-size", args.image_size),
         ("--pixels-per-step", args.pixels_per_step),
     ):
         if value is not None and value < 1:
             raise CLIError(f"{flag} must be >= 1, got {value}")
+    check_pixels(args.image_size * args.image_size)
     bad = [n for n in args.logistic_steps if n < 1]
     if bad:
         raise CLIError(f"--logistic-steps must all be >= 1, got {bad}")
@@ -207,13 +215,16 @@ def run(args: argparse.Namespace) -> int:
             photos=photos,
             n_steps=args.steps,
             n_pilot_steps=args.pilot_steps,
-            batch_size=args.batch_size,
+            batch_size=args.internal_batch_size,
             progress=not args.no_progress,
             image_size=args.image_size,
             pixels_per_step=args.pixels_per_step,
+            overwrite=args.overwrite,
         )
     except ImportError as err:
         raise CLIError(f"{err} (or run `idgrad demo --logistic-only`)") from None
+    except OutputError as err:
+        raise CLIError(str(err)) from None
     except OSError as err:
         raise CLIError(f"cannot write to {args.out}: {err}") from None
     idg = (

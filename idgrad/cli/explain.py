@@ -5,17 +5,20 @@ state dict with ``--factory``; nothing is unpickled beyond ``weights_only``). In
 from image files (read by :mod:`idgrad.files.images`, with the same ``--image-size``,
 ``--normalize`` and ``--grayscale`` as ``idgrad dataset``), a ``.npy`` array or a ``.pt``
 tensor. Everything the user gave is checked, and one forward pass is run, before the
-attribution; then the array is written (``.npy`` or ``.pt``), a line per example with
+attribution: the options, the target, and where the outputs go (an input is never
+replaced, an existing file only with ``--overwrite``, and the folder must take a new
+file). Then the array is written (``.npy`` or ``.pt``), a line per example with
 ``F(x)``, ``F(x')``, their difference, the attributions' sum and the convergence delta (and
 on the graded schedule the estimated error and the evaluations spent) is printed, and for
-image-shaped inputs a titled PNG is drawn when matplotlib is installed. ``--rtol`` asks for
-an accuracy instead of a number of steps (``rtol=`` in Python).
+image-shaped inputs a titled heat map ``<stem of --out>_heatmap.png`` is drawn when
+matplotlib is installed. ``--rtol`` asks for an accuracy instead of a number of steps
+(``rtol=`` in Python).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import io
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +28,42 @@ import torch
 from idgrad.cli import CLIError
 from idgrad.cli.common import (
     HelpFormatter,
+    add_device_option,
     add_image_options,
+    add_internal_batch_size_option,
     add_model_options,
+    add_overwrite_option,
+    add_steps_options,
+    add_target_option,
+    budget,
+    check_budget_options,
     check_output_file,
     image_size,
     load_model,
+    parse_baseline,
+    parse_device,
     parse_target,
+    target_message,
+    target_text,
+    with_flag,
+    write_output,
 )
 from idgrad.core.targets import Target, is_predicted, resolve_target
-from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE, MAX_EVALUATIONS, N_STEPS, RTOL
-from idgrad.engine.refinement import DEFAULT_MAX_EVALUATIONS, check_budget
+from idgrad.defaults import CLI_METHOD, INTERNAL_BATCH_SIZE
 from idgrad.files.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, to_pixels
 from idgrad.methods.registry import METHODS, get_method
+from idgrad.ops.extras import install_hint
 
-__all__ = ["load_inputs", "register", "run"]
+__all__ = ["DYNAMIC_BATCH_FIX", "heatmap_path", "load_inputs", "register", "run"]
 
-_PLOT_HINT = "pip install 'idgrad[plot]'"
+#: How to export a model that takes any batch size: the tuple form of ``dynamic_shapes``
+#: works whatever the forward's argument is called (``input`` for an ``nn.Sequential``).
+DYNAMIC_BATCH_FIX = (
+    "export it with a dynamic batch dimension, e.g. torch.export.export(model, (x,), "
+    "dynamic_shapes=({0: torch.export.Dim('batch')},)) for a model of one input"
+)
+
+_PLOT_HINT = install_hint("plot")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,56 +89,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method", default=CLI_METHOD, choices=sorted(METHODS), help="attribution method"
     )
+    add_target_option(p, ("predicted",))
     p.add_argument(
-        "--target",
-        default="none",
-        help="what to explain, as target= in Python (idgrad.core.targets): 'none' (the model "
-        "returns one scalar per example), 'predicted' (each example's highest output of a "
-        "(batch, classes) model), an int or 'i,j' for a multi-dimensional output (negative "
-        "counts from the end), or a .npy file of one int per example (or one for every "
-        "example)",
-    )
-    p.add_argument(
-        "--baseline", default="0", help="a number, or a .npy/.pt file broadcastable to the input"
-    )
-    p.add_argument(
-        "--steps",
-        type=int,
+        "--baseline",
         default=None,
-        help="gradient steps per example (default: the method's own, "
-        f"{N_STEPS} for ig and idg; with --rtol as many as it needs)",
+        help="a number, or a .npy/.pt file broadcastable to the input (default: the "
+        "method's own, zeros for the straight-path methods)",
     )
-    p.add_argument(
-        "--rtol",
-        type=float,
-        default=RTOL,
-        help="ask for an accuracy instead of --steps: gradient points are added until the "
-        "estimated relative L2 error of each example's attributions is below RTOL (the "
-        "methods with the graded schedule: ig, idg; rtol= in Python) (default: none, "
-        "a fixed number of steps)",
+    add_steps_options(p)
+    add_internal_batch_size_option(
+        p, "it counted path points per pass, which every command calls --internal-batch-size"
     )
-    p.add_argument(
-        "--max-evaluations",
-        type=int,
-        default=MAX_EVALUATIONS,
-        help="the most gradient evaluations --rtol may spend per example "
-        f"(default: {DEFAULT_MAX_EVALUATIONS})",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="at most this many path points per forward/backward pass "
-        "(default: chosen from the input size)",
-    )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    add_device_option(p)
     add_image_options(p)
     p.add_argument(
         "--out",
         type=Path,
         default=Path("attributions.npy"),
-        help="output file, .npy or .pt (a .png heat map beside it for image-shaped inputs)",
+        help="output file, .npy or .pt; for image-shaped inputs a heat map is drawn beside "
+        "it, named OUT's stem + '_heatmap.png'",
     )
+    add_overwrite_option(p, "--out (and its heat map)")
     p.add_argument(
         "--plot",
         action=argparse.BooleanOptionalAction,
@@ -177,21 +171,6 @@ def load_inputs(
     return (x if x.is_floating_point() else x.float()), False
 
 
-def _parse_baseline(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if Path(text).suffix.lower() not in (".npy", ".pt"):
-        raise CLIError(f"--baseline must be a number or a .npy/.pt file, got {text!r}")
-    from idgrad.files.loading import LoadError, load_tensor
-
-    try:
-        return load_tensor(text, what="baseline")
-    except LoadError as err:
-        raise CLIError(str(err)) from None
-
-
 def _probe(model: Any, x: torch.Tensor, paths: list[Path], is_image: bool) -> Any:
     """One forward pass on the inputs: a model/input mismatch is one line, before any work."""
     try:
@@ -202,7 +181,7 @@ def _probe(model: Any, x: torch.Tensor, paths: list[Path], is_image: bool) -> An
         reason = text[-1] if text else type(err).__name__
         hint = "--image-size or --grayscale" if is_image else "the array's shape"
         if "shape[0]" in reason:
-            hint = "the batch size; export the model with a dynamic batch dimension"
+            hint = f"the batch size: the model has a fixed one; {DYNAMIC_BATCH_FIX}"
         raise CLIError(
             f"the model cannot take the input of shape {tuple(x.shape)} from "
             f"{paths[0]}{' ...' if len(paths) > 1 else ''} ({reason[:200]}); check {hint}"
@@ -221,54 +200,74 @@ def _plot_wanted(args: argparse.Namespace, is_image_shaped: bool) -> bool:
     return True
 
 
+def heatmap_path(out: Path) -> Path:
+    """Where the heat map of ``--out`` goes: beside it, ``<stem>_heatmap.png``.
+
+    Its own name, so that ``--input cat.png --out cat.npy`` keeps the photo.
+    """
+    return out.with_name(f"{out.stem}_heatmap.png")
+
+
+def _input_files(args: argparse.Namespace) -> list[Path]:
+    """Every file the command reads: an output may never be one of them."""
+    files = [*args.input, args.model]
+    for value in (args.baseline, args.target):
+        if value is not None and Path(str(value)).suffix.lower() in (".npy", ".pt"):
+            files.append(Path(str(value)))
+    return files
+
+
 def run(args: argparse.Namespace) -> int:
     """Check everything, load, attribute, save, report."""
-    if args.steps is not None and args.steps < 1:
-        raise CLIError(f"--steps must be >= 1, got {args.steps}")
-    _check_tolerance(args)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_budget_options(args)
+    if args.internal_batch_size is not None and args.internal_batch_size < 1:
+        raise CLIError(f"--internal-batch-size must be >= 1, got {args.internal_batch_size}")
     if args.out.suffix not in (".npy", ".pt"):
         raise CLIError(f"--out must end in .npy or .pt, got {args.out}")
-    check_output_file(args.out)
-    png = args.out.with_suffix(".png")
-    target = parse_target(args.target)
+    inputs = _input_files(args)
+    check_output_file(args.out, overwrite=args.overwrite, inputs=inputs)
+    png = heatmap_path(args.out)
+    target = parse_target(target_text(args))
     size = image_size(args.image_size)
+    device = parse_device(args.device)
     x, is_image = load_inputs(list(args.input), size, args.normalize, args.grayscale)
     if not is_predicted(target):
         try:  # the form, before any work: the rules and errors of the library
             Target(target, int(x.shape[0]))
         except (TypeError, ValueError) as err:
-            raise CLIError(f"--target {args.target}: {err}") from None
+            raise CLIError(target_message(args, str(err))) from None
     image_shaped = is_image or (x.ndim == 4 and x.shape[1] in (1, 3))
     plot = _plot_wanted(args, image_shaped)
     if plot:
-        check_output_file(png, "--out (its .png)")
+        check_output_file(
+            png, "--out (its heat map)", overwrite=args.overwrite, inputs=[*inputs, args.out]
+        )
     if args.plot and not image_shaped:
         raise CLIError(f"--plot draws image-shaped inputs; these have shape {tuple(x.shape)}")
-    baselines = _parse_baseline(args.baseline)
-    model = load_model(args, args.device)
-    x = x.to(args.device)
+    baselines = parse_baseline(args.baseline)
+    model = load_model(args, device)
+    x = x.to(device)
     if isinstance(baselines, torch.Tensor):
-        baselines = baselines.to(args.device)
+        baselines = baselines.to(device)
     output = _probe(model, x, list(args.input), is_image)
     try:  # "predicted": the classes at the inputs, by the rule every method uses
         target = resolve_target(target, output)
     except ValueError as err:
-        raise CLIError(f"--target predicted: {err}") from None
+        raise CLIError(target_message(args, str(err))) from None
     details = _attribute(args, model, x, baselines, target)
     shown = _shown_targets(target, output, int(x.shape[0]))
     attr = details.attributions.detach().cpu()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".pt":
-        torch.save(attr, args.out)
+        write_output(args.out, lambda f: torch.save(attr, f), args.overwrite)
     else:
-        np.save(args.out, attr.numpy())
+        write_output(args.out, lambda f: np.save(f, attr.numpy()), args.overwrite)
     print(f"wrote {args.out} {tuple(attr.shape)}")
     for line in _report(details, shown):
         print(line)
     if plot:
-        _save_png(attr[0], x[0].cpu() if is_image else None, png, args, _title(args, shown[0]))
+        figure = _draw_png(attr[0], x[0].cpu() if is_image else None, args, _title(args, shown[0]))
+        write_output(png, lambda f: f.write(figure), args.overwrite)
         print(f"wrote {png}")
     elif image_shaped and args.plot is None:
         print(f"no heat map drawn: matplotlib is not installed ({_PLOT_HINT}, or --no-plot)")
@@ -279,55 +278,28 @@ def _attribute(
     args: argparse.Namespace, model: Any, x: torch.Tensor, baselines: Any, target: Any
 ) -> Any:
     method = get_method(args.method)
-    budget = {"n_steps": args.steps, "rtol": args.rtol, "max_evaluations": args.max_evaluations}
     try:
         return method.details(
             model,
             x,
             baselines=baselines,
             target=target,
-            internal_batch_size=args.batch_size or INTERNAL_BATCH_SIZE,
-            **{name: value for name, value in budget.items() if value is not None},
+            internal_batch_size=args.internal_batch_size or INTERNAL_BATCH_SIZE,
+            **budget(args),
         )
     except (ValueError, TypeError) as err:
-        raise CLIError(str(err)) from None
+        raise CLIError(with_flag(str(err))) from None
     except torch.OutOfMemoryError:
-        raise CLIError("out of memory; pass a smaller --batch-size") from None
+        raise CLIError(
+            "out of memory; pass a smaller --internal-batch-size (or --device cpu)"
+        ) from None
     except (AssertionError, RuntimeError) as err:
         if "Guard failed" in str(err) or "Expected input" in str(err):
             raise CLIError(
                 "the exported model has a fixed batch size, but path methods evaluate many "
-                "points per pass: export it with a dynamic batch dimension "
-                "(dynamic_shapes={'x': {0: torch.export.Dim('batch')}})"
+                f"points per pass: {DYNAMIC_BATCH_FIX}"
             ) from None
         raise
-
-
-def _takes_rtol(name: str) -> bool:
-    """Whether registry method ``name`` runs the graded schedule when given ``rtol``."""
-    spec = get_method(name)
-    params = inspect.signature(spec.function).parameters
-    return "rtol" in params and not {"method", "adaptive"} & set(spec.options)
-
-
-def _check_tolerance(args: argparse.Namespace) -> None:
-    """``--rtol`` and ``--max-evaluations``: valid, and for a method that takes them."""
-    if args.rtol is None and args.max_evaluations is None:
-        return
-    if args.rtol is None:
-        raise CLIError("--max-evaluations caps what --rtol spends: give --rtol too")
-    if args.steps is not None:
-        raise CLIError("give --steps or --rtol, not both (one budget at a time)")
-    if not _takes_rtol(args.method):
-        with_rtol = ", ".join(name for name in sorted(METHODS) if _takes_rtol(name))
-        raise CLIError(
-            f"--rtol needs a method with an error estimate ({with_rtol}), "
-            f"got --method {args.method}"
-        )
-    try:
-        check_budget(None, args.rtol, args.max_evaluations)
-    except (TypeError, ValueError) as err:
-        raise CLIError(f"--rtol/--max-evaluations: {err}") from None
 
 
 def _gap(details: Any) -> tuple[str, str, torch.Tensor | None, torch.Tensor]:
@@ -388,9 +360,10 @@ def _title(args: argparse.Namespace, shown: str) -> str:
     return f"{args.method} attributions, {args.input[0].name}, target {shown}"
 
 
-def _save_png(
-    attr: torch.Tensor, image: torch.Tensor | None, path: Path, args: argparse.Namespace, title: str
-) -> None:
+def _draw_png(
+    attr: torch.Tensor, image: torch.Tensor | None, args: argparse.Namespace, title: str
+) -> bytes:
+    """The heat map of one example as PNG bytes (written by :func:`write_output`)."""
     import matplotlib.pyplot as plt
 
     from idgrad import plot
@@ -406,5 +379,7 @@ def _save_png(
         method="blended_heat_map" if shown is not None else "heat_map",
         title=title,
     )
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
+    return buffer.getvalue()

@@ -34,13 +34,14 @@ from idgrad.dataset.runner import (
 )
 from idgrad.dataset.settings import model_fingerprint, resolve_method
 from idgrad.dataset.sources import ArrayDataset, ImageFolderDataset
-from idgrad.dataset.store import DamagedBlockError, IncompleteRunError
+from idgrad.dataset.store import DamagedBlockError, DamagedRunError, IncompleteRunError
 
 __all__ = [
     "METHODS",
     "ArrayDataset",
     "BatchAttributor",
     "DamagedBlockError",
+    "DamagedRunError",
     "DatasetAttributions",
     "DatasetError",
     "DatasetItemError",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
+from idgrad.dataset.runner import check_method_options
 from idgrad.dataset.settings import resolve_method
 from idgrad.files.loading import load_model
 
@@ -83,6 +84,7 @@ class BatchAttributor:
         self.targets = BlockTargets(target, None)
         self.preprocess = preprocess
         self.method_kwargs = dict(method_kwargs or {})
+        self._checked = False  # the target and the method's options, on the first batch
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         raw = batch[self.input_column]
@@ -94,9 +96,18 @@ class BatchAttributor:
         x = x.to(self.device)
         n = x.shape[0]
         labels = batch[self.label_column] if self.targets.needs_labels else None
-        if not self.targets.checked:  # once, on the first example: the methods' checks
+        if not self._checked:  # once, on the first example: the methods' checks
             first = None if labels is None else labels[0]
-            self.targets.check(guarded_outputs(self.model, (x[:1],)), first)
+            output = guarded_outputs(self.model, (x[:1],))
+            self.targets.check(output, first)
+            try:
+                one, _ = self.targets.for_block(
+                    [0], None if labels is None else labels[:1], lambda: output
+                )
+            except (TypeError, ValueError):  # that example's own problem
+                one = 0
+            check_method_options(self.fn, (x[:1],), False, one, None, self.method_kwargs)
+            self._checked = True
         target, recorded = self.targets.for_block(
             range(n), labels, lambda: guarded_outputs(self.model, (x,))
         )

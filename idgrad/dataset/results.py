@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -28,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from idgrad.dataset.manifest import MERGED, store_of
+from idgrad.dataset.manifest import EXAMPLES, MERGED, store_of
 from idgrad.dataset.store import (
     OK,
     BlockStore,
@@ -52,10 +54,15 @@ class DatasetAttributions(NamedTuple):
         attributions: ``(N, ...)`` array, or a tuple of them for several inputs.
         delta: ``(N,)`` float64 convergence deltas (NaN where failed).
         target: ``(N,)`` int64 explained class (-1 when not one class index).
-        indices: ``(N,)`` int64, ``0 .. N - 1`` (the records' ``index`` field).
+        indices: ``(N,)`` int64, ``0 .. N - 1``: each row's index in the dataset (stored
+            in the block files' ``index`` column; ``.index`` would be the tuple method).
         ok: ``(N,)`` bool, False for failed examples (and missing ones when allowed).
         errors: ``{index: message}`` of the failed examples.
         manifest: the run's manifest.
+        names: ``(N,)`` each row's name when the dataset names its examples (an image
+            folder: the file's path relative to the folder), else None.
+        classes: ``(N,)`` each row's class name (an image folder's class sub-folder),
+            else None.
     """
 
     attributions: np.ndarray | tuple[np.ndarray, ...]
@@ -65,9 +72,11 @@ class DatasetAttributions(NamedTuple):
     ok: np.ndarray
     errors: dict[int, str]
     manifest: dict[str, Any]
+    names: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
 
 
-def _allocate(store: BlockStore, make: Any) -> dict[str, np.ndarray]:
+def _allocate(store: BlockStore, make: Any) -> dict[str, Any]:
     n = store.n_examples
     arrays = {
         "index": make("index", (n,), np.int64),
@@ -80,17 +89,38 @@ def _allocate(store: BlockStore, make: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _check_complete(store: BlockStore) -> set[int]:
+    """The done blocks; IncompleteRunError when some are missing (in time that grows with
+    the blocks on disk, not with the number the manifest claims)."""
+    done = store.done_blocks()
+    if len(done) < store.n_blocks:
+        first = next(b for b in range(len(done) + 1) if b not in done)
+        raise IncompleteRunError(
+            f"{store.root}: {store.n_blocks - len(done)} of {store.n_blocks} blocks are not "
+            f"done (first: block {first}, examples {store.block_range(first).start}..); "
+            "run attribute_dataset again to finish, or pass allow_incomplete=True"
+        )
+    return done
+
+
+def _allocate_in_memory(store: BlockStore) -> dict[str, np.ndarray]:
+    try:
+        return _allocate(store, lambda name, shape, dtype: np.empty(shape, dtype))
+    except (MemoryError, ValueError):  # ValueError: more bytes than NumPy can address
+        need = store.n_examples * store.dtype.itemsize
+        raise MemoryError(
+            f"{store.root}: its manifest says {store.n_examples} examples of "
+            f"{store.dtype.itemsize} bytes ({need / 2**30:.1f} GiB), more than this machine "
+            "can hold; finish the run and read it with mmap=True"
+        ) from None
+
+
 def _fill(
     store: BlockStore, arrays: Mapping[str, np.ndarray], allow_incomplete: bool
 ) -> dict[int, str]:
     errors: dict[int, str] = {}
-    missing = sorted(set(range(store.n_blocks)) - store.done_blocks())
-    if missing and not allow_incomplete:
-        raise IncompleteRunError(
-            f"{store.root}: {len(missing)} of {store.n_blocks} blocks are not done "
-            f"(first: block {missing[0]}, examples {store.block_range(missing[0]).start}..); "
-            "run attribute_dataset again to finish, or pass allow_incomplete=True"
-        )
+    done = store.done_blocks() if allow_incomplete else _check_complete(store)
+    missing = set(range(store.n_blocks)) - done
     for b in range(store.n_blocks):
         r = store.block_range(b)
         sl = slice(r.start, r.stop)
@@ -120,16 +150,49 @@ def _fill(
     return errors
 
 
+def _examples(root: Path, store: BlockStore, manifest: dict[str, Any]) -> tuple[Any, Any]:
+    """``(names, classes)`` from ``examples.json`` when the run names its examples.
+
+    Raises:
+        DamagedBlockError: the file is missing or not the one written (its SHA-256 is in
+            the settings), or does not hold one name per example.
+    """
+    recorded = manifest.get("settings", {}).get("examples")
+    if not isinstance(recorded, Mapping):
+        return None, None
+    path = root / EXAMPLES
+    fix = "resume the run (it rewrites the file) or start it over"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DamagedBlockError(f"{path} cannot be read ({err}); {fix}") from None
+    if hashlib.sha256(data).hexdigest() != recorded.get("sha256"):
+        raise DamagedBlockError(f"{path} is not the file the run wrote (SHA-256); {fix}")
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    names = value.get("names") if isinstance(value, dict) else None
+    classes = value.get("classes") if isinstance(value, dict) else None
+    n = store.n_examples
+    if not (isinstance(names, list) and len(names) == n) or not (
+        classes is None or (isinstance(classes, list) and len(classes) == n)
+    ):
+        raise DamagedBlockError(f"{path} does not name the run's {n} examples; {fix}")
+    return tuple(map(str, names)), None if classes is None else tuple(map(str, classes))
+
+
 def _result(
     store: BlockStore,
     arrays: Mapping[str, np.ndarray],
     errors: dict[int, str],
     manifest: dict[str, Any],
 ) -> DatasetAttributions:
-    names = store.spec.field_names()
+    fields = store.spec.field_names()
     attributions: np.ndarray | tuple[np.ndarray, ...] = (
-        tuple(arrays[n] for n in names) if store.spec.was_tuple else arrays[names[0]]
+        tuple(arrays[n] for n in fields) if store.spec.was_tuple else arrays[fields[0]]
     )
+    names, classes = _examples(store.root, store, manifest)
     return DatasetAttributions(
         attributions,
         arrays["delta"],
@@ -138,6 +201,8 @@ def _result(
         np.asarray(arrays["status"]) == OK,
         dict(sorted(errors.items())),
         manifest,
+        names,
+        classes,
     )
 
 
@@ -157,14 +222,21 @@ def load_attributions(
         FileNotFoundError: ``out`` holds no run.
         IncompleteRunError: blocks are missing and ``allow_incomplete`` is False.
         DamagedBlockError: a block's bytes are not those written (or a merged array's,
-            with ``mmap=True``) and ``allow_incomplete`` is False.
+            with ``mmap=True``) and ``allow_incomplete`` is False; or the run names its
+            examples and ``examples.json`` is not the file it wrote.
+        DamagedRunError: the manifest is not one idgrad wrote (a field missing, of the
+            wrong type or out of range: named), whatever ``allow_incomplete`` says.
+        MemoryError: the arrays the manifest asks for do not fit in memory (saying how
+            large they are).
     """
     if mmap:
         if allow_incomplete:
             raise ValueError("mmap=True needs a complete run (merge writes complete arrays only)")
         return merge(out)
     store, manifest = store_of(out)
-    arrays = _allocate(store, lambda name, shape, dtype: np.empty(shape, dtype))
+    if not allow_incomplete:
+        _check_complete(store)  # before allocating what the manifest asks for
+    arrays = _allocate_in_memory(store)
     errors = _fill(store, arrays, allow_incomplete)
     return _result(store, arrays, errors, manifest)
 
@@ -180,12 +252,15 @@ def merge(out: str | os.PathLike[str]) -> DatasetAttributions:
 
     Raises:
         IncompleteRunError: some blocks are not done.
-        DamagedBlockError: a block, or an existing merged file, is not what was written.
+        DamagedBlockError: a block, or an existing merged file, is not what was written
+            (its SHA-256, or its shape and dtype against the manifest).
+        DamagedRunError: the manifest is not one idgrad wrote.
     """
     store, manifest = store_of(out)
     root = Path(out)
     final = root / MERGED
     if not final.exists():
+        _check_complete(store)  # before any file of the manifest's size is made
         tmp = root / f".{MERGED}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
@@ -207,12 +282,36 @@ def merge(out: str | os.PathLike[str]) -> DatasetAttributions:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    _verify_merged(final, ["index", "target", "status", "delta", *store.spec.field_names()])
+    names = ["index", "target", "status", "delta", *store.spec.field_names()]
+    _verify_merged(final, names)
+    expected = _allocate(store, lambda name, shape, dtype: (np.dtype(dtype), shape))
     arrays = {}
-    for name in ["index", "target", "status", "delta", *store.spec.field_names()]:
-        arrays[name] = np.load(final / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-    errors = {int(k): v for k, v in read_json(final / "errors.json").items()}
-    return _result(store, arrays, errors, manifest)
+    for name in names:
+        path = final / f"{name}.npy"
+        try:
+            arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise _damaged_merge(final, f"{path.name} is not an array ({err})") from None
+        dtype, shape = expected[name]
+        if arrays[name].dtype != dtype or arrays[name].shape != shape:
+            raise _damaged_merge(
+                final,
+                f"{path.name} has dtype {arrays[name].dtype} and shape {arrays[name].shape}, "
+                f"the manifest says {dtype} and {shape}",
+            )
+    errors = read_json(final / "errors.json")
+    if not isinstance(errors, dict) or not all(
+        isinstance(k, str) and k.isdecimal() and isinstance(v, str) for k, v in errors.items()
+    ):
+        raise _damaged_merge(final, "errors.json is not {index: message}")
+    return _result(store, arrays, {int(k): v for k, v in errors.items()}, manifest)
+
+
+def _damaged_merge(folder: Path, problem: str) -> DamagedBlockError:
+    return DamagedBlockError(
+        f"{folder} is damaged: {problem}; delete {folder} and call merge again (it is "
+        "rebuilt from the verified blocks)"
+    )
 
 
 def _verify_merged(folder: Path, names: list[str]) -> None:

@@ -11,9 +11,12 @@ written.
 from __future__ import annotations
 
 import datetime
+import functools
+import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -21,7 +24,9 @@ from torch.utils.data import DataLoader
 
 from idgrad.dataset import distributed
 from idgrad.dataset.manifest import (
+    EXAMPLES,
     FORMAT,
+    INDEX,
     MERGED,
     check_settings,
     clear,
@@ -31,8 +36,14 @@ from idgrad.dataset.manifest import (
 )
 from idgrad.dataset.sources import Collate, Guarded
 from idgrad.dataset.store import BLOCKS, BlockStore, write_json_atomic
+from idgrad.ops.outputs import write_file
 
-__all__ = ["check_finished", "not_ours", "setup"]
+__all__ = ["EXAMPLES", "check_finished", "examples_json", "not_ours", "setup"]
+
+
+def examples_json(value: Mapping[str, Any]) -> bytes:
+    """The bytes of ``examples.json`` (the same names give the same bytes and digest)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def not_ours(out: Path) -> str | None:
@@ -54,11 +65,28 @@ def not_ours(out: Path) -> str | None:
                 "idgrad neither deletes nor mixes into files it did not write; choose "
                 "another output folder (or empty this one yourself)"
             )
+    for name in (INDEX, EXAMPLES):
+        if (out / name).exists() or (out / name).is_symlink():
+            return (
+                f"{out} holds {name} but no idgrad manifest: a run would replace that file, "
+                "which it did not write; choose another output folder (or move the file)"
+            )
     return None
 
 
-def setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume: bool) -> None:
-    """Create or check the manifest; every rank agrees before any block is written."""
+def setup(
+    ctx: distributed.Context,
+    out: Path,
+    settings: dict[str, Any],
+    resume: bool,
+    files: Mapping[str, bytes] | None = None,
+) -> None:
+    """Create or check the manifest; every rank agrees before any block is written.
+
+    ``files`` (name -> bytes, e.g. :data:`EXAMPLES`) are written beside the manifest,
+    before it when the run starts (so a manifest always has them) and again on a resume
+    whose settings (which hold their digests) match.
+    """
     manifest = {
         "format": FORMAT,
         "settings": settings,
@@ -87,9 +115,12 @@ def setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume:
                 if is_run(out):
                     clear(out)
             out.mkdir(parents=True, exist_ok=True)
-            if manifest_path(out).exists():
+            resuming = manifest_path(out).exists()
+            if resuming:
                 check_settings(out, read_manifest(out), settings)
-            else:
+            for name, data in (files or {}).items():
+                write_file(out / name, functools.partial(_write, data), overwrite=True)
+            if not resuming:
                 write_json_atomic(manifest_path(out), manifest)
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
@@ -102,6 +133,10 @@ def setup(ctx: distributed.Context, out: Path, settings: dict[str, Any], resume:
     distributed.raise_if_any_failed(
         ctx, error, "another rank's settings differ from this run's manifest"
     )
+
+
+def _write(data: bytes, f: IO[bytes]) -> None:
+    f.write(data)
 
 
 def check_finished(

@@ -20,6 +20,7 @@ faults), takes nearly a hundred of them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import numbers
 import os
@@ -36,7 +37,7 @@ from torch.utils.data import DataLoader
 from idgrad.dataset import distributed
 from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
 from idgrad.dataset.manifest import InputsChangedError
-from idgrad.dataset.resume import check_finished, setup
+from idgrad.dataset.resume import EXAMPLES, check_finished, examples_json, setup
 from idgrad.dataset.settings import (
     RESERVED,
     check_arguments,
@@ -47,13 +48,16 @@ from idgrad.dataset.settings import (
 from idgrad.dataset.sources import (
     Batch,
     Collate,
+    ExampleNames,
     Guarded,
     as_map_dataset,
+    example_names,
     item_digest,
     spec_of,
     split_item,
 )
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
+from idgrad.defaults import DATASET_BATCH_SIZE
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
 from idgrad.ops.progress import Progress
 
@@ -63,6 +67,7 @@ __all__ = [
     "DatasetItemError",
     "DatasetRun",
     "attribute_dataset",
+    "check_method_options",
     "model_fingerprint",
     "resolve_method",
 ]
@@ -82,15 +87,29 @@ class DatasetItemError(DatasetError):
     Attributes:
         index: the example's index in the dataset.
         message: what went wrong.
+        name: the example's name when the dataset names its examples (an image
+            folder: the file's path relative to the folder), else None.
     """
 
-    def __init__(self, index: int, message: str) -> None:
+    def __init__(self, index: int, message: str, name: str | None = None) -> None:
+        where = f"example {index}" + (f" ({name})" if name is not None else "")
         super().__init__(
-            f"example {index}: {message} (pass skip_errors=True / --skip-errors to record "
+            f"{where}: {message} (pass skip_errors=True / --skip-errors to record "
             "it as failed and go on; blocks already written are kept)"
         )
         self.index = index
         self.message = message
+        self.name = name
+
+
+class _Names:
+    """How errors name example ``i``: its name when the dataset gives one."""
+
+    def __init__(self, names: ExampleNames | None) -> None:
+        self.names = names
+
+    def __call__(self, index: int) -> str | None:
+        return None if self.names is None else self.names.names[index]
 
 
 class DatasetRun(NamedTuple):
@@ -144,14 +163,15 @@ def _model_device(model: Any) -> torch.device:
 
 
 class _Probe(NamedTuple):
+    example: int  # its index in the dataset (``index`` would shadow tuple.index)
     spec: InputSpec
     digest: str
     inputs: tuple[torch.Tensor, ...]
     label: Any  # None when the items carry no label
 
 
-def _probe(dataset: Any, skip_errors: bool) -> _Probe:
-    """Spec, digest, inputs and label of the first loadable example."""
+def _probe(dataset: Any, skip_errors: bool, name: _Names) -> _Probe:
+    """Index, spec, digest, inputs and label of the first loadable example."""
     for i in range(len(dataset)):
         try:
             inputs, was_tuple, label = split_item(dataset[i])
@@ -160,15 +180,66 @@ def _probe(dataset: Any, skip_errors: bool) -> _Probe:
         except Exception as err:
             if skip_errors:
                 continue
-            raise DatasetItemError(i, f"{type(err).__name__}: {err}") from err
+            raise DatasetItemError(i, f"{type(err).__name__}: {err}", name(i)) from err
         for k, t in enumerate(inputs):
             if not t.is_floating_point():
+                where = f"example {i}" + (f" ({name(i)})" if name(i) is not None else "")
                 raise TypeError(
-                    f"example {i}: input {k} has dtype {t.dtype}; attributions need "
+                    f"{where}: input {k} has dtype {t.dtype}; attributions need "
                     "floating-point inputs (convert in the dataset)"
                 )
-        return _Probe(spec_of(inputs, was_tuple), item_digest(inputs), inputs, label)
+        return _Probe(i, spec_of(inputs, was_tuple), item_digest(inputs), inputs, label)
     raise DatasetError("no example of the dataset could be loaded")
+
+
+class _ModelReached(Exception):
+    """Raised by the stand-in model of :func:`check_method_options`: the checks passed."""
+
+
+def _stand_in(*args: Any, **kwargs: Any) -> Any:
+    raise _ModelReached
+
+
+def check_method_options(
+    fn: Callable[..., Any],
+    inputs: tuple[torch.Tensor, ...],
+    was_tuple: bool,
+    target: Any,
+    baselines: Any,
+    kwargs: Mapping[str, Any],
+) -> None:
+    """The method's own checks of its options, once, before any example is attributed.
+
+    The method is called on one example with a stand-in for the model that stops it at
+    its first model evaluation: every check the method makes before it evaluates the
+    model (``n_steps``, the baselines, ``internal_batch_size``, ``rtol``, ...) runs, and
+    no model evaluation is spent. A setting that every example would fail on is thus a
+    set-up error, raised here, rather than a dataset of failed examples.
+
+    Raises:
+        ValueError, TypeError: the method's own error, saying it concerns the settings.
+        DatasetError: the method failed otherwise before evaluating the model.
+    """
+    call = dict(kwargs)
+    if baselines is not None:
+        call["baselines"] = baselines
+    clean = tuple(torch.nan_to_num(t) for t in inputs)  # an example's NaN is its own problem
+    try:
+        fn.details(  # type: ignore[attr-defined]
+            _stand_in, clean if was_tuple else clean[0], target=target, **call
+        )
+    except _ModelReached:
+        return
+    except (ValueError, TypeError) as err:
+        raise type(err)(
+            f"the method's settings are refused (a set-up error, checked before any "
+            f"example is attributed): {err}"
+        ) from err
+    except Exception as err:
+        raise DatasetError(
+            f"the method failed before evaluating the model (a set-up error, checked "
+            f"before any example is attributed): {type(err).__name__}: {err}"
+        ) from err
 
 
 def _attribute(
@@ -283,8 +354,9 @@ def attribute_dataset(
             :mod:`idgrad.dataset.block_targets` for what is recorded.
         baselines: passed to the method with every block (None: its default).
         batch_size: examples per block and per method call (default: the
-            DataLoader's, else 32). Part of the settings: results depend on it only
-            through floating-point rounding, but bit-for-bit resumes need it fixed.
+            DataLoader's, else :data:`idgrad.defaults.DATASET_BATCH_SIZE`, 32). Part of
+            the settings: results depend on it only through floating-point rounding,
+            but bit-for-bit resumes need it fixed.
         method_kwargs: further keyword arguments of the method (``n_steps``,
             ``internal_batch_size``, ...).
         resume: skip blocks already in ``out``; False deletes a previous idgrad run
@@ -333,7 +405,7 @@ def attribute_dataset(
     check_arguments(fn, kwargs, baselines)
     source = as_map_dataset(data, num_workers)
     if batch_size is None:
-        batch_size = source.batch_size or 32
+        batch_size = source.batch_size or DATASET_BATCH_SIZE
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, numbers.Integral)
@@ -350,13 +422,24 @@ def attribute_dataset(
     try:
         error: BaseException | None = None
         try:
+            named = example_names(dataset)
+            name = _Names(named)
             targets = BlockTargets(target, n)
-            first = _probe(dataset, skip_errors)
+            first = _probe(dataset, skip_errors, name)
             if targets.needs_labels and first.label is None:
                 raise ValueError("target='label' but the dataset's items carry no label")
             one = tuple(t[None].to(dev) for t in first.inputs)
             extra = kwargs.get("additional_forward_args")
-            targets.check(guarded_outputs(model, one, extra), first.label)
+            output = guarded_outputs(model, one, extra)
+            targets.check(output, first.label)
+            check_method_options(
+                fn,
+                one,
+                first.spec.was_tuple,
+                _first_target(targets, first, output),
+                _on_device(baselines, dev),
+                kwargs,
+            )
             settings = {
                 "method": method_name,
                 "method_kwargs": jsonable(kwargs),
@@ -369,12 +452,19 @@ def attribute_dataset(
                 "model": fingerprint if fingerprint is not None else model_fingerprint(model),
                 "idgrad": _idgrad_version(),
             }
+            files: dict[str, bytes] = {}
+            if named is not None:
+                files[EXAMPLES] = examples_json(named.to_json())
+                settings["examples"] = {
+                    "file": EXAMPLES,
+                    "sha256": hashlib.sha256(files[EXAMPLES]).hexdigest(),
+                }
         except BaseException as err:  # noqa: BLE001 -- reported to the other ranks, then raised
             error = err
         distributed.raise_if_any_failed(
             ctx, error, "another rank failed to read the dataset or the model"
         )
-        setup(ctx, out, settings, resume)
+        setup(ctx, out, settings, resume, files)
         store = BlockStore(out, n, int(batch_size), first.spec)
         return _run(
             fn,
@@ -389,9 +479,28 @@ def attribute_dataset(
             skip_errors,
             progress,
             changed_inputs == "recompute",
+            name,
         )
     finally:
         distributed.close(ctx)
+
+
+def _on_device(baselines: Any, dev: torch.device) -> Any:
+    if isinstance(baselines, torch.Tensor):
+        return baselines.to(dev)
+    if isinstance(baselines, tuple):
+        return tuple(b.to(dev) if isinstance(b, torch.Tensor) else b for b in baselines)
+    return baselines
+
+
+def _first_target(targets: BlockTargets, first: _Probe, output: Any) -> Any:
+    """The target the method gets for the first example (0 if it has none of its own)."""
+    labels = None if first.label is None else [first.label]
+    try:
+        target, _ = targets.for_block([first.example], labels, lambda: output)
+    except (ValueError, TypeError):  # e.g. a NaN output: that example's own problem
+        return 0
+    return target
 
 
 def _idgrad_version() -> str:
@@ -414,6 +523,7 @@ def _run(
     skip_errors: bool,
     progress: bool,
     recompute_changed: bool,
+    name: _Names,
 ) -> DatasetRun:
     start = time.perf_counter()
     spec = store.spec
@@ -448,15 +558,17 @@ def _run(
         )
     redo = set(damaged) | set(changed)
     pending = [b for b in mine if b not in done or b in redo]
-    if isinstance(baselines, torch.Tensor):
-        baselines = baselines.to(dev)
-    elif isinstance(baselines, tuple):
-        baselines = tuple(b.to(dev) if isinstance(b, torch.Tensor) else b for b in baselines)
+    baselines = _on_device(baselines, dev)
     loader = DataLoader(
         Guarded(source.dataset),
         batch_sampler=[list(store.block_range(b)) for b in pending],
         num_workers=source.num_workers,
-        collate_fn=Collate(spec, source.collate_fn, with_labels=targets.needs_labels),
+        collate_fn=Collate(
+            spec,
+            source.collate_fn,
+            with_labels=targets.needs_labels,
+            shape_hint=getattr(source.dataset, "shape_hint", None),
+        ),
         pin_memory=source.pin_memory and dev.type == "cuda",
     )
     bar = Progress(
@@ -473,7 +585,7 @@ def _run(
         for batch in loader:
             block = batch.indices[0] // store.block_size
             rec, errors = _attribute_block(
-                fn, model, batch, store, targets, baselines, kwargs, extra, dev, skip_errors
+                fn, model, batch, store, targets, baselines, kwargs, extra, dev, skip_errors, name
             )
             t0 = time.perf_counter()
             store.write_block(block, rec, errors, inputs=batch.digest)
@@ -522,12 +634,13 @@ def _attribute_block(
     extra: Any,
     dev: torch.device,
     skip_errors: bool,
+    name: _Names,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """The records of one block and the messages of its failed examples."""
     errors = dict(batch.errors)
     if errors and not skip_errors:
         first = min(errors)
-        raise DatasetItemError(first, errors[first])
+        raise DatasetItemError(first, errors[first], name(first))
     rec = store.empty_records(batch.indices)
     if batch.inputs is None:
         return rec, errors
@@ -549,7 +662,9 @@ def _attribute_block(
     except Exception as block_error:
         if len(batch.good) == 1 and not skip_errors:
             raise DatasetItemError(
-                good_indices[0], f"{type(block_error).__name__}: {block_error}"
+                good_indices[0],
+                f"{type(block_error).__name__}: {block_error}",
+                name(good_indices[0]),
             ) from block_error
         err = block_error
     # Find the culprit(s): attribute the examples one at a time.
@@ -561,7 +676,7 @@ def _attribute_block(
         except Exception as item_error:
             if not skip_errors:
                 raise DatasetItemError(
-                    i, f"{type(item_error).__name__}: {item_error}"
+                    i, f"{type(item_error).__name__}: {item_error}", name(i)
                 ) from item_error
             errors[i] = f"{type(item_error).__name__}: {item_error}"
             continue

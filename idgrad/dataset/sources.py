@@ -12,6 +12,12 @@ Loading an item is guarded: an exception while reading item ``i`` (a missing or
 corrupt file, a bad shape) is captured together with ``i``, so that the runner can
 name the index or record it as failed while the rest of the block goes on.
 
+A dataset may name its examples: a sequence ``example_names`` of ``N`` strings (and,
+optionally, ``example_classes``: ``N`` class names). :class:`ImageFolderDataset` has both
+(each image's path relative to the folder, and its class sub-folder);
+:func:`example_names` reads them, the runner records them with the results
+(``DatasetAttributions.names`` and ``.classes``) and names the example in its errors.
+
 Example:
     >>> import numpy as np
     >>> ds = ArrayDataset(np.zeros((5, 3), np.float32), labels=np.arange(5))
@@ -36,7 +42,15 @@ from torch.utils.data._utils.collate import default_collate
 from idgrad.dataset.store import InputSpec
 from idgrad.files.images import DEFAULT_NORMALIZE, IMAGE_EXTENSIONS, read_image, require_pillow
 
-__all__ = ["IMAGE_EXTENSIONS", "ArrayDataset", "ImageFolderDataset", "as_map_dataset", "split_item"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ArrayDataset",
+    "ExampleNames",
+    "ImageFolderDataset",
+    "as_map_dataset",
+    "example_names",
+    "split_item",
+]
 
 _INPUT_KEYS = ("input", "inputs", "x")
 _LABEL_KEYS = ("label", "target", "y")
@@ -165,11 +179,15 @@ class ArrayDataset(Dataset):  # type: ignore[type-arg]
         """
 
         def load(path: str | os.PathLike[str], mmap: Any) -> np.ndarray:
-            try:
-                arr: np.ndarray = np.load(path, mmap_mode=mmap, allow_pickle=False)
-            except ValueError as err:
+            try:  # mapped: a header that declares more than the file holds is refused
+                arr: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as err:
+                if "Python objects" in str(err) or "allow_pickle" in str(err):
+                    err = ValueError(
+                        "it holds Python objects, which are not unpickled (allow_pickle)"
+                    )
                 raise ValueError(f"{os.fspath(path)}: {err}") from None
-            return arr
+            return arr if mmap else np.array(arr)
 
         arrays = [load(p, "r") for p in paths]
         lab = load(labels, None) if labels is not None else None
@@ -194,6 +212,16 @@ class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
             resizes it; ``(height, width)`` resizes.
         mode: Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
         normalize: a name in :data:`idgrad.files.images.NORMALIZATIONS`.
+
+    Attributes:
+        samples: ``(path, label)`` of each example, in index order (label None without
+            class sub-folders).
+        classes: the class sub-folders' names, sorted (label = position); empty without.
+        example_names: each example's path relative to ``root`` (``/``-separated): what
+            a dataset run records with its results.
+        example_classes: each example's class name, or None without class sub-folders.
+        shape_hint: what to do when two images differ in size (None when ``size`` is
+            given).
 
     Raises:
         ImportError: Pillow is missing (once, here, not per image).
@@ -237,6 +265,25 @@ class ImageFolderDataset(Dataset):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def example_names(self) -> list[str]:
+        return [path.relative_to(self.root).as_posix() for path, _ in self.samples]
+
+    @property
+    def example_classes(self) -> list[str] | None:
+        if not self.classes:
+            return None
+        return [self.classes[label] for _, label in self.samples if label is not None]
+
+    @property
+    def shape_hint(self) -> str | None:
+        if self.size is not None:
+            return None
+        return (
+            "the images differ in size: give size=(H, W) (idgrad dataset --image-size H W) "
+            "to resize every image to one size"
+        )
+
     def __getitem__(self, i: int) -> Any:
         path, label = self.samples[i]
         x = read_image(path, size=self.size, mode=self.mode, normalize=self.normalize)
@@ -254,6 +301,61 @@ def _images_under(folder: Path) -> list[Path]:
             if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
         )
     return sorted(found)
+
+
+# ---------------------------------------------------------------------- naming examples
+
+
+class ExampleNames(NamedTuple):
+    """The names a dataset gives its examples (see the module docstring).
+
+    Attributes:
+        names: one name per example, in index order.
+        classes: one class name per example, or None.
+    """
+
+    names: list[str]
+    classes: list[str] | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": self.names, "classes": self.classes}
+
+
+def _strings(values: Any, n: int, what: str) -> list[str]:
+    try:
+        items = list(values)
+    except TypeError:
+        items = None
+    if items is None or len(items) != n or not all(isinstance(v, str) for v in items):
+        count = "" if items is None else f" of {len(items)} items"
+        raise TypeError(
+            f"the dataset's {what} must be {n} strings (one per example), got "
+            f"{type(values).__name__}{count}"
+        )
+    return items
+
+
+def example_names(dataset: Any) -> ExampleNames | None:
+    """A dataset's ``example_names`` (and ``example_classes``), checked; None if it has none.
+
+    Example:
+        >>> class Named(ArrayDataset):
+        ...     example_names = ["a.png", "b.png"]
+        >>> example_names(Named(np.zeros((2, 3), np.float32)))
+        ExampleNames(names=['a.png', 'b.png'], classes=None)
+
+    Raises:
+        TypeError: they are not ``len(dataset)`` strings.
+    """
+    names = getattr(dataset, "example_names", None)
+    if names is None:
+        return None
+    n = len(dataset)
+    classes = getattr(dataset, "example_classes", None)
+    return ExampleNames(
+        _strings(names, n, "example_names"),
+        None if classes is None else _strings(classes, n, "example_classes"),
+    )
 
 
 # ---------------------------------------------------------------------- normalising `data`
@@ -341,7 +443,9 @@ class Batch(NamedTuple):
     digest: str  # of every example's inputs (and labels, when they are the target)
 
 
-def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None:
+def _check_item(
+    inputs: tuple[torch.Tensor, ...], spec: InputSpec, shape_hint: str | None = None
+) -> str | None:
     if len(inputs) != len(spec.shapes):
         return f"has {len(inputs)} inputs, expected {len(spec.shapes)}"
     for k, (t, shape) in enumerate(zip(inputs, spec.shapes)):
@@ -349,7 +453,7 @@ def _check_item(inputs: tuple[torch.Tensor, ...], spec: InputSpec) -> str | None
         if tuple(t.shape) != shape:
             return (
                 f"{where}has shape {tuple(t.shape)}, expected {shape} "
-                "(the shape of the first example)"
+                "(the shape of the first example)" + (f"; {shape_hint}" if shape_hint else "")
             )
         if not t.is_floating_point():
             return f"{where}has dtype {t.dtype}; attributions need floating-point inputs"
@@ -372,6 +476,8 @@ class Collate:
         with_labels: include each item's label in the block's digest (when the
             labels are the target, a changed label changes the results).
         stack: stack the inputs (False: only validate and digest, for a resume's check).
+        shape_hint: added to the message of an example whose shape differs from the
+            first example's (the dataset's ``shape_hint``, e.g. an image folder's).
     """
 
     def __init__(
@@ -380,11 +486,13 @@ class Collate:
         user_collate: Callable[[list[Any]], Any] | None = None,
         with_labels: bool = False,
         stack: bool = True,
+        shape_hint: str | None = None,
     ) -> None:
         self.spec = spec
         self.user_collate = user_collate
         self.with_labels = with_labels
         self.stack = stack
+        self.shape_hint = shape_hint
 
     def __call__(self, pairs: list[tuple[int, Any]]) -> Batch:
         indices = [i for i, _ in pairs]
@@ -403,7 +511,7 @@ class Collate:
             except TypeError as err:
                 errors[i] = f"TypeError: {err}"
                 continue
-            problem = _check_item(inputs, self.spec)
+            problem = _check_item(inputs, self.spec, self.shape_hint)
             if problem is not None:
                 errors[i] = f"ValueError: {problem}"
                 continue

@@ -80,6 +80,7 @@ import numpy as np
 __all__ = [
     "BlockStore",
     "DamagedBlockError",
+    "DamagedRunError",
     "IncompleteRunError",
     "InputSpec",
     "sha256_file",
@@ -91,6 +92,8 @@ OK, FAILED = 0, 1
 
 #: Names of the files a run writes in ``blocks/`` (and temporaries: ``.NAME.PID.tmp``).
 BLOCK_FILE = re.compile(r"\d{9}\.(npy|json|errors\.json)")
+#: The name of a committed block's records file (block ``b``: ``f"{b:09d}.npy"``).
+BLOCK_NPY = re.compile(r"\d{9}\.npy")
 TMP_FILE = re.compile(r"\..+\.\d+\.tmp")
 
 
@@ -98,7 +101,13 @@ class IncompleteRunError(RuntimeError):
     """Some blocks of the run are not on disk (yet)."""
 
 
-class DamagedBlockError(ValueError):
+class DamagedRunError(ValueError):
+    """A file of a run (its manifest, a block, a sidecar, a merged array) is not what idgrad
+    wrote: edited, truncated, or made by someone else. The message names the file and the
+    field."""
+
+
+class DamagedBlockError(DamagedRunError):
     """A done block whose bytes are not those that were written (or cannot be checked)."""
 
 
@@ -189,8 +198,12 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file of a run; ValueError (not RecursionError) for one nested too deep."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except RecursionError:
+            raise ValueError(f"{path} nests deeper than Python's JSON reader goes") from None
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
@@ -215,10 +228,17 @@ class BlockStore:
         n_examples: number of examples in the dataset.
         block_size: examples per block.
         spec: the inputs' shapes and dtypes (the attribution fields follow them).
+        create: make ``out/blocks`` if it is missing (False: only read what is there).
     """
 
     def __init__(
-        self, out: str | os.PathLike[str], n_examples: int, block_size: int, spec: InputSpec
+        self,
+        out: str | os.PathLike[str],
+        n_examples: int,
+        block_size: int,
+        spec: InputSpec,
+        *,
+        create: bool = True,
     ) -> None:
         self.root = Path(out)
         self.n_examples = int(n_examples)
@@ -226,7 +246,8 @@ class BlockStore:
         self.spec = spec
         self.dtype = record_dtype(spec)
         self.blocks_dir = self.root / BLOCKS
-        self.blocks_dir.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.blocks_dir.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -249,10 +270,10 @@ class BlockStore:
         """Blocks whose file is committed (the only definition of done)."""
         done = set()
         for path in self.blocks_dir.glob("*.npy"):
-            stem = path.name[:-4]
-            if stem.isdigit():
-                b = int(stem)
-                if 0 <= b < self.n_blocks:
+            # only the names a run writes: a block renamed to 1.npy is not block 1
+            if BLOCK_NPY.fullmatch(path.name) and path.is_file():
+                b = int(path.name[:-4])
+                if b < self.n_blocks:
                     done.add(b)
         return done
 
@@ -341,7 +362,13 @@ class BlockStore:
             isinstance(sidecar, dict)
             and isinstance(sidecar.get("sha256"), str)
             and isinstance(sidecar.get("bytes"), int)
+            and not isinstance(sidecar.get("bytes"), bool)
             and isinstance(sidecar.get("errors"), dict)
+            and all(
+                isinstance(k, str) and k.isdecimal() and isinstance(v, str)
+                for k, v in sidecar["errors"].items()
+            )
+            and (sidecar.get("inputs") is None or isinstance(sidecar.get("inputs"), str))
         )
         return sidecar if ok else None
 
@@ -376,32 +403,34 @@ class BlockStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise IncompleteRunError(f"block {block} ({path}) is not done") from None
+        except OSError as err:  # a folder of that name, no permission, ...
+            raise self._damaged(block, f"it cannot be read ({err.strerror or err})") from None
         sidecar = self.read_sidecar(block)
-        problem = None
         if sidecar is None:
-            problem = f"its sidecar {self.sidecar_path(block).name} is missing or unreadable"
-        elif len(data) != sidecar["bytes"]:
-            problem = f"it has {len(data)} bytes, {sidecar['bytes']} were written"
-        elif hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
-            problem = "its SHA-256 differs from the one written"
-        if problem is None:
-            try:
-                rec: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as err:
-                problem = f"it is not a records array ({err})"
-            else:
-                want = (len(self.block_range(block)),)
-                if rec.dtype != self.dtype or rec.shape != want:
-                    problem = (
-                        f"it has dtype {rec.dtype} and shape {rec.shape}, expected "
-                        f"{self.dtype} and {want}"
-                    )
-        if problem is not None:
-            raise DamagedBlockError(
-                f"block {block} ({path}) is damaged: {problem}; run attribute_dataset "
-                "again on this folder (resume) to recompute it"
+            raise self._damaged(
+                block, f"its sidecar {self.sidecar_path(block).name} is missing or unreadable"
+            )
+        if len(data) != sidecar["bytes"]:
+            raise self._damaged(block, f"it has {len(data)} bytes, {sidecar['bytes']} were written")
+        if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
+            raise self._damaged(block, "its SHA-256 differs from the one written")
+        try:
+            rec: np.ndarray = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise self._damaged(block, f"it is not a records array ({err})") from None
+        want = (len(self.block_range(block)),)
+        if rec.dtype != self.dtype or rec.shape != want:
+            raise self._damaged(
+                block,
+                f"it has dtype {rec.dtype} and shape {rec.shape}, expected {self.dtype} and {want}",
             )
         return rec
+
+    def _damaged(self, block: int, problem: str) -> DamagedBlockError:
+        return DamagedBlockError(
+            f"block {block} ({self.block_path(block)}) is damaged: {problem}; run "
+            "attribute_dataset again on this folder (resume) to recompute it"
+        )
 
     def read_errors(self, block: int) -> dict[int, str]:
         """``{index: message}`` of the block's failed examples (from its sidecar)."""

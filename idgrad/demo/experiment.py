@@ -360,7 +360,8 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
 
     Args:
         plan: The settings, from :func:`plan_experiment`.
-        progress: Show a progress bar over model evaluations on stderr (tqdm when installed).
+        progress: Show progress over model evaluations on stderr (a bar on a terminal, plain
+            lines in a log; see :class:`idgrad.ops.progress.Progress`).
 
     Returns:
         An :class:`Experiment` (numbers only; nothing is written).

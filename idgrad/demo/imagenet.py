@@ -30,7 +30,14 @@ from idgrad.demo.experiment import (
     plan_experiment,
     run_experiment,
 )
-from idgrad.demo.report import SALIENCY_CLIP_PERCENTILE, DemoResult, format_summary, write_report
+from idgrad.demo.report import (
+    SALIENCY_CLIP_PERCENTILE,
+    DemoResult,
+    format_summary,
+    output_folder,
+    report_files,
+    write_report,
+)
 
 __all__ = [
     "DEFAULT_PHOTOS",
@@ -66,6 +73,7 @@ def run_imagenet_demo(
     progress: bool = True,
     dpi: int = 100,
     image_size: int = 224,
+    overwrite: bool = False,
 ) -> DemoResult:
     """Explain each photo's top class with IG and adaptive IDG at equal cost; write figures.
 
@@ -88,9 +96,13 @@ def run_imagenet_demo(
             ``None`` for the automatic choice.
         pixels_per_step: Pixels per step of the insertion/deletion curves;
             :data:`PAPER_PIXELS_PER_STEP` for the IDG paper's protocol.
-        progress: Show a progress bar over model evaluations on stderr (tqdm when installed).
+        progress: Show progress over model evaluations on stderr (a bar on a terminal, plain
+            lines in a log; see :class:`idgrad.ops.progress.Progress`).
         dpi: Resolution of the PNG figures.
         image_size: Side of the square photos (224 for the model; smaller for smoke tests).
+        overwrite: Replace files of the report's names in ``out_dir`` that no earlier
+            demo wrote (or that changed since); without it such files are refused before
+            any work (see :mod:`idgrad.demo.report`).
 
     Returns:
         A :class:`DemoResult`.
@@ -98,6 +110,8 @@ def run_imagenet_demo(
     Raises:
         ValueError: For an unknown or repeated photo, a count below 1 or an unknown rule.
         ImportError: If the ``zoo`` or ``plot`` extras are missing.
+        idgrad.ops.outputs.OutputError: ``out_dir`` holds files the demo would replace
+            (see ``overwrite``) or cannot be written (checked before any work).
     """
     started = time.perf_counter()
     plan = plan_experiment(
@@ -112,6 +126,7 @@ def run_imagenet_demo(
     )
     dpi = check_int(dpi, "dpi")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)  # before the work: an unwritable folder fails fast
+    # before the work: a folder that cannot be written, or files that would be lost
+    output_folder(out, overwrite=overwrite).check(report_files(plan.photos))
     experiment = run_experiment(plan, progress=progress)
-    return write_report(experiment, out, dpi=dpi, started=started)
+    return write_report(experiment, out, dpi=dpi, started=started, overwrite=overwrite)

@@ -9,12 +9,19 @@ Everything here draws or formats the numbers of an :class:`~idgrad.demo.experime
 * ``<photo>_insertion_deletion.png``: both curves per method with their AUCs;
 * ``overview.png``: every photo with its two saliency maps;
 * ``report.html``: one page with the table, how to read it, and every figure (relative links;
-  each figure opens at full size).
+  each figure opens at full size);
+* ``.idgrad-demo.json``: the names of these files and their SHA-256.
+
+A file with one of these names is replaced only when an earlier demo wrote it and it has not
+changed since (the record says so), or when ``overwrite=True`` (``idgrad demo
+--overwrite``): a folder that holds other files of the same names is refused before any work
+(:class:`idgrad.ops.outputs.OutputFolder`).
 """
 
 from __future__ import annotations
 
 import html
+import io
 import textwrap
 import time
 from collections.abc import Sequence
@@ -30,8 +37,20 @@ from idgrad.demo.experiment import (
     PhotoResult,
 )
 from idgrad.ops.channels import SALIENCY_REDUCTION
+from idgrad.ops.outputs import OutputFolder
 
-__all__ = ["SALIENCY_CLIP_PERCENTILE", "DemoResult", "format_summary", "write_report"]
+__all__ = [
+    "RECORD",
+    "SALIENCY_CLIP_PERCENTILE",
+    "DemoResult",
+    "format_summary",
+    "output_folder",
+    "report_files",
+    "write_report",
+]
+
+#: The file in the output folder that lists what the demo wrote (and their SHA-256).
+RECORD = ".idgrad-demo.json"
 
 #: Percentile of the saliency map drawn at full colour in the figures.
 SALIENCY_CLIP_PERCENTILE = 99.0
@@ -69,8 +88,33 @@ class DemoResult(NamedTuple):
     seconds: dict[str, float]
 
 
+def report_files(photos: Sequence[str]) -> list[str]:
+    """The names of the files the report writes for these photos (the record aside)."""
+    kinds = ("attributions", "path_dynamics", "insertion_deletion")
+    return [f"{name}_{kind}.png" for name in photos for kind in kinds] + [
+        "overview.png",
+        "report.html",
+    ]
+
+
+def output_folder(out_dir: str | Path, *, overwrite: bool) -> OutputFolder:
+    """The demo's output folder, which replaces only the files an earlier demo wrote."""
+    return OutputFolder(
+        out_dir,
+        RECORD,
+        overwrite=overwrite,
+        what=f"output folder {out_dir}",
+        hint="pass overwrite=True (idgrad demo --overwrite) to replace them",
+    )
+
+
 def write_report(
-    experiment: Experiment, out_dir: str | Path, *, dpi: int = 100, started: float | None = None
+    experiment: Experiment,
+    out_dir: str | Path,
+    *,
+    dpi: int = 100,
+    started: float | None = None,
+    overwrite: bool = False,
 ) -> DemoResult:
     """Draw every figure of ``experiment`` and write ``report.html`` into ``out_dir``.
 
@@ -80,22 +124,27 @@ def write_report(
         dpi: Resolution of the PNG figures.
         started: :func:`time.perf_counter` at the start of the run, for the total time;
             ``None`` adds up the phases instead.
+        overwrite: Replace files of the report's names that no earlier demo wrote (or
+            that changed since); without it they are refused before anything is drawn.
 
     Returns:
         A :class:`DemoResult`.
 
     Raises:
         ImportError: If the ``plot`` extra (matplotlib) is missing.
+        idgrad.ops.outputs.OutputError: A file would be lost (see ``overwrite``), or the
+            folder cannot be written.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(out, overwrite=overwrite)
+    folder.check(report_files([photo.name for photo in experiment.photos]))
     plan = experiment.plan
     t0 = time.perf_counter()
     figures = {
-        photo.name: _photo_figures(photo, experiment.pixels[i], out, dpi, plan.pixels_per_step)
+        photo.name: _photo_figures(photo, experiment.pixels[i], folder, dpi, plan.pixels_per_step)
         for i, photo in enumerate(experiment.photos)
     }
-    overview = _overview_figure(experiment.photos, experiment.pixels, out / "overview.png", dpi)
+    overview = _overview_figure(experiment.photos, experiment.pixels, folder, dpi)
     seconds = dict(experiment.seconds)
     seconds["figures"] = time.perf_counter() - t0
     seconds["total"] = (
@@ -114,7 +163,7 @@ def write_report(
         pixels_per_step=plan.pixels_per_step,
         seconds=seconds,
     )
-    _write_report(result)
+    _write_report(result, folder)
     return result
 
 
@@ -123,12 +172,13 @@ def write_report(
 # --------------------------------------------------------------------------------------------
 
 
-def _save(fig: Any, path: Path, dpi: int) -> Path:
+def _save(fig: Any, folder: OutputFolder, name: str, dpi: int) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=dpi)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
-    return path
+    return folder.write(name, lambda f: f.write(buffer.getvalue()))
 
 
 def _method_title(result: MethodResult, photo: PhotoResult) -> str:
@@ -146,7 +196,7 @@ def _protocol(pixels_per_step: int) -> str:
 
 
 def _photo_figures(
-    photo: PhotoResult, pixels: torch.Tensor, out: Path, dpi: int, pixels_per_step: int
+    photo: PhotoResult, pixels: torch.Tensor, out: OutputFolder, dpi: int, pixels_per_step: int
 ) -> dict[str, Path]:
     """The three figures of one photo; returns kind -> path."""
     from idgrad import plot
@@ -198,7 +248,7 @@ def _photo_figures(
         family="monospace",
     )
     fig.suptitle(f"{photo.name}: what made EfficientNet-Lite0 say '{photo.class_name}'")
-    files["attributions"] = _save(fig, out / f"{photo.name}_attributions.png", dpi)
+    files["attributions"] = _save(fig, out, f"{photo.name}_attributions.png", dpi)
 
     fig, _ = plot.path_dynamics(
         photo.idg.details,
@@ -206,7 +256,7 @@ def _photo_figures(
         labels=["IDG, adaptive"],
         title=f"{photo.name}: logit of '{photo.class_name}' along the path from the zero baseline",
     )
-    files["path_dynamics"] = _save(fig, out / f"{photo.name}_path_dynamics.png", dpi)
+    files["path_dynamics"] = _save(fig, out, f"{photo.name}_path_dynamics.png", dpi)
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
     for ax, kind, title in (
@@ -226,12 +276,12 @@ def _photo_figures(
         f"{photo.name}: {pixels_per_step} pixels per step ({_protocol(pixels_per_step)}), "
         "ranked by |sum over channels|"
     )
-    files["insertion_deletion"] = _save(fig, out / f"{photo.name}_insertion_deletion.png", dpi)
+    files["insertion_deletion"] = _save(fig, out, f"{photo.name}_insertion_deletion.png", dpi)
     return files
 
 
 def _overview_figure(
-    results: Sequence[PhotoResult], pixels: torch.Tensor, path: Path, dpi: int
+    results: Sequence[PhotoResult], pixels: torch.Tensor, folder: OutputFolder, dpi: int
 ) -> Path:
     from idgrad import plot
 
@@ -250,7 +300,7 @@ def _overview_figure(
         row_titles=[f"{r.name}: {r.class_name}" for r in results],
         panel_size=2.4,
     )
-    return _save(fig, path, dpi)
+    return _save(fig, folder, "overview.png", dpi)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +429,7 @@ def _figure(name: str, caption: str) -> str:
     )
 
 
-def _write_report(result: DemoResult) -> Path:
+def _write_report(result: DemoResult, folder: OutputFolder) -> Path:
     """Writes ``report.html``: the table, how to read the figures, and every figure."""
     e = html.escape
     header = [
@@ -503,5 +553,4 @@ figures {result.seconds["figures"]:.0f} s).</p>
         "<title>idgrad demo: IG vs IDG</title>\n"
         f"<style>{_STYLE}</style>\n</head>\n<body>{body}</body>\n</html>\n"
     )
-    result.report.write_text(page, encoding="utf-8")
-    return result.report
+    return folder.write(result.report.name, lambda f: f.write(page.encode("utf-8")))

@@ -18,6 +18,8 @@ Example:
 from __future__ import annotations
 
 import ast
+import collections
+import functools
 import inspect
 import io
 import json
@@ -26,12 +28,19 @@ import operator
 import os
 import re
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from idgrad.files.loading import RE_SAVE, LoadError, UnsafeFileError, check_file, first_line
+from idgrad.files.limits import FileLimits, over_limit
+from idgrad.files.loading import (
+    RE_SAVE,
+    LoadError,
+    UnsafeFileError,
+    check_file,
+    check_zip_sizes,
+    first_line,
+)
 
 __all__ = ["check_exported_program", "load_exported_program"]
 
@@ -44,22 +53,32 @@ _PT2_RECORDS = re.compile(
     r"|data/constants/(tensor_\d+|[\w.-]+_constants_config\.json)"
     r"|data/sample_inputs/[\w.-]+\.pt)"
 )
+# Records that hold tensor data (any size, bounded by the archive's inflation limit); every
+# other record is JSON or a short text, bounded by ``FileLimits.pt2_json_bytes``.
+_PAYLOAD = re.compile(r"data/(weights/weight_\d+|constants/tensor_\d+|sample_inputs/[\w.-]+\.pt)")
 
 
-def load_exported_program(path: str | os.PathLike[str]) -> torch.export.ExportedProgram:
+def load_exported_program(
+    path: str | os.PathLike[str], *, limits: FileLimits | None = None
+) -> torch.export.ExportedProgram:
     """A ``torch.export`` archive, loaded only after :func:`check_exported_program` passed.
 
     The file is read once; the bytes that were checked are the bytes that are loaded. Build
     the module with ``.module(check_guards=False)``: the guard code is Python source from the
     file.
 
+    Args:
+        path: the ``.pt2`` file.
+        limits: the most work the file may cost (default: :class:`FileLimits`' defaults).
+
     Raises:
-        UnsafeFileError: the archive holds something that loading would run.
+        UnsafeFileError: the archive holds something that loading would run, or that would
+            cost more than ``limits``.
         LoadError: not a readable archive.
     """
     p = check_file(path, "model")
     data = p.read_bytes()
-    check_exported_program(data, name=str(p))
+    check_exported_program(data, name=str(p), limits=limits)
     try:
         program = torch.export.load(io.BytesIO(data))
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad archives
@@ -68,63 +87,170 @@ def load_exported_program(path: str | os.PathLike[str]) -> torch.export.Exported
     return program
 
 
-def check_exported_program(data: bytes, name: str = "the archive") -> None:
-    """Refuse a ``.pt2`` archive (its bytes) whose loading would run code from it.
+def check_exported_program(
+    data: bytes, name: str = "the archive", *, limits: FileLimits | None = None
+) -> None:
+    """Refuse a ``.pt2`` archive (its bytes) whose loading would run code from it, or cost too much.
 
-    Checked: every record is one that ``torch.export.save`` writes (no AOTInductor or
-    other compiled parts); no weight or constant is marked ``use_pickle`` and every constant
-    is a plain tensor; every sample-input file loads with ``weights_only=True`` (so torch
-    never falls back to full unpickling); every symbolic shape expression is arithmetic on
-    symbols and numbers (torch evaluates them with ``sympy.sympify``, i.e. ``eval``); and
-    the file has no top-level ``version`` record (which would send a failed load down
-    torch's unpickling path for old archives).
+    Checked, in this order and before torch reads anything: the sizes the zip directory
+    declares (every JSON record at most ``limits.pt2_json_bytes``, the whole archive at most
+    ``limits.zip_inflation`` times its size), that each compressed record inflates to no
+    more than it declares (inflated with a cap), and that torch's reader sees the same
+    records with the same sizes as Python's (no duplicate names, nothing for two readers
+    to disagree on). Then: every record is one that ``torch.export.save`` writes (no
+    AOTInductor or other compiled parts); no weight or constant is marked ``use_pickle``
+    and every constant is a plain tensor; every sample-input file loads with
+    ``weights_only=True`` (so torch never falls back to full unpickling); every JSON record
+    is UTF-8 JSON, and every integer in the graph fits in 64 bits; every symbolic shape
+    expression is arithmetic on symbols and numbers (torch evaluates them with
+    ``sympy.sympify``, i.e. ``eval``) within the expression limits; and the file has no
+    top-level ``version`` record (which would send a failed load down torch's unpickling
+    path for old archives).
+
+    Args:
+        data: the archive's bytes.
+        name: the file, for messages.
+        limits: the most work the file may cost (default: :class:`FileLimits`' defaults).
 
     Raises:
-        UnsafeFileError: naming the first offending record.
-        LoadError: not a ``.pt2`` archive.
+        UnsafeFileError: naming the first offending record (and the limit it passes).
+        LoadError: not a ``.pt2`` archive, or a record that is not what its name says
+            (a JSON record that is not JSON).
     """
-    from torch.export.pt2_archive import PT2ArchiveReader
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            top_level = [n for n in z.namelist() if "/" not in n.rstrip("/")]
-    except (zipfile.BadZipFile, OSError) as err:
-        raise LoadError(f"{name} is not a torch.export archive: {err}") from None
-    if top_level:
-        raise UnsafeFileError(
-            f"{name} has records outside its archive folder ({', '.join(top_level[:3])}), "
-            "which torch's reader for old archives would unpickle"
-        )
-    try:
-        reader = PT2ArchiveReader(io.BytesIO(data))
-        records = reader.get_file_names()
-    except Exception as err:  # noqa: BLE001
-        raise LoadError(f"{name} is not a torch.export archive: {first_line(err)}") from None
-    for record in records:
+    limits = FileLimits() if limits is None else limits
+    sizes = _directory(data, name, limits)
+    reader = _torch_reader(data, name, sizes)
+    for record in sizes:
         if not _PT2_RECORDS.fullmatch(record):
             raise UnsafeFileError(
                 f"{name} holds {record!r}, which is not plain weights and graphs (compiled "
                 f"code or an unknown part); idgrad loads only what {RE_SAVE} writes"
             )
-    for record in records:
+    for record in sizes:
         if record.endswith("_weights_config.json") or record.endswith("_constants_config.json"):
-            _check_payload_config(json.loads(reader.read_string(record)), record, name)
+            _check_payload_config(_json_record(reader, record, name), record, name)
         elif record.startswith("data/sample_inputs/"):
+            sample = _record_bytes(reader, record, name)
+            check_zip_sizes(io.BytesIO(sample), f"{name}: {record}", limits)
             try:
-                torch.load(io.BytesIO(reader.read_bytes(record)), weights_only=True)
+                torch.load(io.BytesIO(sample), weights_only=True)
             except Exception as err:  # noqa: BLE001
                 raise UnsafeFileError(
                     f"{name}: {record} does not load with weights_only=True "
                     f"({first_line(err)}); torch would unpickle it"
                 ) from None
         elif record.startswith("models/"):
-            for expr in _strings_under(json.loads(reader.read_string(record)), "expr_str"):
-                problem = _unsafe_expression(expr)
-                if problem is not None:
-                    raise UnsafeFileError(
-                        f"{name}: {record} has the shape expression {expr[:80]!r}, which is "
-                        f"not plain arithmetic ({problem}); torch would evaluate it as Python"
-                    )
+            _check_program(_json_record(reader, record, name), record, name, limits)
+
+
+def _directory(data: bytes, name: str, limits: FileLimits) -> dict[str, int]:
+    """``{record: inflated size}`` as the zip directory declares it, checked against ``limits``.
+
+    The sizes are checked before anything is inflated (torch's reader allocates what the
+    directory declares); then :func:`~idgrad.files.loading.check_zip_sizes` checks that
+    every compressed record inflates to exactly what it declares, with a cap.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except Exception as err:  # noqa: BLE001 - a crafted directory raises many types
+        raise LoadError(f"{name} is not a torch.export archive: {first_line(err)}") from None
+    names = [info.filename for info in infos]
+    top_level = [n for n in names if "/" not in n.rstrip("/")]
+    if top_level:
+        raise UnsafeFileError(
+            f"{name} has records outside its archive folder ({', '.join(top_level[:3])}), "
+            "which torch's reader for old archives would unpickle"
+        )
+    roots = sorted({n.split("/", 1)[0] for n in names})
+    if len(roots) > 1:
+        raise UnsafeFileError(
+            f"{name} has records in several archive folders ({', '.join(roots[:3])}); "
+            "torch.export.save writes one"
+        )
+    twice = sorted(n for n, k in collections.Counter(names).items() if k > 1)
+    if twice:
+        raise UnsafeFileError(
+            f"{name} holds two records named {twice[0]!r}; zip readers disagree on which one "
+            "counts, so idgrad reads neither"
+        )
+    sizes: dict[str, int] = {}
+    for info in infos:
+        record = info.filename.split("/", 1)[1]
+        if not _PAYLOAD.fullmatch(record) and info.file_size > limits.pt2_json_bytes:
+            raise UnsafeFileError(
+                f"{name}: {record} inflates to {info.file_size} bytes (the zip directory says "
+                f"so), more than {over_limit('pt2_json_bytes', limits)}"
+            )
+        sizes[record] = info.file_size
+    check_zip_sizes(io.BytesIO(data), name, limits)
+    return sizes
+
+
+def _torch_reader(data: bytes, name: str, sizes: dict[str, int]) -> Any:
+    """torch's own reader of the archive, after checking that it sees the records we checked."""
+    try:
+        reader = torch._C.PyTorchFileReader(io.BytesIO(data))
+        records = reader.get_all_records()
+        seen = {record: reader.get_record_size(record) for record in records}
+    except Exception as err:  # noqa: BLE001 - torch raises several types for bad archives
+        raise LoadError(f"{name} is not a torch.export archive: {first_line(err)}") from None
+    if len(records) != len(seen) or seen != sizes:
+        raise UnsafeFileError(
+            f"{name}: torch's zip reader and Python's see different records or sizes in it; "
+            "idgrad does not load an archive that two readers read differently"
+        )
+    return reader
+
+
+def _record_bytes(reader: Any, record: str, name: str) -> bytes:
+    """A record's bytes (its declared size was checked): LoadError if it does not inflate."""
+    try:
+        data: bytes = reader.get_record(record)
+    except Exception as err:  # noqa: BLE001 - a damaged stream, a wrong checksum, ...
+        raise LoadError(f"{name}: cannot read {record}: {first_line(err)}") from None
+    return data
+
+
+def _json_record(reader: Any, record: str, name: str) -> Any:
+    """A JSON record of the archive, parsed; LoadError in one line if it is not JSON."""
+    raw = _record_bytes(reader, record, name)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        problem = f"not UTF-8 text (byte {err.start} is {raw[err.start : err.start + 1]!r})"
+    except RecursionError:
+        problem = "not JSON that can be read (it nests deeper than Python's JSON reader goes)"
+    except ValueError as err:  # json.JSONDecodeError, and integers of over 4300 digits
+        problem = f"not valid JSON ({first_line(err)})"
+    raise LoadError(f"{name}: {record} is {problem}")
+
+
+def _check_program(program: Any, record: str, name: str, limits: FileLimits) -> None:
+    """Integers within 64 bits, and every shape expression safe and small."""
+    expressions: set[str] = set()
+    stack = [program]
+    while stack:  # iteratively: no recursion limit
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "expr_str":
+                    expressions.add(value if isinstance(value, str) else repr(value))
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**64:
+            raise UnsafeFileError(
+                f"{name}: {record} holds the integer {str(item)[:20]}... of "
+                f"{item.bit_length()} bits; sizes, strides and shape hints are 64-bit numbers"
+            )
+    for expr in sorted(expressions):
+        problem = _unsafe_expression(expr, limits)
+        if problem is not None:
+            raise UnsafeFileError(
+                f"{name}: {record} has the shape expression {expr[:80]!r}, which {problem}"
+            )
 
 
 def _check_payload_config(config: Any, record: str, name: str) -> None:
@@ -148,21 +274,7 @@ def _check_payload_config(config: Any, record: str, name: str) -> None:
             )
 
 
-def _strings_under(obj: Any, key: str) -> Iterator[str]:
-    """Every value of ``key`` anywhere in a JSON value (iteratively: no recursion limit)."""
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if k == key:
-                    yield v if isinstance(v, str) else repr(v)
-                else:
-                    stack.append(v)
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
+@functools.cache
 def _sympy_function_names() -> frozenset[str]:
     import sympy  # type: ignore[import-untyped]
     import torch.utils._sympy.functions as torch_sympy
@@ -188,31 +300,81 @@ _UNARY = (ast.USub, ast.UAdd, ast.Not, ast.Invert)
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _SYMBOL = re.compile(r"[A-Za-z]+[0-9]+")  # torch's shape symbols: s0, u3, ps2, ...
 _CONSTANT_NAMES = frozenset({"oo", "zoo", "nan", "pi", "E", "I", "true", "false", "int_oo"})
-_MAX_EXPRESSION = 4096
+#: Calls whose value is a power of their first argument, the second being the exponent.
+_POWERS = frozenset({"Pow", "PowByNatural", "FloatPow"})
+#: Calls (besides ``*`` and ``/``) whose arguments' sizes add up in the value they compute.
+_PRODUCTS = frozenset({"Mul", "Rational", "IntTrueDiv", "FloatTrueDiv", "CleanDiv"})
+#: Calls that make a number from numbers (their arguments must be plain constants).
+_NUMBERS = frozenset({"Integer", "Float", "Rational"})
+#: Shape symbols, and sympy's named constants, stand for 64-bit values (sizes, hints and
+#: ranges are 64-bit in the archive: :func:`_check_program`).
+_SYMBOL_BITS = 64
 
 
-def _unsafe_expression(text: str) -> str | None:
-    """Why ``text`` is not a plain arithmetic expression, or None when it is.
+class _TooBig(Exception):
+    """An expression whose value cannot be bounded, or is bounded above the limit."""
+
+
+def _unsafe_expression(text: str, limits: FileLimits | None = None) -> str | None:
+    """What is wrong with ``text`` as a shape expression (a clause), or None when nothing is.
 
     Allowed: numbers, shape symbols (``s0``, ``u3``), sympy's constants, ``+ - * / // %``,
-    ``**`` with constant exponents up to 64, comparisons, ``and``/``or``/``not``, and calls
-    of sympy's and torch's symbolic functions on such expressions, with True/False keyword
-    arguments; a string only as the name in ``Symbol('s0', positive=True)``. Everything
-    else (attributes, subscripts, lambdas, builtins, other strings) is refused.
+    ``**``, comparisons, ``and``/``or``/``not``, and calls of sympy's and torch's symbolic
+    functions on such expressions, with True/False keyword arguments; a string only as the
+    name in ``Symbol('s0', positive=True)``. Everything else (attributes, subscripts,
+    lambdas, builtins, other strings) is refused. The expression must also be small
+    (``limits.expression_chars``, ``expression_nodes``, ``expression_depth``) and so must
+    every number it computes: sympy evaluates numbers exactly (``(9**64)**64`` has 12 000
+    bits, one more ``**64`` 800 000), so the size of each value is bounded from the syntax
+    alone, with every symbol taken as a 64-bit value, every exponent a number, and the
+    bound at most ``limits.integer_bits``.
 
     Example:
         >>> _unsafe_expression("Max(2, 2*s0 + 1)") is None
         True
         >>> _unsafe_expression("exec('import os')")
-        "a call of 'exec'"
+        "is not plain arithmetic (a call of 'exec'); torch would evaluate it as Python"
+        >>> _unsafe_expression("((9**64)**64)**64")[:40]
+        'computes a number of up to 1048576 bits,'
     """
-    if len(text) > _MAX_EXPRESSION:
-        return f"longer than {_MAX_EXPRESSION} characters"
+    limits = FileLimits() if limits is None else limits
+    if len(text) > limits.expression_chars:
+        return f"is longer than {over_limit('expression_chars', limits)}"
     try:
         tree = ast.parse(text, mode="eval")
-        nodes = list(ast.walk(tree))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return "not an expression"
+        return "is not plain arithmetic (not an expression)"
+    problem = _size_problem(tree.body, limits)
+    if problem is None:
+        problem = _syntax_problem(tree)
+        if problem is not None:
+            return f"is not plain arithmetic ({problem}); torch would evaluate it as Python"
+    if problem is None:
+        try:
+            _bits(tree.body, limits.integer_bits)
+        except _TooBig as err:
+            problem = str(err)
+    return problem
+
+
+def _size_problem(root: ast.AST, limits: FileLimits) -> str | None:
+    """Too many nodes or too deep (iteratively: any input is walked without recursion)."""
+    count = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > limits.expression_nodes:
+            return f"has more nodes than {over_limit('expression_nodes', limits)}"
+        if depth > limits.expression_depth:
+            return f"nests deeper than {over_limit('expression_depth', limits)}"
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return None
+
+
+def _syntax_problem(tree: ast.Expression) -> str | None:
+    """Why the parsed expression is not plain arithmetic, or None."""
+    nodes = list(ast.walk(tree))
     functions = _sympy_function_names()
     names = set()  # ids of the Name nodes that are called, and of Symbol's name strings
     for node in nodes:
@@ -224,21 +386,11 @@ def _unsafe_expression(text: str) -> str | None:
             if node.args and isinstance(node.args[0], ast.Constant):
                 names.add(id(node.args[0]))  # a str here is a Symbol's (checked) name
     for node in nodes:
-        if isinstance(node, (ast.Expression, ast.Load, ast.keyword, ast.Call)):
+        if isinstance(node, (ast.Expression, ast.Load, ast.keyword, ast.Call, ast.BinOp)):
             continue
         if isinstance(node, (*_BIN_OPS, *_UNARY, *_CMP_BOOL_OPS)):
             continue
         if isinstance(node, (ast.UnaryOp, ast.Compare, ast.BoolOp)):
-            continue
-        if isinstance(node, ast.BinOp):
-            exp = node.right
-            if isinstance(node.op, ast.Pow) and not (
-                isinstance(exp, ast.Constant)
-                and isinstance(exp.value, (int, float))
-                and abs(exp.value) <= 64
-                or isinstance(exp, ast.Name)
-            ):
-                return "a power that is not a small constant"
             continue
         if isinstance(node, ast.Constant):
             value = node.value
@@ -267,7 +419,92 @@ def _unsafe_call(node: ast.Call, functions: frozenset[str]) -> str | None:
             return "a ** argument"
         if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool)):
             return f"the argument {kw.arg}= that is not True/False"
+    if node.func.id in _NUMBERS and not all(_number(a) is not None for a in node.args):
+        return f"a {node.func.id} of something other than numbers"
+    if node.func.id == "Float" and len(node.args) > 1:
+        return "a Float with a precision (sympy would compute with that many digits)"
     return None
+
+
+def _number(node: ast.AST) -> float | None:
+    """The value of a number (``3``, ``-2.5``, ``Integer(4)``, ``Rational(1, 2)``), or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _number(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        values = [_number(a) for a in node.args]
+        if None in values or not values:
+            return None
+        if node.func.id in ("Integer", "Float") and len(values) == 1:
+            return values[0]
+        if node.func.id == "Rational" and len(values) == 2 and values[1]:
+            return values[0] / values[1]  # type: ignore[operator]
+    return None
+
+
+def _bits(node: ast.AST, limit: int) -> int:
+    """An upper bound on the bits of the value ``node`` computes; _TooBig above ``limit``.
+
+    Recursive: only called on trees whose depth :func:`_size_problem` bounded. Sums,
+    differences, minima and the like are at most one bit longer than their largest
+    argument; products and quotients (exact rationals in sympy) at most the sum of their
+    arguments' bits; a power ``b**e`` at most ``bits(b) * |e|`` and only for a number
+    ``e``; a shift ``LShift(a, k)`` at most ``bits(a) + k``.
+    """
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return max(1, int(abs(value)).bit_length())  # finite: checked by _syntax_problem
+        return 1
+    if isinstance(node, ast.Name):
+        return _SYMBOL_BITS
+    if isinstance(node, ast.UnaryOp):
+        return _bits(node.operand, limit)
+    if isinstance(node, (ast.Compare, ast.BoolOp)):
+        for child in ast.iter_child_nodes(node):
+            _bits(child, limit)
+        return 1
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Pow):
+            return _power(node.left, node.right, limit)
+        left, right = _bits(node.left, limit), _bits(node.right, limit)
+        if isinstance(node.op, (ast.Mult, ast.Div)):
+            return _within(left + right, limit)
+        return _within(max(left, right) + 1, limit)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name, args = node.func.id, node.args
+        if name == "Symbol":
+            return _SYMBOL_BITS
+        if name in _POWERS and len(args) == 2:
+            return _power(args[0], args[1], limit)
+        if name == "LShift" and len(args) == 2:
+            shift = _number(args[1])
+            if shift is None:
+                raise _TooBig("shifts by an amount that is not a number (its value has no bound)")
+            return _within(_bits(args[0], limit) + max(0, math.ceil(shift)), limit)
+        sizes = [_bits(a, limit) for a in args]
+        if name in _PRODUCTS:
+            return _within(sum(sizes) + 1, limit)
+        return _within(max(sizes, default=1) + 1, limit)
+    return _SYMBOL_BITS  # pragma: no cover - _syntax_problem allows nothing else
+
+
+def _power(base: ast.AST, exponent: ast.AST, limit: int) -> int:
+    value = _number(exponent)
+    if value is None:
+        raise _TooBig("has a power whose exponent is not a number (its value has no bound)")
+    return _within(_bits(base, limit) * max(1, math.ceil(abs(value))), limit)
+
+
+def _within(bits: int, limit: int) -> int:
+    if bits > limit:
+        raise _TooBig(
+            f"computes a number of up to {bits} bits, more than the limit integer_bits={limit} "
+            "(for a file you trust: limits=FileLimits(integer_bits=...))"
+        )
+    return bits
 
 
 def _allowed_call_targets() -> tuple[set[Any], tuple[type, ...]]:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from idgrad.genomics.sequences import _resolve_layout
+from idgrad.ops.extras import install_hint
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -27,7 +28,7 @@ def _import_pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install 'idgrad[plot]'") from err
+        raise ImportError(f"plotting needs matplotlib: {install_hint('plot')}") from err
     return plt
 
 

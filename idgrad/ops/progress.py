@@ -1,11 +1,12 @@
 """One progress bar for the long jobs (``idgrad demo``, ``idgrad dataset``).
 
-:class:`Progress` counts work done out of a known total on stderr. When tqdm is installed it
-draws the bar; otherwise (tqdm is no dependency of idgrad) a small fallback writes one line:
-on a terminal it rewrites that line in place at most every ``interval_tty`` seconds; in a log
-(stderr not a terminal) it appends a line at most every ``interval_log`` seconds, whenever the
-description changes and when the work completes, so a log stays short. A disabled bar
-prints nothing.
+:class:`Progress` counts work done out of a known total on stderr. On a terminal, tqdm draws
+the bar when it is installed; otherwise (tqdm is no dependency of idgrad) a small fallback
+rewrites one line in place at most every ``interval_tty`` seconds. In a log (the stream is not
+a terminal: a file, a pipe, a captured output) no bar is drawn, as tqdm itself does with
+``disable=None``: the fallback appends a plain line (no carriage return) at most every
+``interval_log`` seconds, whenever the description changes and when the work completes, so
+a log stays short and readable. A disabled bar prints nothing.
 
 Example:
     >>> import io
@@ -38,7 +39,8 @@ class Progress:
         description: text in front of the count; change it with :meth:`set_description`.
         enabled: ``False`` prints nothing (the counter still counts).
         stream: where to write; default ``sys.stderr`` at construction.
-        use_tqdm: draw with tqdm when it is installed (``False`` forces the fallback).
+        use_tqdm: on a terminal, draw with tqdm when it is installed (``False`` forces the
+            fallback; off a terminal the fallback's lines are always used).
         interval_tty: least seconds between two redraws of the fallback on a terminal.
         interval_log: least seconds between two fallback lines in a log.
 
@@ -72,7 +74,7 @@ class Progress:
         self._printed_done = False
         self._closed = False
         self._bar: Any = None
-        if enabled and use_tqdm:
+        if enabled and use_tqdm and self._tty:
             try:
                 from tqdm.auto import tqdm  # type: ignore[import-untyped]
             except ImportError:

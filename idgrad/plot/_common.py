@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from idgrad.ops.extras import install_hint
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -21,7 +23,7 @@ _POSITIVE_HEX = "#d62728"
 _NEGATIVE_HEX = "#1f77b4"
 
 
-_MISSING_MATPLOTLIB = "idgrad.plot's drawing functions need matplotlib: pip install 'idgrad[plot]'"
+_MISSING_MATPLOTLIB = f"idgrad.plot's drawing functions need matplotlib: {install_hint('plot')}"
 
 
 def _matplotlib() -> Any:

@@ -14,8 +14,9 @@ fetched from the network at run time:
 * :func:`load_digits_cnn` -- a small CNN trained at call time on scikit-learn's
   8x8 digits, deterministic given a seed and optionally cached on disk.
 
-The third-party packages are optional (``pip install idgrad[zoo]``) and are
-imported only inside the functions that need them.
+The third-party packages are optional (the ``zoo`` extra, installed as
+:func:`idgrad.ops.extras.install_hint` says) and are imported only inside the functions that
+need them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_ZOO_HINT = "pip install idgrad[zoo]"
+from idgrad.ops.extras import install_hint
+
+_ZOO_HINT = install_hint("zoo")
 
 
 def _require(module: str, feature: str) -> Any:
