@@ -11,6 +11,7 @@ import torch
 
 from idgrad.genomics import one_hot
 from idgrad.genomics.bigwig import read_bigwig, write_bigwig
+from idgrad.ops.outputs import OutputError
 
 pytest.importorskip("pybigtools")
 
@@ -47,7 +48,7 @@ def test_bigwig_never_overwrites_unless_asked(tmp_path: Path) -> None:
     coords = [("chr1", 0), ("chr1", 10)]
     target = tmp_path / "keep.bw"
     target.write_bytes(b"the user's file")
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(OutputError, match="overwrite=True"):
         write_bigwig(target, scores, coords)
     assert target.read_bytes() == b"the user's file"
     write_bigwig(target, scores, coords, overwrite=True)
@@ -74,6 +75,6 @@ def test_bigwig_errors_name_the_problem_and_leave_nothing(tmp_path: Path) -> Non
     bad[1, 0, 3] = float("inf")
     with pytest.raises(ValueError, match="sequence 1, position 3"):
         write_bigwig(out, bad, [("chr1", 0), ("chr1", 20)])
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         write_bigwig(tmp_path / "no" / "x.bw", scores, [("chr1", 0), ("chr1", 20)])
     assert os.listdir(tmp_path) == []

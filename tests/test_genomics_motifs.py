@@ -28,6 +28,7 @@ from idgrad.genomics import (
     read_modisco_h5,
     save_modisco_npz,
 )
+from idgrad.ops.outputs import OutputError
 
 MOTIF = "GATAAGCT"
 OPTIONS = dict(  # small windows for 60-bp sequences; two Leiden runs keep it quick
@@ -81,7 +82,7 @@ def test_modisco_round_trip_recovers_the_planted_motif(planted: dict, tmp_path: 
     assert [p.name for p in again] == [p.name for p in found.patterns]
     assert np.array_equal(again[0].pwm, best.pwm) and again[0].seqlets == best.seqlets
     stamp = out.stat().st_mtime_ns
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(OutputError, match="overwrite=True"):
         modisco(x, None, scores.hypothetical, output=out, **OPTIONS)
     assert out.stat().st_mtime_ns == stamp
 
@@ -100,10 +101,12 @@ def test_modisco_from_files_writes_results_and_logos_and_keeps_existing_files(
     assert (logos / "pos_pattern_0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pwm_similarity(one_hot(MOTIF).T, found.patterns[0].pwm) > 0.95
     before = (tmp_path / "out.h5").read_bytes()
-    with pytest.raises(FileExistsError):
+    with pytest.raises(OutputError):
         modisco_from_files(npz, tmp_path / "out.h5", **OPTIONS)
-    with pytest.raises(FileExistsError, match="already holds"):
+    with pytest.raises(OutputError, match="already holds"):
         modisco_from_files(npz, tmp_path / "other.h5", logos=logos, **OPTIONS)
+    with pytest.raises(OutputError, match="is the input"):
+        modisco_from_files(npz, npz, overwrite=True, **OPTIONS)  # never over its own input
     assert (tmp_path / "out.h5").read_bytes() == before
     assert not (tmp_path / "other.h5").exists()
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".idgrad-")]

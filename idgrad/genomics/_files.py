@@ -1,8 +1,11 @@
-"""Writing result files without overwriting what the user did not ask to overwrite.
+"""Result files of idgrad.genomics, under the rules of :mod:`idgrad.ops.outputs`.
 
-A file is written under a temporary name in its destination folder and then put in place:
-with ``overwrite=False`` by a hard link, which fails if the name exists by then (so a file that
-appeared while the work ran is not replaced either), with ``overwrite=True`` by ``os.replace``.
+Where an output goes is checked before any work (:func:`~idgrad.ops.outputs.check_output_file`:
+an existing file is replaced only with ``overwrite=True``, an input never), and a file is
+written under a temporary name beside its destination and then put in place: without
+``overwrite`` by a hard link, which fails if the name appeared meanwhile, with it by
+``os.replace``. :func:`staged` is that step for writers that want a path rather than a file
+object (HDF5, bigWig); :func:`~idgrad.ops.outputs.write_file` is the same for file objects.
 """
 
 from __future__ import annotations
@@ -14,29 +17,36 @@ import tempfile
 from collections.abc import Iterator
 from types import ModuleType
 
+from idgrad.ops.extras import install_hint
+from idgrad.ops.outputs import OutputError, check_output_file
+
+__all__ = ["OutputError", "check_destination", "optional_module", "staged"]
+
+_HINT = "pass overwrite=True to replace it"
+
 
 def optional_module(name: str, extra: str, what: str) -> ModuleType:
     """Import an optional package, or say which extra installs it."""
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise ImportError(
-            f"{what} needs the package {name!r}: pip install 'idgrad[{extra}]'"
-        ) from err
+        raise ImportError(f"{what} needs the package {name!r}: {install_hint(extra)}") from err
 
 
-def check_destination(path: str | os.PathLike[str], overwrite: bool, what: str) -> str:
-    """The path as a string; FileExistsError if it exists and ``overwrite`` is False."""
-    out = os.fspath(path)
+def check_destination(
+    path: str | os.PathLike[str],
+    overwrite: bool,
+    what: str,
+    inputs: tuple[str | os.PathLike[str], ...] = (),
+) -> str:
+    """The path as a string, once :func:`~idgrad.ops.outputs.check_output_file` accepts it."""
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
-    if os.path.isdir(out):
-        raise IsADirectoryError(f"{what}: {out} is a folder; give a file name")
-    if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{what}: {out} exists; pass overwrite=True to replace it")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{what}: the folder {folder} does not exist")
+    out = os.fspath(path)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        folder = os.path.dirname(os.path.abspath(out))
+        raise OutputError(f"{what}: the folder {folder} does not exist")
+    check_output_file(out, overwrite=overwrite, inputs=inputs, what=what, hint=_HINT)
     return out
 
 
@@ -54,14 +64,10 @@ def staged(path: str, overwrite: bool, suffix: str) -> Iterator[str]:
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise FileExistsError(
-                    f"{path} appeared while it was being written; it was left as it is"
-                ) from None
-            except OSError:  # no hard links here: check, then move
-                if os.path.exists(path):
-                    raise FileExistsError(
-                        f"{path} appeared while it was being written; it was left as it is"
-                    ) from None
+                raise OutputError(f"{path} exists; {_HINT}") from None
+            except OSError:  # no hard links on this file system: check, then move
+                if os.path.lexists(path):
+                    raise OutputError(f"{path} exists; {_HINT}") from None
                 os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -95,7 +95,7 @@ def write_bigwig(
         coordinates: ``(chrom, start)`` of each sequence, 0-based.
         chrom_sizes: the length of each chromosome (the bigWig header needs them); None
             takes the end of the last sequence on each chromosome.
-        overwrite: replace ``path`` if it exists (otherwise FileExistsError, before any
+        overwrite: replace ``path`` if it exists (otherwise OutputError, before any
             work).
         layout: ``"NCL"`` or ``"NLC"`` for 3-D values (None: inferred).
 

@@ -43,7 +43,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
-from idgrad.genomics._files import check_destination, optional_module, staged
+from idgrad.genomics._files import OutputError, check_destination, optional_module, staged
 from idgrad.genomics.contributions import load_modisco_npz
 from idgrad.genomics.sequences import _resolve_layout, check_one_hot
 
@@ -158,7 +158,7 @@ def modisco(
         layout: ``"NCL"``, ``"NLC"`` or None to infer it.
         output: where to keep modisco-lite's result file (``.h5``); None: a temporary file,
             removed after it has been read.
-        overwrite: replace ``output`` if it exists (otherwise FileExistsError, before any
+        overwrite: replace ``output`` if it exists (otherwise OutputError, before any
             work).
         **options: passed to ``modiscolite.tfmodisco.TFMoDISco`` (e.g.
             ``sliding_window_size``, ``flank_size``, ``target_seqlet_fdr``,
@@ -429,7 +429,8 @@ def modisco_from_files(
     ``contrib_scores``, ``hypothetical_contribs``, all ``(N, L, 4)``). modisco-lite's result
     goes to ``output`` (``.h5``); with ``logos`` (a folder, created if missing) the CWM of each
     pattern is drawn to ``<logos>/<pos|neg>_pattern_<i>.png`` (needs matplotlib). Nothing
-    that exists is replaced unless ``overwrite``; every destination is checked before the run.
+    that exists is replaced unless ``overwrite``, the scores never; every destination is
+    checked before the run (:class:`~idgrad.ops.outputs.OutputError`).
 
     Args:
         scores: the ``.npz`` of scores.
@@ -442,16 +443,16 @@ def modisco_from_files(
         What :func:`modisco` returns.
     """
     arrays = load_modisco_npz(scores)
-    out = check_destination(output, overwrite, "modisco")
+    out = check_destination(output, overwrite, "modisco", inputs=(scores,))
     logo_paths: list[str] = []
     if logos is not None:
         folder = os.fspath(logos)
         if os.path.exists(folder) and not os.path.isdir(folder):
-            raise NotADirectoryError(f"logos: {folder} is not a folder")
+            raise OutputError(f"logos: {folder} is not a folder")
         if os.path.isdir(folder) and not overwrite:
             clash = sorted(n for n in os.listdir(folder) if re.match(r"^(pos|neg)_pattern_", n))
             if clash:
-                raise FileExistsError(
+                raise OutputError(
                     f"logos: {folder} already holds {clash[:3]}; pass overwrite=True or "
                     "another folder"
                 )
