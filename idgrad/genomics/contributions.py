@@ -158,6 +158,7 @@ def contribution_scores(
     forward_func: Callable[..., Any],
     inputs: torch.Tensor,
     references: torch.Tensor,
+    /,
     target: Any = None,
     layout: str | None = None,
     convention: Convention = "reference",
@@ -178,7 +179,9 @@ def contribution_scores(
         target: as for ``method`` (see :mod:`idgrad.genomics.targets` for track models).
         layout: ``"NCL"``, ``"NLC"`` or ``None`` to infer it.
         convention: see :func:`hypothetical_contributions`.
-        **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``, …).
+        **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``, IDG's
+            ``method="graded"``, …; the first four arguments are positional only, so that
+            ``method=`` reaches the path method).
 
     Example:
         >>> import idgrad
