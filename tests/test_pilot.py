@@ -1,8 +1,6 @@
-"""Schedules: weights, exactness by degree, error rates, adaptive budget properties."""
+"""The paper's pilot schedule: composite rules, budget allocation, adaptive schedules."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
@@ -10,98 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idgrad.engine.schedules import (
-    RULES,
-    Schedule,
+from idgrad.engine.rules import uniform_schedule
+from idgrad.engine.schedules.pilot import (
     adaptive_schedule,
     allocate_budget,
     composite_schedule,
     interval_scores,
-    rule_points,
-    uniform_schedule,
 )
-
-# Highest polynomial degree each n-point rule integrates exactly on [0, 1].
-EXACT_DEGREE = {
-    "riemann_left": lambda n: 0,
-    "riemann_right": lambda n: 0,
-    "riemann_middle": lambda n: 1,
-    "riemann_trapezoid": lambda n: 1,
-    "gausslegendre": lambda n: 2 * n - 1,
-}
-
-
-def _smallest_n(rule: str) -> int:
-    return 2 if rule == "riemann_trapezoid" else 1
-
-
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 50, 257])
-def test_weights_sum_to_one_and_points_in_unit_interval(rule: str, n: int) -> None:
-    if n < _smallest_n(rule):
-        with pytest.raises(ValueError, match="trapezoid"):
-            rule_points(n, rule)
-        return
-    a, w = rule_points(n, rule)
-    assert a.dtype == np.float64 and w.dtype == np.float64
-    assert a.shape == w.shape == (n,)
-    assert abs(w.sum() - 1.0) < 1e-14
-    assert (w > 0).all()
-    assert (a >= 0).all() and (a <= 1).all()
-    assert (np.diff(a) > 0).all()
-
-
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("n", [2, 3, 5, 8])
-def test_exact_on_polynomials_of_the_rule_degree(rule: str, n: int) -> None:
-    a, w = rule_points(n, rule)
-    degree = EXACT_DEGREE[rule](n)
-    for d in range(degree + 1):
-        assert abs((w * a**d).sum() - 1.0 / (d + 1)) < 1e-13, (rule, n, d)
-    # ... and not exact one degree above (the bound is tight)
-    d = degree + 1
-    assert abs((w * a**d).sum() - 1.0 / (d + 1)) > 1e-12, (rule, n, d)
-
-
-@pytest.mark.parametrize(
-    "rule, order",
-    [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)],
-)
-def test_error_rate_when_n_doubles(rule: str, order: int) -> None:
-    f = np.exp  # integral on [0, 1] = e - 1
-    exact = math.e - 1
-    errors = []
-    # trapezoid spacing is 1 / (n - 1): double the spacing, not the count
-    counts = (17, 33, 65, 129) if rule == "riemann_trapezoid" else (16, 32, 64, 128)
-    for n in counts:
-        a, w = rule_points(n, rule)
-        errors.append(abs((w * f(a)).sum() - exact))
-    ratios = [errors[i] / errors[i + 1] for i in range(3)]
-    for r in ratios:
-        assert r == pytest.approx(2.0**order, rel=0.05), ratios
-
-
-def test_gausslegendre_converges_spectrally() -> None:
-    a, w = rule_points(8, "gausslegendre")
-    assert abs((w * np.exp(a)).sum() - (math.e - 1)) < 1e-13
-
-
-def test_uniform_schedule_is_shared_row_float64() -> None:
-    s = uniform_schedule(5, "riemann_left")
-    assert s.alphas.shape == (1, 5) and s.alphas.dtype == torch.float64
-    assert s.expand(3).alphas.shape == (3, 5)
-    with pytest.raises(ValueError, match="rows"):
-        Schedule(torch.zeros(2, 3), torch.zeros(2, 3)).expand(4)
-
-
-@pytest.mark.parametrize("bad", [0, -3])
-def test_bad_counts(bad: int) -> None:
-    with pytest.raises(ValueError, match="n_steps"):
-        rule_points(bad, "riemann_left")
-    with pytest.raises(TypeError, match="n_steps"):
-        rule_points(2.5, "riemann_left")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown rule"):
-        rule_points(3, "simpson")
 
 
 def test_composite_schedule_places_points_in_their_interval() -> None:
@@ -270,7 +183,7 @@ def test_neighbours_of_a_jump_are_not_starved() -> None:
     "rule", ["riemann_middle", "gausslegendre", "riemann_left", "riemann_right"]
 )
 def test_vectorised_composite_equals_the_interval_loop(rule: str) -> None:
-    from idgrad.engine.schedules import _composite_on_grid, _composite_with_gaps
+    from idgrad.engine.schedules.pilot import _composite_on_grid, _composite_with_gaps
 
     g = torch.Generator().manual_seed(3)
     counts = torch.randint(1, 9, (4, 7), generator=g).numpy()
