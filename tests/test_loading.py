@@ -607,7 +607,9 @@ def test_cli_device_errors_are_one_line(
     argv = [command, "--model", str(model), *io, "--target", "0", "--out", str(out)]
     assert cli_main([*argv, "--device", device]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"idgrad: error: --device {device}: device {device!r} ") and "\n" not in err
+    assert (
+        err.startswith(f"idgrad: error: --device {device}: device {device!r} ") and "\n" not in err
+    )
     assert not out.exists()
 
 
