@@ -385,8 +385,9 @@ def test_demo_pilot_steps_help_says_what_the_default_is() -> None:
     text = next(t for c, a, t in _options(build_parser()) if "--pilot-steps" in a.option_strings)
     m, pilot = equal_cost_steps(DEFAULT_STEPS)  # the default: graded, no pilot
     assert "fifth" not in text
-    assert pilot == 0 and m == DEFAULT_STEPS + 2
-    assert "graded schedule" in text and f"{m} gradient points" in text
+    # the graded schedule evaluates its m nodes and both ends, all with gradients: IG's cost
+    assert pilot == 0 and m + 2 == DEFAULT_STEPS + 2
+    assert "graded schedule" in text and f"{m + 2} gradient points" in text
 
 
 def test_our_import_errors_are_loud(monkeypatch: pytest.MonkeyPatch) -> None:
