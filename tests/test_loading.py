@@ -350,11 +350,13 @@ def test_costly_archives_are_refused_in_a_second_and_little_memory(
     )
     assert done.returncode == 0, done.stderr
     measured = json.loads(done.stdout.strip().splitlines()[-1])
+    # the graph records the source file of the model: its size follows the checkout's path
+    declared = hostile.record_size(costly_archives["clean"], "model.json")
     expected = {
         "tower": "computes a number of up to 1048576 bits, more than the limit integer_bits",
         "inflated": "models/model.json inflates to 314572800 bytes (the zip directory says "
         "so), more than the limit pt2_json_bytes=67108864",
-        "lying header": "inflates to more than the 5586 bytes its zip directory declares",
+        "lying header": f"inflates to more than the {declared} bytes its zip directory declares",
     }
     for kind, path in zip(kinds, paths):
         seconds, extra_bytes, message = measured[path]
@@ -369,7 +371,7 @@ def test_a_record_that_does_not_inflate_as_declared_is_refused(
     """A header that declares more than the stream holds: a damaged file, in one line."""
     size = hostile.record_size(clean_archive, "model.json")
     short = hostile.inflated_archive(clean_archive, tmp_path / "s.pt2", size, declared=size + 10)
-    with pytest.raises(LoadError, match="does not inflate to the 5596 bytes") as info:
+    with pytest.raises(LoadError, match=f"does not inflate to the {size + 10} bytes") as info:
         load_model(short)
     assert "\n" not in str(info.value)
 
