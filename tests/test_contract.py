@@ -2,8 +2,8 @@
 
 Every registered method (:data:`idgrad.methods.registry.METHODS`, through its common
 signature; at its defaults, on every schedule it lists in ``MethodSpec.schedules`` and, where
-it takes the graded schedule, with ``rtol``), the layer methods, the captum-style classes, the seed package's names and
-the noise tunnel must:
+it takes the graded schedule, with ``rtol``), the layer methods, the captum-style classes, the
+seed package's names and the noise tunnel must:
 
 - leave the model as found: train/eval flag of every module, parameters, parameter
   ``.grad``, buffers (batch norm statistics, also in train mode, where a
