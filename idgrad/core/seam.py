@@ -319,6 +319,11 @@ class ModelSeam:
             target,
             lambda: model_outputs(forward_func, inputs, additional_forward_args, chunk_size),
         )
+        # frameworks hook (idgrad/frameworks): a model of another framework is an adapter
+        # that brings its own seam, checked here before any path work
+        own_seam = getattr(forward_func, "idgrad_seam", None)
+        if own_seam is not None:
+            return own_seam(inputs, Target(resolved, batch), extra, batch, chunk_size)  # type: ignore[no-any-return]
         return cls(forward_func, Target(resolved, batch), extra, batch)
 
     def _call(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:

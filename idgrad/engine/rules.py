@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from idgrad.core.validation import check_int
+from idgrad.engine.legendre import gauss_legendre
 
 __all__ = [
     "RULES",
@@ -142,21 +143,10 @@ def _rule_points(n: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
         weights = np.full(n, 1.0 / (n - 1))
         weights[0] = weights[-1] = 0.5 / (n - 1)
     else:
-        nodes, gl_weights = _gauss_legendre(n)
-        alphas = (nodes + 1.0) / 2.0
-        weights = gl_weights / 2.0
+        alphas, weights = gauss_legendre(n, interval=(0.0, 1.0))
     alphas.setflags(write=False)
     weights.setflags(write=False)
     return alphas, weights
-
-
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on ``[-1, 1]``."""
-    try:
-        from idgrad.engine.legendre import gauss_legendre
-    except ImportError:  # pragma: no cover - until the O(n) module lands
-        return np.polynomial.legendre.leggauss(n)  # type: ignore[no-any-return]
-    return gauss_legendre(n)
 
 
 def uniform_schedule(

@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.genomics.expected import expected_attributions
 from idgrad.genomics.sequences import (
     _resolve_layout,
@@ -151,6 +152,7 @@ class Contributions(NamedTuple):
     """``(N, R)`` convergence delta of each (input, reference) pair."""
 
 
+@at_boundary()  # frameworks hook: JAX / callback models and arrays in, out
 def contribution_scores(
     method: Callable[..., Any],
     forward_func: Callable[..., Any],

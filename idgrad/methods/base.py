@@ -45,6 +45,7 @@ from idgrad.core.results import (
     reset_details_wanted,
     wanting_details,
 )
+from idgrad.frameworks.boundary import bind
 
 __all__ = ["PathMethod", "captum_result", "details_wanted", "layer_method", "path_method"]
 
@@ -91,12 +92,16 @@ class PathMethod(Generic[P, D]):
         self.details: Callable[P, D] = details
 
     def _run(self, wanted: bool, args: Any, kwargs: Any) -> D:
+        # frameworks hook (idgrad/frameworks/boundary.py): a JAX or callback model and its
+        # arrays become an adapter and torch tensors here, the results arrays of their kind
+        call = bind(self.impl, args, kwargs)
+        args, kwargs = call.args, call.kwargs
         models = [args[i] for i in self._model_positions if i < len(args)]
         models += [kwargs[name] for name in _MODEL_ARGUMENTS if name in kwargs]
         token = wanting_details(wanted)
         try:
             with ModelGuard(*models):
-                return self.impl(*args, **kwargs)
+                return call.finish(self.impl(*args, **kwargs))  # type: ignore[no-any-return]
         finally:
             reset_details_wanted(token)
 

@@ -6,16 +6,10 @@ backward pass), in two passes through the model for a fixed budget of ``n`` poin
 1. **probe**: the two ends of the path and every fourth node of the ``n``-point
    Gauss-Legendre rule (``m`` nodes, 4 to 64), each with a few random projections of the
    integrand (:mod:`idgrad.engine.estimate`).
-2. **decide**: where is the integrand active? On each cell between probe nodes, its size
-   at the two ends, raised where ``F`` moved more than its end slopes allow (a feature the
-   probe stepped over; squared for IDG, whose integrand carries ``F'``). A concentrated
-   activity gets a smooth map (:class:`idgrad.engine.maps.SinhMap`: a sinh kernel on a
-   uniform floor). The map is used when it promises a clear gain: under the rough-integrand
-   model (error``^2 ~ integral size^2 h^2``, ``h`` the local spacing) its ``n - m`` mapped
-   points beat the ``n`` plain ones by :data:`ROUGH_MARGIN` (or :data:`GRAY_MARGIN` when the
-   probe looks only slightly rough); on a smooth path (the probe's projections follow
-   quadratics on 5 neighbouring nodes to :data:`SMOOTH_ROUGHNESS`), only when the feature is
-   narrower than the plain rule's spacing there. Otherwise the plain rule it is.
+2. **decide** (:func:`idgrad.engine.schedules.probe.decide`): where the integrand is active
+   and how rough it is; a concentrated activity gets a smooth map
+   (:class:`idgrad.engine.maps.SinhMap`) when the map promises a clear gain over the plain
+   rule, else the plain rule it is.
 3. **complete**: the plain ``n``-point Gauss-Legendre rule (the probe's nodes are among its
    nodes and keep their weights: nothing is wasted, and on smooth paths this *is* the
    uniform rule), or Gauss-Legendre on ``n - m`` points in the mapped coordinate (the probe
@@ -45,11 +39,12 @@ import torch
 
 from idgrad.core.guard import user_stacklevel
 from idgrad.core.results import ToleranceWarning
-from idgrad.engine.estimate import estimate_errors
+from idgrad.engine.estimate import combine, half_errors, spectral_errors
 from idgrad.engine.evaluator import Evaluator, Pass
-from idgrad.engine.maps import SinhMap, fit_map
+from idgrad.engine.maps import SinhMap
 from idgrad.engine.rules import rule_points
 from idgrad.engine.schedules import Outcome
+from idgrad.engine.schedules.probe import decide
 
 __all__ = ["GradedSchedule"]
 
@@ -59,17 +54,11 @@ MIN_BUDGET = 16
 PROBE_SHARE, PROBE_MIN, PROBE_MAX = 0.25, 4, 64
 #: Random projections of the integrand per point.
 SKETCH_SIZE = 32
-#: Map gains required on rough paths, on slightly rough ones, and on smooth ones.
-ROUGH_MARGIN, GRAY_MARGIN, SMOOTH_MARGIN = 0.7, 0.55, 0.7
-#: Roughness (median relative residual of quadratic fits on 5 probe nodes) below which the
-#: path counts as smooth, and above which as rough.
-SMOOTH_ROUGHNESS, ROUGH_ROUGHNESS = 0.25, 0.35
 #: The first budget of a tolerance run, and the extra share its rounds aim above the need.
 RTOL_START, RTOL_MARGIN = 32, 1.25
-#: An estimate that falls by less than this factor in a round has hit a floor.
-STALL = 0.8
-#: Map fitting (see :func:`idgrad.engine.maps.fit_map`).
-MAP_OPTIONS = dict(power=1.0, reach=0.25, width_scale=0.25, min_floor=0.1, concentration=2.0)
+#: An estimate that falls by less than this factor in two rounds running, or that is within
+#: this many times the rounding level, has hit a floor.
+STALL, NEAR_ROUNDING = 0.8, 100.0
 
 
 @dataclass(frozen=True)
@@ -85,8 +74,20 @@ class GradedSchedule:
         return _Run(evaluator, self).outcome()
 
 
+#: The spectral estimate needs a projection per node and a ``k x k`` transform; above this
+#: many nodes the rough estimate alone (from the streamed half sums: every feature) is used,
+#: so time and memory stay linear in ``n`` (a smooth integrand is resolved to rounding long
+#: before: the rough estimate is then cautious).
+SPECTRAL_MAX = 512
+
+
+def _halves(weights: np.ndarray, parity: np.ndarray) -> np.ndarray:
+    """``(..., 3, n)``: the rule's weights and its two halves (twice the weight on each parity)."""
+    return np.stack([weights, 2 * weights * (parity == 0), 2 * weights * (parity == 1)], axis=-2)
+
+
 class _Rule:
-    """The final rule of every example: nodes, weights, values, projections, sums."""
+    """The final rule of every example: nodes, weights, values, sums, estimate."""
 
     def __init__(self, batch: int) -> None:
         self.alphas: list[np.ndarray] = [np.zeros(0)] * batch
@@ -97,7 +98,8 @@ class _Rule:
         self.rough = np.ones(batch, dtype=bool)
         self.size = np.zeros(batch, dtype=np.int64)  # points of the rule (for the next round)
         self.map: list[SinhMap | None] = [None] * batch
-        self.sums: list[torch.Tensor] | None = None
+        #: per weight set (rule, half a, half b), per input: (B, D) sums
+        self.sums: list[list[torch.Tensor]] | None = None
 
 
 class _Run:
@@ -118,124 +120,134 @@ class _Run:
         ]
         self.rule = _Rule(self.batch)
         self.stop_reason = np.array([""] * self.batch, dtype=object)
+        self.slow = np.zeros(self.batch, dtype=bool)  # the last round did not help
 
     # ------------------------------------------------------------------ passes
 
-    def _pass(self, rows: np.ndarray, alphas: np.ndarray, weights: np.ndarray) -> Pass:
-        order = np.argsort(rows, kind="stable")
-        p = self.ev.scatter(rows[order], alphas[order], weights[order][None], self.sketch)
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
-        sketch = p.sketch
-        assert sketch is not None
-        return p._replace(
-            outputs=p.outputs[inverse],
-            derivatives=p.derivatives[inverse],
-            sketch=sketch[inverse],
-        )
+    def _pass(
+        self, rows: np.ndarray, alphas: np.ndarray, weights: np.ndarray, sketch: bool = True
+    ) -> tuple[Pass, np.ndarray, np.ndarray, np.ndarray | None]:
+        """One pass over points (``rows`` sorted); ``F``, ``F'`` and projections as numpy."""
+        p = self.ev.scatter(rows, alphas, weights, self.sketch if sketch else None)
+        out = p.outputs.to(torch.float64).cpu().numpy()
+        der = p.derivatives.to(torch.float64).cpu().numpy()
+        sk = None if p.sketch is None else p.sketch.cpu().numpy()
+        return p, out, der, sk
+
+    def _rows(
+        self, sums: list[tuple[torch.Tensor, ...]], rows: np.ndarray
+    ) -> list[list[torch.Tensor]]:
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        return [[s.reshape(self.batch, -1)[rows_dev] for s in per_set] for per_set in sums]
 
     # ------------------------------------------------------------------ one budget
 
     def fixed(self, rows: np.ndarray, n: int) -> None:
         """Probe, decide and complete a rule of ``n`` points for the examples ``rows``."""
         nodes, weights = rule_points(n, "gausslegendre")
+        parity = np.arange(n) % 2
         count = len(rows)
+        spectral = n <= SPECTRAL_MAX
         if n < MIN_BUDGET:
             alphas = np.concatenate([[0.0, 1.0], nodes])
-            w = np.concatenate([[0.0, 0.0], weights])
-            p = self._pass(np.repeat(rows, n + 2), np.tile(alphas, count), np.tile(w, count))
-            self._keep_ends(rows, p, n + 2)
-            self._finish_plain(rows, n, nodes, weights, p, slice(2, None), n + 2, None)
+            w = np.concatenate([np.zeros((3, 2)), _halves(weights, parity)], axis=1)
+            p, out, der, sk = self._pass(
+                np.repeat(rows, n + 2), np.tile(alphas, count), np.tile(w, count), spectral
+            )
+            self._keep_ends(rows, out.reshape(count, n + 2))
+            self.spent[rows] += n + 2
+            self._store_sums(rows, self._rows(p.sums, rows))
+            shape = (count, n + 2)
+            sk3 = None if sk is None else sk.reshape(count, n + 2, -1)[:, 2:]
+            for i, r in enumerate(rows):
+                self._set(r, nodes, weights, out.reshape(shape)[i, 2:], der.reshape(shape)[i, 2:])
+            self._estimate(rows, weights, sk3, der.reshape(shape)[:, 2:], None)
             return
         m = int(min(PROBE_MAX, max(PROBE_MIN, round(PROBE_SHARE * n))))
         idx = np.unique(np.round(np.linspace(0, n - 1, m)).astype(np.int64))
         m = len(idx)
         probe_alphas = np.concatenate([[0.0, 1.0], nodes[idx]])
-        probe_weights = np.concatenate([[0.0, 0.0], weights[idx]])
-        p = self._pass(
+        probe_weights = np.concatenate(
+            [np.zeros((3, 2)), _halves(weights[idx], parity[idx])], axis=1
+        )
+        p, out, der, sk = self._pass(
             np.repeat(rows, m + 2),
             np.tile(probe_alphas, count),
             np.tile(probe_weights, count),
         )
-        self._keep_ends(rows, p, m + 2)
-        out = p.outputs.reshape(count, m + 2).to(torch.float64).cpu().numpy()
-        der = p.derivatives.reshape(count, m + 2).to(torch.float64).cpu().numpy()
-        sk = p.sketch.reshape(count, m + 2, -1).cpu().numpy()  # type: ignore[union-attr]
+        out, der = out.reshape(count, m + 2), der.reshape(count, m + 2)
+        assert sk is not None
+        sk = sk.reshape(count, m + 2, -1)
+        self._keep_ends(rows, out)
         plan, mapping = self._decide(n, nodes[idx], out, der, sk)
         # complete: the rest of the plain rule, or the mapped rule
-        rest = np.setdiff1d(np.arange(n), idx)
+        free = np.ones(n, dtype=bool)
+        free[idx] = False
+        rest = np.flatnonzero(free)
         k = n - m
-        t_nodes, t_weights = rule_points(k, "gausslegendre")
-        new_rows, new_alphas, new_weights = [], [], []
-        mapped_alphas = mapping.inverse(np.broadcast_to(t_nodes, (count, k)))
-        mapped_weights = t_weights / mapping.pdf(mapped_alphas)
-        for i, r in enumerate(rows):
-            if plan[i]:
-                new_alphas.append(mapped_alphas[i])
-                new_weights.append(mapped_weights[i])
-            else:
-                new_alphas.append(nodes[rest])
-                new_weights.append(weights[rest])
-            new_rows.append(np.full(k, r))
-        q = self._pass(
-            np.concatenate(new_rows), np.concatenate(new_alphas), np.concatenate(new_weights)
+        t_parity = np.arange(k) % 2
+        new_alphas = np.broadcast_to(nodes[rest], (count, k)).copy()
+        new_weights = np.broadcast_to(_halves(weights[rest], parity[rest]), (count, 3, k)).copy()
+        t_weights = weights  # the rule in t of the mapped rows (set below when there are any)
+        if plan.any():
+            t_nodes, t_weights = rule_points(k, "gausslegendre")
+            chosen = SinhMap(mapping.c[plan], mapping.b[plan], mapping.f[plan])
+            new_alphas[plan] = chosen.inverse(np.broadcast_to(t_nodes, (int(plan.sum()), k)))
+            new_weights[plan] = _halves(t_weights / chosen.pdf(new_alphas[plan]), t_parity)
+        mapped_alphas = new_alphas
+        mapped_weights = new_weights[:, 0]
+        q, qo, qd, qs = self._pass(
+            np.repeat(rows, k),
+            new_alphas.reshape(-1),
+            new_weights.transpose(1, 0, 2).reshape(3, -1),
+            spectral,
         )
+        qo, qd = qo.reshape(count, k), qd.reshape(count, k)
         self.spent[rows] += m + 2 + k
-        qo = q.outputs.reshape(count, k).to(torch.float64).cpu().numpy()
-        qd = q.derivatives.reshape(count, k).to(torch.float64).cpu().numpy()
-        qs = q.sketch.reshape(count, k, -1).cpu().numpy()  # type: ignore[union-attr]
         keep_probe = torch.as_tensor(~plan, device=self.ev.device)
-        rows_dev = torch.as_tensor(rows, device=self.ev.device)
-        sums = []
-        for s_probe, s_main in zip(p.sums[0], q.sums[0]):
-            flat_p = s_probe.reshape(self.batch, -1)[rows_dev]
-            flat_q = s_main.reshape(self.batch, -1)[rows_dev]
-            sums.append(flat_q + flat_p * keep_probe.to(flat_p.dtype).unsqueeze(1))
-        self._store_sums(rows, sums)
-        # the final rule per example, in t order, and its estimate
+        probe_sums, main_sums = self._rows(p.sums, rows), self._rows(q.sums, rows)
+        self._store_sums(
+            rows,
+            [
+                [s_q + s_p * keep_probe.to(s_p.dtype).unsqueeze(1) for s_p, s_q in zip(sp, sq)]
+                for sp, sq in zip(probe_sums, main_sums)
+            ],
+        )
+        # the final rule per example (in t order) and its estimate
         plain = ~plan
-        full_out = np.empty((count, n))
-        full_der = np.empty((count, n))
-        full_sk = np.empty((count, n, sk.shape[2]))
+        full_out, full_der = np.empty((count, n)), np.empty((count, n))
         full_out[:, idx], full_out[:, rest] = out[:, 2:], qo
         full_der[:, idx], full_der[:, rest] = der[:, 2:], qd
-        full_sk[:, idx], full_sk[:, rest] = sk[:, 2:], qs
         for i, r in enumerate(rows):
             if plain[i]:
-                self._set(r, nodes, weights, full_out[i], full_der[i], None)
+                self._set(r, nodes, weights, full_out[i], full_der[i])
             else:
-                sub = SinhMap(mapping.c[i : i + 1], mapping.b[i : i + 1], mapping.f[i : i + 1])
-                self._set(r, mapped_alphas[i], mapped_weights[i], qo[i], qd[i], sub)
+                one = SinhMap(mapping.c[i : i + 1], mapping.b[i : i + 1], mapping.f[i : i + 1])
+                self._set(r, mapped_alphas[i], mapped_weights[i], qo[i], qd[i], one)
+        full_sk = None
+        if qs is not None:
+            qs = qs.reshape(count, k, -1)
+            full_sk = np.empty((count, n, qs.shape[2]))
+            full_sk[:, idx], full_sk[:, rest] = sk[:, 2:], qs
         if plain.any():
-            self._estimate(rows[plain], weights, full_sk[plain], full_der[plain], None)
+            self._estimate(
+                rows[plain],
+                weights,
+                None if full_sk is None else full_sk[plain],
+                full_der[plain],
+                None,
+            )
         if plan.any():
             rho = mapping.pdf(mapped_alphas)[plan]
-            self._estimate(rows[plan], t_weights, qs[plan] / rho[:, :, None], qd[plan], rho)
+            self._estimate(
+                rows[plan],
+                t_weights,
+                None if qs is None else qs[plan] / rho[:, :, None],
+                qd[plan],
+                rho,
+            )
 
-    def _finish_plain(
-        self,
-        rows: np.ndarray,
-        n: int,
-        nodes: np.ndarray,
-        weights: np.ndarray,
-        p: Pass,
-        part: slice,
-        per_row: int,
-        rho: np.ndarray | None,
-    ) -> None:
-        count = len(rows)
-        out = p.outputs.reshape(count, per_row).to(torch.float64).cpu().numpy()[:, part]
-        der = p.derivatives.reshape(count, per_row).to(torch.float64).cpu().numpy()[:, part]
-        sk = p.sketch.reshape(count, per_row, -1).cpu().numpy()[:, part]  # type: ignore[union-attr]
-        rows_dev = torch.as_tensor(rows, device=self.ev.device)
-        self._store_sums(rows, [s.reshape(self.batch, -1)[rows_dev] for s in p.sums[0]])
-        self.spent[rows] += per_row
-        for i, r in enumerate(rows):
-            self._set(r, nodes, weights, out[i], der[i], None)
-        self._estimate(rows, weights, sk, der, rho)
-
-    def _keep_ends(self, rows: np.ndarray, p: Pass, per_row: int) -> None:
-        values = p.outputs.reshape(len(rows), per_row).to(torch.float64).cpu().numpy()
+    def _keep_ends(self, rows: np.ndarray, values: np.ndarray) -> None:
         first = np.isnan(self.start[rows])
         self.start[rows] = np.where(first, values[:, 0], self.start[rows])
         self.end[rows] = np.where(first, values[:, 1], self.end[rows])
@@ -247,7 +259,7 @@ class _Run:
         weights: np.ndarray,
         outputs: np.ndarray,
         derivs: np.ndarray,
-        mapping: SinhMap | None,
+        mapping: SinhMap | None = None,
     ) -> None:
         self.rule.alphas[row] = alphas
         self.rule.weights[row] = weights
@@ -256,32 +268,75 @@ class _Run:
         self.rule.size[row] = len(alphas)
         self.rule.map[row] = mapping
 
-    def _store_sums(self, rows: np.ndarray, sums: list[torch.Tensor]) -> None:
+    def _store_sums(self, rows: np.ndarray, sums: list[list[torch.Tensor]]) -> None:
         if self.rule.sums is None:
             self.rule.sums = [
-                torch.zeros((self.batch, s.shape[1]), dtype=s.dtype, device=s.device) for s in sums
+                [torch.zeros((self.batch, s.shape[1]), dtype=s.dtype, device=s.device) for s in per]
+                for per in sums
             ]
         rows_dev = torch.as_tensor(rows, device=self.ev.device)
-        for total, s in zip(self.rule.sums, sums):
-            total[rows_dev] = s
+        for totals, per in zip(self.rule.sums, sums):
+            for total, s in zip(totals, per):
+                total[rows_dev] = s
 
     def _estimate(
         self,
         rows: np.ndarray,
         t_weights: np.ndarray,
-        sketches: np.ndarray,
+        sketches: np.ndarray | None,
         derivs: np.ndarray,
         rho: np.ndarray | None,
     ) -> None:
-        """The estimate of the rule in ``t`` (sketches already times ``d alpha / dt``)."""
+        """The estimate of each example's rule (see :mod:`idgrad.engine.estimate`).
+
+        The rough estimate from the streamed sums of the two halves (every feature), the
+        spectral one from the projections in ``t`` (``sketches`` already times
+        ``d alpha / dt``) when there are any; for IDG, the rescaling's quadrature adds.
+        """
+        assert self.rule.sums is not None
+        k = len(t_weights)
+        rows_dev = torch.as_tensor(rows, device=self.ev.device)
+        full, first, second = (
+            self._integrand(per, rows_dev) for per in self.rule.sums
+        )  # (C, D) float64 each
         normaliser = None
         if self.ev.decision_weighted:
-            normaliser = derivs**2 if rho is None else derivs**2 / rho
-        err, smooth = estimate_errors(t_weights, sketches, eps=self.eps, normaliser=normaliser)
+            f2 = derivs**2
+            parity = np.arange(k) % 2
+            in_t = f2 if rho is None else f2 / rho
+            totals = np.stack(
+                [
+                    in_t @ t_weights,
+                    in_t @ (2 * t_weights * (parity == 0)),
+                    in_t @ (2 * t_weights * (parity == 1)),
+                ]
+            )  # (3, C): sum w F'^2 on the rule and its halves
+            safe = np.where(np.abs(totals) > 0, totals, 1.0)
+            full, first, second = (
+                full / safe[0][:, None],
+                first / safe[1][:, None],
+                second / safe[2][:, None],
+            )
+            normaliser = in_t
+        rough = half_errors(full, first, second)
+        smooth = None
+        if sketches is not None:
+            smooth = spectral_errors(t_weights, sketches)
+            if normaliser is not None:
+                smooth = smooth + spectral_errors(t_weights, normaliser[:, :, None])
+        err, is_smooth = combine(rough, smooth, self.eps, k)
         self.rule.error[rows] = err
-        self.rule.rough[rows] = ~smooth
+        self.rule.rough[rows] = ~is_smooth
 
-    # ------------------------------------------------------------------ the decision
+    def _integrand(self, per_input: list[torch.Tensor], rows: torch.Tensor) -> np.ndarray:
+        """The sums of ``rows`` as the attributions' integral: times ``x - x'`` when straight."""
+        parts = []
+        for j, s in enumerate(per_input):
+            v = s[rows].to(torch.float64)
+            if self.ev.diffs is not None and not self.ev.velocity_in_sums:
+                v = v * self.ev.diffs[j].reshape(self.batch, -1)[rows].to(torch.float64)
+            parts.append(v)
+        return torch.cat(parts, 1).cpu().numpy()
 
     def _decide(
         self,
@@ -291,49 +346,7 @@ class _Run:
         derivs: np.ndarray,
         sketches: np.ndarray,
     ) -> tuple[np.ndarray, SinhMap]:
-        """Which examples get a map (``(C,)`` bool) and the maps (flat where none)."""
-        count, m2, r = sketches.shape
-        m = m2 - 2
-        # nodes in alpha order: 0, probe..., 1
-        order = np.concatenate([[0], np.arange(2, m2), [1]])
-        edges = np.concatenate([[0.0], probe, [1.0]])
-        size = np.linalg.norm(sketches[:, order], axis=2) / math.sqrt(r)
-        f = outputs[:, order]
-        fp = np.abs(derivs[:, order])
-        h = np.diff(edges)
-        slope = np.abs(np.diff(f, axis=1)) / np.maximum(h, 1e-300)
-        ends = (fp[:, :-1] + fp[:, 1:]) / 2
-        tiny = 1e-12 * np.maximum(slope.max(1, keepdims=True), 1e-300)
-        boost = np.maximum(1.0, slope / np.maximum(ends, tiny))
-        if self.ev.decision_weighted:
-            boost = boost**2
-        density = (size[:, :-1] + size[:, 1:]) / 2 * boost
-        mapping, concentrated = fit_map(
-            np.broadcast_to(edges, (count, len(edges))),
-            density,
-            **MAP_OPTIONS,  # type: ignore[arg-type]
-        )
-        k = n - m
-        mid = (edges[:-1] + edges[1:]) / 2
-        plain_density = n * _gl_density(mid)[None]
-        mapped_density = k * _gl_density(mapping.cdf(np.broadcast_to(mid, (count, len(mid)))))
-        mapped_density = mapped_density * mapping.pdf(np.broadcast_to(mid, (count, len(mid))))
-        energy = density**2 * h
-        ratio = np.sqrt(
-            (energy / mapped_density**2).sum(1)
-            / np.maximum((energy / plain_density**2).sum(1), 1e-300)
-        )
-        roughness = _roughness(probe, sketches[:, 2:])
-        spacing = np.pi * np.sqrt(np.maximum(mapping.c * (1 - mapping.c), 1e-12)) / n
-        smooth_ok = (mapping.b < 2 * spacing) & (ratio < SMOOTH_MARGIN)
-        gray_ok = ratio < GRAY_MARGIN
-        rough_ok = ratio < ROUGH_MARGIN
-        use = np.where(
-            roughness < SMOOTH_ROUGHNESS,
-            smooth_ok,
-            np.where(roughness < ROUGH_ROUGHNESS, gray_ok, rough_ok),
-        )
-        return concentrated & use, mapping
+        return decide(n, probe, outputs, derivs, sketches, self.ev.decision_weighted)
 
     # ------------------------------------------------------------------ the runs
 
@@ -369,10 +382,14 @@ class _Run:
             before = self.rule.error.copy()
             for size, members in sorted(groups.items()):
                 self._round(np.array(members), size)
-            stalled = todo[self.rule.error[todo] > STALL * before[todo]]
-            for r in stalled:
-                if self.stop_reason[r] == "" and self.rule.error[r] > policy.rtol:
+            for r in todo:
+                if self.stop_reason[r] or self.rule.error[r] <= policy.rtol:
+                    continue
+                rounding = NEAR_ROUNDING * 8 * self.eps * math.sqrt(float(self.rule.size[r]))
+                slow = self.rule.error[r] > STALL * before[r]
+                if self.rule.error[r] <= rounding or (slow and self.slow[r]):
                     self.stop_reason[r] = "floor"
+                self.slow[r] = slow
         return self._assemble(policy.rtol)
 
     def _round(self, rows: np.ndarray, n: int) -> None:
@@ -392,17 +409,19 @@ class _Run:
         )
         alphas = mapping.inverse(np.broadcast_to(t_nodes, (len(mapped), n)))
         weights = t_weights / mapping.pdf(alphas)
-        p = self._pass(np.repeat(mapped, n), alphas.reshape(-1), weights.reshape(-1))
+        parity = np.arange(n) % 2
+        sets = _halves(weights, parity).transpose(1, 0, 2)
+        p, out, der, sk = self._pass(
+            np.repeat(mapped, n), alphas.reshape(-1), sets.reshape(3, -1), n <= SPECTRAL_MAX
+        )
         self.spent[mapped] += n
-        out = p.outputs.reshape(len(mapped), n).to(torch.float64).cpu().numpy()
-        der = p.derivatives.reshape(len(mapped), n).to(torch.float64).cpu().numpy()
-        sk = p.sketch.reshape(len(mapped), n, -1).cpu().numpy()  # type: ignore[union-attr]
-        rows_dev = torch.as_tensor(mapped, device=self.ev.device)
-        self._store_sums(mapped, [s.reshape(self.batch, -1)[rows_dev] for s in p.sums[0]])
+        out, der = out.reshape(len(mapped), n), der.reshape(len(mapped), n)
+        self._store_sums(mapped, self._rows(p.sums, mapped))
         for i, r in enumerate(mapped):
             self._set(r, alphas[i], weights[i], out[i], der[i], maps[i])
         rho = mapping.pdf(alphas)
-        self._estimate(mapped, t_weights, sk / rho[:, :, None], der, rho)
+        in_t = None if sk is None else sk.reshape(len(mapped), n, -1) / rho[:, :, None]
+        self._estimate(mapped, t_weights, in_t, der, rho)
 
     def _assemble(self, rtol: float | None) -> Outcome:
         rule = self.rule
@@ -415,7 +434,10 @@ class _Run:
         derivs = np.full((batch, size), np.nan)
         fp_sum = np.zeros(batch)
         for b in range(batch):
-            order = np.argsort(rule.alphas[b], kind="stable")
+            a = rule.alphas[b]
+            order = (
+                np.arange(len(a)) if bool(np.all(a[1:] >= a[:-1])) else np.argsort(a, kind="stable")
+            )
             k = len(order)
             alphas[b, :k] = rule.alphas[b][order]
             weights[b, :k] = rule.weights[b][order]
@@ -432,7 +454,7 @@ class _Run:
 
         sums = tuple(
             s.reshape(x.shape).to(d)
-            for s, x, d in zip(rule.sums, self.ev.inputs, self.ev.sum_dtypes)
+            for s, x, d in zip(rule.sums[0], self.ev.inputs, self.ev.sum_dtypes)
         )
         return Outcome(
             sums=sums,
@@ -473,29 +495,3 @@ class _Run:
             ToleranceWarning,
             stacklevel=user_stacklevel(),
         )
-
-
-def _gl_density(alpha: np.ndarray) -> np.ndarray:
-    """Gauss-Legendre's node density on ``[0, 1]`` for large ``n``: ``1 / (pi sqrt(a (1 - a)))``."""
-    return 1.0 / (np.pi * np.sqrt(np.clip(alpha * (1.0 - alpha), 1e-300, None)))
-
-
-def _roughness(nodes: np.ndarray, sketches: np.ndarray, window: int = 5) -> np.ndarray:
-    """Median relative residual of quadratic fits to ``window`` neighbouring nodes, per row.
-
-    Smooth integrands sampled finely enough follow a quadratic on a few neighbouring nodes
-    (small residual); rough ones (ReLU networks) and features the nodes step over do not.
-    """
-    count, m, r = sketches.shape
-    if m < window:
-        return np.ones(count)
-    starts = np.arange(m - window + 1)
-    x = nodes[starts[:, None] + np.arange(window)]  # (W, window)
-    x = (x - x.mean(1, keepdims=True)) / np.maximum(np.ptp(x, axis=1, keepdims=True), 1e-300)
-    vander = np.stack([np.ones_like(x), x, x**2], axis=2)  # (W, window, 3)
-    proj = vander @ np.linalg.pinv(vander)  # (W, window, window)
-    y = sketches[:, starts[:, None] + np.arange(window)]  # (C, W, window, r)
-    resid = y - np.einsum("wij,cwjr->cwir", proj, y)
-    centred = y - y.mean(2, keepdims=True)
-    rel = np.sqrt((resid**2).sum((2, 3)) / np.maximum((centred**2).sum((2, 3)), 1e-300))
-    return np.median(rel, axis=1)
