@@ -618,8 +618,14 @@ def _graded_code() -> str:
     import idgrad.engine.estimate
     import idgrad.engine.maps
     import idgrad.engine.schedules.graded
+    import idgrad.engine.schedules.probe
 
-    modules = (idgrad.engine.schedules.graded, idgrad.engine.maps, idgrad.engine.estimate)
+    modules = (
+        idgrad.engine.schedules.graded,
+        idgrad.engine.schedules.probe,
+        idgrad.engine.maps,
+        idgrad.engine.estimate,
+    )
     return code_digest([Path(m.__file__).read_text() for m in modules if m.__file__])
 
 

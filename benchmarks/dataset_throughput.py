@@ -65,7 +65,7 @@ def _call(out: str | Path, n: int, batch_size: int, steps: int, **kwargs: Any) -
         out,
         target="predicted",
         batch_size=batch_size,
-        method_kwargs={"n_steps": steps},
+        method_kwargs={"n_steps": steps, "schedule": "graded"},
         progress=False,
         resume=False,
         **kwargs,
@@ -79,7 +79,9 @@ def _plain_loop(n: int, batch_size: int, steps: int) -> None:
         x = torch.stack([data[i] for i in range(start, min(start + batch_size, n))])
         with torch.no_grad():
             target = model(x).argmax(1)
-        idgrad.integrated_decision_gradients.details(model, x, target=target, n_steps=steps)
+        idgrad.integrated_decision_gradients.details(
+            model, x, target=target, n_steps=steps, schedule="graded"
+        )
 
 
 def _worker(
@@ -239,8 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = (
         "# Dataset-scale attribution: throughput and writer overhead\n\n"
         + header("Throughput", command)
-        + f"\nIDG ({args.steps} steps, adaptive, target = predicted class) of {args.n} random "
-        f"3x32x32 images with the small CNN of `benchmarks/_common.py`, blocks of "
+        + f"\nIDG ({args.steps} steps, schedule=graded, target = predicted class) of {args.n} "
+        f"random 3x32x32 images with the small CNN of `benchmarks/_common.py`, blocks of "
         f"{args.batch_size}; median of {args.rounds} rounds (rotated order).\n\n"
         + (
             f"**The machine was shared while this ran** (1-minute load average up to {load:.1f} "

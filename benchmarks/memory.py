@@ -80,9 +80,9 @@ def _child(spec: dict[str, Any]) -> dict[str, float]:
     n, chunk, who = spec["steps"], spec["chunk"], spec["who"]
     if who == "idgrad IG":
         idgrad.integrated_gradients(model, x, target=target, n_steps=n, internal_batch_size=chunk)
-    elif who == "idgrad IDG":
+    elif who == "idgrad IDG (schedule=graded)":
         idgrad.integrated_decision_gradients(
-            model, x, target=target, n_steps=n, internal_batch_size=chunk
+            model, x, target=target, n_steps=n, schedule="graded", internal_batch_size=chunk
         )
     elif who == "captum IG":
         from captum.attr import IntegratedGradients
@@ -150,10 +150,10 @@ def _plan(level: str) -> tuple[dict[str, int], list[tuple[str, int | str | None,
     shape = {"size": 64, "batch": 8, "width": 16}
     return shape, [
         ("idgrad IG", 64, (50, 400)),
-        ("idgrad IDG", 64, (50, 400)),
+        ("idgrad IDG (schedule=graded)", 64, (50, 400)),
         ("captum IG", 64, (50, 400)),
         ("idgrad IG", "auto", (50, 400)),
-        ("idgrad IDG", "auto", (50, 400)),
+        ("idgrad IDG (schedule=graded)", "auto", (50, 400)),
         ("idgrad IG", None, (50, 100, 200)),
         ("captum IG", None, (50, 100, 200)),
         ("seed IDG", None, (50, 200, 400)),
@@ -167,7 +167,7 @@ def _chunk_label(who: str, chunk: int | str | None, shape: dict[str, int]) -> st
     if chunk == "auto":
         import torch
 
-        from idgrad.engine.integrator import resolve_chunk_size
+        from idgrad.core.seam import resolve_chunk_size
 
         x = torch.zeros(1, 3, shape["size"], shape["size"])
         return f"auto ({resolve_chunk_size('auto', (x,))} rows)"
@@ -228,9 +228,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     lo_n, hi_n = plan[0][2][0], plan[0][2][-1]
     for who, chunk in (
         ("idgrad IG", plan[0][1]),
-        ("idgrad IDG", plan[0][1]),
+        ("idgrad IDG (schedule=graded)", plan[0][1]),
         ("idgrad IG", "auto"),
-        ("idgrad IDG", "auto"),
+        ("idgrad IDG (schedule=graded)", "auto"),
     ):
         if (who, chunk, lo_n) in peaks and (who, chunk, hi_n) in peaks:
             r = peaks[(who, chunk, hi_n)] / peaks[(who, chunk, lo_n)]

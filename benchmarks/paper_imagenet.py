@@ -48,7 +48,7 @@ Output (in ``--out``): ``paper_imagenet.csv``, one row per (model, image, method
 soon as a batch is done; a rerun skips the rows already there (and refuses a CSV written
 with other protocol settings); ``selection_<model>_....csv`` caches the selected images;
 ``paper_imagenet.md`` is the table (mean +- standard error per model and method) and the
-paired comparison of IDG with every other method.
+paired comparison of IDG (on the paper's pilot schedule) with every other method.
 
 Run: ``python -m benchmarks.paper_imagenet --imagenet /data/imagenet/val --out results/``
 (``--help`` for the rest; ``--device cuda`` where there is a GPU).
@@ -120,21 +120,26 @@ __all__ = [
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-METHODS: tuple[str, ...] = ("ig", "idg", "left-ig", "guided-ig", "agi")
-"""The paper's methods, in table order (``"idg"`` is the paper's schedule: a forward-only
-pilot, midpoints inside its intervals). ``"blur-ig"`` and ``"idg-graded"`` (idgrad's graded
-schedule, every point a gradient evaluation) are accepted as extras."""
+METHODS: tuple[str, ...] = ("ig", "idg-pilot", "left-ig", "guided-ig", "agi")
+"""The paper's methods, in table order (``"idg-pilot"`` is IDG on the paper's schedule,
+``schedule="pilot"``: a forward-only pilot, midpoints inside its intervals). ``"blur-ig"`` and
+``"idg-graded"`` (IDG on idgrad's graded schedule, ``schedule="graded"``, IDG's default: every
+point a gradient evaluation) are accepted as extras."""
+
+#: Method names of results written before the engine's vocabulary (``"idg"`` was the
+#: paper's schedule), read as today's.
+_OLD_NAMES: dict[str, str] = {"idg": "idg-pilot"}
 
 _ALL_METHODS: tuple[str, ...] = (*METHODS, "blur-ig", "idg-graded")
 
 _LABELS: dict[str, str] = {
     "ig": "IG",
-    "idg": "IDG",
+    "idg-pilot": "IDG (schedule=pilot)",
     "left-ig": "Left-IG",
     "guided-ig": "Guided IG",
     "agi": "AGI",
     "blur-ig": "Blur IG",
-    "idg-graded": "IDG (graded)",
+    "idg-graded": "IDG (schedule=graded)",
 }
 
 COLUMNS: tuple[str, ...] = (
@@ -181,7 +186,7 @@ _IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 class Protocol:
     """Every setting of the evaluation; the defaults are the IDG paper's.
 
-    ``steps`` overrides ``n_steps`` per method (``(("idg", 41), ...)``), e.g. for the
+    ``steps`` overrides ``n_steps`` per method (``(("idg-pilot", 41), ...)``), e.g. for the
     equal-cost runs of :mod:`benchmarks.paper_offline`; for AGI the step count is
     ``agi_max_iter``. Batch sizes do not change results and are left out of
     :meth:`fingerprint`.
@@ -348,20 +353,21 @@ def attribute(
         details = integrated_gradients.details(
             model, x, 0.0, target, n_steps=n, internal_batch_size=ibs
         )
-    elif method == "idg":
+    elif method == "idg-pilot":
         details = integrated_decision_gradients.details(
             model,
             x,
             0.0,
             target,
             n_steps=n,
-            method="riemann_middle",  # the paper's schedule: pilot, midpoints inside
+            schedule="pilot",  # the paper's schedule: pilot, midpoints inside
+            rule="riemann_middle",
             n_pilot_steps=protocol.idg_pilot_steps,
             internal_batch_size=ibs,
         )
     elif method == "idg-graded":
         details = integrated_decision_gradients.details(
-            model, x, 0.0, target, n_steps=n, method="graded", internal_batch_size=ibs
+            model, x, 0.0, target, n_steps=n, schedule="graded", internal_batch_size=ibs
         )
     elif method == "left-ig":
         details = left_integrated_gradients.details(
@@ -549,6 +555,7 @@ def evaluate_batch(
 
 def _parse(row: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = dict(row)
+    out["method"] = _OLD_NAMES.get(row["method"], row["method"])
     for name in ("label", "predicted", "n_gradient_evals", "n_forward_evals"):
         out[name] = int(row[name])
     for name in ("insertion", "deletion", "seconds"):
@@ -559,7 +566,11 @@ def _parse(row: Mapping[str, str]) -> dict[str, Any]:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a results CSV, typed (an absent file has none); checks the header."""
+    """The rows of a results CSV, typed (an absent file has none); checks the header.
+
+    Rows written before the engine's vocabulary name the paper's schedule ``"idg"``: they
+    are read as ``"idg-pilot"``.
+    """
     if not path.is_file():
         return []
     with path.open(newline="") as fh:
@@ -733,7 +744,7 @@ def _sign_test(wins: int, losses: int) -> float:
 
 def paired_comparison(
     rows: Sequence[Mapping[str, Any]],
-    reference: str = "idg",
+    reference: str = "idg-pilot",
     metrics: Sequence[str] = ("insertion", "deletion"),
 ) -> list[dict[str, Any]]:
     """``reference`` against every other method, image by image.
@@ -784,7 +795,7 @@ def paired_comparison(
     return out
 
 
-def paired_table(rows: Sequence[Mapping[str, Any]], reference: str = "idg") -> str:
+def paired_table(rows: Sequence[Mapping[str, Any]], reference: str = "idg-pilot") -> str:
     """Markdown of :func:`paired_comparison`."""
     metrics = ["insertion", "deletion"]
     if any(not math.isnan(_value(r["sic"])) for r in rows):
@@ -1097,7 +1108,7 @@ def report(csv_path: Path, title: str, command: str) -> str:
         f"## {title}\n\nCommand: `{command}`\n\n"
         f"### Insertion ↑ / deletion ↓ (mean ± standard error over images)\n\n"
         f"{results_table(rows)}\n"
-        f"### IDG against each method, image by image\n\n{paired_table(rows)}"
+        f"### IDG (schedule=pilot) against each method, image by image\n\n{paired_table(rows)}"
     )
 
 

@@ -24,8 +24,11 @@ The protocol of :mod:`benchmarks.paper_imagenet` (same code: :func:`evaluate_bat
 like a gradient one (so the pilots are charged in full). Per method (:func:`equal_cost_steps`):
 
 * IG: 50 points (Gauss-Legendre) + 2 forward;
-* IDG: ``M`` gradient points and the default pilot of ``N`` intervals (``N + 1`` forward,
-  which also give ``F(x')`` and ``F(x)``): ``M = 43``, ``N = 8``;
+* IDG on the paper's schedule (``idg-pilot``): ``M`` gradient points and the default pilot
+  of ``N`` intervals (``N + 1`` forward, which also give ``F(x')`` and ``F(x)``): ``M = 43``,
+  ``N = 8``;
+* IDG on the graded schedule (``idg-graded``, an extra): ``M`` nodes and both ends, every one
+  a gradient point: ``M = 50``;
 * Left-IG: the same pilot + 8 bisection steps for ``alpha*`` + ``M`` points: ``M = 35``;
 * Guided IG: 51 steps (one gradient each) + 1 forward at ``x``;
 * AGI: one false class (drawn at random per image), 25 iterations of 2 gradients each
@@ -92,13 +95,15 @@ NATURAL_PHOTOS: tuple[str, ...] = (
 
 _LABELS = {
     "ig": "IG",
-    "idg": "IDG",
+    "idg-pilot": "IDG (schedule=pilot)",
     "left-ig": "Left-IG",
     "guided-ig": "Guided IG",
     "agi": "AGI",
     "blur-ig": "Blur IG",
-    "idg-graded": "IDG (graded)",
+    "idg-graded": "IDG (schedule=graded)",
 }
+#: The method every other is compared with: IDG on the paper's schedule.
+_REFERENCE = "idg-pilot"
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,11 +119,11 @@ def max_evaluations(method: str, protocol: Protocol) -> int:
     m = protocol.steps_for(method)
     if method in ("ig", "blur-ig"):
         return m + 2
-    if method == "idg":
+    if method == "idg-pilot":
         pilot = protocol.idg_pilot_steps or default_pilot_steps(m)
         return m + pilot + 1
-    if method == "idg-graded":  # every point a gradient one, the two ends included
-        return m
+    if method == "idg-graded":  # m nodes and both ends, every one a gradient point
+        return m + 2
     if method == "left-ig":
         pilot = protocol.left_ig_pilot_steps or default_pilot_steps(m)
         return m + pilot + 1 + protocol.left_ig_refine
@@ -136,8 +141,8 @@ def equal_cost_steps(ig_steps: int = 50, protocol: Protocol | None = None) -> di
 
     Example:
         >>> equal_cost_steps(50)  # doctest: +NORMALIZE_WHITESPACE
-        {'ig': 50, 'idg': 43, 'left-ig': 35, 'guided-ig': 51, 'agi': 25, 'blur-ig': 50,
-         'idg-graded': 52}
+        {'ig': 50, 'idg-pilot': 43, 'left-ig': 35, 'guided-ig': 51, 'agi': 25, 'blur-ig': 50,
+         'idg-graded': 50}
     """
     protocol = Protocol() if protocol is None else protocol
     budget = ig_steps + 2
@@ -312,36 +317,38 @@ def _per_image_table(rows: Sequence[Mapping[str, Any]], model: str) -> str:
 
 
 def _verdict_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One line per model and metric: IDG's rank by mean and how it compares with the best."""
+    """One line per model and metric: IDG's rank by mean (on the paper's schedule) and how it
+    compares with the best."""
     out = []
     summaries = summarize(rows, ("insertion", "deletion"))
     pairs = {(c["model"], c["metric"], c["other"]): c for c in paired_comparison(rows)}
     for model in dict.fromkeys(s.model for s in summaries):
         for metric in ("insertion", "deletion"):
             ss = [s for s in summaries if s.model == model and s.metric == metric]
-            if not any(s.method == "idg" for s in ss):
+            if not any(s.method == _REFERENCE for s in ss):
                 continue
             ss.sort(key=lambda s: s.mean, reverse=metric == "insertion")
-            rank = [s.method for s in ss].index("idg") + 1
+            rank = [s.method for s in ss].index(_REFERENCE) + 1
             best = ss[0]
-            idg_mean = next(s.mean for s in ss if s.method == "idg")
-            other = ss[1] if best.method == "idg" and len(ss) > 1 else best
+            idg_mean = next(s.mean for s in ss if s.method == _REFERENCE)
+            other = ss[1] if best.method == _REFERENCE and len(ss) > 1 else best
             c = pairs.get((model, metric, other.method))
+            ours = _LABELS[_REFERENCE]
             versus = (
-                f"IDG vs {_LABELS[other.method]}: {c['wins']} wins / {c['losses']} losses, "
+                f"{ours} vs {_LABELS[other.method]}: {c['wins']} wins / {c['losses']} losses, "
                 f"difference {c['diff_mean']:+.4f} ± {c['diff_se']:.4f}, "
                 f"sign test p = {c['p']:.2g}"
                 if c
                 else ""
             )
-            if best.method == "idg":
+            if best.method == _REFERENCE:
                 out.append(
-                    f"- {model}, {metric}: IDG is best by mean ({idg_mean:.3f}); "
+                    f"- {model}, {metric}: {ours} is best by mean ({idg_mean:.3f}); "
                     f"runner-up {versus}."
                 )
             else:
                 out.append(
-                    f"- {model}, {metric}: IDG ranks {rank} of {len(ss)} ({idg_mean:.3f}); "
+                    f"- {model}, {metric}: {ours} ranks {rank} of {len(ss)} ({idg_mean:.3f}); "
                     f"best is {_LABELS[best.method]} ({best.mean:.3f}); {versus}."
                 )
     return out
@@ -389,14 +396,14 @@ def report(
     )
     lines.append("### Insertion ↑ / deletion ↓ (mean ± standard error over images)\n")
     lines.append(results_table(rows))
-    lines.append("### IDG against each method, image by image\n")
+    lines.append(f"### {_LABELS[_REFERENCE]} against each method, image by image\n")
     lines.append("A win is a higher insertion or a lower deletion AUC on the same image.\n")
     lines.append(paired_table(rows))
     photos = [p for p in parts if p.spec.name == "efficientnet-lite0"]
     if photos:
         lines.append("### EfficientNet-Lite0, photo by photo (insertion / deletion)\n")
         lines.append(_per_image_table(rows, "efficientnet-lite0"))
-    lines.append("### Where IDG stands\n")
+    lines.append(f"### Where {_LABELS[_REFERENCE]} stands\n")
     lines += _verdict_lines(rows)
     return "\n".join(lines) + "\n"
 

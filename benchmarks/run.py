@@ -71,6 +71,10 @@ def _genomics(out: Path, quick: bool) -> list[str]:
     return ["--json", str(out / "genomics.json"), *(["--quick"] if quick else [])]
 
 
+def _genomics_bpnet(out: Path, quick: bool) -> list[str]:
+    return ["--out", str(out), *(["--smoke"] if quick else [])]
+
+
 def _text(out: Path, quick: bool) -> list[str]:
     small = ["--steps", "8", "16", "--reference-steps", "32"] if quick else []
     return ["--out", str(out / "text_minilm.json"), *small]
@@ -152,6 +156,25 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "379 s",
         False,
         _genomics,
+    ),
+    Benchmark(
+        "genomics_bpnet",
+        "genomics_bpnet",
+        "BPNet-style model: IG, IDG, DeepLIFT/SHAP, ISM through TF-MoDISco (motifs, seqlets, ISM)",
+        "genomics_bpnet.md, genomics_bpnet.json (genomics.md is written by hand from them)",
+        "386 s (counts head; training 1179 s once, then cached)",
+        False,
+        _genomics_bpnet,
+        "tangermeme (bench extra), modisco-lite (modisco extra)",
+    ),
+    Benchmark(
+        "genomics_ism_memory",
+        "genomics_ism_memory",
+        "peak memory of idgrad.genomics.ism against sequence length x batch",
+        "genomics_ism_memory.md",
+        "about 11 min",
+        True,
+        _standard,
     ),
     Benchmark(
         "text",

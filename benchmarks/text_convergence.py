@@ -7,9 +7,12 @@ per sentence and reports
 * ``|delta| / |F(x) - F(x')|``: the relative convergence delta (IDG: before the
   rescaling, i.e. the schedule's quadrature error on the integral of ``G'``);
 * the relative L1 error of the token scores against a 256-point Gauss-Legendre
-  reference of the same method (IG against IG, IDG against uniform IDG);
+  reference of the same method (IG against IG, IDG against IDG on the uniform schedule);
 * model evaluations per sentence (gradient points + forward-only points: the two
   capture passes, end points or pilot).
+
+IDG runs on each of its schedules (``schedule=``: uniform, the paper's pilot, graded) and
+IG with each rule (``rule=``).
 
 Run (about 30 minutes on a shared 2-core CPU; captum rows with --captum)::
 
@@ -36,36 +39,41 @@ import text_minilm as tm
 from idgrad.methods.layer import layer_integrated_decision_gradients, layer_integrated_gradients
 
 METHODS: dict[str, tuple[Any, dict[str, Any], str]] = {
-    "layer IG, gausslegendre": (layer_integrated_gradients, {"method": "gausslegendre"}, "ig"),
-    "layer IG, riemann_middle (= uniform IDG points)": (
+    "layer IG, rule=gausslegendre": (layer_integrated_gradients, {"rule": "gausslegendre"}, "ig"),
+    "layer IG, rule=riemann_middle": (
         layer_integrated_gradients,
-        {"method": "riemann_middle"},
+        {"rule": "riemann_middle"},
         "ig",
     ),
-    "layer IG, riemann_trapezoid": (
+    "layer IG, rule=riemann_trapezoid": (
         layer_integrated_gradients,
-        {"method": "riemann_trapezoid"},
+        {"rule": "riemann_trapezoid"},
         "ig",
     ),
-    "layer IDG, uniform riemann_middle": (
+    "layer IDG, schedule=uniform, rule=riemann_middle": (
         layer_integrated_decision_gradients,
-        {"adaptive": False, "method": "riemann_middle"},
+        {"schedule": "uniform", "rule": "riemann_middle"},
         "idg",
     ),
-    "layer IDG, adaptive riemann_middle (pilot schedule)": (
+    "layer IDG, schedule=pilot, rule=riemann_middle": (
         layer_integrated_decision_gradients,
-        {"adaptive": True, "method": "riemann_middle"},
+        {"schedule": "pilot", "rule": "riemann_middle"},
         "idg",
     ),
-    "layer IDG, adaptive gausslegendre": (
+    "layer IDG, schedule=pilot, rule=gausslegendre": (
         layer_integrated_decision_gradients,
-        {"adaptive": True, "method": "gausslegendre"},
+        {"schedule": "pilot", "rule": "gausslegendre"},
+        "idg",
+    ),
+    "layer IDG, schedule=graded": (
+        layer_integrated_decision_gradients,
+        {"schedule": "graded"},
         "idg",
     ),
 }
 REFERENCE: dict[str, tuple[Any, dict[str, Any]]] = {
-    "ig": (layer_integrated_gradients, {"method": "gausslegendre"}),
-    "idg": (layer_integrated_decision_gradients, {"adaptive": False, "method": "gausslegendre"}),
+    "ig": (layer_integrated_gradients, {"rule": "gausslegendre"}),
+    "idg": (layer_integrated_decision_gradients, {"schedule": "uniform", "rule": "gausslegendre"}),
 }
 
 

@@ -5,6 +5,7 @@ Two kinds of model live here:
 * **analytic models**, whose Integrated Gradients (and often IDG) are known in
   closed form: :class:`LinearModel`, :class:`QuadraticModel`, :class:`CubicModel`,
   :class:`SineModel`, :class:`ReluToy`, :class:`XExpY`, :class:`LogisticBenchmark`;
+* :class:`PWMScorer`, a DNA model that scores one motif (``(N, 4, L)`` one-hot in);
 * **small networks** for parity and invariance tests: :class:`SmallMLP`,
   :class:`SmallCNN`, :class:`TrackModel` (output ``(B, L, T)``),
   :class:`ExtraArgModel` (extra forward arguments), the :class:`CountingModel`
@@ -42,6 +43,7 @@ __all__ = [
     "LogisticBenchmark",
     "NanInMiddle",
     "ModeDependentNet",
+    "PWMScorer",
     "QuadraticModel",
     "ReluToy",
     "SineModel",
@@ -452,3 +454,42 @@ def split_mlp_equivalent(mlp: SmallMLP) -> nn.Module:
 def batch_of(rows: Sequence[Sequence[float]], dtype: torch.dtype = DTYPE) -> torch.Tensor:
     """A ``(B, D)`` tensor from nested lists (shorthand used by the tests)."""
     return torch.tensor(rows, dtype=dtype)
+
+
+class PWMScorer(nn.Module):
+    """``(N, 4, L) -> (N,)``: ``Σ_i softplus(s · (w ⋆ x)_i − t) + Σ_i (v ⋆ x)_i``.
+
+    ``w`` is the ``(4, k)`` log-odds of ``motif`` against a uniform background (0.97 on the
+    motif's base), ``⋆`` a correlation on the forward strand and on the reverse complement
+    (the larger of the two counts), and ``t`` sits ``margin`` below the best score, so windows
+    that match the motif (nearly) exactly dominate the output. ``v`` is a small random
+    ``(4, 3)`` filter (scale ``background``): the weak, everywhere-present signal of a real
+    model, without which every position off the motif would score exactly 0.
+    """
+
+    def __init__(
+        self,
+        motif: str,
+        margin: float = 2.0,
+        sharpness: float = 2.0,
+        background: float = 0.1,
+        seed: int = 0,
+        dtype: torch.dtype = DTYPE,
+    ) -> None:
+        super().__init__()
+        probs = torch.full((4, len(motif)), 0.01, dtype=dtype)
+        for i, base in enumerate(motif):
+            probs["ACGT".index(base), i] = 0.97
+        weight = torch.log(probs / 0.25)
+        self.register_buffer("weight", weight)
+        noise = torch.randn(1, 4, 3, generator=_generator(seed), dtype=dtype)
+        self.register_buffer("background", background * noise)
+        self.threshold = float(weight.max(dim=0).values.sum()) - margin
+        self.sharpness = sharpness
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fwd = nn.functional.conv1d(x, self.weight[None])
+        rev = nn.functional.conv1d(x, self.weight.flip(0, 1)[None])
+        score = torch.maximum(fwd, rev)[:, 0]
+        motif = nn.functional.softplus(self.sharpness * (score - self.threshold)).sum(dim=1)
+        return motif + nn.functional.conv1d(x, self.background).sum(dim=(1, 2))

@@ -44,24 +44,29 @@ def _sums(attr: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
 
 
 class _At24Steps:
-    """A registered method called as ``(model, x, b, **kw)``, 24 steps unless told."""
+    """A registered method called as ``(model, x, b, **kw)``, 24 steps unless told, with
+    the options in ``fixed`` (the schedule)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, **fixed: Any) -> None:
         self.spec = get_method(name)
+        self.fixed = fixed
 
     def __call__(self, m: Any, x: Any, b: Any, n_steps: int = 24, **kw: Any) -> Any:
-        return self.spec(m, x, b, n_steps=n_steps, **kw)
+        return self.spec(m, x, b, n_steps=n_steps, **self.fixed, **kw)
 
     def details(self, m: Any, x: Any, b: Any, n_steps: int = 24, **kw: Any) -> Any:
-        return self.spec.details(m, x, b, n_steps=n_steps, **kw)
+        return self.spec.details(m, x, b, n_steps=n_steps, **self.fixed, **kw)
 
 
-# Both methods with the variants that matter.
+# Both methods with the variants that matter: IDG on each of its schedules.
 METHODS = {
     "ig": _At24Steps("ig"),
-    "idg_uniform": _At24Steps("idg-uniform"),
-    "idg_adaptive": _At24Steps("idg"),
+    "idg_uniform": _At24Steps("idg", schedule="uniform"),
+    "idg_pilot": _At24Steps("idg", schedule="pilot"),
+    "idg_graded": _At24Steps("idg"),
 }
+#: The variants that take a rule (the graded schedule picks its own).
+RULED = ("ig", "idg_uniform", "idg_pilot")
 
 
 # ================================================================ completeness
@@ -88,9 +93,9 @@ def test_ig_delta_shrinks_at_the_rule_rate(rule: str, ratio: float) -> None:
     # divides the delta by the ratio of h^p, up to the next order's relative size
     # (O(h): ~1.5% here for left/right; O(h^2) for middle/trapezoid). Tolerance 3%.
     model, x, b = _sine_case()
-    det = ig.details(model, x, b, n_steps=32, method=rule)
+    det = ig.details(model, x, b, n_steps=32, rule=rule)
     _, d1 = det.attributions, det.delta
-    det = ig.details(model, x, b, n_steps=64, method=rule)
+    det = ig.details(model, x, b, n_steps=64, rule=rule)
     _, d2 = det.attributions, det.delta
     assert (d1.abs() > 1e-6).all()  # a real quadrature error, not zero by construction
     observed = d1 / d2
@@ -116,7 +121,7 @@ def test_ig_delta_is_the_completeness_gap(rule: str, n: int) -> None:
     model = SmallMLP(seed=3)
     x, b = _randn(5, 6, seed=1), _randn(5, 6, seed=2)
     target = torch.tensor([0, 1, 2, 3, 1])
-    det = ig.details(model, x, b, target=target, n_steps=n, method=rule)
+    det = ig.details(model, x, b, target=target, n_steps=n, rule=rule)
     attr, delta = det.attributions, det.delta
     rows = torch.arange(5)
     with torch.no_grad():
@@ -125,13 +130,22 @@ def test_ig_delta_is_the_completeness_gap(rule: str, n: int) -> None:
     assert delta.abs().max() > 1e-8  # low n: the gap is real and reported
 
 
-@pytest.mark.parametrize("method", ["idg_uniform", "idg_adaptive"])
-@pytest.mark.parametrize("rule", ["riemann_middle", "gausslegendre", "riemann_left"])
-def test_idg_normalised_is_complete_and_delta_is_honest(method: str, rule: str) -> None:
+@pytest.mark.parametrize(
+    "method, rule",
+    [
+        (method, rule)
+        for method in ("idg_uniform", "idg_pilot")
+        for rule in ("riemann_middle", "gausslegendre", "riemann_left")
+    ]
+    + [("idg_graded", None)],
+)
+def test_idg_normalised_is_complete_and_delta_is_honest(method: str, rule: str | None) -> None:
     model = SmallMLP(seed=4)
     x, b = _randn(4, 6, seed=5), _randn(4, 6, seed=6) * 0.2
     target = torch.tensor([3, 0, 2, 1])
-    kw: dict[str, Any] = {"target": target, "n_steps": 6, "method": rule}
+    kw: dict[str, Any] = {"target": target, "n_steps": 6}
+    if rule is not None:
+        kw["rule"] = rule
     det = METHODS[method].details(model, x, b, **kw)
     attr, delta = det.attributions, det.delta
     rows = torch.arange(4)
@@ -152,9 +166,9 @@ def test_idg_uniform_delta_equals_ig_delta(rule: str) -> None:
     # On the same uniform schedule, both deltas are sum_k w_k F'(alpha_k) - (F(x) - F(x')).
     model = SmallMLP(seed=5)
     x, b = _randn(3, 6, seed=7), _randn(3, 6, seed=8)
-    det = ig.details(model, x, b, target=2, n_steps=9, method=rule)
+    det = ig.details(model, x, b, target=2, n_steps=9, rule=rule)
     _, d_ig = det.attributions, det.delta
-    det = idg.details(model, x, b, target=2, n_steps=9, adaptive=False, method=rule)
+    det = idg.details(model, x, b, target=2, n_steps=9, schedule="uniform", rule=rule)
     _, d_idg = det.attributions, det.delta
     torch.testing.assert_close(d_idg, d_ig, rtol=0, atol=1e-13)
 
@@ -197,8 +211,10 @@ def test_sensitivity_where_the_gradient_at_the_input_is_zero(method: str) -> Non
     _Saturating()(x).sum().backward()
     assert float(x.grad) == 0.0  # gradient x input would give 0
     # Midpoints with n even (24) never land on the kink at alpha = 1/2 and half lie
-    # below it, so IG = 2 * 1/2 = 1 exactly; normalised IDG is complete: also 1.
-    attr = METHODS[method](_Saturating(), x.detach(), None, method="riemann_middle")
+    # below it, so IG = 2 * 1/2 = 1 exactly; normalised IDG is complete: also 1 (on the
+    # graded schedule, which picks its own rule, too).
+    kw = {"rule": "riemann_middle"} if method in RULED else {}
+    attr = METHODS[method](_Saturating(), x.detach(), None, **kw)
     torch.testing.assert_close(attr, torch.ones(1, 1, dtype=F64), rtol=1e-12, atol=1e-12)
 
 
@@ -277,7 +293,7 @@ def test_ig_linearity(rule: str) -> None:
         "baselines": b,
         "target": target,
         "n_steps": 10,
-        "method": rule,
+        "rule": rule,
     }
     attr, delta = _attr_delta(ig.details(combined, x, **kw))
     attr1, delta1 = _attr_delta(ig.details(f1, x, **kw))
@@ -300,7 +316,7 @@ def test_idg_is_not_linear() -> None:
         "baselines": b,
         "target": 0,
         "n_steps": 16,
-        "adaptive": False,
+        "schedule": "uniform",
         "normalize": False,
     }
     lhs = idg(combined, x, **kw)

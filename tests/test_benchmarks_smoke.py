@@ -33,7 +33,12 @@ def _run(module: str, args: list[str], out: Path) -> str:
 def test_overhead_smoke(tmp_path: Path) -> None:
     text = _run("overhead", ["--smoke", "--steps", "4"], tmp_path)
     assert (tmp_path / "overhead.md").read_text() == text
-    for method in ("| IG |", "| IDG |", "| IDG uniform |"):
+    for method in (
+        "| IG |",
+        "| IDG (schedule=graded) |",
+        "| IDG (schedule=pilot) |",
+        "| IDG (schedule=uniform) |",
+    ):
         assert method in text
 
 
@@ -67,14 +72,14 @@ def test_accuracy_reference_evaluator_matches_idgrad() -> None:
     from benchmarks.accuracy import _logistic_model, shared_point_sums
 
     x = torch.tensor([[1.0, 0.5, -0.5], [0.3, 1.0, 2.0]], dtype=torch.float64)
-    a, w = idgrad.engine.schedules.rule_points(12, "gausslegendre")
+    a, w = idgrad.engine.rules.rule_points(12, "gausslegendre")
     sums = shared_point_sums(
         _logistic_model, x, None, a, {"gl": w, "half": np.where(a < 0.5, w, 0.0)}
     )
     ig = idgrad.integrated_gradients(_logistic_model, x, n_steps=12)
     assert torch.allclose(sums["gl"]["ig"], ig, atol=1e-13)
     idg = idgrad.integrated_decision_gradients(
-        _logistic_model, x, n_steps=12, adaptive=False, method="gausslegendre", normalize=False
+        _logistic_model, x, n_steps=12, schedule="uniform", rule="gausslegendre", normalize=False
     )
     assert torch.allclose(sums["gl"]["idg_raw"], idg, atol=1e-13)
     assert torch.all(sums["half"]["sum_fp2"] < sums["gl"]["sum_fp2"])

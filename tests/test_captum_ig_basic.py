@@ -177,10 +177,16 @@ CASES: dict[str, Case] = {
 def _explainer(
     cls: type, model: torch.nn.Module, rule: str, multiply_by_inputs: bool = True
 ) -> Any:
-    """``cls(model)``; IDG's adaptive schedule has no trapezoid rule, so IDG is uniform there."""
-    if cls is IDG and rule == "riemann_trapezoid":
-        return IDG(model, multiply_by_inputs=multiply_by_inputs, adaptive=False)
+    """``cls(model)``."""
     return cls(model, multiply_by_inputs=multiply_by_inputs)
+
+
+def _rule(cls: type, rule: str) -> dict[str, Any]:
+    """captum's ``method=rule``; for IDG that is the rule inside its pilot schedule, which has
+    no trapezoid rule, so IDG takes the trapezoid rule on the uniform schedule."""
+    if cls is IDG and rule == "riemann_trapezoid":
+        return {"schedule": "uniform", "rule": rule}
+    return {"method": rule}
 
 
 def _zero_baselines(call: Call) -> tuple[Any, ...]:
@@ -196,7 +202,7 @@ def _attribute_plain(cls: type, call: Call, case: Case) -> tuple[tuple[torch.Ten
     assert explainer.multiplies_by_inputs == case.multiply_by_inputs
     kwargs = {
         "additional_forward_args": call.extra,
-        "method": case.rule,
+        **_rule(cls, case.rule),
         "n_steps": N_STEPS,
         "target": call.target,
     }
@@ -222,7 +228,7 @@ def _attribute_noise_tunnel(
         "baselines": _zero_baselines(call),
         "target": call.target,
         "additional_forward_args": call.extra,
-        "method": case.rule,
+        **_rule(cls, case.rule),
         "n_steps": N_STEPS,
     }
     attributions, delta = tunnel.attribute(
@@ -256,7 +262,7 @@ def _check_batch_vs_single(cls: type, call: Call, rule: str) -> None:
     baselines = _zero_baselines(call)
     kwargs = {
         "additional_forward_args": call.extra,
-        "method": rule,
+        **_rule(cls, rule),
         "n_steps": 100,
         "target": call.target,
         "return_convergence_delta": True,
@@ -325,7 +331,7 @@ def _external_delta(cls: type, call: Call, case: Case) -> tuple[Any, Any, Any]:
         call.inputs,
         baselines,
         additional_forward_args=call.extra,
-        method=case.rule,
+        **_rule(cls, case.rule),
         n_steps=N_STEPS,
         target=call.target,
         return_convergence_delta=True,

@@ -66,10 +66,16 @@ CASES: dict[str, tuple[str, str, str]] = {
 
 
 def _explainer(cls: type, model: torch.nn.Module, rule: str) -> Any:
-    """``cls(model.forward)`` as captum builds it; IDG is uniform for the trapezoid rule."""
-    if cls is IDG and rule == "riemann_trapezoid":
-        return IDG(model.forward, adaptive=False)
+    """``cls(model.forward)`` as captum builds it."""
     return cls(model.forward)
+
+
+def _rule(cls: type, rule: str) -> dict[str, Any]:
+    """captum's ``method=rule``; for IDG that is the rule inside its pilot schedule, which has
+    no trapezoid rule, so IDG takes the trapezoid rule on the uniform schedule."""
+    if cls is IDG and rule == "riemann_trapezoid":
+        return {"schedule": "uniform", "rule": rule}
+    return {"method": rule}
 
 
 def _params(names: list[str], marks: list[Any]) -> list[Any]:
@@ -91,7 +97,7 @@ def test_completeness(name: str, cls: type) -> None:
             problem.inputs,
             baselines=problem.baselines,
             target=problem.target,
-            method=rule,
+            **_rule(cls, rule),
             n_steps=200,
             return_convergence_delta=True,
         )
@@ -107,7 +113,7 @@ def test_completeness(name: str, cls: type) -> None:
             stdevs=0.0002,
             n_steps=100,
             target=problem.target,
-            method=rule,
+            **_rule(cls, rule),
             return_convergence_delta=True,
         )
         assert delta.shape == (batch * n_samples,)
@@ -127,7 +133,7 @@ def _external_delta(cls: type, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         problem.inputs,
         baselines=problem.baselines,
         target=problem.target,
-        method=rule,
+        **_rule(cls, rule),
         n_steps=200,
         return_convergence_delta=True,
     )

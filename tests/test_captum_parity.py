@@ -27,7 +27,7 @@ import torch
 from models import ExtraArgModel, LinearModel, ReluToy, SmallCNN, SmallMLP, XExpY
 
 import idgrad
-from idgrad.engine.schedules import rule_points
+from idgrad.engine.rules import rule_points
 
 captum_attr = pytest.importorskip("captum.attr")
 try:
@@ -103,7 +103,7 @@ def _ours(case: Case, rule: str, n: int) -> tuple[tuple[torch.Tensor, ...], torc
         target=case.target,
         additional_forward_args=case.extra,
         n_steps=n,
-        method=rule,
+        rule=rule,
         multiply_by_inputs=case.multiply_by_inputs,
     )
     attr, delta = det.attributions, det.delta
@@ -265,7 +265,7 @@ def test_captum_trapezoid_is_biased_ours_is_exact(n: int) -> None:
     model = LinearModel(w, bias=0.2)
     x, b = _randn(4, 5, seed=31), _randn(4, 5, seed=32)
     exact = (x - b) * w[:, 1]
-    ours = idgrad.integrated_gradients(model, x, b, target=1, n_steps=n, method="riemann_trapezoid")
+    ours = idgrad.integrated_gradients(model, x, b, target=1, n_steps=n, rule="riemann_trapezoid")
     torch.testing.assert_close(ours, exact, rtol=1e-13, atol=1e-13)
     theirs = captum_attr.IntegratedGradients(model).attribute(
         x, b, target=1, n_steps=n, method="riemann_trapezoid"

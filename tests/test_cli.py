@@ -219,7 +219,7 @@ def test_demo_parser_registered() -> None:
     assert args.command == "demo"
 
 
-@pytest.mark.parametrize("method", ["left-ig", "guided-ig", "blur-ig", "ig-sign", "idg-uniform"])
+@pytest.mark.parametrize("method", ["left-ig", "guided-ig", "blur-ig", "ig-sign"])
 def test_explain_every_registered_method(
     method: str, scripted: Path, npy_input: Path, tmp_path: Path
 ) -> None:
@@ -228,6 +228,84 @@ def test_explain_every_registered_method(
     assert rc == 0
     attr = np.load(out)
     assert attr.shape == (2, 3, 8, 8) and np.isfinite(attr).all()
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("ig", {"schedule": "uniform", "rule": "riemann_trapezoid"}),
+        ("ig", {"schedule": "graded"}),
+        ("ig", {"schedule": "pilot"}),
+        ("idg", {"schedule": "uniform"}),
+        ("idg", {"schedule": "pilot", "rule": "gausslegendre"}),
+        ("idg", {"schedule": "graded"}),
+        ("blur-ig", {"schedule": "graded"}),
+        ("left-ig", {"schedule": "uniform", "rule": "riemann_middle"}),
+    ],
+)
+def test_explain_takes_the_schedule_and_rule_as_python_does(
+    method: str, options: dict[str, str], scripted: Path, npy_input: Path, tmp_path: Path
+) -> None:
+    from idgrad.methods.registry import get_method
+
+    out = tmp_path / "a.npy"
+    flags = " ".join(f"--{k} {v}" for k, v in options.items())
+    assert (
+        explain(scripted, npy_input, f"--target 1 --steps 6 --method {method} {flags} --out", out)
+        == 0
+    )
+    x = torch.from_numpy(np.load(npy_input))
+    want = get_method(method)(torch.jit.load(str(scripted)), x, target=1, n_steps=6, **options)
+    np.testing.assert_allclose(np.load(out), want.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_the_deprecated_method_names_warn_and_give_the_same_result(
+    scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for old, schedule in (("idg-pilot", "pilot"), ("idg-uniform", "uniform")):
+        a, b = tmp_path / f"{old}.npy", tmp_path / f"{schedule}.npy"
+        assert explain(scripted, npy_input, f"--target 1 --steps 6 --method {old} --out", a) == 0
+        err = capsys.readouterr().err
+        warning = f"idgrad: warning: --method {old} is deprecated; use --method idg --schedule "
+        assert err.count("\n") == 1 and err.startswith(warning + schedule), err
+        new = f"--target 1 --steps 6 --method idg --schedule {schedule} --out"
+        assert explain(scripted, npy_input, new, b) == 0
+        assert capsys.readouterr().err == ""
+        assert np.array_equal(np.load(a), np.load(b))
+    # the old name fixes its schedule: another --schedule is refused, in one line
+    argv = ["explain", "--model", str(scripted), "--input", str(npy_input), "--target", "1"]
+    argv += ["--method", "idg-pilot", "--schedule", "uniform", "--out", str(tmp_path / "c.npy")]
+    err = _one_line_error(argv, capsys)
+    assert "--method idg-pilot is --schedule pilot; drop --schedule" in err
+
+
+def test_dataset_takes_the_schedule_and_rule_and_records_them(
+    scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import idgrad
+    from idgrad.dataset import load_attributions
+
+    run, old = tmp_path / "run", tmp_path / "old"
+    argv = ["dataset", "--model", str(scripted), "--data", str(npy_input), "--target", "2"]
+    argv += ["--steps", "6", "--no-progress"]
+    assert main([*argv, "--out", str(run), "--schedule", "pilot", "--rule", "gausslegendre"]) == 0
+    x = torch.from_numpy(np.load(npy_input))
+    want = idgrad.integrated_decision_gradients(
+        torch.jit.load(str(scripted)),
+        x,
+        target=2,
+        n_steps=6,
+        schedule="pilot",
+        rule="gausslegendre",
+    )
+    res = load_attributions(run)
+    np.testing.assert_allclose(res.attributions, want.numpy(), rtol=1e-5, atol=1e-7)
+    kwargs = res.manifest["settings"]["method_kwargs"]
+    assert kwargs["schedule"] == "pilot" and kwargs["rule"] == "gausslegendre"
+    capsys.readouterr()
+    assert main([*argv, "--out", str(old), "--method", "idg-pilot", "--rule", "gausslegendre"]) == 0
+    assert "--method idg-pilot is deprecated" in capsys.readouterr().err
+    assert np.array_equal(load_attributions(old).attributions, res.attributions)
 
 
 def test_baseline_refused_for_methods_without_one(
@@ -307,8 +385,9 @@ def test_demo_pilot_steps_help_says_what_the_default_is() -> None:
     text = next(t for c, a, t in _options(build_parser()) if "--pilot-steps" in a.option_strings)
     m, pilot = equal_cost_steps(DEFAULT_STEPS)  # the default: graded, no pilot
     assert "fifth" not in text
-    assert pilot == 0 and m == DEFAULT_STEPS + 2
-    assert "graded schedule" in text and f"{m} gradient points" in text
+    # the graded schedule evaluates its m nodes and both ends, all with gradients: IG's cost
+    assert pilot == 0 and m + 2 == DEFAULT_STEPS + 2
+    assert "graded schedule" in text and f"{m + 2} gradient points" in text
 
 
 def test_our_import_errors_are_loud(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -625,15 +704,18 @@ def test_explain_rtol_reports_the_estimate_and_reaches_the_python_numbers(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ("--rtol 0.01 --steps 8", "give --steps or --rtol, not both"),
-        (
-            "--rtol 0.01 --method idg-pilot",
-            "with an error estimate (idg, ig)",
-        ),
-        ("--rtol 0.01 --method left-ig", "got --method left-ig"),
-        ("--max-evaluations 64", "give --rtol too"),
+        ("--rtol 0.01 --steps 8", "give one budget: n_steps (a fixed number of points) or rtol"),
+        ("--rtol 0.01 --schedule pilot", "rtol needs the graded schedule (schedule='graded')"),
+        ("--rtol 0.01 --method guided-ig", "--rtol is for the methods with a schedule"),
+        ("--schedule pilot --method agi", "--schedule is for the methods with a schedule"),
+        ("--max-evaluations 64", "max_evaluations caps what rtol spends"),
         ("--rtol 1.5", "rtol must be"),
         ("--rtol 0.01 --max-evaluations 4", "max_evaluations must be"),
+        (
+            "--rule riemann_middle",
+            "rule= is for schedule='uniform' or 'pilot' (schedule is --schedule; rule is --rule)",
+        ),
+        ("--schedule pilot --rule riemann_trapezoid", "riemann_trapezoid would evaluate"),
     ],
 )
 def test_explain_rtol_errors_are_one_line_before_any_work(
@@ -1003,10 +1085,11 @@ def test_dataset_takes_rtol_and_a_baseline_file_as_explain_does(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ("--rtol 0.01 --steps 8", "give --steps or --rtol, not both"),
-        ("--rtol 0.01 --method left-ig", "got --method left-ig"),
-        ("--max-evaluations 64", "give --rtol too"),
+        ("--rtol 0.01 --steps 8", "give one budget: n_steps (a fixed number of points) or rtol"),
+        ("--rtol 0.01 --method guided-ig", "--rtol is for the methods with a schedule"),
+        ("--max-evaluations 64", "max_evaluations caps what rtol spends"),
         ("--rtol 1.5", "rtol must be"),
+        ("--method ig --steps 1 --rule riemann_trapezoid", "riemann_trapezoid needs n_steps >= 2"),
         ("--baseline nan", "--baseline must be a finite number"),
         ("--baseline base.txt", "--baseline must be a number or a .npy/.pt file"),
         ("--internal-batch-size 0", "--internal-batch-size must be >= 1"),
@@ -1038,10 +1121,15 @@ def test_dataset_budget_and_baseline_errors_are_one_line_before_any_work(
 def test_a_method_setting_error_names_the_flag(
     scripted: Path, npy_input: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # a setting the command line hands to the method unchecked: the method's own message,
+    # with the flag that set it
+    base = tmp_path / "base.npy"
+    np.save(base, np.zeros((3, 4, 4), np.float32))  # does not broadcast to (3, 8, 8)
     run = tmp_path / "run"
     argv = ["dataset", "--model", str(scripted), "--data", str(npy_input), "--out", str(run)]
-    err = _one_line_error([*argv, "--steps", "1", "--no-progress"], capsys)
-    assert "set-up error" in err and "n_steps must be >= 2, got 1 (n_steps is --steps)" in err
+    err = _one_line_error([*argv, "--baseline", str(base), "--no-progress"], capsys)
+    assert "set-up error" in err and "baselines has shape (3, 4, 4)" in err
+    assert err.rstrip().endswith("(baselines is --baseline)")
     assert not (run / "blocks").exists()
     err = _one_line_error(
         [
@@ -1049,14 +1137,15 @@ def test_a_method_setting_error_names_the_flag(
             *argv[1:3],
             "--input",
             str(npy_input),
-            "--steps",
-            "1",
+            "--baseline",
+            str(base),
             "--out",
             str(tmp_path / "a.npy"),
         ],
         capsys,
     )
-    assert "n_steps must be >= 2, got 1 (n_steps is --steps)" in err
+    assert "baselines has shape (3, 4, 4)" in err
+    assert err.rstrip().endswith("(baselines is --baseline)")
 
 
 def test_dataset_out_may_not_hold_its_inputs(

@@ -68,7 +68,7 @@ def test_ig_linear_is_exact_for_every_rule_and_n(rule: str, n: int) -> None:
     w = _randn(5, seed=1)
     model = LinearModel(w, bias=0.3)
     x, b = _randn(4, 5, seed=2), _randn(4, 5, seed=3)
-    det = ig.details(model, x, b, n_steps=n, method=rule)
+    det = ig.details(model, x, b, n_steps=n, rule=rule)
     attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, (x - b) * w, **EXACT)
     torch.testing.assert_close(delta, torch.zeros(4, dtype=F64), rtol=0, atol=1e-12)
@@ -80,7 +80,7 @@ def test_ig_trapezoid_with_one_step_is_refused() -> None:
             LinearModel([1.0, 2.0]),
             torch.ones(1, 2, dtype=F64),
             n_steps=1,
-            method="riemann_trapezoid",
+            rule="riemann_trapezoid",
         )
 
 
@@ -90,12 +90,12 @@ def test_ig_linear_multiclass_targets(rule: str) -> None:
     model = LinearModel(w, bias=_randn(3, seed=5))
     x, b = _randn(4, 5, seed=6), _randn(4, 5, seed=7)
     target = torch.tensor([2, 0, 1, 2])
-    attr = ig(model, x, b, target=target, n_steps=3, method=rule)
+    attr = ig(model, x, b, target=target, n_steps=3, rule=rule)
     torch.testing.assert_close(attr, (x - b) * w[:, target].T, **EXACT)
-    attr1 = ig(model, x, b, target=1, n_steps=3, method=rule)
+    attr1 = ig(model, x, b, target=1, n_steps=3, rule=rule)
     torch.testing.assert_close(attr1, (x - b) * w[:, 1], **EXACT)
     # Without multiplying by x - x' the result is the average gradient, w itself.
-    grad = ig(model, x, b, target=1, n_steps=3, method=rule, multiply_by_inputs=False)
+    grad = ig(model, x, b, target=1, n_steps=3, rule=rule, multiply_by_inputs=False)
     torch.testing.assert_close(grad, w[:, 1].expand(4, 5), **EXACT)
 
 
@@ -126,7 +126,7 @@ def _quadratic() -> tuple[QuadraticModel, torch.Tensor, torch.Tensor, torch.Tens
 def test_ig_quadratic_exact_for_rules_of_degree_one(rule: str, n: int) -> None:
     # The integrand is degree 1 in alpha: midpoint, trapezoid and GL(n >= 1) are exact.
     model, x, b, exact = _quadratic()
-    det = ig.details(model, x, b, n_steps=n, method=rule)
+    det = ig.details(model, x, b, n_steps=n, rule=rule)
     attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, exact, **EXACT)
     assert delta.abs().max() < 1e-12
@@ -144,8 +144,8 @@ def test_ig_quadratic_left_right_errors_are_the_closed_form(n: int) -> None:
     model, x, b, exact = _quadratic()
     d = x - b
     slope_term = d * (d @ model.a.detach()) / n
-    left = ig(model, x, b, n_steps=n, method="riemann_left")
-    right = ig(model, x, b, n_steps=n, method="riemann_right")
+    left = ig(model, x, b, n_steps=n, rule="riemann_left")
+    right = ig(model, x, b, n_steps=n, rule="riemann_right")
     torch.testing.assert_close(left, exact - slope_term, **EXACT)
     torch.testing.assert_close(right, exact + slope_term, **EXACT)
     assert (slope_term.abs() > 1e-3).any()  # the error is really there
@@ -163,7 +163,7 @@ def test_ig_cubic_gauss_legendre_exact(n: int) -> None:
     # Separable: IG_i = a_i (x_i^3 - x'_i^3); the integrand is degree 2, GL(n >= 2) is exact.
     model, x, b = _cubic()
     exact = model.a.detach() * (x**3 - b**3)
-    det = ig.details(model, x, b, n_steps=n, method="gausslegendre")
+    det = ig.details(model, x, b, n_steps=n, rule="gausslegendre")
     attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, exact, **EXACT)
     assert delta.abs().max() < 1e-12
@@ -192,7 +192,7 @@ def test_ig_cubic_rule_errors_are_the_closed_form(rule: str, n: int) -> None:
         "gausslegendre": (0.0, 0.0),
     }[rule]
     expected = a * (x**3 - b**3) + c1 * err1 + c2 * err2
-    torch.testing.assert_close(ig(model, x, b, n_steps=n, method=rule), expected, **EXACT)
+    torch.testing.assert_close(ig(model, x, b, n_steps=n, rule=rule), expected, **EXACT)
 
 
 def test_ig_cubic_gauss_legendre_one_point_is_the_midpoint() -> None:
@@ -213,7 +213,7 @@ def test_ig_sine_matches_closed_form(rule: str) -> None:
     a, d = model.a.detach(), x - b
     exact = a * (torch.sin(x) - torch.sin(b))
     n = 12 if rule == "gausslegendre" else 200
-    attr = ig(model, x, b, n_steps=n, method=rule)
+    attr = ig(model, x, b, n_steps=n, rule=rule)
     if rule == "gausslegendre":
         torch.testing.assert_close(attr, exact, **EXACT)
     else:
@@ -234,7 +234,7 @@ def test_relu_toy_exact_with_even_symmetric_rules(rule: str, n: int) -> None:
     # kink sum to exactly 1/2, so these rules are exact despite the kink.
     x1 = torch.tensor([[3.0]], dtype=F64)
     x2 = torch.tensor([[1.0]], dtype=F64)
-    det = ig.details(ReluToy(), (x1, x2), n_steps=n, method=rule)
+    det = ig.details(ReluToy(), (x1, x2), n_steps=n, rule=rule)
     (a1, a2), delta = det.attributions, det.delta
     torch.testing.assert_close(a1, torch.tensor([[1.5]], dtype=F64), **EXACT)
     torch.testing.assert_close(a2, torch.tensor([[-0.5]], dtype=F64), **EXACT)
@@ -248,7 +248,7 @@ def test_relu_toy_error_bounded_by_one_weight(rule: str, n: int) -> None:
     # point(s) next to the step: |IG_i - exact_i| <= |d_i| * max_k w_k (-> 0 as 1/n).
     x = (torch.tensor([[3.0]], dtype=F64), torch.tensor([[1.0]], dtype=F64))
     base = (torch.zeros(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64))
-    det = ig.details(ReluToy(), x, base, n_steps=n, method=rule)
+    det = ig.details(ReluToy(), x, base, n_steps=n, rule=rule)
     max_w = float(det.weights.max())
     a1, a2 = (float(t) for t in det.attributions)
     assert abs(a1 - 1.5) <= 3 * max_w + 1e-14
@@ -282,38 +282,40 @@ def test_x_exp_y_closed_form() -> None:
 # ================================================================ IDG
 
 
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("adaptive", [False, True])
+@pytest.mark.parametrize(
+    ("schedule", "rule"),
+    [("uniform", rule) for rule in RULES]
+    + [("pilot", rule) for rule in RULES if rule != "riemann_trapezoid"]  # refused: below
+    + [("graded", None)],
+)
 @pytest.mark.parametrize("n", [3, 10, 32])
-def test_idg_linear_equals_ig(rule: str, adaptive: bool, n: int) -> None:
+def test_idg_linear_equals_ig(schedule: str, rule: str | None, n: int) -> None:
     # F' = w . d is constant along the path: raw IDG_i = d_i w_i (w . d) and the sum of
     # raw attributions is (w . d)^2, so the normalised IDG is d_i w_i = IG_i exactly.
-    if rule == "riemann_trapezoid" and adaptive:
-        pytest.skip("adaptive trapezoid is refused (see the test below)")
     w = _randn(5, seed=20)
     model = LinearModel(w, bias=-0.4)
     x, b = _randn(3, 5, seed=21), _randn(3, 5, seed=22)
     d = x - b
-    det = idg.details(model, x, b, n_steps=n, adaptive=adaptive, method=rule)
+    options = {"schedule": schedule} if rule is None else {"schedule": schedule, "rule": rule}
+    det = idg.details(model, x, b, n_steps=n, **options)
     attr, delta = det.attributions, det.delta
     torch.testing.assert_close(attr, d * w, **EXACT)
     torch.testing.assert_close(attr, ig(model, x, b, n_steps=2), **EXACT)
     assert delta.abs().max() < 1e-12
-    raw = idg(model, x, b, n_steps=n, adaptive=adaptive, method=rule, normalize=False)
+    raw = idg(model, x, b, n_steps=n, normalize=False, **options)
     torch.testing.assert_close(raw, d * w * (d @ w)[:, None], **EXACT)
 
 
-def test_idg_adaptive_trapezoid_runs_or_is_refused_clearly() -> None:
+def test_idg_pilot_trapezoid_and_graded_rule_are_refused_clearly() -> None:
     model = LogisticBenchmark()
     x = torch.ones(1, 3, dtype=F64)
-    # The trapezoid rule needs both ends of each pilot interval (2 points); it must
-    # either work or be refused with a message about the adaptive schedule.
-    try:
-        attr = idg(model, x, n_steps=32, adaptive=True, method="riemann_trapezoid")
-    except ValueError as err:
-        assert "adaptive" in str(err)
-        return
-    torch.testing.assert_close(attr.sum(1), model(x) - model(0 * x), **EXACT)
+    # The trapezoid rule needs both ends of each pilot interval (2 points), which the
+    # neighbouring interval evaluates too: refused, with a message about the pilot schedule.
+    with pytest.raises(ValueError, match="pilot schedule.*riemann_trapezoid"):
+        idg(model, x, n_steps=32, schedule="pilot", rule="riemann_trapezoid")
+    # the graded schedule picks its own rules
+    with pytest.raises(ValueError, match="graded schedule chooses its own rules"):
+        idg(model, x, n_steps=32, rule="gausslegendre")
 
 
 # ---------------------------------------------------------------- logistic benchmark
@@ -365,10 +367,10 @@ def test_idg_logistic_gauss_legendre_matches_quad() -> None:
     ref = _logistic_reference(LOGISTIC_X)
     delta_f = float(model(x) - model(0 * x))
     expected = ref[:3] * delta_f / ref[3]
-    det = idg.details(model, x, n_steps=128, adaptive=False, method="gausslegendre")
+    det = idg.details(model, x, n_steps=128, schedule="uniform", rule="gausslegendre")
     np.testing.assert_allclose(det.attributions[0].numpy(), expected, rtol=1e-12, atol=0)
     assert abs(float(det.attributions.sum()) - delta_f) < 1e-13
-    raw = idg(model, x, n_steps=128, adaptive=False, method="gausslegendre", normalize=False)
+    raw = idg(model, x, n_steps=128, schedule="uniform", rule="gausslegendre", normalize=False)
     np.testing.assert_allclose(raw[0].numpy(), ref[:3], rtol=1e-12, atol=0)
     # The raw sum is int F'(alpha)^2 d alpha, and exactly the schedule's sum of w F'^2.
     assert abs(float(raw.sum()) - ref[3]) < 1e-12 * ref[3]
@@ -383,7 +385,7 @@ def test_idg_logistic_uniform_error_is_euler_maclaurin(rule: str, coef: float, n
     model = LogisticBenchmark()
     x = torch.tensor(LOGISTIC_X[None], dtype=F64)
     ref = _logistic_reference(LOGISTIC_X)
-    det = idg.details(model, x, n_steps=n, adaptive=False, method=rule, normalize=False)
+    det = idg.details(model, x, n_steps=n, schedule="uniform", rule=rule, normalize=False)
     got = np.concatenate(
         [det.attributions[0].numpy(), [float((det.weights * det.derivatives**2).sum())]]
     )
@@ -393,21 +395,21 @@ def test_idg_logistic_uniform_error_is_euler_maclaurin(rule: str, coef: float, n
     assert abs(got[:3].sum() - got[3]) < 1e-12 * got[3]
     # Normalised: propagate the raw errors (first order) with a 10% margin.
     delta_f = float(model(x) - model(0 * x))
-    norm = idg(model, x, n_steps=n, adaptive=False, method=rule)[0].numpy()
+    norm = idg(model, x, n_steps=n, schedule="uniform", rule=rule)[0].numpy()
     expected = ref[:3] * delta_f / ref[3]
     bound = delta_f / ref[3] * (np.abs(leading[:3]) + np.abs(ref[:3]) * abs(leading[3]) / ref[3])
     assert (np.abs(norm - expected) <= 1.1 * bound + 1e-14).all()
 
 
 @pytest.mark.parametrize("n", [128, 256])
-def test_idg_logistic_adaptive_error_is_composite_midpoint(n: int) -> None:
-    # Adaptive (midpoints inside each pilot interval [j/N, (j+1)/N], c_j points of
+def test_idg_logistic_pilot_error_is_composite_midpoint(n: int) -> None:
+    # The pilot schedule (midpoints inside each pilot interval [j/N, (j+1)/N], c_j points of
     # spacing h_j = 1/(N c_j), which is also each point's weight): the error is
     # -sum_j (h_j^2 / 24) [phi'((j+1)/N) - phi'(j/N)] + O(h^4). Measured: within 1% at n >= 128.
     model = LogisticBenchmark()
     x = torch.tensor(LOGISTIC_X[None], dtype=F64)
     ref = _logistic_reference(LOGISTIC_X)
-    det = idg.details(model, x, n_steps=n, adaptive=True, method="riemann_middle", normalize=False)
+    det = idg.details(model, x, n_steps=n, schedule="pilot", rule="riemann_middle", normalize=False)
     n_pilot = det.pilot_alphas.shape[1] - 1
     assert n_pilot == idgrad.default_pilot_steps(n)
     alphas, weights = det.alphas[0].numpy(), det.weights[0].numpy()
@@ -477,7 +479,7 @@ def _gauss_legendre_error_bound(k: int, alphas: np.ndarray, n_pilot: int) -> flo
 def test_idg_x_exp_y_matches_quad() -> None:
     # gamma(a) = (x(a), y(a)) = (-0.5 + a, -0.25 + 0.75 a); grad F = (e^y, x e^y);
     # F'(a) = e^y (1 + 0.75 x). Raw IDG_x = int 1 * e^y F' da, raw IDG_y = int 0.75 x e^y F' da.
-    # Entire integrands: GL(16) (uniform, or adaptive GL inside pilot intervals) is exact to
+    # Entire integrands: GL(16) (uniform, or GL inside the pilot schedule's intervals) is exact to
     # rounding.
     def path(a: float) -> tuple[float, float]:
         return -0.5 + a, -0.25 + 0.75 * a
@@ -498,18 +500,20 @@ def test_idg_x_exp_y_matches_quad() -> None:
     ref = np.array([raw_x, raw_y, total])
 
     # Uniform GL(16): the 32nd derivative bound makes the error < 1e-30: exact to rounding.
-    ax, ay = idg(XExpY(), x, base, n_steps=16, adaptive=False, method="gausslegendre")
+    ax, ay = idg(XExpY(), x, base, n_steps=16, schedule="uniform", rule="gausslegendre")
     assert abs(float(ax) - raw_x * delta_f / total) < 1e-13
     assert abs(float(ay) - raw_y * delta_f / total) < 1e-13
     rx, ry = idg(
-        XExpY(), x, base, n_steps=16, adaptive=False, method="gausslegendre", normalize=False
+        XExpY(), x, base, n_steps=16, schedule="uniform", rule="gausslegendre", normalize=False
     )
     np.testing.assert_allclose([float(rx), float(ry), float(rx + ry)], ref, rtol=1e-13, atol=0)
 
-    # Adaptive: GL with c_j points inside each pilot interval; check against the
+    # The pilot schedule: GL with c_j points inside each pilot interval; check against the
     # composite GL error bound (pieces with one point are midpoints, error ~h^3).
     for n in (16, 48):
-        det = idg.details(XExpY(), x, base, n_steps=n, method="gausslegendre", normalize=False)
+        det = idg.details(
+            XExpY(), x, base, n_steps=n, schedule="pilot", rule="gausslegendre", normalize=False
+        )
         alphas = det.alphas[0].numpy()
         n_pilot = det.pilot_alphas.shape[1] - 1
         bounds = np.array([_gauss_legendre_error_bound(k, alphas, n_pilot) for k in range(3)])
@@ -521,7 +525,7 @@ def test_idg_x_exp_y_matches_quad() -> None:
             ]
         )
         assert (np.abs(got - ref) <= bounds + 1e-14).all(), (got - ref, bounds)
-        ax, ay = idg(XExpY(), x, base, n_steps=n, method="gausslegendre")
+        ax, ay = idg(XExpY(), x, base, n_steps=n, schedule="pilot", rule="gausslegendre")
         norm_bound = delta_f / total * (bounds[:2] + np.abs(ref[:2]) * bounds[2] / total)
         expected = ref[:2] * delta_f / total
         assert (

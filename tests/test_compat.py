@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import pytest
 import torch
@@ -110,24 +111,84 @@ def test_captum_style_classes() -> None:
     local = IntegratedGradients(model, multiply_by_inputs=False).attribute(x, target=2, n_steps=12)
     assert torch.allclose(local * x, a, atol=1e-14)
     idg = IntegratedDecisionGradients(model, n_pilot_steps=4)
-    c = idg.attribute(x, target=1, n_steps=12, method="riemann_middle", internal_batch_size=5)
-    expected = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=12, n_pilot_steps=4)
+    # captum's method= is the rule; for IDG a rule is the paper's pilot schedule's (silently:
+    # it is captum's own spelling here)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        c = idg.attribute(x, target=1, n_steps=12, method="riemann_middle", internal_batch_size=5)
+    expected = idgrad.integrated_decision_gradients(
+        model, x, target=1, n_steps=12, schedule="pilot", rule="riemann_middle", n_pilot_steps=4
+    )
     assert torch.allclose(c, expected, atol=1e-14)
-    raw = IntegratedDecisionGradients(model, normalize=False, adaptive=False).attribute(x, target=1)
+    assert torch.equal(idg.attribute(x, target=1, n_steps=12, schedule="pilot"), expected)
+    raw = IntegratedDecisionGradients(model, normalize=False).attribute(
+        x, target=1, schedule="uniform"
+    )
     assert not torch.allclose(raw.sum(1), c.sum(1))
 
 
+@pytest.mark.parametrize("layer", [False, True])
+def test_captum_style_classes_take_every_schedule_option(layer: bool) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Softplus()).double()
+    x = torch.rand(5, 3, dtype=D)
+    pairs = (
+        (IntegratedGradients, idgrad.integrated_gradients),
+        (IntegratedDecisionGradients, idgrad.integrated_decision_gradients),
+    )
+    if layer:
+        pairs = (
+            (idgrad.LayerIntegratedGradients, idgrad.layer_integrated_gradients),
+            (idgrad.LayerIntegratedDecisionGradients, idgrad.layer_integrated_decision_gradients),
+        )
+    for cls, fn in pairs:
+        obj = cls(model, model[0]) if layer else cls(model)
+        front = (model, model[0], x) if layer else (model, x)
+        for options in (
+            {"n_steps": 8, "schedule": "uniform", "rule": "riemann_trapezoid"},
+            {"n_steps": 8, "schedule": "pilot", "rule": "gausslegendre"},
+            {"n_steps": 20, "schedule": "graded"},
+            {"rtol": 1e-4, "max_evaluations": 512},
+        ):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", DeprecationWarning)
+                got = obj.attribute(x, target=1, **options)
+            assert torch.equal(got, fn(*front, target=1, **options)), (cls.__name__, options)
+        # captum's method= and rule= name the same thing; they must agree
+        with pytest.raises(ValueError, match="disagree"):
+            obj.attribute(x, target=1, method="riemann_left", rule="riemann_right")
+
+
+@pytest.mark.parametrize("layer", [False, True])
+def test_the_idg_classes_adaptive_false_is_deprecated_and_means_uniform(layer: bool) -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Softplus()).double()
+    x = torch.rand(5, 3, dtype=D)
+    cls = idgrad.LayerIntegratedDecisionGradients if layer else IntegratedDecisionGradients
+    args = (model, model[0]) if layer else (model,)
+    with pytest.warns(DeprecationWarning, match="adaptive.*deprecated.*schedule='uniform'"):
+        old = cls(*args, adaptive=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        got = old.attribute(x, target=1, n_steps=8)
+        want = cls(*args).attribute(x, target=1, n_steps=8, schedule="uniform")
+    assert torch.equal(got, want)
+
+
 def test_class_signature_mirrors_captum() -> None:
-    params = list(inspect.signature(IntegratedGradients.attribute).parameters)
-    assert params == [
-        "self",
-        "inputs",
-        "baselines",
-        "target",
-        "additional_forward_args",
-        "n_steps",
-        "method",
-        "internal_batch_size",
-        "return_convergence_delta",
-    ]
-    assert list(inspect.signature(IntegratedDecisionGradients.attribute).parameters) == params
+    # captum's parameters, in captum's order (``method`` is captum's name for the rule), then
+    # idgrad's schedule options, keyword-only
+    for cls in (IntegratedGradients, IntegratedDecisionGradients):
+        params = inspect.signature(cls.attribute).parameters.values()
+        positional = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        keyword = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        assert positional == [
+            "self",
+            "inputs",
+            "baselines",
+            "target",
+            "additional_forward_args",
+            "n_steps",
+            "method",
+            "internal_batch_size",
+            "return_convergence_delta",
+        ]
+        assert keyword == ["schedule", "rule", "rtol", "max_evaluations"]

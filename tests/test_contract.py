@@ -1,8 +1,9 @@
 """One contract for every public method, checked in one place.
 
 Every registered method (:data:`idgrad.methods.registry.METHODS`, through its common
-signature), the layer methods, the captum-style classes, the seed package's names and
-the noise tunnel must:
+signature; at its defaults, on every schedule it lists in ``MethodSpec.schedules`` and, where
+it takes the graded schedule, with ``rtol``), the layer methods, the captum-style classes, the
+seed package's names and the noise tunnel must:
 
 - leave the model as found: train/eval flag of every module, parameters, parameter
   ``.grad``, buffers (batch norm statistics, also in train mode, where a
@@ -11,7 +12,8 @@ the noise tunnel must:
 - leave the global grad mode as found, also inside ``torch.no_grad()``;
 - give the same result for every chunk size (float64, to 1e-12);
 - keep the input's dtype (float32, float64) and device (CUDA where one exists);
-- refuse bad input with a ValueError/TypeError before the model is called.
+- refuse bad input (and a bad schedule, rule or budget) with a ValueError/TypeError before
+  the model is called.
 
 The metrics that call the model (insertion, deletion, PIC, the randomisation check)
 leave it as found too.
@@ -36,7 +38,7 @@ import idgrad
 from idgrad import metrics
 from idgrad.core.results import Details
 from idgrad.methods.noise import noise_tunnel
-from idgrad.methods.registry import METHODS
+from idgrad.methods.registry import METHODS, MethodSpec
 
 D = torch.float64
 
@@ -46,6 +48,11 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "blur-ig": {"max_sigma": 1.0},
     "agi": {"top_k": 2, "epsilon": 0.05},
 }
+#: The graded schedule's budget: enough for its probe and its choice of points (below 16 it
+#: is the plain Gauss-Legendre rule).
+_GRADED_STEPS = 20
+#: A tolerance run (``rtol``), capped so that it stays cheap.
+_RTOL = {"rtol": 1e-4, "max_evaluations": 64}
 
 
 @dataclass
@@ -53,7 +60,9 @@ class Entry:
     """One public way to attribute: ``run(model, x, **options) -> attributions``.
 
     ``options`` may hold ``baselines`` (when ``takes_baselines``) and the chunk option
-    ``chunk_name`` (``internal_batch_size``, the seed names' ``batch_size``).
+    ``chunk_name`` (``internal_batch_size``, the seed names' ``batch_size``). ``budget`` is
+    how the entry asks for its points: ``"n_steps"`` or ``"rtol"``; ``scheduled`` whether it
+    takes ``schedule=`` and ``rule=``.
     """
 
     name: str
@@ -64,17 +73,39 @@ class Entry:
     details: Callable[..., Any] | None = None
     details_type: type | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
+    budget: str = "n_steps"
+    scheduled: bool = False
 
 
-def _registered(name: str) -> Entry:
+def _details_type(spec: MethodSpec, schedule: str) -> type:
+    """What ``spec.details`` returns on ``schedule``: the graded schedule adds its estimate."""
+    if schedule == "graded" and spec.details_type is idgrad.PathDetails:
+        return idgrad.GradedDetails
+    return spec.details_type
+
+
+def _registered(name: str, schedule: str | None = None, rtol: bool = False) -> Entry:
+    """A registered method at its defaults, on one of its schedules, or with ``rtol``."""
     spec = METHODS[name]
-    opts = {"target": 1, "n_steps": 4, **_OPTIONS.get(name, {})}
+    opts: dict[str, Any] = {"target": 1, "n_steps": 4, **_OPTIONS.get(name, {})}
+    label = name
+    if schedule is not None:
+        opts["schedule"] = schedule
+        label = f"{name}[schedule={schedule}]"
+        if schedule == "graded":
+            opts["n_steps"] = _GRADED_STEPS
+    if rtol:
+        del opts["n_steps"]
+        opts.update(_RTOL)
+        label = f"{name}[rtol]"
     return Entry(
-        name,
+        label,
         lambda m, x, **kw: spec(m, x, **{**opts, **kw}),
         takes_baselines=spec.takes_baselines,
         details=lambda m, x, **kw: spec.details(m, x, **{**opts, **kw}),
-        details_type=spec.details_type,
+        details_type=_details_type(spec, "graded" if rtol else schedule or spec.default_schedule),
+        budget="rtol" if rtol else "n_steps",
+        scheduled=bool(spec.schedules),
     )
 
 
@@ -126,6 +157,8 @@ ENTRIES: dict[str, Entry] = {
     e.name: e
     for e in [
         *(_registered(name) for name in METHODS),
+        *(_registered(name, schedule) for name in METHODS for schedule in METHODS[name].schedules),
+        *(_registered(name, rtol=True) for name in METHODS if "graded" in METHODS[name].schedules),
         _layer(idgrad.layer_integrated_gradients),
         _layer(idgrad.layer_integrated_decision_gradients),
         _class(idgrad.IntegratedGradients, layer=False),
@@ -155,6 +188,12 @@ def _x(dtype: torch.dtype = D, device: Any = "cpu", seed: int = 1) -> torch.Tens
 def test_every_registered_method_is_in_the_contract() -> None:
     assert set(METHODS) <= set(ENTRIES)
     assert set(WITH_DETAILS) >= set(METHODS)
+    # ... on every schedule it takes, and with rtol where it takes the graded schedule
+    for name, spec in METHODS.items():
+        for schedule in spec.schedules:
+            assert f"{name}[schedule={schedule}]" in ENTRIES
+        assert (f"{name}[rtol]" in ENTRIES) == ("graded" in spec.schedules)
+    assert "blur-ig[rtol]" in ENTRIES
 
 
 # ----------------------------------------------------------------------------- state
@@ -227,6 +266,9 @@ def test_details_carry_the_delta_and_the_counts(name: str) -> None:
         assert type(d) is entry.details_type
     assert d.delta.shape == (3,) and torch.isfinite(d.delta).all()
     assert d.n_gradient_evals > 0 and d.n_evaluations >= d.n_gradient_evals
+    if isinstance(d, idgrad.PathDetails):  # every model evaluation, per example
+        assert d.evaluations.dtype == torch.int64 and d.evaluations.shape == (3,)
+        assert int(d.evaluations.sum()) == d.n_evaluations
     plain = entry.run(model, x)
     for a, b in zip(_attributions(plain), _attributions(d.attributions)):
         assert torch.equal(a, b)
@@ -305,11 +347,27 @@ def _bad_cases(entry: Entry) -> list[tuple[str, dict[str, Any], Any, type]]:
     cases = [
         ("inputs a list", {}, x.tolist(), TypeError),
         ("inputs with NaN", {}, nan, ValueError),
-        ("n_steps=0", {"n_steps": 0}, x, ValueError),
-        ("n_steps=2.5", {"n_steps": 2.5}, x, TypeError),
         ("chunk 0", {entry.chunk_name: 0}, x, ValueError),
         ("target a string", {"target": "cat"}, x, TypeError),
     ]
+    if entry.budget == "rtol":
+        cases += [
+            ("rtol=0", {"rtol": 0.0}, x, ValueError),
+            ("rtol='1e-3'", {"rtol": "1e-3"}, x, TypeError),
+            ("max_evaluations=4", {"max_evaluations": 4}, x, ValueError),
+            ("rtol and n_steps", {"n_steps": 8}, x, ValueError),
+        ]
+    else:
+        cases += [
+            ("n_steps=0", {"n_steps": 0}, x, ValueError),
+            ("n_steps=2.5", {"n_steps": 2.5}, x, TypeError),
+        ]
+    if entry.scheduled:
+        cases += [
+            ("schedule unknown", {"schedule": "magic"}, x, ValueError),
+            ("rule unknown", {"schedule": "uniform", "rule": "simpson"}, x, ValueError),
+            ("rule with graded", {"schedule": "graded", "rule": "gausslegendre"}, x, ValueError),
+        ]
     if entry.takes_baselines:
         wrong = {"baselines": torch.zeros(3, 5)}
         cases.append(("baselines of a wrong shape", wrong, x, ValueError))

@@ -157,6 +157,66 @@ def test_method_by_function_equals_by_name(reference: Path, tmp_path: Path) -> N
     assert_same_run(reference, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"schedule": "uniform", "rule": "riemann_trapezoid"},
+        {"schedule": "pilot", "rule": "gausslegendre", "n_pilot_steps": 3},
+        {"schedule": "graded", "n_steps": 20},
+        {"rtol": 1e-3, "max_evaluations": 64},
+    ],
+)
+def test_the_schedule_and_rule_are_the_methods_and_recorded(
+    options: dict[str, Any], tmp_path: Path
+) -> None:
+    kwargs = {"n_steps": 6, **options} if "rtol" not in options else options
+    attribute_dataset(
+        "idg",
+        _classifier(),
+        X5,
+        tmp_path,
+        target=0,
+        batch_size=5,
+        method_kwargs=kwargs,
+        progress=False,
+    )
+    res = load_attributions(tmp_path)
+    want = idgrad.integrated_decision_gradients.details(_classifier(), X5, target=0, **kwargs)
+    assert np.array_equal(res.attributions, want.attributions.numpy())
+    assert np.array_equal(res.delta, want.delta.numpy())
+    assert res.manifest["settings"]["method_kwargs"] == kwargs
+
+
+def test_the_deprecated_registry_names_warn_and_give_the_same_run(tmp_path: Path) -> None:
+    for old, schedule in (("idg-pilot", "pilot"), ("idg-uniform", "uniform")):
+        with pytest.warns(
+            DeprecationWarning, match=f"'{old}' is deprecated.*schedule='{schedule}'"
+        ):
+            attribute_dataset(
+                old,
+                _classifier(),
+                X5,
+                tmp_path / old,
+                target=0,
+                batch_size=2,
+                method_kwargs={"n_steps": 6},
+                progress=False,
+            )
+        attribute_dataset(
+            "idg",
+            _classifier(),
+            X5,
+            tmp_path / schedule,
+            target=0,
+            batch_size=2,
+            method_kwargs={"n_steps": 6, "schedule": schedule},
+            progress=False,
+        )
+        a, b = load_attributions(tmp_path / old), load_attributions(tmp_path / schedule)
+        assert np.array_equal(a.attributions, b.attributions)
+        assert np.array_equal(a.delta, b.delta)
+
+
 def test_dataloader_with_workers_and_arrays(reference: Path, tmp_path: Path) -> None:
     loader = DataLoader(Items(), batch_size=BS, num_workers=1, shuffle=True)  # sampler ignored
     _run(tmp_path / "a", loader, batch_size=None)  # the DataLoader's batch size
@@ -1216,7 +1276,8 @@ class _Counting(torch.nn.Module):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"method_kwargs": {"n_steps": 1}}, "n_steps must be >= 2, got 1"),
+        ({"method_kwargs": {"rule": "riemann_middle"}}, "rule= is for schedule='uniform' or"),
+        ({"method_kwargs": {"schedule": "pilot", "rtol": 0.01}}, "rtol needs the graded schedule"),
         ({"baselines": float("nan")}, "baselines is nan; it must be finite"),
         ({"method_kwargs": {"internal_batch_size": 0}}, "internal_batch_size must be >= 1"),
         ({"baselines": torch.zeros(3, 4)}, "baselines has shape (3, 4)"),
@@ -1260,9 +1321,10 @@ def test_the_set_up_check_reaches_the_model_for_every_registered_method() -> Non
 
 def test_batch_attributor_checks_the_options_on_its_first_batch() -> None:
     batch = {"index": np.arange(2), "input": X5[:2].numpy()}
-    attributor = BatchAttributor("idg", _classifier(), target=0, method_kwargs={"n_steps": 1})
+    kwargs = {"schedule": "graded", "rule": "riemann_middle"}  # the graded schedule picks its rules
+    attributor = BatchAttributor("idg", _classifier(), target=0, method_kwargs=kwargs)
     for _ in range(2):  # still checked on the next batch: nothing was attributed
-        with pytest.raises(ValueError, match="set-up error.*n_steps must be >= 2"):
+        with pytest.raises(ValueError, match="set-up error.*graded schedule chooses its own"):
             attributor(batch)
 
 

@@ -89,8 +89,9 @@ def test_plan_experiment_checks_before_any_work() -> None:
 
 def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
     (photo,) = demo.photos
-    # the graded schedule (default): n + 2 gradient points, nothing forward-only
-    assert demo.n_pilot_steps == 0 and demo.idg_steps == demo.n_steps + 2
+    # the graded schedule (default): n_steps nodes and both ends, every one a gradient point
+    # (n + 2 evaluations, as IG's n points and its two forward-only ends), nothing forward-only
+    assert demo.n_pilot_steps == 0 and demo.idg_steps == demo.n_steps
     # the counts come from a wrapper around the model and agree with the methods' own
     assert photo.ig.evaluations == photo.ig.details.n_evaluations == demo.n_steps + 2
     assert photo.idg.evaluations == photo.idg.details.n_evaluations
@@ -115,8 +116,8 @@ def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
 @pytest.mark.parametrize(
     ("n", "pilot", "expected"),
     [
-        (50, None, (52, 0)),  # graded: every evaluation a gradient point
-        (1, None, (3, 0)),
+        (50, None, (50, 0)),  # graded: 50 nodes + both ends, every one a gradient point
+        (1, None, (1, 0)),
         (20, 8, (13, 8)),  # the pilot schedule: 13 + 8 + 1 = 22
         (50, 8, (43, 8)),
         (4, 1, (4, 1)),
@@ -125,7 +126,7 @@ def test_demo_equal_cost_and_honest_numbers(demo: imagenet.DemoResult) -> None:
 def test_equal_cost_steps(n: int, pilot: int | None, expected: tuple[int, int]) -> None:
     m, p = imagenet.equal_cost_steps(n, pilot)
     assert (m, p) == expected
-    cost = m if p == 0 else m + p + 1
+    cost = m + 2 if p == 0 else m + p + 1
     assert m >= 1 and cost == n + 2
 
 
@@ -133,7 +134,7 @@ def test_equal_cost_steps_never_exceeds_budget() -> None:
     for n in range(1, 200):
         for pilot in (None, 1, n // 2 or 1):
             m, p = imagenet.equal_cost_steps(n, pilot)
-            assert (m if p == 0 else m + p + 1) == n + 2
+            assert (m + 2 if p == 0 else m + p + 1) == n + 2
 
 
 def test_equal_cost_steps_errors() -> None:

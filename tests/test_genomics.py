@@ -401,6 +401,33 @@ def test_track_target_hand_values() -> None:
         track_target(reduce="max")  # type: ignore[arg-type]
 
 
+def test_track_target_over_bins_and_heads_hand_values() -> None:
+    bins = torch.tensor([[[1.0, 2.0], [10.0, 20.0], [100.0, 200.0]]])  # 3 bins of 4 bp, 2 tracks
+    # bp window [2, 8): half of bin 0, all of bin 1 (bins cover [0, 4), [4, 8), [8, 12))
+    half = track_target(window=(2, 8), resolution=4)
+    assert torch.allclose(half(bins), torch.tensor([0.5 * 3.0 + 30.0]))
+    assert torch.allclose(
+        track_target(window=(2, 8), resolution=4, reduce="mean")(bins),
+        torch.tensor([(0.5 * 3.0 + 30.0) / (1.5 * 2)]),
+    )
+    # the first bin starts at bp 100 (a cropped input): [101, 105) is 3/4 of bin 0, 1/4 of bin 1
+    cropped = track_target(window=(101, 105), tracks=1, resolution=4, offset=100)
+    assert torch.allclose(cropped(bins), torch.tensor([0.75 * 2.0 + 0.25 * 20.0]))
+    assert torch.allclose(track_target(resolution=4)(bins), bins.sum(dim=(1, 2)))
+    # resolution 1 with offset 0 is the per-position target
+    y = torch.arange(24.0).reshape(2, 4, 3)
+    assert torch.equal(track_target(window=(1, 3), resolution=1)(y), track_target((1, 3))(y))
+    assert torch.equal(track_target(window=(1, 3), head=1)((None, y)), track_target((1, 3))(y))
+    with pytest.raises(ValueError, match="reaches past the input positions"):
+        track_target(window=(2, 13), resolution=4)(bins)
+    with pytest.raises(ValueError, match="starts before offset 100"):
+        track_target(window=(50, 120), resolution=4, offset=100)
+    with pytest.raises(ValueError, match="resolution must be >= 1"):
+        track_target(resolution=0)
+    with pytest.raises(TypeError, match="several heads"):
+        track_target(head=0)(y)
+
+
 def test_counts_and_profile_targets_hand_values() -> None:
     profile = torch.tensor([[[0.0], [2.0]], [[1.0], [1.0]]])  # (n=2, L=2, T=1)
     counts = torch.tensor([[1.0, 3.0], [2.0, 5.0]])
@@ -413,6 +440,16 @@ def test_counts_and_profile_targets_hand_values() -> None:
     want0 = (-1.0 + e2) / (1.0 + e2)
     got = profile_target()(out)
     assert torch.allclose(got, torch.tensor([want0, 0.0]))
+    # BPNet's form without the centring: (0 + 2 e^2) / (1 + e^2), and 1 for the flat profile
+    uncentred = profile_target(center=False)(out)
+    assert torch.allclose(uncentred, torch.tensor([2.0 * e2 / (1.0 + e2), 1.0]))
+    # the weights are held constant: d target / d z = softmax(z) (minus 1/L when centred)
+    z = profile.clone().requires_grad_(True)
+    profile_target(center=False)((z, counts)).sum().backward()
+    assert torch.allclose(z.grad[0, :, 0], torch.tensor([1.0, e2]) / (1.0 + e2))
+    z.grad = None
+    profile_target()((z, counts)).sum().backward()
+    assert torch.allclose(z.grad[0, :, 0], torch.tensor([1.0, e2]) / (1.0 + e2) - 0.5)
     with pytest.raises(TypeError, match="several heads"):
         counts_target()(counts)
     with pytest.raises(ValueError, match="no head 3"):
@@ -600,5 +637,77 @@ def test_trained_cnn_attributions_find_planted_motifs() -> None:
 
 
 def test_import_does_not_load_matplotlib() -> None:
-    code = "import sys, idgrad.genomics; assert 'matplotlib' not in sys.modules"
+    code = (
+        "import sys, idgrad.genomics; "
+        "loaded = {'matplotlib', 'modiscolite', 'h5py', 'pybigtools', 'numba'} & set(sys.modules); "
+        "assert not loaded, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_contribution_scores_pass_the_method_option_to_idg(seq_batch) -> None:
+    # the first four arguments are positional only, so method= is IDG's rule, not ours
+    x, refs = seq_batch
+    model = ConvNet()
+    pilot = contribution_scores(IDG, model, x, refs, n_steps=6, method="riemann_middle")
+    again = contribution_scores(IDG, model, x, refs, n_steps=6, method="riemann_middle")
+    graded = contribution_scores(IDG, model, x, refs, n_steps=6, method="graded")
+    assert torch.equal(pilot.hypothetical, again.hypothetical)
+    assert not torch.allclose(pilot.hypothetical, graded.hypothetical)
+    direct = expected_attributions(
+        IDG, model, x, refs, n_steps=6, method="riemann_middle", multiply_by_inputs=True
+    )
+    assert torch.allclose(pilot.attributions, direct, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- profile models
+
+
+def test_planted_profiles_ground_truth() -> None:
+    from idgrad.genomics.synthetic import PROFILE_CLASSES, PROFILE_MOTIFS, planted_profiles
+
+    data = planted_profiles(40, 120, seed=3)
+    again = planted_profiles(40, 120, seed=3)
+    assert torch.equal(data.sequences, again.sequences) and data.instances == again.instances
+    assert data.sequences.shape == (40, 4, 120) and data.profiles.shape == (40, 120)
+    check_one_hot(data.sequences)
+    motifs = {m.name: m for m in PROFILE_MOTIFS}
+    strings = decode(data.sequences)
+    for k, start, end, cls, strand in data.instances:
+        assert cls in PROFILE_CLASSES and strand in "+-"
+        site = one_hot(strings[k][start:end]).T.numpy()
+        if strand == "-":
+            site = site[::-1, ::-1]
+        pwm = motifs[cls.split()[0]].pwm
+        assert site.shape == pwm.shape
+        core = pwm.max(axis=1) > 0.6
+        mismatches = int((site.argmax(axis=1) != pwm.argmax(axis=1))[core].sum())
+        assert mismatches == (1 if cls == "GATA low-affinity" else 0), (cls, mismatches)
+    # instances do not overlap, each paired E-box has a GATA site 12 bp after its start
+    mask = torch.zeros(40, 120, dtype=torch.int64)
+    for k, start, end, *_ in data.instances:
+        mask[k, start:end] += 1
+    assert int(mask.max()) == 1
+    starts = {(k, s) for k, s, _, cls, _ in data.instances if cls == "GATA"}
+    paired = [(k, s) for k, s, _, cls, _ in data.instances if cls == "Ebox paired"]
+    assert paired and all((k, s + 12) in starts for k, s in paired)
+    # the expected reads are highest where strong motifs sit
+    strong = data.mask(["GATA"])
+    assert float(data.expected[strong].mean()) > 5 * float(data.expected[~data.mask()].mean())
+
+
+def test_bpnet_shapes_training_and_deeplift_friendly_modules() -> None:
+    from idgrad.genomics.synthetic import BPNet, planted_profiles, train_bpnet
+
+    model = BPNet()
+    assert 80_000 < sum(p.numel() for p in model.parameters()) < 120_000
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == 8 and len({id(m) for m in relus}) == 8  # one module per use
+    data = planted_profiles(32, 100, seed=0)
+    small = BPNet(channels=8, layers=2, seed=1)
+    before = [p.detach().clone() for p in small.parameters()]
+    losses = train_bpnet(small, data.sequences, data.profiles, epochs=2, seed=0)
+    assert len(losses) == 2 and losses[1] < losses[0] and not small.training
+    assert any(not torch.equal(a, b) for a, b in zip(before, small.parameters()))
+    profile, counts = small(data.sequences[:3])
+    assert profile.shape == (3, 100) and counts.shape == (3,)

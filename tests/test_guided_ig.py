@@ -56,7 +56,7 @@ def test_reductions_to_ig_left_riemann(fraction: float, max_dist: float) -> None
     got = guided_integrated_gradients(
         model, x, b, target=1, n_steps=9, fraction=fraction, max_dist=max_dist
     )
-    ig = integrated_gradients(model, x, b, target=1, n_steps=9, method="riemann_left")
+    ig = integrated_gradients(model, x, b, target=1, n_steps=9, rule="riemann_left")
     torch.testing.assert_close(got, ig, rtol=0, atol=1e-12)
 
 
@@ -64,7 +64,7 @@ def test_guided_path_differs_from_ig_otherwise() -> None:
     model = SmallMLP(n_features=6, n_classes=3)
     x = torch.randn(3, 6, dtype=D)
     got = guided_integrated_gradients(model, x, target=1, n_steps=9, fraction=0.25, max_dist=1.0)
-    ig = integrated_gradients(model, x, target=1, n_steps=9, method="riemann_left")
+    ig = integrated_gradients(model, x, target=1, n_steps=9, rule="riemann_left")
     assert (got - ig).abs().max() > 1e-3
 
 

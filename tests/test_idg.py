@@ -1,4 +1,4 @@
-"""IDG specifics: importance factor, rescaling, honest delta, adaptive per example."""
+"""IDG specifics: importance factor, rescaling, honest delta, schedules per example."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ def logistic(x: torch.Tensor) -> torch.Tensor:
 
 X = torch.tensor([[1.0, 0.5, 0.3]], dtype=D)
 #: The paper's pilot schedule (a forward-only pilot, midpoints inside its intervals).
-PILOT = {"method": "riemann_middle"}
+PILOT = {"schedule": "pilot"}
 
 
 def test_importance_factor_is_the_path_derivative() -> None:
     d = idgrad.integrated_decision_gradients.details(
-        logistic, X, n_steps=16, adaptive=False, normalize=False
+        logistic, X, n_steps=16, schedule="uniform", normalize=False
     )
     # raw IDG sums to sum_k w_k F'(alpha_k)^2 (the weighted square of the path derivative)
     raw_sum = d.attributions.sum()
@@ -37,13 +37,16 @@ def test_importance_factor_is_the_path_derivative() -> None:
     assert torch.allclose(d.derivatives[0, 3], fd[0], rtol=1e-7)
 
 
-def test_normalised_idg_is_complete_and_delta_is_honest() -> None:
-    det = idgrad.integrated_decision_gradients.details(logistic, X, n_steps=8, adaptive=False)
+@pytest.mark.parametrize("rule", [None, "riemann_middle"])  # None: the uniform schedule's own
+def test_normalised_idg_is_complete_and_delta_is_honest(rule: str | None) -> None:
+    det = idgrad.integrated_decision_gradients.details(
+        logistic, X, n_steps=8, schedule="uniform", rule=rule
+    )
     attr, delta = det.attributions, det.delta
     gap = logistic(X) - logistic(0 * X)
     assert torch.allclose(attr.sum(), gap[0], rtol=1e-13)
     # the delta is the quadrature error of the same schedule on integral F' = gap: not ~0 here
-    det = idgrad.integrated_gradients.details(logistic, X, n_steps=8, method="riemann_middle")
+    det = idgrad.integrated_gradients.details(logistic, X, n_steps=8, rule=rule)
     _ig, ig_delta = det.attributions, det.delta
     assert abs(delta.item()) > 1e-3
     assert delta.item() == pytest.approx(ig_delta.item(), rel=1e-12)
@@ -59,30 +62,42 @@ def test_delta_shrinks_with_steps() -> None:
 
 
 def test_idg_converges_to_reference() -> None:
-    ref = idgrad.integrated_decision_gradients(logistic, X, n_steps=20000, adaptive=False)
+    ref = idgrad.integrated_decision_gradients(logistic, X, n_steps=20000, schedule="uniform")
     errs = []
     for n in (16, 64, 256):
-        for adaptive in (True, False):
-            a = idgrad.integrated_decision_gradients(logistic, X, n_steps=n, adaptive=adaptive)
+        for schedule in idgrad.SCHEDULES:
+            a = idgrad.integrated_decision_gradients(logistic, X, n_steps=n, schedule=schedule)
             errs.append(((a - ref).norm() / ref.norm()).item())
-    assert max(errs[-2:]) < 1e-4
+    assert max(errs[-len(idgrad.SCHEDULES) :]) < 1e-4
 
 
-def test_adaptive_schedule_is_per_example() -> None:
+def test_pilot_schedule_is_per_example() -> None:
     # two examples whose decisions happen at different places along the path
     x = torch.tensor([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0]], dtype=D)
-    for schedule in (PILOT, {}):  # the pilot schedule and the graded one (default)
-        d = idgrad.integrated_decision_gradients.details(
-            logistic, x, n_steps=24, n_pilot_steps=8, **schedule
-        )
-        # decision where alpha * x0 = 0.8: alpha = 0.8 for the first, 0.27 for the second
-        assert d.alphas[0].median() > 0.6
-        assert d.alphas[1].median() < 0.45
-        assert d.alphas.shape == (2, 24)
-        single = idgrad.integrated_decision_gradients(
-            logistic, x[1:], n_steps=24, n_pilot_steps=8, **schedule
-        )
-        assert torch.allclose(single[0], d.attributions[1], rtol=0, atol=1e-14)
+    d = idgrad.integrated_decision_gradients.details(
+        logistic, x, n_steps=24, n_pilot_steps=8, **PILOT
+    )
+    # decision where alpha * x0 = 0.8: alpha = 0.8 for the first, 0.27 for the second
+    assert d.alphas[0].median() > 0.6
+    assert d.alphas[1].median() < 0.45
+    assert d.alphas.shape == (2, 24)
+    single = idgrad.integrated_decision_gradients(
+        logistic, x[1:], n_steps=24, n_pilot_steps=8, **PILOT
+    )
+    assert torch.allclose(single[0], d.attributions[1], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("n_steps", [8, 24, 64])
+def test_graded_schedule_is_per_example(n_steps: int) -> None:
+    # each example's points and estimate are its own: alone or in a batch, the same result
+    x = torch.tensor([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0]], dtype=D)
+    d = idgrad.integrated_decision_gradients.details(logistic, x, n_steps=n_steps)
+    assert isinstance(d, idgrad.GradedDetails)
+    for b in range(2):
+        one = idgrad.integrated_decision_gradients.details(logistic, x[b : b + 1], n_steps=n_steps)
+        assert torch.allclose(one.attributions[0], d.attributions[b], rtol=0, atol=1e-14)
+        assert float(one.error[0]) == pytest.approx(float(d.error[b]), rel=1e-9)
+        assert int(one.evaluations[0]) == int(d.evaluations[b]) == n_steps + 2
 
 
 def test_flat_path_warns_and_never_returns_nan() -> None:
@@ -122,16 +137,21 @@ def test_linear_model_idg_equals_gradient_times_input_any_schedule() -> None:
     w = torch.tensor([1.0, -2.0, 0.5], dtype=D)
     f = lambda z: z @ w
     x = torch.rand(4, 3, dtype=D)
-    for adaptive in (True, False):
-        for method in idgrad.RULES:
-            if adaptive and method == "riemann_trapezoid":
+    for schedule in ("pilot", "uniform"):
+        for rule in idgrad.RULES:
+            if schedule == "pilot" and rule == "riemann_trapezoid":
                 with pytest.raises(ValueError, match="trapezoid"):
-                    idgrad.integrated_decision_gradients(f, x, n_steps=5, method=method)
+                    idgrad.integrated_decision_gradients(
+                        f, x, n_steps=5, schedule=schedule, rule=rule
+                    )
                 continue
             a = idgrad.integrated_decision_gradients(
-                f, x, n_steps=5, adaptive=adaptive, method=method, baselines=0.25
+                f, x, n_steps=5, schedule=schedule, rule=rule, baselines=0.25
             )
-            assert torch.allclose(a, (x - 0.25) * w, atol=1e-13), (adaptive, method)
+            assert torch.allclose(a, (x - 0.25) * w, atol=1e-13), (schedule, rule)
+    for n_steps in (5, 20):  # the graded schedule, plain and past its probe
+        a = idgrad.integrated_decision_gradients(f, x, n_steps=n_steps, baselines=0.25)
+        assert torch.allclose(a, (x - 0.25) * w, atol=1e-13), n_steps
 
 
 def test_budget_is_exact_for_every_pilot_size() -> None:

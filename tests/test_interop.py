@@ -55,14 +55,15 @@ def test_inside_captum_noise_tunnel_matches_captum(nt_type: str, layer: bool) ->
 def test_idg_classes_inside_captum_noise_tunnel() -> None:
     model = _mlp()
     x = torch.randn(3, 4, dtype=D)
-    for method in (
-        idgrad.IntegratedDecisionGradients(model),
-        LayerIntegratedDecisionGradients(model, model[2], adaptive=False),
+    for method, options in (
+        (idgrad.IntegratedDecisionGradients(model), {}),
+        (LayerIntegratedDecisionGradients(model, model[2]), {"schedule": "uniform"}),
+        (idgrad.IntegratedDecisionGradients(model), {"schedule": "pilot", "rule": "gausslegendre"}),
     ):
         nt = captum_attr.NoiseTunnel(method)
         assert nt.multiplies_by_inputs and nt.has_convergence_delta()
-        out = nt.attribute(x, nt_samples=3, stdevs=0.0, target=0, n_steps=8)
-        plain = method.attribute(x, target=0, n_steps=8)
+        out = nt.attribute(x, nt_samples=3, stdevs=0.0, target=0, n_steps=8, **options)
+        plain = method.attribute(x, target=0, n_steps=8, **options)
         torch.testing.assert_close(out, plain, rtol=0, atol=1e-12)
 
 

@@ -19,12 +19,12 @@ def tanh_sum(x: torch.Tensor) -> torch.Tensor:
     return torch.tanh(x.sum(1))
 
 
-@pytest.mark.parametrize("method", ["gausslegendre", "riemann_middle"])
-def test_fraction_one_equals_ig_on_monotone_paths(method: str) -> None:
+@pytest.mark.parametrize("rule", ["gausslegendre", "riemann_middle"])
+def test_fraction_one_equals_ig_on_monotone_paths(rule: str) -> None:
     x = torch.tensor([[1.0, 0.5, 0.3], [0.9, 1.0, 1.0]], dtype=D)
     model = LogisticBenchmark()
-    left = left_integrated_gradients(model, x, n_steps=24, fraction=1.0, method=method)
-    ig = integrated_gradients(model, x, n_steps=24, method=method)
+    left = left_integrated_gradients(model, x, n_steps=24, fraction=1.0, rule=rule)
+    ig = integrated_gradients(model, x, n_steps=24, rule=rule)
     torch.testing.assert_close(left, ig, rtol=0, atol=1e-12)
     cubic = CubicModel([1.0, 2.0, 0.5])
     d = left_integrated_gradients.details(cubic, x, n_steps=4, fraction=1.0)
@@ -32,6 +32,17 @@ def test_fraction_one_equals_ig_on_monotone_paths(method: str) -> None:
     torch.testing.assert_close(
         d.attributions, integrated_gradients(cubic, x, n_steps=4), rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("schedule", ["uniform", "pilot", "graded"])
+def test_fraction_one_equals_ig_on_every_schedule(schedule: str) -> None:
+    # alpha* = 1 on a monotone path: Left-IG integrates IG's path with IG's schedule
+    x = torch.tensor([[1.0, 0.5, 0.3], [0.9, 1.0, 1.0]], dtype=D)
+    model = LogisticBenchmark()
+    d = left_integrated_gradients.details(model, x, n_steps=24, fraction=1.0, schedule=schedule)
+    assert d.alpha_star.tolist() == [1.0, 1.0]
+    ig = integrated_gradients(model, x, n_steps=24, schedule=schedule)
+    torch.testing.assert_close(d.attributions, ig, rtol=0, atol=1e-12)
 
 
 def test_alpha_star_closed_form_per_example() -> None:
@@ -136,7 +147,9 @@ def test_multiply_by_inputs_false_is_the_left_path_average() -> None:
         ({"n_refine": -1}, ValueError, "n_refine"),
         ({"n_refine": 2.0}, TypeError, "n_refine"),
         ({"n_pilot_steps": 0}, ValueError, "n_pilot_steps"),
-        ({"method": "simpson"}, ValueError, "rule"),
+        ({"rule": "simpson"}, ValueError, "unknown rule"),
+        ({"schedule": "graded", "rule": "gausslegendre"}, ValueError, "chooses its own rules"),
+        ({"schedule": "uniform", "rtol": 0.01}, ValueError, "rtol needs the graded schedule"),
     ],
 )
 def test_bad_arguments(kwargs: dict, error: type, match: str) -> None:

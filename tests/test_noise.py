@@ -287,7 +287,8 @@ def test_bad_arguments() -> None:
 
 
 def test_the_wrapped_methods_options_reach_it() -> None:
-    """``method=`` is the wrapped method's rule (it used to collide with noise_tunnel's own)."""
+    """``rule=`` and ``schedule=`` reach the wrapped method (``method=``, the rule's old name,
+    used to collide with noise_tunnel's own)."""
     model, x = _mlp(), _x()
     outs = {}
     for rule in ("riemann_middle", "gausslegendre"):
@@ -299,11 +300,17 @@ def test_the_wrapped_methods_options_reach_it() -> None:
             forward_func=model,
             target=1,
             n_steps=3,
-            method=rule,
+            rule=rule,
         )
-        want = idgrad.integrated_gradients(model, x, target=1, n_steps=3, method=rule)
+        want = idgrad.integrated_gradients(model, x, target=1, n_steps=3, rule=rule)
         torch.testing.assert_close(outs[rule], want, rtol=0, atol=1e-12)
     assert (outs["riemann_middle"] - outs["gausslegendre"]).abs().max() > 1e-6
+    idg = idgrad.integrated_decision_gradients
+    got = noise_tunnel(
+        idg, x, nt_samples=2, stdevs=0.0, forward_func=model, target=1, n_steps=6, schedule="pilot"
+    )
+    want = idg(model, x, target=1, n_steps=6, schedule="pilot")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
     agi = idgrad.adversarial_gradient_integration
     kw = {"forward_func": model, "max_iter": 3, "top_k": 1, "classes": "random"}
     for seed in (1, 2):  # AGI's own seed= reaches AGI

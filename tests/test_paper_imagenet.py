@@ -247,17 +247,17 @@ def test_evaluate_batch_counts_and_pic(val_folder: tuple[Path, Path]) -> None:
     root, index = val_folder
     recs = pi.list_imagenet_val(root, class_index=index)[:2]
     pixels = torch.stack([pi.load_image(r.path, SIZE) for r in recs])
-    protocol = _protocol(pic=True, steps=(("idg", 6),))
+    protocol = _protocol(pic=True, steps=(("idg-pilot", 6),))
     rows = pi.evaluate_batch(
         _spec(),
         pixels,
         [r.image for r in recs],
         [r.label for r in recs],
-        ["idg", "left-ig", "agi"],
+        ["idg-pilot", "left-ig", "agi"],
         protocol,
     )
     counts = {r["method"]: (r["n_gradient_evals"], r["n_forward_evals"]) for r in rows}
-    assert counts["idg"] == (6, 3 + 1)  # 6 gradient points, pilot of 3 intervals
+    assert counts["idg-pilot"] == (6, 3 + 1)  # 6 gradient points, pilot of 3 intervals
     assert counts["left-ig"] == (4, 2 + 1 + 8)  # pilot of 2 intervals + 8 bisection steps
     g, f = counts["agi"]
     assert 1 <= g <= 2 * 3 + 1 and f in (1, 2)
@@ -291,9 +291,9 @@ def test_table_aggregation_and_paired_comparison() -> None:
         _row("m", "a", "ig", 0.2, 0.10),
         _row("m", "b", "ig", 0.4, 0.30),
         _row("m", "c", "ig", 0.6, 0.20),
-        _row("m", "a", "idg", 0.3, 0.05),
-        _row("m", "b", "idg", 0.5, 0.35),
-        _row("m", "c", "idg", 0.6, 0.10),
+        _row("m", "a", "idg-pilot", 0.3, 0.05),
+        _row("m", "b", "idg-pilot", 0.5, 0.35),
+        _row("m", "c", "idg-pilot", 0.6, 0.10),
     ]
     s = {(x.method, x.metric): x for x in pi.summarize(rows)}
     assert s["ig", "insertion"].n == 3
@@ -306,9 +306,16 @@ def test_table_aggregation_and_paired_comparison() -> None:
     assert (dele["wins"], dele["losses"], dele["ties"]) == (2, 1, 0)  # lower deletion wins
     assert dele["p"] == pytest.approx(1.0)
     table = pi.results_table(rows)
-    assert "| m | IDG | 3 | 52 (50 + 2) | **0.467 ± 0.088** |" in table
+    assert "| m | IDG (schedule=pilot) | 3 | 52 (50 + 2) | **0.467 ± 0.088** |" in table
     assert "SIC" not in table
     assert "2 / 0 / 1" in pi.paired_table(rows)
+
+
+def test_results_written_before_the_engine_vocabulary_are_read_in_it(tmp_path: Path) -> None:
+    # "idg" was the paper's schedule in these CSVs; today it is "idg-pilot"
+    path = tmp_path / "old.csv"
+    pi.append_rows(path, [_row("m", "a", "idg", 0.3, 0.05), _row("m", "a", "ig", 0.2, 0.1)])
+    assert [r["method"] for r in pi.read_rows(path)] == ["idg-pilot", "ig"]
 
 
 def test_sign_test() -> None:
@@ -322,7 +329,7 @@ def test_fingerprint_ignores_batch_sizes() -> None:
         base.fingerprint() == pi.Protocol(internal_batch_size=7, metric_batch_size=3).fingerprint()
     )
     assert base.fingerprint() != pi.Protocol(n_steps=49).fingerprint()
-    assert pi.Protocol(steps=(("idg", 41),)).steps_for("idg") == 41
+    assert pi.Protocol(steps=(("idg-pilot", 41),)).steps_for("idg-pilot") == 41
     assert base.steps_for("agi") == 20
 
 

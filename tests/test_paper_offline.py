@@ -17,12 +17,12 @@ def test_equal_cost_steps_fill_the_ig_budget() -> None:
     steps = po.equal_cost_steps(50)
     assert steps == {
         "ig": 50,
-        "idg": 43,
+        "idg-pilot": 43,
         "left-ig": 35,
         "guided-ig": 51,
         "agi": 25,
         "blur-ig": 50,
-        "idg-graded": 52,
+        "idg-graded": 50,  # 50 nodes + both ends, every one a gradient point
     }
     protocol = pi.Protocol(agi_max_iter=steps["agi"], steps=tuple(steps.items()))
     for method in steps:
@@ -50,7 +50,7 @@ def test_counted_evaluations_match_the_plan() -> None:
         pixels,
         ["a", "b", "c"],
         [-1] * 3,
-        [*pi.METHODS, "blur-ig"],
+        [*pi.METHODS, "blur-ig", "idg-graded"],
         replace(protocol, blur_ig_max_sigma=2.0),
     )
     for r in rows:
@@ -77,7 +77,8 @@ def test_quick_run_writes_the_report_and_resumes(tmp_path: Path) -> None:
     rows = pi.read_rows(tmp_path / "paper_offline.csv")
     assert {r["model"] for r in rows} == {"efficientnet-lite0", "digits-cnn"}
     assert len([r for r in rows if r["model"] == "efficientnet-lite0"]) == 2 * len(pi.METHODS)
-    assert "| efficientnet-lite0 | IDG | 2 |" in text and "IDG vs Left-IG" in text
+    assert "| efficientnet-lite0 | IDG (schedule=pilot) | 2 |" in text
+    assert "IDG (schedule=pilot) vs Left-IG" in text
     before = (tmp_path / "paper_offline.csv").read_text()
     po.main(["--quick", "--out", str(tmp_path), "--no-photos"])
     assert (tmp_path / "paper_offline.csv").read_text() == before  # nothing redone

@@ -384,20 +384,24 @@ def test_path_dynamics_accepts_a_simple_namespace_with_numpy() -> None:
     assert len(top.lines) == 3
 
 
-def test_path_dynamics_with_the_cores_details(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("schedule", "n_steps"), [("graded", 12), ("graded", 24), ("pilot", 12)])
+def test_path_dynamics_with_the_cores_details(schedule: str, n_steps: int, tmp_path: Path) -> None:
     import idgrad
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     x = 3.0 * torch.randn(2, 5)
     uniform = idgrad.integrated_decision_gradients.details(
-        model, x, target=1, n_steps=12, adaptive=False
+        model, x, target=1, n_steps=12, schedule="uniform"
     )
-    adaptive = idgrad.integrated_decision_gradients.details(model, x, target=1, n_steps=12)
+    other = idgrad.integrated_decision_gradients.details(
+        model, x, target=1, n_steps=n_steps, schedule=schedule
+    )
     fig, (top, bottom) = plot.path_dynamics(
-        uniform, index=1, other=adaptive, labels=["uniform", "adaptive"]
+        uniform, index=1, other=other, labels=["uniform", schedule]
     )
-    n_pilot = 0 if adaptive.pilot_alphas is None else 1
+    n_pilot = 0 if other.pilot_alphas is None else 1
+    assert (n_pilot == 1) == (schedule == "pilot")
     assert len(top.lines) == 1 + 2 + n_pilot + 1 and len(bottom.lines) == 3
     assert _saved_size(fig, tmp_path / "core.png") > MIN_PNG_BYTES
 

@@ -31,9 +31,14 @@ def test_each_entry_describes_its_method(name: str) -> None:
 
 def test_what_the_methods_need() -> None:
     straight = {n for n, s in METHODS.items() if s.straight_path}
-    assert straight == {"ig", "idg", "idg-pilot", "idg-uniform", "ig-sign"}
-    assert get_method("idg").details_type is idgrad.GradedDetails
-    assert get_method("idg-pilot").options == {"method": "riemann_middle"}
+    assert straight == {"ig", "idg", "ig-sign"}
+    # the details family; the graded schedule (IDG's default) returns its subclass
+    assert get_method("idg").details_type is idgrad.PathDetails
+    assert issubclass(idgrad.GradedDetails, idgrad.PathDetails)
+    assert get_method("idg").default_schedule == "graded"
+    assert get_method("ig").default_schedule == "uniform"
+    with pytest.warns(DeprecationWarning, match="'idg-pilot' is deprecated"):
+        assert get_method("idg-pilot").options == {"schedule": "pilot"}
     assert {n for n, s in METHODS.items() if not s.takes_baselines} == {"blur-ig", "agi"}
     assert {n for n, s in METHODS.items() if s.needs_classifier} == {"agi"}
     assert get_method("agi").steps_parameter == "max_iter"
@@ -44,14 +49,15 @@ def test_what_the_methods_need() -> None:
 def test_common_signature_maps_to_each_method() -> None:
     model = SmallMLP(n_features=4, n_classes=3)
     x = torch.rand(2, 4, dtype=D)
-    uniform = get_method("idg-uniform")(model, x, target=1, n_steps=6)
-    direct = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=6, adaptive=False)
+    uniform = get_method("idg")(model, x, target=1, n_steps=6, schedule="uniform")
+    direct = idgrad.integrated_decision_gradients(model, x, target=1, n_steps=6, schedule="uniform")
     torch.testing.assert_close(uniform, direct, rtol=0, atol=0)
     d = get_method("agi").details(model, x, 0, target=1, n_steps=3, top_k=2)
     assert int(d.n_iterations.max()) <= 3  # n_steps is AGI's max_iter
-    with pytest.raises(TypeError, match="fixes adaptive"):
+    with pytest.warns(DeprecationWarning, match="'idg-uniform' is deprecated"):
         uniform_spec = get_method("idg-uniform")
-        uniform_spec(model, x, target=1, adaptive=True)
+    with pytest.raises(TypeError, match="fixes schedule='uniform'"):
+        uniform_spec(model, x, target=1, schedule="graded")
     with pytest.raises(TypeError, match="n_steps"):
         get_method("agi")(model, x, max_iter=3)
 

@@ -1,281 +1,244 @@
-"""Schedules: weights, exactness by degree, error rates, adaptive budget properties."""
+"""The schedules' vocabulary: make_schedule's checks and defaults, and the old spellings.
+
+``schedule=`` (uniform, pilot, graded) and ``rule=`` (the quadrature rule) are the words of
+every face; ``method=`` for a rule or ``"graded"``, ``adaptive=`` and the registry names
+``idg-pilot``/``idg-uniform`` keep working for one release with a ``DeprecationWarning``
+naming the new spelling, and give exactly the new spelling's result.
+"""
 
 from __future__ import annotations
 
-import math
+import warnings
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from models import SmallMLP
 
-from idgrad.engine.schedules import (
-    RULES,
-    Schedule,
-    adaptive_schedule,
-    allocate_budget,
-    composite_schedule,
-    interval_scores,
-    rule_points,
-    uniform_schedule,
-)
+import idgrad
+from idgrad import defaults
+from idgrad.engine.schedules import SCHEDULES, make_schedule, translate_method
+from idgrad.engine.schedules.graded import GradedSchedule
+from idgrad.engine.schedules.pilot import PilotSchedule, default_pilot_steps
+from idgrad.engine.schedules.uniform import UniformSchedule
+from idgrad.methods.registry import METHODS, get_method
 
-# Highest polynomial degree each n-point rule integrates exactly on [0, 1].
-EXACT_DEGREE = {
-    "riemann_left": lambda n: 0,
-    "riemann_right": lambda n: 0,
-    "riemann_middle": lambda n: 1,
-    "riemann_trapezoid": lambda n: 1,
-    "gausslegendre": lambda n: 2 * n - 1,
-}
+D = torch.float64
 
 
-def _smallest_n(rule: str) -> int:
-    return 2 if rule == "riemann_trapezoid" else 1
+def _case() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    model = SmallMLP(seed=3)
+    g = torch.Generator().manual_seed(4)
+    return model, torch.randn(3, 6, generator=g, dtype=D), torch.tensor([0, 2, 1])
 
 
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 50, 257])
-def test_weights_sum_to_one_and_points_in_unit_interval(rule: str, n: int) -> None:
-    if n < _smallest_n(rule):
-        with pytest.raises(ValueError, match="trapezoid"):
-            rule_points(n, rule)
-        return
-    a, w = rule_points(n, rule)
-    assert a.dtype == np.float64 and w.dtype == np.float64
-    assert a.shape == w.shape == (n,)
-    assert abs(w.sum() - 1.0) < 1e-14
-    assert (w > 0).all()
-    assert (a >= 0).all() and (a <= 1).all()
-    assert (np.diff(a) > 0).all()
+# ----------------------------------------------------------------------------- make_schedule
 
 
-@pytest.mark.parametrize("rule", RULES)
-@pytest.mark.parametrize("n", [2, 3, 5, 8])
-def test_exact_on_polynomials_of_the_rule_degree(rule: str, n: int) -> None:
-    a, w = rule_points(n, rule)
-    degree = EXACT_DEGREE[rule](n)
-    for d in range(degree + 1):
-        assert abs((w * a**d).sum() - 1.0 / (d + 1)) < 1e-13, (rule, n, d)
-    # ... and not exact one degree above (the bound is tight)
-    d = degree + 1
-    assert abs((w * a**d).sum() - 1.0 / (d + 1)) > 1e-12, (rule, n, d)
+def test_make_schedule_defaults() -> None:
+    build = lambda **kw: make_schedule(**{"schedule": None, "rule": None, "n_steps": None, **kw})
+    assert build() == UniformSchedule(defaults.N_STEPS, defaults.UNIFORM_RULE)
+    assert build(default="graded") == GradedSchedule(n_steps=defaults.N_STEPS)
+    assert build(schedule="pilot", n_steps=40) == PilotSchedule(
+        40, defaults.PILOT_RULE, default_pilot_steps(40)
+    )
+    assert build(schedule="pilot", n_pilot_steps=3) == PilotSchedule(
+        defaults.N_STEPS, defaults.PILOT_RULE, 3
+    )
+    # rtol alone: the graded schedule, whatever the method's default
+    assert build(rtol=0.01) == GradedSchedule(
+        rtol=0.01, max_evaluations=defaults.GRADED_MAX_EVALUATIONS
+    )
+    assert build(rtol=0.01, max_evaluations=64) == GradedSchedule(rtol=0.01, max_evaluations=64)
+    assert set(SCHEDULES) == {"uniform", "pilot", "graded"}
 
 
 @pytest.mark.parametrize(
-    "rule, order",
-    [("riemann_left", 1), ("riemann_right", 1), ("riemann_middle", 2), ("riemann_trapezoid", 2)],
+    ("options", "error", "match"),
+    [
+        ({"schedule": "magic"}, ValueError, "unknown schedule 'magic'"),
+        ({"schedule": "uniform", "rule": "simpson"}, ValueError, "unknown rule 'simpson'"),
+        ({"schedule": "uniform", "rule": 3}, TypeError, "rule must be one of"),
+        ({"schedule": "graded", "rule": "gausslegendre"}, ValueError, "chooses its own rules"),
+        ({"schedule": "pilot", "rule": "riemann_trapezoid"}, ValueError, "pilot interval"),
+        ({"schedule": "uniform", "n_steps": 1, "rule": "riemann_trapezoid"}, ValueError, ">= 2"),
+        ({"schedule": "uniform", "rtol": 0.01}, ValueError, "rtol needs the graded schedule"),
+        ({"schedule": "pilot", "max_evaluations": 64}, ValueError, "max_evaluations needs"),
+        ({"schedule": "graded", "n_pilot_steps": 4}, ValueError, "n_pilot_steps is the pilot"),
+        ({"n_pilot_steps": 4}, ValueError, "n_pilot_steps is the pilot"),
+        ({"n_steps": 8, "rtol": 0.01}, ValueError, "give one budget"),
+        ({"schedule": "graded", "max_evaluations": 64}, ValueError, "caps what rtol spends"),
+        ({"rtol": 0.0}, ValueError, "rtol must be"),
+        ({"rtol": 1.0}, ValueError, "rtol must be in"),
+        ({"rtol": 0.01, "max_evaluations": 4}, ValueError, "max_evaluations must be >= 8"),
+        ({"n_steps": 0}, ValueError, "n_steps must be >= 1"),
+        ({"n_steps": 2.5}, TypeError, "n_steps"),
+        ({"schedule": "pilot", "n_pilot_steps": 0}, ValueError, "n_pilot_steps must be >= 1"),
+    ],
 )
-def test_error_rate_when_n_doubles(rule: str, order: int) -> None:
-    f = np.exp  # integral on [0, 1] = e - 1
-    exact = math.e - 1
-    errors = []
-    # trapezoid spacing is 1 / (n - 1): double the spacing, not the count
-    counts = (17, 33, 65, 129) if rule == "riemann_trapezoid" else (16, 32, 64, 128)
-    for n in counts:
-        a, w = rule_points(n, rule)
-        errors.append(abs((w * f(a)).sum() - exact))
-    ratios = [errors[i] / errors[i + 1] for i in range(3)]
-    for r in ratios:
-        assert r == pytest.approx(2.0**order, rel=0.05), ratios
-
-
-def test_gausslegendre_converges_spectrally() -> None:
-    a, w = rule_points(8, "gausslegendre")
-    assert abs((w * np.exp(a)).sum() - (math.e - 1)) < 1e-13
-
-
-def test_uniform_schedule_is_shared_row_float64() -> None:
-    s = uniform_schedule(5, "riemann_left")
-    assert s.alphas.shape == (1, 5) and s.alphas.dtype == torch.float64
-    assert s.expand(3).alphas.shape == (3, 5)
-    with pytest.raises(ValueError, match="rows"):
-        Schedule(torch.zeros(2, 3), torch.zeros(2, 3)).expand(4)
-
-
-@pytest.mark.parametrize("bad", [0, -3])
-def test_bad_counts(bad: int) -> None:
-    with pytest.raises(ValueError, match="n_steps"):
-        rule_points(bad, "riemann_left")
-    with pytest.raises(TypeError, match="n_steps"):
-        rule_points(2.5, "riemann_left")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown rule"):
-        rule_points(3, "simpson")
-
-
-def test_composite_schedule_places_points_in_their_interval() -> None:
-    edges = torch.tensor([[0.0, 0.2, 0.7, 1.0]], dtype=torch.float64)
-    counts = torch.tensor([[3, 1, 2]])
-    s = composite_schedule(edges, counts, "gausslegendre")
-    a = s.alphas[0]
-    assert ((a[:3] > 0.0) & (a[:3] < 0.2)).all()
-    assert 0.2 < a[3] < 0.7
-    assert ((a[4:] > 0.7) & (a[4:] < 1.0)).all()
-    assert float(s.weights.sum()) == pytest.approx(1.0, abs=1e-15)
-    # composite GL with 3 points on [0, 0.2] integrates x^5 there exactly
-    assert float((s.weights[0, :3] * a[:3] ** 5).sum()) == pytest.approx(0.2**6 / 6, rel=1e-13)
-    with pytest.raises(ValueError, match="at least one point"):
-        composite_schedule(edges, torch.tensor([[3, 0, 2]]))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    scores=st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=30),
-    n_steps=st.integers(1, 200),
-    floor=st.floats(0, 1),
-)
-def test_allocate_budget_is_exact(scores: list[float], n_steps: int, floor: float) -> None:
-    counts = allocate_budget(torch.tensor([scores], dtype=torch.float64), n_steps, floor)
-    assert counts.dtype == torch.int64
-    assert int(counts.sum()) == n_steps
-    assert (counts >= 0).all()
-    # no count deviates from its ideal share by a full point
-    share = torch.tensor(scores, dtype=torch.float64)
-    total = share.sum()
-    j = len(scores)
-    ideal = (
-        (1 - floor) * (share / total if total > 0 else torch.full((j,), 1 / j)) + floor / j
-    ) * n_steps
-    if total <= 0:
-        ideal = torch.full((j,), n_steps / j, dtype=torch.float64)
-    assert ((counts[0] - ideal).abs() < 1.0 + 1e-9).all()
-
-
-def _pilots(draw_rows: list[list[float]]) -> torch.Tensor:
-    return torch.tensor(draw_rows, dtype=torch.float64)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    n_pilot=st.integers(1, 24),
-    n_steps=st.integers(1, 120),
-    batch=st.integers(1, 4),
-    seed=st.integers(0, 10_000),
-    rule=st.sampled_from(["riemann_middle", "gausslegendre", "riemann_left"]),
-)
-def test_adaptive_schedule_properties(
-    n_pilot: int, n_steps: int, batch: int, seed: int, rule: str
+def test_make_schedule_refuses_what_has_no_meaning(
+    options: dict[str, Any], error: type, match: str
 ) -> None:
-    g = torch.Generator().manual_seed(seed)
-    # monotone-ish random pilots with steps of very different sizes, per example
-    pilot = torch.cumsum(torch.rand(batch, n_pilot + 1, generator=g, dtype=torch.float64) ** 4, 1)
-    s = adaptive_schedule(pilot, n_steps, rule=rule)
-    assert s.alphas.shape == s.weights.shape == (batch, n_steps)  # exact budget, per example
-    assert torch.allclose(s.weights.sum(1), torch.ones(batch, dtype=torch.float64), atol=1e-14)
-    assert (s.weights > 0).all()
-    assert ((s.alphas >= 0) & (s.alphas <= 1)).all()
-    assert (s.alphas.diff(dim=1) > 0).all()
-    if n_steps >= n_pilot:
-        # every pilot interval holds at least one point, and every point lies in its own interval
-        # (a left-rule point sits on its interval's left edge: guard the rounding)
-        cells = torch.clamp((s.alphas * n_pilot + 1e-9).floor().long(), max=n_pilot - 1)
-        for row in cells:
-            assert set(row.tolist()) == set(range(n_pilot))
-        # weights inside each interval add up to the interval's width
-        for b in range(batch):
-            per_cell = torch.zeros(n_pilot, dtype=torch.float64).index_add_(
-                0, cells[b], s.weights[b]
-            )
-            assert torch.allclose(per_cell, torch.full_like(per_cell, 1 / n_pilot), atol=1e-14)
+    with pytest.raises(error, match=match):
+        make_schedule(**{"schedule": None, "rule": None, "n_steps": None, **options})
 
 
-def test_adaptive_schedules_differ_per_example() -> None:
-    pilot = torch.tensor([[0, 1, 1, 1, 1], [0, 0, 0, 0, 1]], dtype=torch.float64)
-    s = adaptive_schedule(pilot, 20)
-    assert (s.alphas[0] < 0.25).sum() > 10  # first example: change in the first quarter
-    assert (s.alphas[1] > 0.75).sum() > 10  # second: in the last quarter
+# ----------------------------------------------------------------------------- old spellings
 
 
-@pytest.mark.parametrize("n_pilot, n_steps", [(4, 8), (5, 5), (10, 50), (3, 7)])
-def test_flat_pilot_gives_uniform(n_pilot: int, n_steps: int) -> None:
-    flat = torch.full((2, n_pilot + 1), 3.0, dtype=torch.float64)
-    s = adaptive_schedule(flat, n_steps)
-    if n_steps % n_pilot == 0:
-        u = uniform_schedule(n_steps, "riemann_middle").expand(2)
-        assert torch.allclose(s.alphas, u.alphas, atol=1e-15)
-        assert torch.allclose(s.weights, u.weights, atol=1e-15)
-    else:  # as even as whole points allow: counts per interval differ by at most one
-        cells = (s.alphas * n_pilot).floor().long()
-        counts = torch.stack([torch.bincount(c, minlength=n_pilot) for c in cells])
-        assert int(counts.max() - counts.min()) <= 1
+def _warns_and_equals(old: Callable[[], Any], new: Callable[[], Any], says: str) -> None:
+    """``old()`` warns once, at the caller, naming the new spelling; equals ``new()`` exactly."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = old()
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert len(deprecations) == 1, [str(w.message) for w in caught]
+    assert says in str(deprecations[0].message), str(deprecations[0].message)
+    assert deprecations[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        want = new()
+    for a, b in zip(_tensors(got), _tensors(want)):
+        assert torch.equal(a, b)
 
 
-def test_linear_pilot_gives_uniform() -> None:
-    pilot = torch.linspace(0, 2, 9, dtype=torch.float64).unsqueeze(0)  # equal steps everywhere
-    s = adaptive_schedule(pilot, 16)
-    u = uniform_schedule(16, "riemann_middle")
-    assert torch.allclose(s.alphas, u.alphas, atol=1e-15)
+def _tensors(d: Any) -> list[torch.Tensor]:
+    """The attributions and delta of a details object (or the attributions)."""
+    if isinstance(d, torch.Tensor):
+        return [d]
+    attributions = d.attributions if isinstance(d.attributions, tuple) else (d.attributions,)
+    return [*attributions, d.delta, d.alphas, d.weights]
 
 
-def test_fewer_steps_than_pilot_intervals_keeps_weights_summing_to_one() -> None:
-    pilot = torch.tensor([[0.0, 0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]], dtype=torch.float64)
-    s = adaptive_schedule(pilot, 3, floor_fraction=0.0, neighbour_fraction=0.0)
-    assert s.alphas.shape == (1, 3)
-    assert float(s.weights.sum()) == pytest.approx(1.0, abs=1e-15)
-    assert ((s.alphas > 1 / 8) & (s.alphas < 2 / 8)).sum() == 3  # all in the changing interval
-
-
-@pytest.mark.parametrize("rule", ["riemann_middle", "gausslegendre"])
-def test_adaptive_converges_to_exact_integral(rule: str) -> None:
-    # a sharp sigmoid path: the adaptive rule's error on integral F' must go to 0
-    alpha = torch.linspace(0, 1, 17, dtype=torch.float64)
-    f = lambda a: torch.sigmoid(60 * (a - 0.3))
-    pilot = f(alpha).unsqueeze(0)
-    exact = float(
-        f(torch.tensor(1.0, dtype=torch.float64)) - f(torch.tensor(0.0, dtype=torch.float64))
+@pytest.mark.parametrize("rule", idgrad.RULES)
+def test_ig_method_is_the_rule(rule: str) -> None:
+    model, x, t = _case()
+    ig = idgrad.integrated_gradients
+    _warns_and_equals(
+        lambda: ig.details(model, x, target=t, n_steps=7, method=rule),
+        lambda: ig.details(model, x, target=t, n_steps=7, rule=rule),
+        f"method= are deprecated and will be removed in the next release; use rule='{rule}'",
     )
-    errors = []
-    for n in (32, 128, 512, 2048):
-        s = adaptive_schedule(pilot, n, rule=rule)
-        a = s.alphas[0]
-        deriv = 60 * f(a) * (1 - f(a))
-        errors.append(abs(float((s.weights[0] * deriv).sum()) - exact))
-    assert all(errors[i + 1] < errors[i] for i in range(len(errors) - 1)), errors
-    if rule == "gausslegendre":
-        assert errors[-1] < 1e-12
-    else:  # O(h^2): 4x the points -> asymptotically 16x smaller error
-        assert errors[-1] < 2e-5 and errors[-2] / errors[-1] > 8
 
 
-def test_adaptive_bad_pilot() -> None:
-    with pytest.raises(ValueError, match="pilot_outputs"):
-        adaptive_schedule(torch.zeros(3), 4)
-    with pytest.raises(ValueError, match="NaN"):
-        adaptive_schedule(torch.tensor([[0.0, float("nan")]]), 4)
-
-
-def test_interval_scores_share_with_neighbours() -> None:
-    pilot = torch.tensor(
-        [[0.0, 0.0, 4.0, 4.0, 4.0], [1.0, 2.0, 3.0, 4.0, 5.0]], dtype=torch.float64
-    )
-    assert interval_scores(pilot, 0.0).tolist() == [[0.0, 4.0, 0.0, 0.0], [1.0] * 4]
-    assert interval_scores(pilot, 0.5).tolist() == [[2.0, 4.0, 2.0, 0.0], [1.0] * 4]
-    assert interval_scores(pilot[:, :2], 0.5).tolist() == [[0.0], [1.0]]
-    with pytest.raises(ValueError, match="neighbour_fraction"):
-        interval_scores(pilot, 1.5)
-
-
-def test_neighbours_of_a_jump_are_not_starved() -> None:
-    # all the change in one interval: its neighbours get half its density (floor aside)
-    pilot = torch.tensor([[0.0, 0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0, 8.0]], dtype=torch.float64)
-    plain = adaptive_schedule(pilot, 40, floor_fraction=0.0, neighbour_fraction=0.0)
-    shared = adaptive_schedule(pilot, 40, floor_fraction=0.0)
-    cells = lambda s: torch.bincount((s.alphas[0] * 8).floor().long(), minlength=8)
-    assert cells(plain).tolist() == [1, 1, 1, 33, 1, 1, 1, 1]
-    assert cells(shared).tolist() == [1, 1, 9, 17, 9, 1, 1, 1]
+def test_method_graded_is_the_graded_schedule() -> None:
+    model, x, t = _case()
+    for fn in (idgrad.integrated_gradients, idgrad.integrated_decision_gradients):
+        _warns_and_equals(
+            lambda fn=fn: fn.details(model, x, target=t, n_steps=20, method="graded"),
+            lambda fn=fn: fn.details(model, x, target=t, n_steps=20, schedule="graded"),
+            "use schedule='graded'",
+        )
 
 
 @pytest.mark.parametrize(
-    "rule", ["riemann_middle", "gausslegendre", "riemann_left", "riemann_right"]
+    "rule", ["riemann_left", "riemann_right", "riemann_middle", "gausslegendre"]
 )
-def test_vectorised_composite_equals_the_interval_loop(rule: str) -> None:
-    from idgrad.engine.schedules import _composite_on_grid, _composite_with_gaps
+def test_idg_method_is_the_pilot_schedule_with_that_rule(rule: str) -> None:
+    # IDG's schedule was adaptive by default: a rule meant the paper's pilot schedule
+    model, x, t = _case()
+    idg = idgrad.integrated_decision_gradients
+    _warns_and_equals(
+        lambda: idg.details(model, x, target=t, n_steps=12, method=rule),
+        lambda: idg.details(model, x, target=t, n_steps=12, schedule="pilot", rule=rule),
+        f"use schedule='pilot', rule='{rule}'",
+    )
 
-    g = torch.Generator().manual_seed(3)
-    counts = torch.randint(1, 9, (4, 7), generator=g).numpy()
-    counts[:, -1] += 60 - counts.sum(1)  # equal totals per row (all >= 1)
-    grid = np.linspace(0.0, 1.0, 8)
-    a1, w1 = _composite_on_grid(grid, counts, rule)
-    a2, w2 = _composite_with_gaps(grid, counts, rule)
-    assert np.array_equal(a1, a2) and np.array_equal(w1, w2)
+
+@pytest.mark.parametrize("rule", [None, *idgrad.RULES])
+def test_idg_adaptive_false_is_the_uniform_schedule(rule: str | None) -> None:
+    model, x, t = _case()
+    idg = idgrad.integrated_decision_gradients
+    old: dict[str, Any] = (
+        {"adaptive": False} if rule is None else {"adaptive": False, "method": rule}
+    )
+    new: dict[str, Any] = (
+        {"schedule": "uniform"} if rule is None else {"schedule": "uniform", "rule": rule}
+    )
+    _warns_and_equals(
+        lambda: idg.details(model, x, target=t, n_steps=12, **old),
+        lambda: idg.details(model, x, target=t, n_steps=12, **new),
+        "use schedule='uniform'",
+    )
+
+
+def test_idg_adaptive_true_alone_is_the_default_schedule() -> None:
+    model, x, t = _case()
+    idg = idgrad.integrated_decision_gradients
+    _warns_and_equals(
+        lambda: idg.details(model, x, target=t, n_steps=20, adaptive=True),
+        lambda: idg.details(model, x, target=t, n_steps=20),
+        "use the default schedule (no argument)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fn", "first"),
+    [
+        (idgrad.left_integrated_gradients, ()),
+        (idgrad.blur_integrated_gradients, ()),
+        (idgrad.integrated_gradients_sign, ()),
+        (idgrad.layer_integrated_gradients, ("layer",)),
+        (idgrad.layer_integrated_decision_gradients, ("layer",)),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_every_scheduled_method_takes_method_as_the_old_rule(
+    fn: Any, first: tuple[str, ...]
+) -> None:
+    model, x, t = _case()
+    lead = (model, model.net[0], x) if first else (model, x)
+    options: dict[str, Any] = {"target": t, "n_steps": 8}
+    if fn is idgrad.blur_integrated_gradients:
+        options["max_sigma"] = 1.0
+    schedule = {"schedule": "pilot"} if fn is idgrad.layer_integrated_decision_gradients else {}
+    _warns_and_equals(
+        lambda: fn.details(*lead, method="riemann_middle", **options),
+        lambda: fn.details(*lead, rule="riemann_middle", **schedule, **options),
+        "rule='riemann_middle'",
+    )
+
+
+def test_old_and_new_spellings_must_agree() -> None:
+    model, x, t = _case()
+    with pytest.raises(ValueError, match="method and rule='riemann_right' disagree"):
+        idgrad.integrated_gradients(model, x, target=t, method="riemann_left", rule="riemann_right")
+    with pytest.raises(ValueError, match="disagree"):
+        idgrad.integrated_decision_gradients(model, x, target=t, adaptive=False, schedule="graded")
+    with pytest.raises(ValueError, match="method='graded' is adaptive"):
+        idgrad.integrated_decision_gradients(model, x, target=t, method="graded", adaptive=False)
+    with pytest.raises(TypeError, match="adaptive must be a bool"):
+        idgrad.integrated_decision_gradients(model, x, target=t, adaptive="yes")
+    # the same spelling twice is no disagreement (still deprecated)
+    with pytest.warns(DeprecationWarning):
+        idgrad.integrated_gradients(model, x, target=t, method="riemann_left", rule="riemann_left")
+
+
+def test_translate_method_without_the_old_words_is_silent() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert translate_method("f", "pilot", "gausslegendre") == ("pilot", "gausslegendre")
+        assert translate_method("f", None, None, warn=False, method="riemann_left") == (
+            None,
+            "riemann_left",
+        )
+
+
+@pytest.mark.parametrize(("old", "schedule"), [("idg-pilot", "pilot"), ("idg-uniform", "uniform")])
+def test_the_old_registry_names_are_idg_with_a_schedule(old: str, schedule: str) -> None:
+    model, x, t = _case()
+    with pytest.warns(
+        DeprecationWarning, match=f"method '{old}' is deprecated.*schedule='{schedule}'"
+    ):
+        spec = get_method(old)
+    assert old not in METHODS  # not a method of its own: the listing has each method once
+    assert spec.function is METHODS["idg"].function and dict(spec.options) == {"schedule": schedule}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        got = spec.details(model, x, target=t, n_steps=12)
+        want = METHODS["idg"].details(model, x, target=t, n_steps=12, schedule=schedule)
+    for a, b in zip(_tensors(got), _tensors(want)):
+        assert torch.equal(a, b)
+    with pytest.raises(TypeError, match=f"fixes schedule='{schedule}'"):
+        spec(model, x, target=t, schedule="graded")

@@ -175,7 +175,9 @@ def test_bad_step_and_chunk_arguments(fn) -> None:
     with pytest.raises(TypeError, match="internal_batch_size"):
         fn(f, x, internal_batch_size=1.5)
     with pytest.raises(ValueError, match="unknown rule"):
-        fn(f, x, method="simpson")
+        fn(f, x, schedule="uniform", rule="simpson")
+    with pytest.raises(ValueError, match="unknown schedule"):
+        fn(f, x, schedule="adaptive")
     with pytest.raises(TypeError, match="forward_func"):
         fn("model", x)
 
@@ -291,7 +293,7 @@ def _broken_batch() -> torch.Tensor:
 @pytest.mark.parametrize("chunk", [1, 5, None])
 def test_ig_names_example_and_alpha_where_the_path_breaks(broken: str, chunk) -> None:
     from idgrad.core.validation import NonFiniteError
-    from idgrad.engine.schedules import uniform_schedule
+    from idgrad.engine.rules import uniform_schedule
 
     model = NanInMiddle(broken)
     x = _broken_batch()
@@ -305,13 +307,13 @@ def test_ig_names_example_and_alpha_where_the_path_breaks(broken: str, chunk) ->
 
 
 @pytest.mark.parametrize("broken", ["output", "gradient"])
-@pytest.mark.parametrize("adaptive", [True, False])
-def test_idg_raises_where_the_path_breaks(broken: str, adaptive: bool) -> None:
+@pytest.mark.parametrize("schedule", idgrad.SCHEDULES)
+def test_idg_raises_where_the_path_breaks(broken: str, schedule: str) -> None:
     from idgrad.core.validation import NonFiniteError
 
     with pytest.raises(NonFiniteError, match="example 1, alpha = 0\\.[345]"):
         idgrad.integrated_decision_gradients(
-            NanInMiddle(broken), _broken_batch(), n_steps=16, adaptive=adaptive
+            NanInMiddle(broken), _broken_batch(), n_steps=16, schedule=schedule
         )
 
 
@@ -351,7 +353,7 @@ def test_non_finite_output_at_the_baseline_is_named() -> None:
     model = lambda z: torch.log(z.sum(1) - 1.0)  # finite at x, NaN at the baseline 0
     x = torch.full((2, 3), 1.0, dtype=D)
     with pytest.raises(NonFiniteError, match="example 0, alpha = 0"):
-        idgrad.integrated_gradients(model, x, method="riemann_left", n_steps=4)
+        idgrad.integrated_gradients(model, x, rule="riemann_left", n_steps=4)
 
 
 # ---------------------------------------------------------------- inputs shaped (B,)
@@ -372,14 +374,14 @@ def test_ig_on_one_feature_per_example_with_delta() -> None:
     assert torch.equal(details.attributions, attr)
 
 
-@pytest.mark.parametrize("adaptive", [True, False])
-def test_idg_on_one_feature_per_example(adaptive: bool) -> None:
+@pytest.mark.parametrize("schedule", idgrad.SCHEDULES)
+def test_idg_on_one_feature_per_example(schedule: str) -> None:
     x = torch.tensor([1.0, -2.0, 3.0], dtype=D)
-    attr = idgrad.integrated_decision_gradients(_square, x, adaptive=adaptive)  # defaults
+    attr = idgrad.integrated_decision_gradients(_square, x, schedule=schedule)  # defaults
     assert attr.shape == (3,)
     # one feature carries all of F(x) - F(0) after the completeness rescaling
     assert torch.allclose(attr, x**2, rtol=0, atol=1e-12)
-    delta = idgrad.integrated_decision_gradients.details(_square, x, adaptive=adaptive).delta
+    delta = idgrad.integrated_decision_gradients.details(_square, x, schedule=schedule).delta
     assert delta.shape == (3,) and delta.abs().max() < 1e-2
 
 

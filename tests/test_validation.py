@@ -53,7 +53,7 @@ def test_check_chunk_size() -> None:
     "fn, kwargs",
     [
         (idgrad.integrated_gradients, {"n_steps": 0}),
-        (idgrad.integrated_decision_gradients, {"n_pilot_steps": 0}),
+        (idgrad.integrated_decision_gradients, {"n_pilot_steps": 0, "schedule": "pilot"}),
         (idgrad.left_integrated_gradients, {"n_refine": -1}),
         (idgrad.guided_integrated_gradients, {"n_steps": 0}),
         (idgrad.noise_tunnel, {"nt_samples": 0}),

@@ -105,19 +105,22 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--factory``, read by :func:`load_model`."""
     p.add_argument(
         "--model",
-        required=True,
+        default=None,
         type=Path,
         metavar="FILE",
         help="TorchScript file (torch.jit.save), torch.export archive (.pt2, torch.export.save "
         "with a dynamic batch dimension), or a state dict (torch.save) with --factory; "
-        "the format is read from the content. Nothing is unpickled beyond weights_only",
+        "the format is read from the content. Nothing is unpickled beyond weights_only. "
+        "Without it, --factory builds the whole model (e.g. a JAX model with its weights)",
     )
     p.add_argument(
         "--factory",
         default=None,
         metavar="MODULE:FUNCTION",
-        help="for a state-dict --model: the function that builds the model (default: none; "
-        "the model file holds the architecture)",
+        help="for a state-dict --model: the function that builds the model; without --model: "
+        "the function that returns the whole model, weights loaded (a torch model, a JAX model "
+        "(Flax, Haiku, Equinox, or idgrad.frameworks.JaxModel(f)) or an "
+        "idgrad.frameworks.CallbackModel) (default: none; the model file holds the architecture)",
     )
 
 
@@ -126,10 +129,35 @@ def load_model(args: argparse.Namespace, device: Any) -> Any:
     from idgrad.files.loading import LoadError
     from idgrad.files.loading import load_model as load
 
+    if args.model is None:
+        if args.factory is None:
+            raise CLIError("give --model FILE, or --factory MODULE:FUNCTION returning the model")
+        return _built_model(args.factory, device)
     try:
         return load(args.model, factory=args.factory, device=device)
     except LoadError as err:
         raise CLIError(str(err)) from None
+
+
+def _built_model(factory: str, device: Any) -> Any:
+    """The whole model from ``--factory`` alone: torch in eval mode, or a framework adapter."""
+    from idgrad.files.loading import LoadError, import_factory
+    from idgrad.frameworks.boundary import adapter_for, looks_like_jax_model
+    from idgrad.frameworks.protocol import ModelAdapter
+
+    try:
+        model = import_factory(factory)()
+    except LoadError as err:
+        raise CLIError(str(err)) from None
+    if isinstance(model, torch.nn.Module):
+        return model.to(device).eval()
+    if isinstance(model, ModelAdapter):
+        return model
+    if looks_like_jax_model(model):  # frameworks hook: a JAX model explained through its adapter
+        return adapter_for(model, "jax")
+    if not callable(model):
+        raise CLIError(f"the factory {factory} returned a {type(model).__name__}, not a model")
+    return model
 
 
 def add_image_options(p: argparse.ArgumentParser) -> None:

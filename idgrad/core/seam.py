@@ -336,11 +336,19 @@ class ModelSeam:
         def outputs() -> Any:
             return model_outputs(forward_func, inputs, additional_forward_args, chunk_size)
 
+        # frameworks hook (idgrad/frameworks): a model of another framework is an adapter
+        # that brings its own seam, checked here before any path work
+        own_seam = getattr(forward_func, "idgrad_seam", None)
         if targets is not None:
             if target is not None:
                 raise ValueError(
                     "give target (one output) or targets (several), not both; got "
                     f"target={target!r}"
+                )
+            if own_seam is not None:
+                raise ValueError(
+                    "targets= (several targets in one call) needs a torch model; for a JAX or "
+                    "callback model, call once per target with target=..."
                 )
 
             def probe() -> Any:
@@ -351,6 +359,8 @@ class ModelSeam:
             fan = TargetFan.build(targets, batch, outputs, probe)
             return cls(forward_func, fan, extra, batch)
         resolved = resolve_target(target, outputs)
+        if own_seam is not None:
+            return own_seam(inputs, Target(resolved, batch), extra, batch, chunk_size)  # type: ignore[no-any-return]
         return cls(forward_func, Target(resolved, batch), extra, batch)
 
     def _output(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> Any:

@@ -64,18 +64,19 @@ def check_number(
     minimum: float | None = None,
     maximum: float | None = None,
     open_minimum: bool = False,
+    open_maximum: bool = False,
 ) -> float:
-    """``value`` as a finite float in ``[minimum, maximum]`` (``(minimum, ...`` if open)."""
+    """``value`` as a finite float in ``[minimum, maximum]`` (open ends where asked)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     v = float(value)
     low_ok = minimum is None or (v > minimum if open_minimum else v >= minimum)
-    high_ok = maximum is None or v <= maximum
+    high_ok = maximum is None or (v < maximum if open_maximum else v <= maximum)
     if not (math.isfinite(v) and low_ok and high_ok):
-        left = "(" if open_minimum else "["
+        left = "(" if open_minimum or minimum is None else "["
         low = "-inf" if minimum is None else f"{minimum:g}"
         high = "inf" if maximum is None else f"{maximum:g}"
-        end = "]" if maximum is not None else ")"
+        end = ")" if open_maximum or maximum is None else "]"
         raise ValueError(f"{name} must be finite and in {left}{low}, {high}{end}, got {value}")
     return v
 

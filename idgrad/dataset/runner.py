@@ -58,6 +58,7 @@ from idgrad.dataset.sources import (
 )
 from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
 from idgrad.defaults import DATASET_BATCH_SIZE
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
 from idgrad.ops.progress import Progress
 
@@ -278,6 +279,7 @@ def _fill_records(
     rec["status"][positions] = OK
 
 
+@at_boundary(models=("model",), numpy_inputs=None)  # frameworks hook
 def attribute_dataset(
     method: str | Callable[..., Any],
     model: Any,

@@ -1,10 +1,12 @@
 """Genomics helpers for path attributions: one-hot DNA, references, expected attributions,
-targets for track models, contribution scores for TF-MoDISco, logos, and a planted-motif
-benchmark.
+targets for track models, contribution scores, in-silico mutagenesis, TF-MoDISco motifs,
+bigWig tracks, logos, and planted-motif ground truths.
 
 Modules: :mod:`~idgrad.genomics.sequences`, :mod:`~idgrad.genomics.references`,
 :mod:`~idgrad.genomics.expected`, :mod:`~idgrad.genomics.targets`,
-:mod:`~idgrad.genomics.contributions`, :mod:`~idgrad.genomics.plots` (matplotlib, lazy),
+:mod:`~idgrad.genomics.contributions`, :mod:`~idgrad.genomics.ism`,
+:mod:`~idgrad.genomics.motifs` (modisco-lite, lazy), :mod:`~idgrad.genomics.bigwig`
+(pybigtools, lazy), :mod:`~idgrad.genomics.plots` (matplotlib, lazy),
 :mod:`~idgrad.genomics.synthetic`.
 
 Example:
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+from idgrad.genomics.bigwig import read_bigwig, write_bigwig
 from idgrad.genomics.contributions import (
     Contributions,
     actual_contributions,
@@ -30,6 +33,16 @@ from idgrad.genomics.contributions import (
     save_modisco_npz,
 )
 from idgrad.genomics.expected import expected_attributions, repeat_per_reference
+from idgrad.genomics.ism import Agreement, agreement, ism, ism_evaluations
+from idgrad.genomics.motifs import (
+    ModiscoResults,
+    Pattern,
+    Seqlet,
+    modisco,
+    modisco_from_files,
+    pwm_similarity,
+    read_modisco_h5,
+)
 from idgrad.genomics.plots import logo_layout, plot_logo, plot_tracks
 from idgrad.genomics.references import (
     dinucleotide_counts,
@@ -51,11 +64,18 @@ from idgrad.genomics.sequences import (
 from idgrad.genomics.synthetic import (
     CTCF_MOTIF,
     GATA_MOTIF,
+    PROFILE_CLASSES,
+    PROFILE_MOTIFS,
+    BPNet,
     MotifData,
+    ProfileData,
+    ProfileMotif,
     auroc,
     motif_cnn,
     planted_motifs,
+    planted_profiles,
     topk_precision,
+    train_bpnet,
     train_motif_model,
 )
 from idgrad.genomics.targets import counts_target, profile_target, track_target
@@ -63,10 +83,20 @@ from idgrad.genomics.targets import counts_target, profile_target, track_target
 __all__ = [
     "CTCF_MOTIF",
     "GATA_MOTIF",
+    "PROFILE_CLASSES",
+    "PROFILE_MOTIFS",
+    "BPNet",
+    "Agreement",
     "Contributions",
     "Layout",
+    "ModiscoResults",
     "MotifData",
+    "Pattern",
+    "ProfileData",
+    "ProfileMotif",
+    "Seqlet",
     "actual_contributions",
+    "agreement",
     "auroc",
     "check_one_hot",
     "contribution_scores",
@@ -79,14 +109,22 @@ __all__ = [
     "gc_reference",
     "hypothetical_contributions",
     "infer_layout",
+    "ism",
+    "ism_evaluations",
     "load_modisco_npz",
     "logo_layout",
+    "modisco",
+    "modisco_from_files",
     "motif_cnn",
     "one_hot",
     "planted_motifs",
+    "planted_profiles",
     "plot_logo",
     "plot_tracks",
     "profile_target",
+    "pwm_similarity",
+    "read_bigwig",
+    "read_modisco_h5",
     "repeat_per_reference",
     "reverse_complement",
     "save_modisco_cli_inputs",
@@ -94,7 +132,9 @@ __all__ = [
     "to_channels_first",
     "topk_precision",
     "track_target",
+    "train_bpnet",
     "train_motif_model",
     "uniform_reference",
+    "write_bigwig",
     "zeros_reference",
 ]

@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import torch
 
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.genomics.expected import expected_attributions
 from idgrad.genomics.sequences import (
     _resolve_layout,
@@ -151,11 +152,13 @@ class Contributions(NamedTuple):
     """``(N, R)`` convergence delta of each (input, reference) pair."""
 
 
+@at_boundary()  # frameworks hook: JAX / callback models and arrays in, out
 def contribution_scores(
     method: Callable[..., Any],
     forward_func: Callable[..., Any],
     inputs: torch.Tensor,
     references: torch.Tensor,
+    /,
     target: Any = None,
     layout: str | None = None,
     convention: Convention = "reference",
@@ -176,7 +179,9 @@ def contribution_scores(
         target: as for ``method`` (see :mod:`idgrad.genomics.targets` for track models).
         layout: ``"NCL"``, ``"NLC"`` or ``None`` to infer it.
         convention: see :func:`hypothetical_contributions`.
-        **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``, …).
+        **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``, IDG's
+            ``method="graded"``, …; the first four arguments are positional only, so that
+            ``method=`` reaches the path method).
 
     Example:
         >>> import idgrad

@@ -72,6 +72,7 @@ def expected_attributions(
     forward_func: Callable[..., Any],
     inputs: torch.Tensor,
     references: torch.Tensor,
+    /,
     target: Any = None,
     additional_forward_args: Any = None,
     *,
@@ -96,7 +97,8 @@ def expected_attributions(
             reference, others pass through.
         reduce: ``"mean"`` for ``(N, ...)``, ``"none"`` for the per-reference ``(N, R, ...)``.
         **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``,
-            ``multiply_by_inputs``, ``adaptive``, …).
+            ``multiply_by_inputs``, ``adaptive``, IDG's ``method``, …; the first four
+            arguments are positional, so these names reach the method).
 
     Returns:
         The attributions. ``expected_attributions.details(...)`` returns a

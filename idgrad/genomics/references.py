@@ -17,6 +17,7 @@ from typing import overload
 import numpy as np
 import torch
 
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.genomics.sequences import (
     _resolve_layout,
     check_one_hot,
@@ -35,6 +36,7 @@ __all__ = [
 Seed = int | torch.Generator | None
 
 
+@at_boundary(models=(), numpy_inputs=None)  # frameworks hook: JAX arrays in and out
 def zeros_reference(inputs: torch.Tensor, layout: str | None = None) -> torch.Tensor:
     """The all-zero reference ``x' = 0`` (same shape, dtype and device as ``inputs``).
 
@@ -50,6 +52,7 @@ def zeros_reference(inputs: torch.Tensor, layout: str | None = None) -> torch.Te
     return torch.zeros_like(inputs)
 
 
+@at_boundary(models=(), numpy_inputs=None)  # frameworks hook: JAX arrays in and out
 def uniform_reference(inputs: torch.Tensor, layout: str | None = None) -> torch.Tensor:
     """The flat reference ``x'_{c,i} = 1/4`` at every called position, ``0`` at ``N``.
 
@@ -68,6 +71,7 @@ def uniform_reference(inputs: torch.Tensor, layout: str | None = None) -> torch.
     return from_channels_first(ref.contiguous(), lay).contiguous()
 
 
+@at_boundary(models=(), numpy_inputs=None)  # frameworks hook: JAX arrays in and out
 def gc_reference(
     inputs: torch.Tensor, layout: str | None = None, alphabet: str = "ACGT"
 ) -> torch.Tensor:
@@ -199,6 +203,7 @@ def dinucleotide_shuffle(
 def dinucleotide_shuffle(
     sequences: torch.Tensor, n_shuffles: int = ..., seed: Seed = ..., layout: str | None = ...
 ) -> torch.Tensor: ...
+@at_boundary(models=(), numpy_inputs=None)  # frameworks hook: JAX arrays in and out
 def dinucleotide_shuffle(
     sequences: str | Sequence[str] | torch.Tensor,
     n_shuffles: int = 1,

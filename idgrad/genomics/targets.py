@@ -84,7 +84,11 @@ def track_target(
     tracks: Sequence[int] | int | None = None,
     reduce: Reduce = "sum",
     layout: TrackLayout = "NLT",
-) -> Callable[[torch.Tensor], torch.Tensor]:
+    *,
+    resolution: int = 1,
+    offset: int = 0,
+    head: int | str | None = None,
+) -> Callable[[Any], torch.Tensor]:
     """Target that sums (or averages) a window of positions of some tracks of an output.
 
     For an output ``y`` of shape ``(n, L, T)`` (``layout="NLT"``; ``"NTL"`` for ``(n, T, L)``;
@@ -94,29 +98,81 @@ def track_target(
 
     or that sum divided by the number of terms (``reduce="mean"``).
 
+    **Binned outputs** (``resolution = r > 1``, as Enformer's or Borzoi's 128-bp and 32-bp bins):
+    ``window`` is then in input positions (base pairs), and output bin ``i`` covers the input
+    positions ``[offset + i r, offset + (i + 1) r)`` (``offset``: the input positions cropped
+    before the first bin). Each bin counts with the fraction of it inside the window,
+
+    ``t(y)_k = Σ_i w_i Σ_{j ∈ tracks} y[k, i, j]``,
+    ``w_i = |[start, stop) ∩ bin_i| / r``,
+
+    so a window that covers whole bins sums them, and half a bin counts half (``reduce="mean"``
+    divides by ``Σ_i w_i`` times the number of tracks). ``resolution=1, offset=0`` is the
+    per-position case above.
+
     Args:
         window: ``(start, stop)`` positions, Python slice semantics; ``None`` for all.
         tracks: track indices (an int or a list); ``None`` for all.
         reduce: ``"sum"`` or ``"mean"``.
         layout: ``"NLT"`` or ``"NTL"``.
+        resolution: input positions per output bin.
+        offset: input position where the first output bin starts.
+        head: for a model returning several heads (a tuple, list or dict), the index or key
+            of the track head; None when the model returns the tracks alone.
 
     Example:
         >>> y = torch.arange(12.0).reshape(1, 4, 3)  # n=1, L=4, T=3
         >>> track_target(window=(1, 3), tracks=[0, 2])(y)  # 3 + 5 + 6 + 8
         tensor([22.])
+        >>> bins = torch.tensor([[1.0, 10.0, 100.0]])  # 3 bins of 128 bp, one track
+        >>> track_target(window=(64, 256), resolution=128)(bins)  # half of bin 0, all of bin 1
+        tensor([10.5000])
     """
     _check_window(window)
     chosen = _check_tracks(tracks)
     _check_reduce(reduce)
     if layout not in ("NLT", "NTL"):
         raise ValueError(f"layout must be 'NLT' or 'NTL', got {layout!r}")
+    for name, value, low in (("resolution", resolution, 1), ("offset", offset, 0)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    if window is not None and window[0] < offset:
+        raise ValueError(f"track_target: window {tuple(window)} starts before offset {offset}")
+    binned = resolution > 1 or offset > 0
 
-    def target(output: torch.Tensor) -> torch.Tensor:
-        part = _select(_as_nlt(output, layout, "track_target"), window, chosen, "track_target")
-        flat = part.reshape(part.shape[0], -1)
-        return flat.sum(dim=1) if reduce == "sum" else flat.mean(dim=1)
+    def target(output: Any) -> torch.Tensor:
+        tracks_out = output if head is None else _head(output, head, "track_target")
+        nlt = _as_nlt(tracks_out, layout, "track_target")
+        if not binned:
+            part = _select(nlt, window, chosen, "track_target")
+            flat = part.reshape(part.shape[0], -1)
+            return flat.sum(dim=1) if reduce == "sum" else flat.mean(dim=1)
+        weights = _bin_weights(nlt.shape[1], window, resolution, offset).to(nlt)
+        part = _select(nlt, None, chosen, "track_target")
+        total = (part * weights[None, :, None]).sum(dim=(1, 2))
+        if reduce == "sum":
+            return total
+        return total / (weights.sum() * part.shape[2])
 
     return target
+
+
+def _bin_weights(
+    n_bins: int, window: tuple[int, int] | None, resolution: int, offset: int
+) -> torch.Tensor:
+    """``w_i = |window ∩ [offset + i r, offset + (i + 1) r)| / r`` for each of ``n_bins`` bins."""
+    covered = (offset, offset + n_bins * resolution)
+    start, stop = covered if window is None else window
+    if stop > covered[1]:
+        raise ValueError(
+            f"track_target: window {(start, stop)} reaches past the input positions "
+            f"{covered} that {n_bins} bins of {resolution} cover from offset {offset}"
+        )
+    lo = offset + torch.arange(n_bins, dtype=torch.float64) * resolution
+    overlap = (torch.clamp(lo + resolution, max=stop) - torch.clamp(lo, min=start)).clamp(min=0)
+    return overlap / resolution
 
 
 def _head(output: Any, head: int | str, what: str) -> torch.Tensor:
@@ -183,24 +239,34 @@ def profile_target(
     window: tuple[int, int] | None = None,
     tracks: Sequence[int] | int | None = None,
     layout: TrackLayout = "NLT",
+    *,
+    center: bool = True,
 ) -> Callable[[Any], torch.Tensor]:
-    """Target for the profile (shape) head: softmax-weighted, mean-centred logits (BPNet).
+    """Target for the profile (shape) head: softmax-weighted logits (BPNet).
 
-    With ``z[k, :, j]`` the profile logits of track ``j`` over the window and
-    ``z̄ = z - mean_i z``, the target is ``Σ_j Σ_i stopgrad(softmax_i(z̄))_i · z̄_i``: the
-    logits weighted by the predicted profile, the weights held constant so only the logits carry
-    gradient (the "profile" contribution scores of BPNet and ChromBPNet).
+    With ``z[k, :, j]`` the profile logits of track ``j`` over the window, the target is
+    ``Σ_j Σ_i stopgrad(softmax_i(z))_i · z̄_i``, ``z̄ = z - mean_i z`` (``center=True``, as
+    ChromBPNet) or ``z̄ = z`` (``center=False``: ``Σ softmax(z).detach() · z``, BPNet's
+    form): the logits weighted by the predicted profile, the weights held constant so only the
+    logits carry gradient (the "profile" contribution scores). The softmax does not change with
+    the centring; the gradients differ by ``-(1/L) Σ_i ∇z_i`` per track.
 
     Args:
         head: index (or key) of the profile head; ``None`` when the model returns the profile
             tensor alone.
         window, tracks, layout: as in :func:`track_target`.
+        center: subtract the mean logit over the window from the logits.
 
     Example:
         >>> z = torch.tensor([[[0.0], [0.0]]])  # flat profile, L=2, T=1
         >>> profile_target(head=None)(z)
         tensor([0.])
+        >>> z = torch.tensor([[[0.0], [2.0]]])
+        >>> profile_target(head=None, center=False)(z)  # (0 + 2 e^2) / (1 + e^2)
+        tensor([1.7616])
     """
+    if not isinstance(center, bool):
+        raise TypeError(f"center must be a bool, got {type(center).__name__}")
     _check_window(window)
     chosen = _check_tracks(tracks)
     if layout not in ("NLT", "NTL"):
@@ -209,8 +275,8 @@ def profile_target(
     def target(output: Any) -> torch.Tensor:
         logits = output if head is None else _head(output, head, "profile_target")
         part = _select(_as_nlt(logits, layout, "profile_target"), window, chosen, "profile_target")
-        centred = part - part.mean(dim=1, keepdim=True)
-        weights = torch.softmax(centred, dim=1).detach()
+        centred = part - part.mean(dim=1, keepdim=True) if center else part
+        weights = torch.softmax(part, dim=1).detach()
         return (weights * centred).sum(dim=(1, 2))
 
     return target

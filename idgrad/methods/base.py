@@ -51,6 +51,7 @@ from idgrad.core.results import (
     wanting_details,
 )
 from idgrad.core.targets import check_targets
+from idgrad.frameworks.boundary import bind
 
 __all__ = ["PathMethod", "captum_result", "details_wanted", "layer_method", "path_method"]
 
@@ -98,6 +99,10 @@ class PathMethod(Generic[P, D]):
         self.details: Callable[P, D] = details
 
     def _run(self, wanted: bool, args: Any, kwargs: Any) -> D:
+        # frameworks hook (idgrad/frameworks/boundary.py): a JAX or callback model and its
+        # arrays become an adapter and torch tensors here, the results arrays of their kind
+        call = bind(self.impl, args, kwargs)
+        args, kwargs = call.args, call.kwargs
         models = [args[i] for i in self._model_positions if i < len(args)]
         models += [kwargs[name] for name in _MODEL_ARGUMENTS if name in kwargs]
         bound = self._check_targets(args, kwargs) if kwargs.get("targets") is not None else None
@@ -105,11 +110,11 @@ class PathMethod(Generic[P, D]):
         try:
             with ModelGuard(*models):
                 details = self.impl(*args, **kwargs)
+                if bound is not None:
+                    details = split_targets(details, _batch_size(bound.arguments["inputs"]))
+                return call.finish(details)  # type: ignore[no-any-return]
         finally:
             reset_details_wanted(token)
-        if bound is None:
-            return details
-        return split_targets(details, _batch_size(bound.arguments["inputs"]))
 
     def _check_targets(self, args: Any, kwargs: Any) -> inspect.BoundArguments:
         """Refuse ``target`` with ``targets`` and a ``targets`` of the wrong form, before any work.

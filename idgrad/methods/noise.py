@@ -62,6 +62,7 @@ from idgrad.core.seam import (
 from idgrad.core.targets import Target, is_predicted, predicted_classes
 from idgrad.core.validation import check_int
 from idgrad.defaults import INTERNAL_BATCH_SIZE
+from idgrad.frameworks.boundary import at_boundary
 
 __all__ = ["NT_TYPES", "NoiseType", "noise_tunnel"]
 
@@ -242,6 +243,7 @@ class _Moments:
         return [v + m**2 for v, m in zip(variance, self.mean)]
 
 
+@at_boundary()  # frameworks hook: JAX / callback models and arrays in, out
 def noise_tunnel(
     attribution_method: Any,
     inputs: TensorOrTuple,

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from idgrad.core.guard import ModelGuard
 from idgrad.core.validation import check_int
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.metrics._checks import (
     Model,
     Score,
@@ -101,6 +102,7 @@ def _causal_curve(
     return Curve(fractions.to(scores.device), scores, auc, target_t)
 
 
+@at_boundary(models=("model",), numpy_inputs="images")  # frameworks hook
 def deletion(
     model: Model,
     images: Tensor,
@@ -176,6 +178,7 @@ def deletion(
     )
 
 
+@at_boundary(models=("model",), numpy_inputs="images")  # frameworks hook
 def insertion(
     model: Model,
     images: Tensor,

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from idgrad.core.guard import ModelGuard
 from idgrad.core.validation import check_int
+from idgrad.frameworks.boundary import at_boundary
 from idgrad.metrics._checks import (
     Model,
     Target,
@@ -205,6 +206,7 @@ def _default_to_uint8(reference: Tensor) -> Callable[[Tensor], Tensor]:
     return to_uint8
 
 
+@at_boundary(models=("model",), numpy_inputs="images")  # frameworks hook
 def pic(
     model: Model,
     images: Tensor,

@@ -6,16 +6,10 @@ backward pass), in two passes through the model for a fixed budget of ``n`` poin
 1. **probe**: the two ends of the path and every fourth node of the ``n``-point
    Gauss-Legendre rule (``m`` nodes, 4 to 64), each with a few random projections of the
    integrand (:mod:`idgrad.engine.estimate`).
-2. **decide**: where is the integrand active? On each cell between probe nodes, its size
-   at the two ends, raised where ``F`` moved more than its end slopes allow (a feature the
-   probe stepped over; squared for IDG, whose integrand carries ``F'``). A concentrated
-   activity gets a smooth map (:class:`idgrad.engine.maps.SinhMap`: a sinh kernel on a
-   uniform floor). The map is used when it promises a clear gain: under the rough-integrand
-   model (error``^2 ~ integral size^2 h^2``, ``h`` the local spacing) its ``n - m`` mapped
-   points beat the ``n`` plain ones by :data:`ROUGH_MARGIN` (or :data:`GRAY_MARGIN` when the
-   probe looks only slightly rough); on a smooth path (the probe's projections follow
-   quadratics on 5 neighbouring nodes to :data:`SMOOTH_ROUGHNESS`), only when the feature is
-   narrower than the plain rule's spacing there. Otherwise the plain rule it is.
+2. **decide** (:func:`idgrad.engine.schedules.probe.decide`): where the integrand is active
+   and how rough it is; a concentrated activity gets a smooth map
+   (:class:`idgrad.engine.maps.SinhMap`) when the map promises a clear gain over the plain
+   rule, else the plain rule it is.
 3. **complete**: the plain ``n``-point Gauss-Legendre rule (the probe's nodes are among its
    nodes and keep their weights: nothing is wasted, and on smooth paths this *is* the
    uniform rule), or Gauss-Legendre on ``n - m`` points in the mapped coordinate (the probe
@@ -36,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -48,9 +41,10 @@ from idgrad.core.guard import user_stacklevel
 from idgrad.core.results import ToleranceWarning
 from idgrad.engine.estimate import combine, half_errors, spectral_errors
 from idgrad.engine.evaluator import Evaluator, Pass
-from idgrad.engine.maps import SinhMap, fit_map
+from idgrad.engine.maps import SinhMap
 from idgrad.engine.rules import rule_points
 from idgrad.engine.schedules import Outcome
+from idgrad.engine.schedules.probe import decide
 
 __all__ = ["GradedSchedule"]
 
@@ -60,18 +54,11 @@ MIN_BUDGET = 16
 PROBE_SHARE, PROBE_MIN, PROBE_MAX = 0.25, 4, 64
 #: Random projections of the integrand per point.
 SKETCH_SIZE = 32
-#: Map gains required on rough paths, on slightly rough ones, and on smooth ones.
-ROUGH_MARGIN, GRAY_MARGIN, SMOOTH_MARGIN = 0.7, 0.55, 0.7
-#: Roughness (median relative residual of quadratic fits on 5 probe nodes) below which the
-#: path counts as smooth, and above which as rough.
-SMOOTH_ROUGHNESS, ROUGH_ROUGHNESS = 0.25, 0.35
 #: The first budget of a tolerance run, and the extra share its rounds aim above the need.
 RTOL_START, RTOL_MARGIN = 32, 1.25
 #: An estimate that falls by less than this factor in two rounds running, or that is within
 #: this many times the rounding level, has hit a floor.
 STALL, NEAR_ROUNDING = 0.8, 100.0
-#: Map fitting (see :func:`idgrad.engine.maps.fit_map`).
-MAP_OPTIONS = dict(power=1.0, reach=0.25, width_scale=0.25, min_floor=0.1, concentration=2.0)
 
 
 @dataclass(frozen=True)
@@ -87,9 +74,11 @@ class GradedSchedule:
         return _Run(evaluator, self).outcome()
 
 
-#: The spectral estimate needs a projection per node; above this many nodes the rough
-#: estimate alone (from the streamed half sums) is used, so memory stays flat in ``n``.
-SPECTRAL_MAX = 4096
+#: The spectral estimate needs a projection per node and a ``k x k`` transform; above this
+#: many nodes the rough estimate alone (from the streamed half sums: every feature) is used,
+#: so time and memory stay linear in ``n`` (a smooth integrand is resolved to rounding long
+#: before: the rough estimate is then cautious).
+SPECTRAL_MAX = 512
 
 
 def _halves(weights: np.ndarray, parity: np.ndarray) -> np.ndarray:
@@ -192,22 +181,21 @@ class _Run:
         self._keep_ends(rows, out)
         plan, mapping = self._decide(n, nodes[idx], out, der, sk)
         # complete: the rest of the plain rule, or the mapped rule
-        rest = np.setdiff1d(np.arange(n), idx)
+        free = np.ones(n, dtype=bool)
+        free[idx] = False
+        rest = np.flatnonzero(free)
         k = n - m
-        t_nodes, t_weights = rule_points(k, "gausslegendre")
         t_parity = np.arange(k) % 2
-        mapped_alphas = np.broadcast_to(nodes[rest], (count, k)).copy()
-        mapped_weights = np.broadcast_to(weights[rest], (count, k)).copy()
+        new_alphas = np.broadcast_to(nodes[rest], (count, k)).copy()
+        new_weights = np.broadcast_to(_halves(weights[rest], parity[rest]), (count, 3, k)).copy()
+        t_weights = weights  # the rule in t of the mapped rows (set below when there are any)
         if plan.any():
+            t_nodes, t_weights = rule_points(k, "gausslegendre")
             chosen = SinhMap(mapping.c[plan], mapping.b[plan], mapping.f[plan])
-            mapped_alphas[plan] = chosen.inverse(np.broadcast_to(t_nodes, (int(plan.sum()), k)))
-            mapped_weights[plan] = t_weights / chosen.pdf(mapped_alphas[plan])
-        new_alphas = np.where(plan[:, None], mapped_alphas, nodes[rest][None])
-        new_weights = np.where(
-            plan[:, None, None],
-            _halves(mapped_weights, t_parity),
-            _halves(weights[rest], parity[rest])[None],
-        )
+            new_alphas[plan] = chosen.inverse(np.broadcast_to(t_nodes, (int(plan.sum()), k)))
+            new_weights[plan] = _halves(t_weights / chosen.pdf(new_alphas[plan]), t_parity)
+        mapped_alphas = new_alphas
+        mapped_weights = new_weights[:, 0]
         q, qo, qd, qs = self._pass(
             np.repeat(rows, k),
             new_alphas.reshape(-1),
@@ -350,8 +338,6 @@ class _Run:
             parts.append(v)
         return torch.cat(parts, 1).cpu().numpy()
 
-    # ------------------------------------------------------------------ the decision
-
     def _decide(
         self,
         n: int,
@@ -360,49 +346,7 @@ class _Run:
         derivs: np.ndarray,
         sketches: np.ndarray,
     ) -> tuple[np.ndarray, SinhMap]:
-        """Which examples get a map (``(C,)`` bool) and the maps (flat where none)."""
-        count, m2, r = sketches.shape
-        m = m2 - 2
-        # nodes in alpha order: 0, probe..., 1
-        order = np.concatenate([[0], np.arange(2, m2), [1]])
-        edges = np.concatenate([[0.0], probe, [1.0]])
-        size = np.linalg.norm(sketches[:, order], axis=2) / math.sqrt(r)
-        f = outputs[:, order]
-        fp = np.abs(derivs[:, order])
-        h = np.diff(edges)
-        slope = np.abs(np.diff(f, axis=1)) / np.maximum(h, 1e-300)
-        ends = (fp[:, :-1] + fp[:, 1:]) / 2
-        tiny = 1e-12 * np.maximum(slope.max(1, keepdims=True), 1e-300)
-        boost = np.maximum(1.0, slope / np.maximum(ends, tiny))
-        if self.ev.decision_weighted:
-            boost = boost**2
-        density = (size[:, :-1] + size[:, 1:]) / 2 * boost
-        mapping, concentrated = fit_map(
-            np.broadcast_to(edges, (count, len(edges))),
-            density,
-            **MAP_OPTIONS,  # type: ignore[arg-type]
-        )
-        k = n - m
-        mid = (edges[:-1] + edges[1:]) / 2
-        plain_density = n * _gl_density(mid)[None]
-        mapped_density = k * _gl_density(mapping.cdf(np.broadcast_to(mid, (count, len(mid)))))
-        mapped_density = mapped_density * mapping.pdf(np.broadcast_to(mid, (count, len(mid))))
-        energy = density**2 * h
-        ratio = np.sqrt(
-            (energy / mapped_density**2).sum(1)
-            / np.maximum((energy / plain_density**2).sum(1), 1e-300)
-        )
-        roughness = _roughness(probe, sketches[:, 2:])
-        spacing = np.pi * np.sqrt(np.maximum(mapping.c * (1 - mapping.c), 1e-12)) / n
-        smooth_ok = (mapping.b < 2 * spacing) & (ratio < SMOOTH_MARGIN)
-        gray_ok = ratio < GRAY_MARGIN
-        rough_ok = ratio < ROUGH_MARGIN
-        use = np.where(
-            roughness < SMOOTH_ROUGHNESS,
-            smooth_ok,
-            np.where(roughness < ROUGH_ROUGHNESS, gray_ok, rough_ok),
-        )
-        return concentrated & use, mapping
+        return decide(n, probe, outputs, derivs, sketches, self.ev.decision_weighted)
 
     # ------------------------------------------------------------------ the runs
 
@@ -490,7 +434,10 @@ class _Run:
         derivs = np.full((batch, size), np.nan)
         fp_sum = np.zeros(batch)
         for b in range(batch):
-            order = np.argsort(rule.alphas[b], kind="stable")
+            a = rule.alphas[b]
+            order = (
+                np.arange(len(a)) if bool(np.all(a[1:] >= a[:-1])) else np.argsort(a, kind="stable")
+            )
             k = len(order)
             alphas[b, :k] = rule.alphas[b][order]
             weights[b, :k] = rule.weights[b][order]
@@ -548,37 +495,3 @@ class _Run:
             ToleranceWarning,
             stacklevel=user_stacklevel(),
         )
-
-
-def _gl_density(alpha: np.ndarray) -> np.ndarray:
-    """Gauss-Legendre's node density on ``[0, 1]`` for large ``n``: ``1 / (pi sqrt(a (1 - a)))``."""
-    return 1.0 / (np.pi * np.sqrt(np.clip(alpha * (1.0 - alpha), 1e-300, None)))
-
-
-@functools.lru_cache(maxsize=64)
-def _residual_maps(nodes: tuple[float, ...], window: int) -> np.ndarray:
-    """``(W, window, window)``: ``I - P`` with ``P`` the projection on quadratics, per window."""
-    x_all = np.asarray(nodes)
-    starts = np.arange(len(x_all) - window + 1)
-    x = x_all[starts[:, None] + np.arange(window)]
-    x = (x - x.mean(1, keepdims=True)) / np.maximum(np.ptp(x, axis=1, keepdims=True), 1e-300)
-    vander = np.stack([np.ones_like(x), x, x**2], axis=2)
-    return np.eye(window)[None] - vander @ np.linalg.pinv(vander)
-
-
-def _roughness(nodes: np.ndarray, sketches: np.ndarray, window: int = 5) -> np.ndarray:
-    """Median relative residual of quadratic fits to ``window`` neighbouring nodes, per row.
-
-    Smooth integrands sampled finely enough follow a quadratic on a few neighbouring nodes
-    (small residual); rough ones (ReLU networks) and features the nodes step over do not.
-    """
-    count, m, r = sketches.shape
-    if m < window:
-        return np.ones(count)
-    resid_map = _residual_maps(tuple(nodes.tolist()), window)
-    starts = np.arange(m - window + 1)
-    y = sketches[:, starts[:, None] + np.arange(window)]  # (C, W, window, r)
-    resid = np.matmul(resid_map[None], y)
-    centred = y - y.mean(2, keepdims=True)
-    rel = np.sqrt((resid**2).sum((2, 3)) / np.maximum((centred**2).sum((2, 3)), 1e-300))
-    return np.median(rel, axis=1)
