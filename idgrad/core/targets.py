@@ -22,11 +22,7 @@ Metrics and AGI explain a class of a classifier and use :func:`class_indices`, t
 same rules reduced to one class per example; ``None`` (one scalar per example) has
 no class, so they are given ``"predicted"`` or indices instead.
 
-``targets`` (the plural) explains several outputs in one call: a list ``[t_1, ..., t_K]``
-of anything ``target`` takes, or ``"all"`` (every output: one target per index of the
-output after the batch axis, in row-major order). :class:`TargetFan` holds them; a call
-with ``targets`` works on ``K B`` pseudo-examples, ``r = k B + b`` being example ``b``
-explained for ``t_k``, and its results gain a leading ``K`` axis.
+``targets`` (the plural, several outputs in one call) is :mod:`idgrad.core.fan`'s.
 
 Example:
     >>> out = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
@@ -41,8 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
-import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
@@ -53,15 +47,11 @@ import torch
 from idgrad.core.validation import NonFiniteError
 
 __all__ = [
-    "ALL",
     "PREDICTED",
     "TARGET_DOC",
     "TARGET_FORMS",
     "Target",
-    "TargetFan",
     "TargetType",
-    "TargetsType",
-    "check_targets",
     "class_indices",
     "is_predicted",
     "predicted_classes",
@@ -69,8 +59,6 @@ __all__ = [
 ]
 
 PREDICTED: Final = "predicted"
-#: ``targets="all"``: one target per output index.
-ALL: Final = "all"
 
 TargetType = (
     None
@@ -82,9 +70,6 @@ TargetType = (
     | Sequence[int | tuple[int, ...]]
     | Callable[[Any], torch.Tensor]
 )
-
-#: What ``targets`` takes: a list (or tuple, range) of targets, or ``"all"``.
-TargetsType = Sequence[TargetType] | Literal["all"]
 
 #: The one description of ``target`` that every method's docstring repeats.
 TARGET_DOC: Final = (
@@ -389,173 +374,3 @@ def class_indices(
             f"target class {lo if lo < -n_classes else hi} is out of range for {n_classes} classes"
         )
     return torch.remainder(classes, n_classes)
-
-
-def check_targets(targets: Any) -> list[TargetType] | Literal["all"]:
-    """The form of ``targets`` (a list, tuple or range of targets, or ``"all"``), checked.
-
-    Each element is checked later, against the batch (:class:`TargetFan`).
-
-    Raises:
-        TypeError: not a list, tuple, range or ``"all"`` (a tensor, an int, ...).
-        ValueError: an empty list, or another string.
-
-    Example:
-        >>> check_targets(range(3)), check_targets("all")
-        ([0, 1, 2], 'all')
-        >>> check_targets([])
-        Traceback (most recent call last):
-        ...
-        ValueError: targets is empty; give at least one target (or 'all')
-    """
-    if isinstance(targets, str):
-        if targets == ALL:
-            return ALL
-        hint = (
-            " (the predicted class is target='predicted', or one of several: "
-            "targets=['predicted', ...])"
-            if is_predicted(targets)
-            else ""
-        )
-        raise ValueError(f"targets must be a list of targets or 'all'; got {targets!r}{hint}")
-    if isinstance(targets, (list, tuple, range)):
-        if len(targets) == 0:
-            raise ValueError("targets is empty; give at least one target (or 'all')")
-        return list(targets)
-    hint = (
-        "; one index per example is target=..., several targets a list of them "
-        "(e.g. list(range(C)), or 'all')"
-        if isinstance(targets, (torch.Tensor, np.ndarray, numbers.Integral))
-        else ""
-    )
-    raise TypeError(
-        f"targets must be a list (or tuple) of targets, or 'all'; got {type(targets).__name__}"
-        f"{hint}"
-    )
-
-
-def all_targets(output: Any) -> list[TargetType]:
-    """``targets="all"`` for a model ``output`` ``(B, ...)``: every index after the batch axis.
-
-    ``(B,)`` gives ``[None]``, ``(B, C)`` the ints ``0 .. C - 1``, more axes every index
-    tuple in row-major order.
-
-    Example:
-        >>> all_targets(torch.zeros(2, 3)), all_targets(torch.zeros(2, 2, 2))[:3]
-        ([0, 1, 2], [(0, 0), (0, 1), (1, 0)])
-    """
-    if not isinstance(output, torch.Tensor) or output.ndim == 0:
-        got = type(output).__name__ if not isinstance(output, torch.Tensor) else "a 0-d tensor"
-        raise TypeError(
-            f"targets='all' needs a model that returns a tensor (B, ...); it returned {got}: "
-            "give the targets as a list (a callable target picks from any output)"
-        )
-    dims = tuple(int(d) for d in output.shape[1:])
-    if not dims:
-        return [None]
-    if math.prod(dims) == 0:
-        raise ValueError(f"targets='all': the model's output per example is empty (shape {dims})")
-    if len(dims) == 1:
-        return list(range(dims[0]))
-    return [tuple(int(i) for i in index) for index in np.ndindex(*dims)]
-
-
-class TargetFan:
-    """``K`` targets for a batch of ``B`` examples: the ``K`` axis of a call with ``targets``.
-
-    Pseudo-example ``r = k B + b`` (``0 <= r < K B``) is example ``b`` explained for
-    ``targets[k]``. :meth:`select` gives one scalar per pseudo-example row (a path per
-    (example, target) pair), :meth:`select_each` the ``K`` scalars of real rows (one forward
-    pass shared by the ``K`` targets). Build it with :meth:`build`.
-
-    Attributes:
-        members: one :class:`Target` per target, each for the ``B`` examples.
-        values: the targets, resolved (``"predicted"`` became the classes).
-        batch_size: ``B``.
-
-    Example:
-        >>> fan = TargetFan.build([0, 2], 2, outputs=None, probe=None)
-        >>> out = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-        >>> [v.tolist() for v in fan.select_each(out, torch.arange(2))]  # K = 2 targets
-        [[1.0, 4.0], [3.0, 6.0]]
-        >>> pseudo = torch.arange(4)                     # rows k B + b
-        >>> fan.select(out.repeat(2, 1), pseudo).tolist()
-        [1.0, 4.0, 3.0, 6.0]
-    """
-
-    def __init__(self, members: Sequence[Target], batch_size: int) -> None:
-        self.members = tuple(members)
-        self.values = tuple(m.value for m in self.members)
-        self.batch_size = batch_size
-
-    @property
-    def n_targets(self) -> int:
-        """``K``."""
-        return len(self.members)
-
-    @classmethod
-    def build(
-        cls,
-        targets: TargetsType | TargetFan,
-        batch_size: int,
-        outputs: Callable[[], Any] | None,
-        probe: Callable[[], Any] | None,
-    ) -> TargetFan:
-        """Check ``targets`` against a batch of ``batch_size``, then resolve it.
-
-        Every form is checked before the model runs; then ``"all"`` is resolved from
-        ``probe()`` (the model's output at one example) and ``"predicted"`` from
-        ``outputs()`` (at every example, one forward pass for all such targets). A fan
-        already built for this batch is returned as it is.
-        """
-        if isinstance(targets, TargetFan):
-            if targets.batch_size != batch_size:
-                raise ValueError(
-                    f"targets were resolved for a batch of {targets.batch_size}, not {batch_size}"
-                )
-            return targets
-        values = check_targets(targets)
-        if values == ALL:
-            assert probe is not None, "targets='all' needs the model's output"
-            values = all_targets(probe())
-        members: list[Target | None] = [
-            None if is_predicted(t) else _member(t, k, batch_size) for k, t in enumerate(values)
-        ]
-        if any(m is None for m in members):
-            assert outputs is not None, "targets with 'predicted' need the model's outputs"
-            classes = predicted_classes(outputs())
-            members = [Target(classes, batch_size) if m is None else m for m in members]
-        return cls([m for m in members if m is not None], batch_size)
-
-    def split(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(k, b)`` of pseudo-example rows ``r = k B + b``."""
-        k = torch.div(rows, self.batch_size, rounding_mode="floor")
-        return k, rows - k * self.batch_size
-
-    def select(self, output: Any, rows: torch.Tensor) -> torch.Tensor:
-        """One scalar per pseudo-example row, ``(n,)``: target ``k`` of example ``b``."""
-        k, real = self.split(rows)
-        lo, hi = int(k.min()), int(k.max())
-        if lo == hi:
-            return self.members[lo].select(output, real)
-        parts = [self.members[j].select(output, real) for j in range(lo, hi + 1)]
-        dtype = functools.reduce(torch.promote_types, (p.dtype for p in parts))
-        stacked = torch.stack([p.to(dtype) for p in parts])
-        return stacked.gather(0, (k - lo).to(stacked.device).unsqueeze(0))[0]
-
-    def select_each(self, output: Any, rows: torch.Tensor) -> list[torch.Tensor]:
-        """The ``K`` scalars of each real row (``0 <= rows < B``): ``K`` tensors ``(n,)``."""
-        return [m.select(output, rows) for m in self.members]
-
-    def where(self, row: int) -> str:
-        """Words for pseudo-example ``row`` in messages: its example and its target."""
-        k, b = divmod(int(row), self.batch_size)
-        return f"example {b}, targets[{k}]"
-
-
-def _member(target: TargetType, k: int, batch_size: int) -> Target:
-    """``Target(target)`` whose errors name ``targets[k]``."""
-    try:
-        return Target(target, batch_size)
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"targets[{k}]: {e}") from None

@@ -16,13 +16,13 @@ returns
   of the integrand at each point (what a schedule may read to decide where to go next,
   without keeping a gradient per point).
 
-With several targets (``targets=``, :class:`~idgrad.core.targets.TargetFan`) the rows are
+With several targets (``targets=``, :class:`~idgrad.core.fan_seam.FanSeam`) the rows are
 the ``K B`` pseudo-examples ``r = k B + b``. When the evaluator is told that the ``K``
 copies of an example share their path (``share_targets``), a grid pass whose points are the
 same for every target (a fixed rule: the uniform schedule, the pilot's forward-only grid,
 the end points) evaluates each point once: one forward pass, the ``K`` target scalars, and
 their ``K`` gradients from one batched vector-Jacobian product
-(:meth:`~idgrad.core.seam.ModelSeam.scalars_and_grads_per_target`). Those ``K``
+(:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`). Those ``K``
 gradients count against the chunk: a shared chunk holds ``max(1, chunk // K)`` points, so
 that it keeps at most ``chunk`` gradients (as many as an unshared chunk). Other passes
 (points that depend on the target: the pilot schedule's placement, the graded schedule)
@@ -55,6 +55,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from idgrad.core.fan_seam import FanSeam
 from idgrad.core.seam import ModelSeam, PointLabel, accumulation_dtype, chunk_bounds
 from idgrad.engine.paths import Path, StraightPath, grid_blocks
 
@@ -107,7 +108,8 @@ class Evaluator:
         share_targets: bool = False,
     ) -> None:
         self.seam = seam
-        self.fan = seam.fan if share_targets else None
+        #: The seam whose K targets share the passes, or None (one target; not shared).
+        self.shared = seam if share_targets and isinstance(seam, FanSeam) else None
         self.saved_gradient_evals = 0
         self.saved_forward_evals = 0
         self.path = path
@@ -138,10 +140,10 @@ class Evaluator:
             a = torch.as_tensor(alphas[lo:hi], dtype=torch.float64)
             pts = tuple(p.detach() for p in self.path.points(r, a))
             label = _label(alphas, lo)
-            if n_targets == 1:
+            if self.shared is None or n_targets == 1:
                 out[0, lo:hi] = self.seam.scalars(pts, r, label).to(self.acc)
             else:
-                out[:, lo:hi] = self.seam.scalars_per_target(pts, r, label).to(self.acc)
+                out[:, lo:hi] = self.shared.scalars_per_target(pts, r, label).to(self.acc)
         return out[0] if n_targets == 1 else out
 
     def grid_values(self, alphas: torch.Tensor) -> torch.Tensor:
@@ -161,9 +163,9 @@ class Evaluator:
     def _shared_base(self, alphas: torch.Tensor) -> torch.Tensor | None:
         """The ``(B, S)`` grid of the real examples when every target's block of a ``(K B, S)``
         grid is the same (and the path is shared), else None."""
-        fan = self.fan
-        if fan is None or fan.n_targets == 1 or alphas.shape[0] != self.batch:
+        if self.shared is None or self.shared.fan.n_targets == 1 or alphas.shape[0] != self.batch:
             return None
+        fan = self.shared.fan
         blocks = alphas.reshape(fan.n_targets, fan.batch_size, -1)
         if not torch.equal(blocks, blocks[:1].expand_as(blocks)):
             return None
@@ -277,11 +279,11 @@ class Evaluator:
             else:
                 pts = tuple(p.detach() for p in self.path.points(rows_dev, alphas[lo:hi]))
             label = _label(alphas_np, lo)
-            if n_targets == 1:
+            if self.shared is None or n_targets == 1:
                 one, one_grads = self.seam.scalars_and_grads(pts, rows_dev, label)
                 values, grads = one.unsqueeze(0), tuple(g.unsqueeze(0) for g in one_grads)
             else:
-                values, grads = self.seam.scalars_and_grads_per_target(pts, rows_dev, label)
+                values, grads = self.shared.scalars_and_grads_per_target(pts, rows_dev, label)
             del pts
             for t in range(n_targets):
                 flat = [g[t].to(d).reshape(k, -1) for g, d in zip(grads, self.sum_dtypes)]

@@ -331,6 +331,8 @@ class JaxSeam(ModelSeam):
     and that ``F`` can be differentiated.
     """
 
+    target: Target  # one target: ModelSeam.build refuses targets= for an adapter
+
     def __init__(
         self,
         adapter: JaxModel,

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from idgrad.core.fan_seam import FanSeam
 from idgrad.core.seam import (
     BaselineType,
     ModelSeam,
@@ -287,10 +288,10 @@ class LayerPath:
                 site.mode, site.calls = "capture", 0
             chunk = tuple(p[start:stop] for p in points)
             try:
-                if self.seam.fan is None:
-                    values.append(self.seam.scalars(chunk, rows, f"at the {name}"))
-                else:
+                if isinstance(self.seam, FanSeam):  # every target's F from the one pass
                     values.append(self.seam.scalars_per_target(chunk, rows, f"at the {name}"))
+                else:
+                    values.append(self.seam.scalars(chunk, rows, f"at the {name}"))
             finally:
                 for site in self.sites:
                     site.mode = "idle"

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.core.fan import ALL, TargetsType, all_targets, check_targets
 from idgrad.core.results import AGIDetails
 from idgrad.core.seam import (
     PointLabel,
@@ -46,15 +47,7 @@ from idgrad.core.seam import (
     restore_form,
     to_input_dtypes,
 )
-from idgrad.core.targets import (
-    ALL,
-    TargetsType,
-    TargetType,
-    check_targets,
-    class_indices,
-    is_predicted,
-    resolve_target,
-)
+from idgrad.core.targets import TargetType, class_indices, is_predicted, resolve_target
 from idgrad.core.validation import ChunkSize, check_int, check_number
 from idgrad.defaults import (
     AGI_CLASSES,
@@ -124,7 +117,7 @@ def _explained_classes(
     scores = scores_at_x()
     n_classes = int(scores.shape[1])
     if values == ALL:
-        values = list(range(n_classes))
+        values = all_targets(scores)  # every class
     per_target = []
     for i, t in enumerate(values):
         try:

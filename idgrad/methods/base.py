@@ -42,6 +42,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
+from idgrad.core.fan import check_targets
 from idgrad.core.guard import ModelGuard
 from idgrad.core.results import (
     Details,
@@ -50,7 +51,6 @@ from idgrad.core.results import (
     split_targets,
     wanting_details,
 )
-from idgrad.core.targets import check_targets
 from idgrad.frameworks.boundary import bind
 
 __all__ = ["PathMethod", "captum_result", "details_wanted", "layer_method", "path_method"]

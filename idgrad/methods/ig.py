@@ -80,7 +80,7 @@ def integrated_gradients(
             (docs/targets.md). Where the points do not depend on the
             target (the uniform schedule) the ``K`` targets share every forward pass and
             their gradients come from one batched vector-Jacobian product
-            (:meth:`~idgrad.core.seam.ModelSeam.scalars_and_grads_per_target`, which says
+            (:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`, which says
             which models fall back to ``K`` backward passes); a shared chunk holds
             ``max(1, internal_batch_size // K)`` points, so that it keeps at most
             ``internal_batch_size`` gradients. The pilot and graded schedules give each
