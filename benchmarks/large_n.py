@@ -31,6 +31,9 @@ __all__ = ["CASES", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: Peak memory counts as flat when it grows by less than this many MB over the n range.
+FLAT_MB = 50
+
 #: label -> (method, options)
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "IG uniform riemann_middle (reference)": ("ig", {"rule": "riemann_middle"}),
@@ -115,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     )
     rows = []
     worst: dict[int, float] = {}
+    peak_by_n: dict[str, dict[int, float]] = {label: {} for label in CASES}
     for n in ns:
         times: dict[str, list[float]] = {label: [] for label in CASES}
         ratios: dict[str, list[float]] = {label: [] for label in CASES}
@@ -127,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                 ratios[label].append(r["seconds"] / ref)
                 peaks[label] = max(peaks.get(label, 0.0), r["peak"])
         for label in CASES:
+            peak_by_n[label][n] = peaks[label]
             ratio = statistics.median(ratios[label])
             worst[n] = max(worst.get(n, 0.0), ratio)
             rows.append(
@@ -140,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> str:
             )
     text += markdown_table(["n_steps", "case", "seconds", "/ midpoint IG", "peak MB"], rows)
     text += "\n"
+    # memory flat: the largest n's peak against the smallest n's, per case (MB of growth)
+    growth = {label: by_n[max(ns)] - by_n[min(ns)] for label, by_n in peak_by_n.items()}
+    worst_growth = max(growth, key=lambda label: growth[label])
     text += markdown_table(
         ["target", "measured", "verdict"],
         [
@@ -147,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> str:
                 "every rule and schedule <= 2x midpoint IG",
                 ", ".join(f"n={n:,}: worst {w:.2f}" for n, w in worst.items()),
                 verdict(all(w <= 2.0 for w in worst.values())),
+            ],
+            [
+                f"peak memory flat in n_steps (grows < {FLAT_MB} MB from n={min(ns):,} "
+                f"to n={max(ns):,})",
+                f"most growth: {worst_growth}, {growth[worst_growth]:+.0f} MB",
+                verdict(growth[worst_growth] < FLAT_MB),
             ],
             [
                 f"Gauss-Legendre nodes for n = {max(ns):,} in < 1 s",

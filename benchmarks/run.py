@@ -197,6 +197,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         _standard,
     ),
     Benchmark(
+        "large_n",
+        "large_n",
+        "cost at n_steps = 10^4..10^6 on a tiny MLP: every rule and schedule against uniform "
+        "midpoint IG, peak memory",
+        "large_n.md",
+        "about 10 min (--quick: n up to 10^5, one round)",
+        False,
+        _standard,
+    ),
+    Benchmark(
         "paper_offline",
         "paper_offline",
         "the IDG paper's insertion/deletion protocol, every method at equal cost, offline",

@@ -42,6 +42,16 @@ def test_overhead_smoke(tmp_path: Path) -> None:
         assert method in text
 
 
+def test_large_n_smoke(tmp_path: Path) -> None:
+    text = _run("large_n", ["--smoke"], tmp_path)
+    assert (tmp_path / "large_n.md").read_text() == text
+    from benchmarks.large_n import CASES
+
+    for label in CASES:  # every case ran and has its row
+        assert f"| {label} |" in text
+    assert "peak memory flat" in text and "Gauss-Legendre nodes" in text
+
+
 def test_peers_smoke(tmp_path: Path) -> None:
     pytest.importorskip("captum")
     pytest.importorskip("integrated_decision_gradients")

@@ -29,7 +29,7 @@ point of those same curves (228 passes per photo).
 Example:
     >>> plan = plan_experiment(photos=["chelsea"], n_steps=6, image_size=64)  # no model run
     >>> plan.idg_steps, plan.n_pilot_steps, plan.pixels_per_step  # graded: no pilot
-    (8, 0, 896)
+    (6, 0, 896)
     >>> result = run_experiment(plan)  # doctest: +SKIP
 """
 
@@ -210,8 +210,8 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
 
     IG with ``n`` points makes ``n + 2`` model evaluations (its gradient points and the two
     endpoints its delta needs). With ``n_pilot_steps=None`` IDG runs idgrad's graded schedule,
-    whose every point is a gradient evaluation (the ends of the path included): ``m = n + 2``,
-    ``N = 0``. With a pilot size it runs the paper's pilot schedule, which makes ``m + N + 1``
+    whose ``m`` nodes and the two ends of the path are all gradient points (``m + 2``
+    evaluations): ``m = n``, ``N = 0``. With a pilot size it runs the paper's pilot schedule, which makes ``m + N + 1``
     (the pilot's ``N + 1`` forward passes include the endpoints): ``m`` is what is left.
 
     Args:
@@ -219,21 +219,22 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
         n_pilot_steps: IDG's pilot intervals (the pilot schedule), or ``None`` (graded).
 
     Returns:
-        ``(m, N)`` with ``m + N + 1 <= n_steps + 2`` (``m = n_steps + 2`` when ``N = 0``).
+        ``(m, N)`` costing ``n_steps + 2`` evaluations: ``m + 2`` when ``N = 0`` (then
+        ``m = n_steps``), ``m + N + 1`` on the pilot schedule.
 
     Raises:
         ValueError: If a count is below 1 or the given pilot leaves no gradient point.
 
     Example:
-        >>> equal_cost_steps(50)  # graded: 52 gradient points, as many evaluations as IG
-        (52, 0)
+        >>> equal_cost_steps(50)  # graded: 50 nodes + both ends, as many evaluations as IG
+        (50, 0)
         >>> equal_cost_steps(20, n_pilot_steps=8)  # the pilot schedule: 13 + 8 + 1 = 22
         (13, 8)
     """
     n_steps = check_int(n_steps, "n_steps")
     budget = n_steps + 2
     if n_pilot_steps is None:
-        return budget, 0
+        return n_steps, 0
     n_pilot_steps = check_int(n_pilot_steps, "n_pilot_steps")
     m = budget - n_pilot_steps - 1
     if m < 1:
@@ -385,7 +386,8 @@ def run_experiment(plan: ExperimentPlan, *, progress: bool = True) -> Experiment
     seconds["load"] = time.perf_counter() - t0
 
     curve = curve_points(images.shape[-1], plan.pixels_per_step)
-    per_photo = (n_steps + 2) + (idg_steps + (pilot_steps + 1 if pilot_steps else 0)) + 4 * curve
+    idg_cost = idg_steps + (pilot_steps + 1 if pilot_steps else 2)
+    per_photo = (n_steps + 2) + idg_cost + 4 * curve
     bar = Progress(len(names) * per_photo + len(names) + 1, unit="eval", enabled=progress)
     counted = _CountingModel(model, bar)
 

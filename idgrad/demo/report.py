@@ -471,11 +471,11 @@ def _write_report(result: DemoResult, folder: OutputFolder) -> Path:
         )
     else:
         idg_cost = (
-            f"IDG runs idgrad's graded schedule: {m} gradient points ({m} in all; the two ends "
-            "of the path among them, nothing forward-only), placed in rounds where the path "
-            "needs them. It also estimates how accurate its attributions are (<b>estimated "
-            "error</b>, the relative L2 error over every pixel; see "
-            "<code>idgrad.engine.refinement</code>)."
+            f"IDG runs idgrad's graded schedule: {m + 2} gradient points ({m} nodes and the two "
+            "ends of the path, nothing forward-only), placed where a first look along the path "
+            "finds the logit and the gradients changing. It also estimates how accurate its "
+            "attributions are (<b>estimated error</b>, the relative L2 error over every pixel; "
+            "see <code>idgrad.engine.estimate</code>)."
         )
         idg_points = (
             "from its first, uniform points, places the others (filled circles) where the logit "
