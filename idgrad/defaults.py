@@ -55,7 +55,6 @@ __all__ = [
     "SCHEDULE_AUTO",
     "SIGN_MU",
     "TARGETS",
-    "TARGETS_ALL_MAX",
     "UNIFORM_RULE",
     "ZIP_MAX_INFLATION",
 ]
@@ -108,9 +107,6 @@ MULTIPLY_BY_INPUTS = True
 #: ``targets``: None is one target, the one ``target`` names; a list (or ``"all"``) explains
 #: several in one call.
 TARGETS: None = None
-#: Most targets ``targets="all"`` may stand for: each target costs a path per example (and the
-#: inputs are held once per target), so more must be asked for by a list.
-TARGETS_ALL_MAX = 256
 
 # -- Integrated Gradients (and IG x Sign, Left-IG, Blur IG, the layer IG)
 #: IG x Sign's threshold ``mu`` of the sign map.

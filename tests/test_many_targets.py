@@ -23,6 +23,7 @@ from torch import nn
 
 import idgrad
 from idgrad.core.fan import TargetFan, all_targets, check_targets
+from idgrad.core.fan_seam import FanSeam
 from idgrad.core.seam import ModelSeam
 from idgrad.core.validation import NonFiniteError
 from idgrad.methods.noise import noise_tunnel
@@ -283,7 +284,8 @@ def test_uniform_schedule_shares_every_forward_pass() -> None:
     # the same points, each evaluated once for the four targets
     assert sum(many.grad_calls) == sum(one.grad_calls) == 3 * 10
     assert sum(many.forward_calls) == sum(one.forward_calls) == 3 * 2  # F(x'), F(x)
-    assert d.n_gradient_evals == single.n_gradient_evals == 30
+    # every target's gradients are computed (4 per point); the forward-only ends once
+    assert d.n_gradient_evals == 4 * single.n_gradient_evals == 4 * 30
     assert d.n_forward_evals == single.n_forward_evals == 6
     assert d.evaluations.tolist() == [single.evaluations.tolist()] * 4
 
@@ -304,14 +306,12 @@ def test_pilot_shares_its_forward_pilot_and_graded_shares_nothing() -> None:
     assert sum(many.grad_calls) == len(targets) * sum(one.grad_calls)
 
 
-def test_k_gradients_count_against_the_chunk() -> None:
+def test_a_shared_chunk_holds_as_many_points_as_an_unshared_one() -> None:
     x = _x()
     rec = _Recorder(Net())
     idgrad.integrated_gradients(rec, x, targets=[0, 1, 2], n_steps=10, internal_batch_size=7)
-    assert max(rec.grad_calls) == 7 // 3  # a shared chunk: 2 points, 6 gradients
-    rec = _Recorder(Net())
-    idgrad.integrated_gradients(rec, x, targets=[0, 1, 2], n_steps=10, internal_batch_size=2)
-    assert max(rec.grad_calls) == 1  # never fewer than one point
+    # the K gradients of a chunk come one target at a time: the chunk is not divided by K
+    assert max(rec.grad_calls) == 7 and sum(rec.grad_calls) == 30
     rec = _Recorder(Net())
     idgrad.integrated_gradients(
         rec, x, targets=[0, 1, 2], n_steps=10, internal_batch_size=7, schedule="graded"
@@ -337,9 +337,9 @@ def test_chunk_size_does_not_change_the_result(schedule: str) -> None:
         assert torch.equal(other.alphas, results[0].alphas)
 
 
-class _ItemInBackward(torch.autograd.Function):
-    """Identity whose backward reads a number from the tensor (``.item()``): it cannot run
-    under ``torch.vmap``."""
+class _CountingIdentity(torch.autograd.Function):
+    """Identity that counts its backward calls, and reads a number in its backward (which
+    ``torch.vmap``, a batched vector-Jacobian product, could not run)."""
 
     backward_calls = 0
 
@@ -353,57 +353,32 @@ class _ItemInBackward(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        _ItemInBackward.backward_calls += 1
-        if float(grad.abs().max()) < 0:  # never true; the read alone breaks vmap
+        _CountingIdentity.backward_calls += 1
+        if float(grad.abs().max()) < 0:  # never true
             return -grad
         return grad
 
 
-class _NotVmappable(nn.Module):
+class _CountsBackward(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = Net()
+        self.grad_forwards = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(_ItemInBackward.apply(x))
+        self.grad_forwards += int(torch.is_grad_enabled() and x.requires_grad)
+        return self.net(_CountingIdentity.apply(x))
 
 
-def _spy_on_grad(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record ``is_grads_batched`` of every ``torch.autograd.grad`` call."""
-    calls: list[bool] = []
-    real = torch.autograd.grad
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(bool(kwargs.get("is_grads_batched", False)))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torch.autograd, "grad", spy)
-    return calls
-
-
-def test_gradients_come_from_one_batched_product(monkeypatch: pytest.MonkeyPatch) -> None:
-    model, x = Net(), _x()
+def test_k_backward_passes_over_one_forward_pass_per_chunk() -> None:
+    model, x = _CountsBackward(), _x()
     targets = [0, 1, 2, torch.tensor([1, 0, 2])]
-    singles = [idgrad.integrated_gradients(model, x, target=t, n_steps=9) for t in targets]
-    calls = _spy_on_grad(monkeypatch)
+    singles = [idgrad.integrated_gradients(model.net, x, target=t, n_steps=9) for t in targets]
+    _CountingIdentity.backward_calls = 0
     many = idgrad.integrated_gradients(model, x, targets=targets, n_steps=9, internal_batch_size=12)
-    n_chunks = -(-27 // (12 // 4))
-    assert calls == [True] * n_chunks  # one batched vector-Jacobian product per chunk
-    for k, single in enumerate(singles):
-        torch.testing.assert_close(many[k], single, rtol=1e-12, atol=1e-14)
-
-
-def test_a_model_that_cannot_be_vmapped_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    model, x = _NotVmappable(), _x()
-    targets = [0, 1, 2, torch.tensor([1, 0, 2])]
-    singles = [idgrad.integrated_gradients(model, x, target=t, n_steps=9) for t in targets]
-    calls = _spy_on_grad(monkeypatch)
-    _ItemInBackward.backward_calls = 0
-    many = idgrad.integrated_gradients(model, x, targets=targets, n_steps=9, internal_batch_size=12)
-    n_chunks = -(-27 // (12 // 4))
-    # one batched try, then K backward passes per chunk over the retained graph
-    assert calls == [True] + [False] * (len(targets) * n_chunks)
-    assert _ItemInBackward.backward_calls == len(targets) * n_chunks + 1
+    n_chunks = -(-27 // 12)
+    assert model.grad_forwards == n_chunks
+    assert _CountingIdentity.backward_calls == len(targets) * n_chunks
     for k, single in enumerate(singles):
         torch.testing.assert_close(many[k], single, rtol=1e-12, atol=1e-14)
 
@@ -412,19 +387,23 @@ def test_seam_per_target_calls_match_one_target_at_a_time() -> None:
     model, x = Net(), _x()
     targets = [2, torch.tensor([0, 1, 1]), lambda out: (out**2).sum(1)]
     seam = ModelSeam.build(model, (x,), None, None, targets=targets)
+    assert isinstance(seam, FanSeam) and seam.fan is not None
     rows = torch.arange(3)
-    values, grads = seam.scalars_and_grads_per_target((x.clone(),), rows)
-    assert values.shape == (3, 3) and grads[0].shape == (3, 3, 6)
+    values, stream = seam.scalars_and_grads_per_target((x.clone(),), rows)
+    grads = list(stream)
+    assert values.shape == (3, 3) and len(grads) == 3 and grads[0][0].shape == (3, 6)
     assert torch.equal(seam.scalars_per_target((x,), rows), values)
     for k, t in enumerate(targets):
         one = ModelSeam.build(model, (x,), t, None)
         v, g = one.scalars_and_grads((x.clone(),), rows)
         torch.testing.assert_close(values[k], v, rtol=1e-14, atol=0)
-        torch.testing.assert_close(grads[0][k], g[0], rtol=1e-14, atol=1e-15)
+        torch.testing.assert_close(grads[k][0], g[0], rtol=1e-14, atol=1e-15)
     # pseudo-examples: row k B + b is example b for targets[k]
     pseudo = torch.tensor([0, 4, 8, 5])
     picked = seam.scalars((x[pseudo % 3],), pseudo)
     assert torch.equal(picked, values[pseudo // 3, pseudo % 3])
+    assert seam.describe_row(5) == "example 2, targets[1]"
+    assert ModelSeam.build(model, (x,), 0, None).fan is None
 
 
 def test_target_fan_selects_per_pseudo_example() -> None:
@@ -491,11 +470,86 @@ def test_targets_all_needs_a_tensor_output() -> None:
         idgrad.integrated_gradients(lambda v: {"y": v.sum(1)}, _x(), targets="all")
 
 
-def test_noise_tunnel_refuses_targets() -> None:
-    with pytest.raises(ValueError, match="one target per call"):
+@pytest.mark.parametrize("nt_type", ["smoothgrad", "vargrad"])
+def test_noise_tunnel_takes_targets(nt_type: str) -> None:
+    model, x = Net(), _x()
+    targets: list[Any] = [0, torch.tensor([2, 1, 0]), "predicted", lambda out: out.sum(1)]
+    options: dict[str, Any] = {
+        "nt_type": nt_type,
+        "nt_samples": 4,
+        "nt_samples_batch_size": 3,
+        "stdevs": 0.3,
+        "nt_seed": 1,
+        "forward_func": model,
+        "n_steps": 6,
+        "return_convergence_delta": True,
+    }
+    many, delta = noise_tunnel(idgrad.integrated_gradients, x, targets=targets, **options)
+    assert many.shape == (4, 3, 6) and delta.shape == (4, 3, 4)
+    for k, t in enumerate(targets):  # the same noise for every target
+        one, one_delta = noise_tunnel(idgrad.integrated_gradients, x, target=t, **options)
+        torch.testing.assert_close(many[k], one, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(delta[k], one_delta, rtol=1e-12, atol=1e-14)
+    # "all" is resolved at the clean inputs; the captum-style classes work inside it too
+    every = noise_tunnel(
+        idgrad.IntegratedGradients(model), x, nt_samples=2, stdevs=0.1, nt_seed=0, targets="all"
+    )
+    assert every.shape == (3, 3, 6)
+    with pytest.raises(ValueError, match="not both"):
+        noise_tunnel(idgrad.integrated_gradients, x, forward_func=model, target=0, targets=[1])
+    counting = CountingModel(model)
+    with pytest.raises(ValueError, match=re.escape("targets[1]")):
         noise_tunnel(
-            idgrad.integrated_gradients, _x(), nt_samples=2, forward_func=Net(), targets=[0, 1]
+            idgrad.integrated_gradients, x, forward_func=counting, targets=[0, torch.ones(2).long()]
         )
+    assert counting.calls == 0
+
+
+def test_targets_all_on_a_model_with_many_outputs_says_how_many() -> None:
+    track = CountingModel(TrackModel(n_features=6, length=100, tracks=3))
+    with pytest.raises(ValueError, match="would explain 300 outputs per example"):
+        idgrad.integrated_gradients(track, _x(), targets="all")
+    assert track.calls == 1  # the probe at one example: no path work
+    # a list of any length is taken
+    out = idgrad.integrated_gradients(track, _x(), targets=[(i, 0) for i in range(3)], n_steps=2)
+    assert out.shape == (3, 3, 6)
+
+
+def test_an_index_out_of_range_names_its_target() -> None:
+    with pytest.raises(ValueError, match=re.escape("targets[1]: target index 3 is out of range")):
+        idgrad.integrated_gradients(Net(), _x(), targets=[0, 3])
+    with pytest.raises(ValueError, match=re.escape("targets[0]: target has 2 indices")):
+        idgrad.integrated_decision_gradients(Net(), _x(), targets=[(0, 1)])
+
+
+def test_jax_and_callback_models_refuse_targets_in_one_line() -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("flax")
+    import jax.numpy as jnp
+    import numpy as np
+
+    from idgrad.frameworks import CallbackModel
+    from tests.jax_models import NnxMLP, mlp_weights
+
+    model = NnxMLP(mlp_weights(), jnp.float32)
+    x = jnp.asarray(_x(torch.float32).numpy())
+    for name in ("ig", "idg", "left-ig", "guided-ig", "blur-ig", "ig-sign"):
+        with pytest.raises(ValueError, match="targets= .* needs a torch model") as err:
+            METHODS[name].function(model, x, targets=[0, 1])
+        assert "\n" not in str(err.value)
+    # AGI explains each (example, class) pair on its own adversarial paths: JAX works
+    many = idgrad.adversarial_gradient_integration(model, x, targets=[0, 2], top_k=2, max_iter=3)
+    one = idgrad.adversarial_gradient_integration(model, x, target=2, top_k=2, max_iter=3)
+    assert np.allclose(np.asarray(many[1]), np.asarray(one), rtol=1e-6, atol=1e-7)
+    calls: list[int] = []
+
+    def callback(points: np.ndarray, target: Any) -> tuple[Any, Any]:
+        calls.append(len(points))
+        return np.tanh(points), None
+
+    with pytest.raises(ValueError, match="needs a torch model"):
+        idgrad.integrated_gradients(CallbackModel(callback), np.ones((2, 6)), targets=[0, 1])
+    assert calls == []
 
 
 def test_a_non_finite_target_is_named() -> None:
@@ -530,3 +584,64 @@ def test_agi_random_false_classes_match_one_call_per_target() -> None:
         one = idgrad.adversarial_gradient_integration.details(model, x, target=t, **kw)
         assert torch.equal(many.false_classes[k], one.false_classes)
         torch.testing.assert_close(many.attributions[k], one.attributions, rtol=1e-12, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- track models
+
+
+def test_bpnet_count_and_profile_windows_in_one_call() -> None:
+    from idgrad.genomics import BPNet, counts_target, one_hot, profile_target, window_targets
+
+    model = BPNet(channels=8, layers=2, seed=1).eval()
+    x = one_hot(["ACGTTGCAAC" * 6, "TTGACGATCG" * 6])  # (2, 4, 60), float32
+    windows = window_targets(60, 20, head=0)  # window sums of the profile logits
+    targets = [
+        counts_target(head=1),
+        profile_target(head=0, window=(0, 30), center=False),  # BPNet's detached softmax
+        *windows,
+    ]
+    assert len(windows) == 3
+    for method, schedule in [
+        (idgrad.integrated_gradients, "uniform"),
+        (idgrad.integrated_decision_gradients, "graded"),
+    ]:
+        options: dict[str, Any] = {"n_steps": 8, "schedule": schedule}
+        many = method.details(model, x, targets=targets, **options)
+        singles = [method.details(model, x, target=t, **options) for t in targets]
+        assert_slices_equal(many, singles, RTOL[torch.float32])
+
+
+def test_window_targets_tile_the_sequence_at_a_resolution() -> None:
+    from idgrad.genomics import track_target, window_targets
+
+    y = torch.arange(24.0).reshape(1, 12, 2)  # 12 bins of 8 bp, 2 tracks: 96 bp
+    tiles = window_targets(96, 32, resolution=8, tracks=1)
+    assert len(tiles) == 3
+    assert [t(y).item() for t in tiles] == [
+        track_target((lo, lo + 32), tracks=1, resolution=8)(y).item() for lo in (0, 32, 64)
+    ]
+    assert sum(t(y).item() for t in tiles) == y[0, :, 1].sum().item()
+    assert len(window_targets(96, 32, stride=16, resolution=8)) == 5
+    with pytest.raises(ValueError, match="no window of width 40"):
+        window_targets(30, 40)
+    with pytest.raises(ValueError, match="stride"):
+        window_targets(30, 10, stride=0)
+
+
+def test_ism_takes_targets_all_and_names_a_bad_target() -> None:
+    from idgrad.genomics import ism, one_hot
+
+    w = torch.randn(4, 9, 3, generator=torch.Generator().manual_seed(0), dtype=D)
+
+    def model(z: torch.Tensor) -> torch.Tensor:  # (n, 4, 9) -> (n, 3) tracks
+        return torch.einsum("ncl,clt->nt", z, w)
+
+    x = one_hot(["ACGTACGTA", "TTGCAACGT"], dtype=D)
+    every = ism(model, x, targets="all")
+    assert every.shape == (3, 2, 4, 9)
+    for k in range(3):
+        torch.testing.assert_close(every[k], ism(model, x, target=k), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=re.escape("targets[1]: target index 5")):
+        ism(model, x, targets=[0, 5])
+    with pytest.raises(ValueError, match="empty"):
+        ism(model, x, targets=[])

@@ -3,7 +3,7 @@
 Every method that takes ``target`` also takes ``targets``: a list (tuple, range) of anything
 ``target`` takes (:mod:`idgrad.core.targets`: an index, one index per example, a callable,
 ``"predicted"``), or ``"all"``, one target per index of the model's output after the batch
-axis (row-major; at most :data:`~idgrad.defaults.TARGETS_ALL_MAX`, more by a list). The
+axis (row-major; at most :data:`TARGETS_ALL_MAX`, more by a list). The
 result gains a leading ``K`` axis whose ``k``-th slice is the call with ``target=t_k``.
 
 :class:`TargetFan` holds the ``K`` targets for a batch of ``B`` examples. A call with
@@ -30,15 +30,18 @@ import numpy as np
 import torch
 
 from idgrad.core.targets import Target, TargetType, is_predicted, predicted_classes
-from idgrad.defaults import TARGETS_ALL_MAX
 
-__all__ = ["ALL", "TargetFan", "TargetsType", "all_targets", "check_targets"]
+__all__ = ["ALL", "TARGETS_ALL_MAX", "TargetFan", "TargetsType", "all_targets", "check_targets"]
 
 #: ``targets="all"``: one target per output index.
 ALL: Final = "all"
 
 #: What ``targets`` takes: a list (or tuple, range) of targets, or ``"all"``.
 TargetsType = Sequence[TargetType] | Literal["all"]
+
+#: Most targets ``targets="all"`` may stand for: each target costs a path per example (and the
+#: inputs are held once per target), so more must be asked for by a list.
+TARGETS_ALL_MAX: Final = 256
 
 
 def check_targets(targets: Any) -> list[TargetType] | Literal["all"]:

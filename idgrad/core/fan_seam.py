@@ -10,9 +10,8 @@ kinds of rows:
   example ``b``'s extra arguments and each point gets its own target's scalar. A path per
   (example, target) pair, for schedules whose points depend on the target.
 * **real examples** (:meth:`scalars_per_target`, :meth:`scalars_and_grads_per_target`):
-  one forward pass per chunk gives all ``K`` scalars of each point and one batched
-  vector-Jacobian product their ``K`` gradients, for points every target shares (a fixed
-  rule).
+  one forward pass per chunk gives all ``K`` scalars of each point, and ``K`` backward passes
+  over its graph their ``K`` gradients, for points every target shares (a fixed rule).
 
 :func:`~idgrad.core.seam.prepare` repeats the inputs and baselines once per target
 (:meth:`FanSeam.repeat_for_targets`), so that every method runs on the ``K B``
@@ -24,15 +23,16 @@ Example:
     >>> x = torch.ones(4, 3)
     >>> seam = ModelSeam.build(model, (x,), None, None, targets=[0, 1])
     >>> values, grads = seam.scalars_and_grads_per_target((x.clone(),), torch.arange(4))
-    >>> values.shape, grads[0].shape                        # (K, n), (K, n, 3)
-    (torch.Size([2, 4]), torch.Size([2, 4, 3]))
-    >>> torch.equal(grads[0][1], model.weight[1].expand(4, 3))
+    >>> values.shape                                        # (K, n)
+    torch.Size([2, 4])
+    >>> per_target = list(grads)                            # K gradients, target by target
+    >>> torch.equal(per_target[1][0], model.weight[1].detach().expand(4, 3))
     True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -49,9 +49,6 @@ class FanSeam(ModelSeam):
 
     Attributes:
         fan: the ``K`` targets.
-        batched_grads: whether the ``K`` gradients of a point come from one batched
-            vector-Jacobian product (None: not tried yet; False: the model's backward cannot
-            be vmapped, and each target has its own backward pass over the shared graph).
     """
 
     def __init__(
@@ -59,7 +56,6 @@ class FanSeam(ModelSeam):
     ) -> None:
         super().__init__(forward_func, fan, extra, batch_size)
         self.fan: TargetFan = fan
-        self.batched_grads: bool | None = None
 
     @classmethod
     def build_fan(
@@ -119,70 +115,62 @@ class FanSeam(ModelSeam):
         points: tuple[torch.Tensor, ...],
         rows: torch.Tensor,
         where: PointLabel | None = None,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """Forward once, the ``K`` targets' scalars ``(K, n)`` and gradients ``(K, n, ...)``.
+    ) -> tuple[torch.Tensor, Iterator[tuple[torch.Tensor, ...]]]:
+        """Forward once: the ``K`` targets' scalars ``(K, n)``, then their gradients.
 
-        ``rows`` are real examples (``0 <= rows < B``). The ``K`` gradients come from one
-        batched vector-Jacobian product (``torch.autograd.grad(..., is_grads_batched=True)``,
-        the backward pass run under ``torch.vmap``); a model whose backward cannot be
-        vmapped (e.g. a custom ``autograd.Function`` whose backward calls ``.item()`` or
-        branches on tensor values, or an operation vmap has no rule for) falls back, for
-        the rest of the call, to ``K`` backward passes over the one retained graph. Both
-        give the gradients of the single-target calls.
+        ``rows`` are real examples (``0 <= rows < B``). The gradients come target by target
+        from the returned iterator (``d F_k / d point``, one tensor per input, as
+        :meth:`~idgrad.core.seam.ModelSeam.scalars_and_grads` gives them for one target):
+        ``K`` backward passes over the one graph of the forward pass, which is kept until
+        the last, so that only one target's gradients are held at a time (a chunk of
+        shared points needs the memory of an unshared one). Take them in order, all of
+        them.
+
+        Why not one batched vector-Jacobian product (``torch.autograd.grad(...,
+        is_grads_batched=True)``, the backward pass under ``torch.vmap``)? On the CPU it was
+        slower than the ``K`` backward passes, 1.4-2x, on an MLP, a small CNN and a
+        BPNet-style model (``benchmarks/results/targets.md``), it holds all ``K`` gradients at
+        once, and it fails on models whose backward cannot be vmapped.
+
+        Raises:
+            ValueError: a target that does not depend on the inputs (naming it).
+            NonFiniteError: a scalar (at once) or a gradient (when it comes) that is NaN or
+                infinite, naming the example, the target and the point.
         """
-        fan = self.fan
         with torch.enable_grad():
             leaves = tuple(p.requires_grad_(True) for p in points)
             output = self.forward_func(*leaves, *self.extra.take(rows))
-            parts = fan.select_each(output, rows)
-            for k, v in enumerate(parts):
-                if not v.requires_grad:
-                    raise ValueError(
-                        f"targets[{k}]: the model output does not depend on the inputs (no "
-                        "gradient flows from the target back to any input)"
-                    )
-            values = torch.stack(_promoted(parts))
-            grads = self._per_target_grads(values, leaves)
-        values = values.detach()
-        if not bool(finite_flag((values, *grads))):
-            self._raise_per_target(values, grads, rows, where)
-        return values, grads
+            parts = self.fan.select_each(output, rows)
+        for k, v in enumerate(parts):
+            if not v.requires_grad:
+                raise ValueError(
+                    f"targets[{k}]: the model output does not depend on the inputs (no "
+                    "gradient flows from the target back to any input)"
+                )
+        values = torch.stack(_promoted([v.detach() for v in parts]))
+        if not bool(finite_flag((values,))):
+            self._raise_per_target(values, None, rows, where)
+        return values, self._gradients(parts, leaves, values, rows, where)
 
-    def _per_target_grads(
-        self, values: torch.Tensor, leaves: tuple[torch.Tensor, ...]
-    ) -> tuple[torch.Tensor, ...]:
-        """``d values[k].sum() / d leaf`` for every ``k``: one ``(K, n, ...)`` per leaf."""
-        n_targets, n = values.shape
-        if n_targets > 1 and self.batched_grads is not False:
-            eye = torch.eye(n_targets, dtype=values.dtype, device=values.device)
-            try:
-                batched = torch.autograd.grad(
-                    values,
-                    leaves,
-                    grad_outputs=eye.unsqueeze(2).expand(n_targets, n_targets, n),
-                    is_grads_batched=True,
-                    allow_unused=True,
-                    retain_graph=True,  # kept for the fallback below
-                )
-            except RuntimeError:
-                self.batched_grads = False
-            else:
-                self.batched_grads = True
-                return tuple(
-                    leaf.new_zeros((n_targets, *leaf.shape)) if g is None else g
-                    for g, leaf in zip(batched, leaves)
-                )
-        per_target = [
-            torch.autograd.grad(
-                values[k].sum(),
-                leaves,
-                allow_unused=True,
-                materialize_grads=True,
-                retain_graph=k < n_targets - 1,
+    def _gradients(
+        self,
+        parts: list[torch.Tensor],
+        leaves: tuple[torch.Tensor, ...],
+        values: torch.Tensor,
+        rows: torch.Tensor,
+        where: PointLabel | None,
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """``d parts[k].sum() / d leaves`` for ``k = 0 .. K - 1``, the graph kept to the last."""
+        last = len(parts) - 1
+        for k, part in enumerate(parts):
+            grads = torch.autograd.grad(
+                part.sum(), leaves, allow_unused=True, materialize_grads=True, retain_graph=k < last
             )
-            for k in range(n_targets)
-        ]
-        return tuple(torch.stack(g) for g in zip(*per_target))
+            if not bool(finite_flag(grads)):
+                one = values[k : k + 1]
+                bad = [g.unsqueeze(0) for g in grads]
+                self._raise_per_target(one, bad, rows, where, first=k)
+            yield tuple(grads)
 
     def _raise_per_target(
         self,
@@ -190,12 +178,13 @@ class FanSeam(ModelSeam):
         grads: Sequence[torch.Tensor] | None,
         rows: torch.Tensor,
         where: PointLabel | None,
+        first: int = 0,
     ) -> None:
-        """Name the first (target, point) whose scalar or gradient is not finite."""
+        """Name the first (target, point) whose scalar or gradient is not finite; ``values``
+        ``(T, n)`` and ``grads`` ``(T, n, ...)`` are targets ``first .. first + T - 1``."""
         n_targets, n = values.shape
-        pseudo = (
-            torch.arange(n_targets, device=rows.device).unsqueeze(1) * self.batch_size + rows
-        ).reshape(-1)
+        targets = torch.arange(first, first + n_targets, device=rows.device)
+        pseudo = (targets.unsqueeze(1) * self.batch_size + rows).reshape(-1)
         flat_grads = [g.reshape(n_targets * n, *g.shape[2:]) for g in grads or ()]
 
         def label(i: int) -> str:

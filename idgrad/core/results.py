@@ -15,7 +15,8 @@ returns one of these:
 Subclasses only add fields; :func:`dataclasses.replace` makes a modified copy. A call with
 ``targets`` (several targets) gives every per-example field a leading ``K`` axis
 (:func:`split_targets`): attributions ``(K, B, ...)``, ``delta`` ``(K, B)``, ``alphas``
-``(K, B, S)``, ...; the evaluation totals then count the model evaluations made.
+``(K, B, S)``, ...; ``n_gradient_evals`` then counts every target's gradients and
+``n_forward_evals`` the forward-only evaluations made (once for a point the targets shared).
 
 Example:
     >>> import torch

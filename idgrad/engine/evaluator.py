@@ -20,15 +20,14 @@ With several targets (``targets=``, :class:`~idgrad.core.fan_seam.FanSeam`) the 
 the ``K B`` pseudo-examples ``r = k B + b``. When the evaluator is told that the ``K``
 copies of an example share their path (``share_targets``), a grid pass whose points are the
 same for every target (a fixed rule: the uniform schedule, the pilot's forward-only grid,
-the end points) evaluates each point once: one forward pass, the ``K`` target scalars, and
-their ``K`` gradients from one batched vector-Jacobian product
-(:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`). Those ``K``
-gradients count against the chunk: a shared chunk holds ``max(1, chunk // K)`` points, so
-that it keeps at most ``chunk`` gradients (as many as an unshared chunk). Other passes
-(points that depend on the target: the pilot schedule's placement, the graded schedule)
-evaluate every pseudo-example on its own path, which gives exactly the single-target
-answer. ``saved_gradient_evals`` and ``saved_forward_evals`` count the evaluations that
-sharing saved.
+the end points) evaluates each point once: one forward pass gives the ``K`` target scalars,
+and ``K`` backward passes over its graph their gradients, taken one target at a time
+(:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`), so a shared chunk
+holds as many points as an unshared one. Other passes (points that depend on the target:
+the pilot schedule's placement, the graded schedule) evaluate every pseudo-example on its
+own path, which gives exactly the single-target answer. ``saved_forward_evals`` counts the
+forward-only evaluations that sharing saved; a shared gradient pass still computes ``K``
+gradients (its saving, ``K - 1`` forward passes per point, shows in the time).
 
 Every point carries its own weights, so the results do not depend on the chunk size
 beyond floating-point summation order. Accumulation is in float64 for float64 inputs and
@@ -50,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -110,7 +110,6 @@ class Evaluator:
         self.seam = seam
         #: The seam whose K targets share the passes, or None (one target; not shared).
         self.shared = seam if share_targets and isinstance(seam, FanSeam) else None
-        self.saved_gradient_evals = 0
         self.saved_forward_evals = 0
         self.path = path
         self.inputs = inputs
@@ -192,7 +191,6 @@ class Evaluator:
             rows = np.repeat(np.arange(base.shape[0]), size)
             per_target = weights_cpu.reshape(len(weights_cpu), n_targets, -1)
             result = self._run(rows, base.reshape(-1), per_target, None, base, n_targets)
-            self.saved_gradient_evals += (n_targets - 1) * len(rows)
         else:
             rows = np.repeat(np.arange(batch), size)
             result = self._run(
@@ -259,11 +257,7 @@ class Evaluator:
         )
         alphas_np = alphas.numpy()
         size = None if grid is None else int(grid.shape[1])
-        # a shared chunk holds K gradients per point: they count against the chunk
-        chunk = self.chunk
-        if chunk is not None and n_targets > 1:
-            chunk = max(1, chunk // n_targets)
-        for lo, hi in chunk_bounds(n, chunk):
+        for lo, hi in chunk_bounds(n, self.chunk):
             k = hi - lo
             rows_dev = torch.as_tensor(rows[lo:hi], dtype=torch.long, device=self.device)
             blocks = grid_blocks(lo, hi, size) if size is not None else None
@@ -279,14 +273,16 @@ class Evaluator:
             else:
                 pts = tuple(p.detach() for p in self.path.points(rows_dev, alphas[lo:hi]))
             label = _label(alphas_np, lo)
+            per_target: Iterator[tuple[torch.Tensor, ...]]
             if self.shared is None or n_targets == 1:
                 one, one_grads = self.seam.scalars_and_grads(pts, rows_dev, label)
-                values, grads = one.unsqueeze(0), tuple(g.unsqueeze(0) for g in one_grads)
-            else:
-                values, grads = self.shared.scalars_and_grads_per_target(pts, rows_dev, label)
+                values, per_target = one.unsqueeze(0), iter([one_grads])
+            else:  # one forward pass, then the K targets' gradients one at a time
+                values, per_target = self.shared.scalars_and_grads_per_target(pts, rows_dev, label)
             del pts
-            for t in range(n_targets):
-                flat = [g[t].to(d).reshape(k, -1) for g, d in zip(grads, self.sum_dtypes)]
+            for t, grads in enumerate(per_target):
+                flat = [g.to(d).reshape(k, -1) for g, d in zip(grads, self.sum_dtypes)]
+                del grads
                 deriv = torch.zeros(k, dtype=self.acc, device=self.device)
                 if velocities is None:
                     # straight path: F' = grad F . (x - x'), per block a batched matrix product
@@ -314,7 +310,7 @@ class Evaluator:
                 outputs[t, lo:hi] = values[t].to(self.acc)
                 derivatives[t, lo:hi] = deriv
                 del flat
-            del grads, values
+            del per_target, values
         return Pass(outputs.reshape(-1), derivatives.reshape(-1), sums, sketches)
 
     def _sketch(

@@ -82,8 +82,9 @@ def integrate(
         :class:`~idgrad.core.results.GradedDetails` on the graded schedule. With
         ``targets`` every per-example field runs over the ``K B`` pseudo-examples
         (``k B + b``; :func:`~idgrad.core.results.split_targets` gives them their ``K``
-        axis), and the evaluation totals count the model evaluations made (a point the
-        ``K`` targets shared counts once).
+        axis). ``n_gradient_evals`` counts the gradients computed (``K`` per point, as
+        ``K`` calls would); ``n_forward_evals`` the forward-only evaluations made (a point
+        the ``K`` targets shared counts once).
     """
     policy = make_schedule(
         schedule=schedule,
@@ -148,7 +149,7 @@ def run_schedule(
         pilot_alphas=out.pilot_alphas,
         pilot_outputs=out.pilot_outputs,
         evaluations=out.evaluations,
-        n_gradient_evals=out.n_gradient_evals - evaluator.saved_gradient_evals,
+        n_gradient_evals=out.n_gradient_evals,
         n_forward_evals=out.n_forward_evals - evaluator.saved_forward_evals,
     )
     if out.error is not None:

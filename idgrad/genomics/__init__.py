@@ -78,7 +78,7 @@ from idgrad.genomics.synthetic import (
     train_bpnet,
     train_motif_model,
 )
-from idgrad.genomics.targets import counts_target, profile_target, track_target
+from idgrad.genomics.targets import counts_target, profile_target, track_target, window_targets
 
 __all__ = [
     "CTCF_MOTIF",
@@ -132,6 +132,7 @@ __all__ = [
     "to_channels_first",
     "topk_precision",
     "track_target",
+    "window_targets",
     "train_bpnet",
     "train_motif_model",
     "uniform_reference",

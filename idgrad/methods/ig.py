@@ -75,16 +75,13 @@ def integrated_gradients(
             axis is ``B`` are sliced per example, others are passed as they are.
         targets: several outputs in one call, instead of ``target``: a list
             ``[t_1, ..., t_K]`` of anything ``target`` takes, or ``"all"`` (one target per
-            index of the model's output after the batch axis, row-major). The result gains
-            a leading ``K`` axis whose ``k``-th slice is the call with ``target=t_k``
-            (docs/targets.md). Where the points do not depend on the
-            target (the uniform schedule) the ``K`` targets share every forward pass and
-            their gradients come from one batched vector-Jacobian product
-            (:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`, which says
-            which models fall back to ``K`` backward passes); a shared chunk holds
-            ``max(1, internal_batch_size // K)`` points, so that it keeps at most
-            ``internal_batch_size`` gradients. The pilot and graded schedules give each
-            (example, target) pair its own path.
+            index of the model's output after the batch axis, row-major; see
+            :mod:`idgrad.core.fan`). The result gains a leading ``K`` axis whose ``k``-th
+            slice is the call with ``target=t_k``, and so do the details. Where the points
+            do not depend on the target (the uniform schedule) the ``K`` targets share each
+            forward pass, and ``K`` backward passes over its graph give their gradients
+            (:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`); the pilot
+            and graded schedules give each (example, target) pair its own path.
         n_steps: gradient evaluations per example (None: 50, or as many as ``rtol`` needs).
         schedule: where the points go (:mod:`idgrad.engine.schedules`): ``"uniform"`` (a
             rule), ``"pilot"`` (the IDG paper's schedule) or ``"graded"`` (where the
