@@ -1,28 +1,37 @@
-"""Many targets in one call against one call per target, on a BPNet-style model.
+"""K targets in one call (``targets=``) against K calls (``target=``), on idgrad's BPNet.
 
-The model: dilated residual convolutions on one-hot DNA ``(B, 4, L)`` with a profile head
-(per-position logits) and a count head, about 100k parameters, random weights (the timing
-does not depend on training). The ``K = 10`` targets are the ones genomics users explain
-together: the count head and the profile head over 9 windows (BPNet's profile target,
-``sum(softmax(logits).detach() * logits)`` over the window). Each row times one call with
-``targets=[t_1, ..., t_K]`` against ``K`` calls with ``target=t_k``, interleaved in the same
-process (:func:`benchmarks._common.compare_times`), and reports the median over rounds of
-the paired ratio (separate calls / one call: the speed-up) and the largest relative
-difference between the two results.
+The model: :class:`idgrad.genomics.BPNet` (dilated residual convolutions on one-hot DNA
+``(B, 4, L)``, a profile head and a count head; random weights: the timing does not depend
+on training). The ``K = 10`` targets are the ones genomics users explain together: the count
+head (:func:`~idgrad.genomics.counts_target`) and the profile head over 9 windows
+(:func:`~idgrad.genomics.profile_target`, BPNet's ``sum(softmax(logits).detach() *
+logits)``). Each row times one call with ``targets=[t_1, ..., t_K]`` against ``K`` calls
+with ``target=t_k``, interleaved in one process (:func:`both_clocks`),
+and reports the median over rounds of the paired ratio (K calls / one call: the speed-up),
+its quartiles, by the wall clock and by CPU time, the model's work (rows forwarded,
+gradients) and the largest relative difference between the two results.
 
-* uniform schedule (Gauss-Legendre, the points fixed in advance): the ``K`` targets share
-  every forward pass and their gradients come from one batched vector-Jacobian product;
-* graded schedule: the points depend on each target's ``F`` along the path, so every
-  (example, target) pair is its own path and nothing is shared: the ratio should be ~1.
+* IG, uniform schedule (Gauss-Legendre: the points fixed in advance): the ``K`` targets share
+  each forward pass; ``K`` backward passes over its graph give their gradients. The forward
+  pass is what is saved: at best ``K (f + b) / (f + K b)`` with ``f``, ``b`` the costs of a
+  forward and a backward pass.
+* IDG, graded schedule: the points depend on each target's ``F`` along the path, so every
+  (example, target) pair is its own path (``K B`` pseudo-examples in one call) and nothing
+  is shared: what one call can gain is only bigger batches and less per-call overhead.
 
-Run: ``python -m benchmarks.targets [--quick] [--smoke]``.
+A second table shows why the shared pass takes ``K`` backward passes rather than one batched
+vector-Jacobian product (``torch.autograd.grad(..., is_grads_batched=True)``, the backward
+under ``torch.vmap``): one chunk of points through the same model, three ways.
+
+Run: ``python -m benchmarks.targets [--quick | --smoke] [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
-import warnings
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +41,8 @@ from torch import nn
 
 import idgrad
 from benchmarks._common import (
+    Timing,
     command_line,
-    compare_times,
     fmt_ratio,
     fmt_seconds,
     header,
@@ -41,38 +50,26 @@ from benchmarks._common import (
     write_result,
 )
 from idgrad.core.seam import resolve_chunk_size
+from idgrad.genomics import BPNet, counts_target, profile_target
 
-__all__ = ["BPNetLike", "main", "one_hot_batch", "track_targets"]
+__all__ = ["Counted", "both_clocks", "bpnet_targets", "main", "measure", "one_hot_batch"]
+
+Target = Callable[[Any], torch.Tensor]
 
 
-class BPNetLike(nn.Module):
-    """A BPNet-style model: ``(B, 4, L)`` one-hot DNA -> (profile logits ``(B, L)``,
-    log counts ``(B, 1)``).
+class Counted(nn.Module):
+    """The model, counting the rows it is called on (``rows``) and its calls."""
 
-    A wide first convolution, ``layers`` dilated residual convolutions (dilation ``2^i``),
-    a profile head (a wide convolution to one track) and a count head (global average
-    pooling, then a linear layer), as in BPNet (Avsec et al., 2021) and bpnet-lite.
-    """
-
-    def __init__(self, filters: int = 64, layers: int = 8, seed: int = 0) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        self.first = nn.Conv1d(4, filters, 21, padding=10)
-        self.convs = nn.ModuleList(
-            nn.Conv1d(filters, filters, 3, padding=2**i, dilation=2**i)
-            for i in range(1, layers + 1)
-        )
-        self.profile = nn.Conv1d(filters, 1, 75, padding=37)
-        self.count = nn.Linear(filters, 1)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen) * (1.0 / p[0].numel()) ** 0.5)
+        self.model = model
+        self.rows = 0
+        self.calls = 0
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.relu(self.first(x))
-        for conv in self.convs:
-            h = h + torch.relu(conv(h))
-        return self.profile(h)[:, 0], self.count(h.mean(2))
+    def forward(self, x: torch.Tensor) -> Any:
+        self.rows += int(x.shape[0])
+        self.calls += 1
+        return self.model(x)
 
 
 def one_hot_batch(batch: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -82,22 +79,13 @@ def one_hot_batch(batch: int, length: int, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.one_hot(bases, 4).permute(0, 2, 1).float().contiguous()
 
 
-def _profile_window(lo: int, hi: int) -> Callable[[Any], torch.Tensor]:
-    def target(output: Any) -> torch.Tensor:
-        logits = output[0][:, lo:hi]
-        return (torch.softmax(logits, -1).detach() * logits).sum(-1)
-
-    return target
-
-
-def _count(output: Any) -> torch.Tensor:
-    return output[1][:, 0]
-
-
-def track_targets(length: int, windows: int = 9) -> list[Callable[[Any], torch.Tensor]]:
+def bpnet_targets(length: int, windows: int = 9) -> list[Target]:
     """The count head and the profile head over ``windows`` equal windows."""
     edges = [round(i * length / windows) for i in range(windows + 1)]
-    return [_count] + [_profile_window(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    profiles = [
+        profile_target(head=0, window=(a, b), center=False) for a, b in zip(edges, edges[1:])
+    ]
+    return [counts_target(head=1), *profiles]
 
 
 def _largest_difference(many: torch.Tensor, one_by_one: list[torch.Tensor]) -> float:
@@ -108,105 +96,207 @@ def _largest_difference(many: torch.Tensor, one_by_one: list[torch.Tensor]) -> f
     return worst
 
 
+def both_clocks(
+    contenders: dict[str, Callable[[], Any]], reference: str, rounds: int
+) -> tuple[Timing, Timing]:
+    """Wall-clock and CPU (process) times of every contender, interleaved as
+    :func:`benchmarks._common.compare_times` does (one warm-up round, then ``rounds`` rounds
+    in rotated order). On a shared machine the CPU time is the steadier of the two: other
+    processes stretch the wall clock, not the work done."""
+    for f in contenders.values():
+        f()
+    names = list(contenders)
+    wall, cpu = Timing({n: [] for n in names}), Timing({n: [] for n in names})
+    wall.reference = cpu.reference = reference
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            gc.collect()
+            w0, c0 = time.perf_counter(), time.process_time()
+            contenders[name]()
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append(time.process_time() - c0)
+    return wall, cpu
+
+
+def _ratio(times: Timing) -> str:
+    low, high = times.spread("K calls")
+    return f"**{fmt_ratio(times.ratio('K calls'))}** ({low:.2f}-{high:.2f})"
+
+
 def measure(
-    model: nn.Module,
+    model: Counted,
     x: torch.Tensor,
-    targets: Sequence[Callable[[Any], torch.Tensor]],
-    schedule: str,
-    n_steps: int,
+    targets: Sequence[Target],
+    label: str,
+    method: Any,
+    options: dict[str, Any],
     rounds: int,
 ) -> dict[str, Any]:
-    """One row: times, the speed-up and the largest relative difference."""
-    options: dict[str, Any] = {"schedule": schedule, "n_steps": n_steps}
+    """One row: times, the speed-up, the model's work and the largest relative difference."""
 
     def many() -> torch.Tensor:
-        return idgrad.integrated_gradients(model, x, targets=list(targets), **options)
+        return method(model, x, targets=list(targets), **options)  # type: ignore[no-any-return]
 
     def separate() -> list[torch.Tensor]:
-        return [idgrad.integrated_gradients(model, x, target=t, **options) for t in targets]
+        return [method(model, x, target=t, **options) for t in targets]
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        details = idgrad.integrated_gradients.details(model, x, targets=list(targets), **options)
-    difference = _largest_difference(details.attributions, separate())
-    single = idgrad.integrated_gradients.details(model, x, target=targets[0], **options)
-    times = compare_times({"one call": many, "separate calls": separate}, "one call", rounds)
-    low, high = times.spread("separate calls")
+    model.rows = 0
+    details = method.details(model, x, targets=list(targets), **options)
+    rows_many = model.rows
+    model.rows = 0
+    singles = [method.details(model, x, target=t, **options) for t in targets]
+    rows_separate = model.rows
+    difference = _largest_difference(details.attributions, [s.attributions for s in singles])
+    wall, cpu = both_clocks({"one call": many, "K calls": separate}, "one call", rounds)
     return {
-        "schedule": schedule,
-        "one": times.median("one call"),
-        "separate": times.median("separate calls"),
-        "ratio": times.ratio("separate calls"),
-        "spread": (low, high),
+        "label": label,
+        "one": wall.median("one call"),
+        "separate": wall.median("K calls"),
+        "wall": _ratio(wall),
+        "cpu": _ratio(cpu),
         "difference": difference,
-        "evals_many": details.n_gradient_evals + details.n_forward_evals,
-        "evals_single": single.n_gradient_evals + single.n_forward_evals,
-        "warnings": sorted({str(w.message).split("\n")[0][:80] for w in caught}),
+        "rows": (rows_many, rows_separate),
+        "gradients": (details.n_gradient_evals, sum(s.n_gradient_evals for s in singles)),
     }
+
+
+def _autograd_ways(
+    model: nn.Module, x: torch.Tensor, targets: Sequence[Target], rounds: int
+) -> list[list[str]]:
+    """One chunk of ``x``: K (forward + backward), forward + K backward, forward + one
+    vmapped batched product; times and the ratio to the first."""
+    k = len(targets)
+
+    def leaf() -> torch.Tensor:
+        return x.clone().requires_grad_(True)
+
+    def separate() -> None:
+        for t in targets:
+            p = leaf()
+            torch.autograd.grad(t(model(p)).sum(), p)
+
+    def k_backward() -> None:
+        p = leaf()
+        out = model(p)
+        parts = [t(out) for t in targets]
+        for j, v in enumerate(parts):
+            torch.autograd.grad(v.sum(), p, retain_graph=j < k - 1)
+
+    def batched() -> None:
+        p = leaf()
+        out = model(p)
+        values = torch.stack([t(out) for t in targets])
+        eye = torch.eye(k, dtype=values.dtype).unsqueeze(2).expand(k, k, values.shape[1])
+        torch.autograd.grad(values, p, grad_outputs=eye, is_grads_batched=True)
+
+    names = {
+        f"{k} x (forward + backward)": separate,
+        f"forward + {k} backward passes (idgrad)": k_backward,
+        "forward + one batched product (vmap)": batched,
+    }
+    wall, cpu = both_clocks(names, next(iter(names)), rounds)
+    return [
+        [
+            name,
+            fmt_seconds(wall.median(name)),
+            fmt_ratio(1.0 / wall.ratio(name)),
+            fmt_ratio(1.0 / cpu.ratio(name)),
+        ]
+        for name in names
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=8, help="sequences per call")
+    parser.add_argument("--batch", type=int, default=4, help="sequences per call")
     parser.add_argument("--length", type=int, default=1000, help="sequence length")
-    parser.add_argument("--steps", type=int, default=50, help="n_steps of every call")
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (median)")
-    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    parser.add_argument("--steps", type=int, default=32, help="n_steps of every call")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no timing claims")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args(argv)
+    channels, layers = 64, 7
     if args.smoke:
-        args.batch, args.length, args.steps, args.rounds = 2, 120, 4, 1
+        args.batch, args.length, args.steps, args.rounds = 2, 60, 4, 1
+        channels, layers = 8, 2
     elif args.quick:
-        args.batch, args.length, args.rounds = 4, 500, 3
-    model = BPNetLike().eval()
+        args.batch, args.length, args.steps, args.rounds = 4, 500, 16, 3
+    model = Counted(BPNet(channels=channels, layers=layers, seed=0).eval())
     n_params = sum(p.numel() for p in model.parameters())
     x = one_hot_batch(args.batch, args.length)
-    targets = track_targets(args.length)
-    load_before = os.getloadavg()
-    rows = [measure(model, x, targets, s, args.steps, args.rounds) for s in ("uniform", "graded")]
-    load_after = os.getloadavg()
-    chunk = resolve_chunk_size("auto", (x,))
+    targets = bpnet_targets(args.length)
     k = len(targets)
+    chunk = resolve_chunk_size("auto", (x,))
+    load_before = os.getloadavg()
+    rows = [
+        measure(
+            model,
+            x,
+            targets,
+            "IG, uniform (shared forward passes)",
+            idgrad.integrated_gradients,
+            {"n_steps": args.steps, "schedule": "uniform"},
+            args.rounds,
+        ),
+        measure(
+            model,
+            x,
+            targets,
+            "IDG, graded (a path per example and target)",
+            idgrad.integrated_decision_gradients,
+            {"n_steps": args.steps, "schedule": "graded"},
+            args.rounds,
+        ),
+    ]
+    points = one_hot_batch(min(chunk or 64, 64), args.length, seed=1)
+    ways = _autograd_ways(model.model, points, targets, args.rounds)
+    load_after = os.getloadavg()
     text = header(
-        f"K = {k} targets in one call vs {k} calls (BPNet-style model)",
+        f"K = {k} targets in one call against {k} calls (BPNet)",
         command_line("benchmarks.targets", argv),
     )
     text += (
         f"Load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in load_before)}; "
         f"after: {', '.join(f'{v:.2f}' for v in load_after)}\n\n"
-        f"Model: BPNet-style, {n_params} parameters (random weights), input {args.batch} x 4 x "
-        f"{args.length} one-hot, float32. Targets: the count head and the profile head over "
-        f"9 windows. `integrated_gradients`, n_steps = {args.steps}, internal_batch_size "
-        f'"auto" ({chunk} points per pass; a shared pass holds {max(1, chunk // k)} points '
-        f"and their {k} gradients). Median over {args.rounds} interleaved rounds.\n\n"
+        f"Model: `idgrad.genomics.BPNet(channels={channels}, layers={layers})`, {n_params} "
+        f"parameters (random weights), input {args.batch} x 4 x {args.length} one-hot, float32. "
+        f"Targets: the count head and the profile head over 9 windows (BPNet's detached "
+        f'softmax). n_steps = {args.steps}; internal_batch_size "auto" ({chunk} points per '
+        f"pass, shared or not). Median over {args.rounds} interleaved rounds of the paired "
+        f"ratio (quartiles in brackets), by the wall clock and by the process's CPU time (the "
+        f"steadier of the two on a shared machine).\n\n"
     )
-    table_rows = [
-        [
-            r["schedule"],
-            fmt_seconds(r["one"]),
-            fmt_seconds(r["separate"]),
-            f"**{fmt_ratio(r['ratio'])}** ({r['spread'][0]:.2f}-{r['spread'][1]:.2f})",
-            f"{r['evals_many']} vs {k} x {r['evals_single']}",
-            f"{r['difference']:.1e}",
-        ]
-        for r in rows
-    ]
     text += markdown_table(
         [
-            "schedule",
+            "method, schedule",
             "one call (targets=)",
             f"{k} calls (target=)",
-            "speed-up (quartiles)",
-            "model evaluations",
+            "speed-up, wall clock",
+            "speed-up, CPU time",
+            "rows forwarded (one call vs K calls)",
+            "gradients",
             "largest relative difference",
         ],
-        table_rows,
+        [
+            [
+                r["label"],
+                fmt_seconds(r["one"]),
+                fmt_seconds(r["separate"]),
+                r["wall"],
+                r["cpu"],
+                f"{r['rows'][0]} vs {r['rows'][1]}",
+                f"{r['gradients'][0]} vs {r['gradients'][1]}",
+                f"{r['difference']:.1e}",
+            ]
+            for r in rows
+        ],
     )
-    warned = sorted({w for r in rows for w in r["warnings"]})
     text += (
-        "\nWarnings during the calls: " + ("; ".join(warned) if warned else "none") + ".\n"
+        f"\nOne chunk of {points.shape[0]} points through the same model, the {k} targets' "
+        "gradients three ways (speed-up against the first):\n\n"
     )
+    text += markdown_table(["way", "time", "speed-up, wall clock", "speed-up, CPU time"], ways)
     return str(write_result("targets", text, args.out).read_text())
 
 
