@@ -5,13 +5,14 @@
 (:class:`~idgrad.core.fan.TargetFan`, ``K`` targets for ``B`` examples). It serves two
 kinds of rows:
 
-* **pseudo-examples** (:meth:`scalars`, :meth:`scalars_and_grads`, as any seam): row
-  ``r = k B + b`` is example ``b`` explained for ``targets[k]``; the model is called with
-  example ``b``'s extra arguments and each point gets its own target's scalar. A path per
-  (example, target) pair, for schedules whose points depend on the target.
-* **real examples** (:meth:`scalars_per_target`, :meth:`scalars_and_grads_per_target`):
-  one forward pass per chunk gives all ``K`` scalars of each point, and ``K`` backward passes
-  over its graph their ``K`` gradients, for points every target shares (a fixed rule).
+* **pseudo-examples** (:meth:`FanSeam.scalars`, :meth:`FanSeam.scalars_and_grads`, as any
+  seam): row ``r = k B + b`` is example ``b`` explained for ``targets[k]``; the model is
+  called with example ``b``'s extra arguments and each point gets its own target's scalar.
+  A path per (example, target) pair, for schedules whose points depend on the target.
+* **real examples** (:meth:`FanSeam.scalars_per_target`,
+  :meth:`FanSeam.scalars_and_grads_per_target`): one forward pass per chunk gives all ``K``
+  scalars of each point, and ``K`` backward passes over its graph their ``K`` gradients, for
+  points every target shares (a fixed rule).
 
 :func:`~idgrad.core.seam.prepare` repeats the inputs and baselines once per target
 (:meth:`FanSeam.repeat_for_targets`), so that every method runs on the ``K B``
