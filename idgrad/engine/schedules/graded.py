@@ -39,7 +39,7 @@ import torch
 
 from idgrad.core.guard import user_stacklevel
 from idgrad.core.results import ToleranceWarning
-from idgrad.engine.estimate import combine, half_errors, spectral_errors
+from idgrad.engine.estimate import combine, half_errors, matmul, spectral_errors
 from idgrad.engine.evaluator import Evaluator, Pass
 from idgrad.engine.maps import SinhMap
 from idgrad.engine.rules import rule_points
@@ -307,13 +307,10 @@ class _Run:
             f2 = derivs**2
             parity = np.arange(k) % 2
             in_t = f2 if rho is None else f2 / rho
-            totals = np.stack(
-                [
-                    in_t @ t_weights,
-                    in_t @ (2 * t_weights * (parity == 0)),
-                    in_t @ (2 * t_weights * (parity == 1)),
-                ]
-            )  # (3, C): sum w F'^2 on the rule and its halves
+            halves = np.stack(
+                [t_weights, 2 * t_weights * (parity == 0), 2 * t_weights * (parity == 1)], axis=1
+            )
+            totals = matmul(in_t, halves).T  # (3, C): sum w F'^2 on the rule and its halves
             safe = np.where(np.abs(totals) > 0, totals, 1.0)
             full, first, second = (
                 full / safe[0][:, None],
