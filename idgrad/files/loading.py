@@ -43,7 +43,6 @@ Example:
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -57,6 +56,7 @@ from idgrad.files.errors import RE_SAVE, LoadError, UnsafeFileError, check_file,
 from idgrad.files.factories import import_factory
 from idgrad.files.limits import FileLimits
 from idgrad.files.tensors import load_tensor as load_tensor
+from idgrad.files.tensors import load_weights_only
 from idgrad.files.zip_checks import check_zip_sizes
 from idgrad.files.zip_checks import zip_directory as zip_directory
 
@@ -186,17 +186,12 @@ def _load_state_dict_model(
     path: Path, build: Callable[[], Any], name: str, dev: torch.device, limits: FileLimits
 ) -> Any:
     check_zip_sizes(path, str(path), limits)
-    try:  # on the CPU: the device was checked, and a failure here is the file's
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "weights only load failed" not in str(err).lower():
-            raise LoadError(f"cannot read the state dict {path}: {first_line(err)}") from None
-        raise UnsafeFileError(
-            f"{path} is not a state dict that loads with weights_only=True "
-            f"(it holds other pickled objects): {first_line(err)}"
-        ) from None
-    except Exception as err:  # noqa: BLE001 - torch raises several types for damaged files
-        raise LoadError(f"cannot read the state dict {path}: {first_line(err)}") from None
+    state = load_weights_only(  # on the CPU: the device was checked, a failure is the file's
+        path,
+        f"cannot read the state dict {path}",
+        f"{path} is not a state dict that loads with weights_only=True "
+        "(it holds other pickled objects)",
+    )
     if not isinstance(state, dict):
         raise LoadError(f"{path} holds a {type(state).__name__}, not a state dict")
     try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import pickle
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from idgrad.files.errors import LoadError, UnsafeFileError, check_file, first_li
 from idgrad.files.limits import FileLimits
 from idgrad.files.zip_checks import check_zip_sizes
 
-__all__ = ["load_tensor"]
+__all__ = ["load_tensor", "load_weights_only"]
 
 
 def load_tensor(
@@ -64,18 +66,33 @@ def load_tensor(
         return torch.from_numpy(np.array(data, dtype=native, order="C"))
     if suffix == ".pt":
         check_zip_sizes(p, f"{what} {p}", limits)
-        try:
-            x = torch.load(p, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            if "weights only load failed" not in str(err).lower():
-                raise LoadError(f"cannot read {what} {p}: {first_line(err)}") from None
-            raise UnsafeFileError(
-                f"{what} {p} does not load with weights_only=True (it holds pickled Python "
-                f"objects, which idgrad does not unpickle): {first_line(err)}"
-            ) from None
-        except Exception as err:  # noqa: BLE001 - torch raises several types for damaged files
-            raise LoadError(f"cannot read {what} {p}: {first_line(err)}") from None
+        x = load_weights_only(
+            p,
+            f"cannot read {what} {p}",
+            f"{what} {p} does not load with weights_only=True (it holds pickled Python "
+            "objects, which idgrad does not unpickle)",
+        )
         if not isinstance(x, torch.Tensor):
             raise LoadError(f"{what} {p} holds a {type(x).__name__}, not a tensor")
         return x
     raise LoadError(f"{what} {p}: unsupported file type {p.suffix!r}; use .npy or .pt")
+
+
+def load_weights_only(path: Path, cannot_read: str, unsafe: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; its failures in one line.
+
+    Args:
+        path: a file whose zip sizes were checked
+            (:func:`~idgrad.files.zip_checks.check_zip_sizes`).
+        cannot_read: the message of a damaged file (LoadError), before ``": <why>"``.
+        unsafe: the message of a file that holds other pickled objects (UnsafeFileError),
+            before ``": <why>"``.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower():
+            raise LoadError(f"{cannot_read}: {first_line(err)}") from None
+        raise UnsafeFileError(f"{unsafe}: {first_line(err)}") from None
+    except Exception as err:  # noqa: BLE001 - torch raises several types for damaged files
+        raise LoadError(f"{cannot_read}: {first_line(err)}") from None
