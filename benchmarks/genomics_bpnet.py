@@ -61,6 +61,7 @@ import idgrad
 from benchmarks._common import command_line, machine, markdown_table
 from benchmarks.accuracy import code_digest
 from idgrad.genomics import (
+    _training,
     agreement,
     bpnet,
     contribution_scores,
@@ -303,7 +304,7 @@ def background_shift(actual: torch.Tensor, data: ProfileData) -> dict[str, float
 
 def _digest(args: argparse.Namespace) -> str:
     """The code that makes the data and trains the model (docstrings aside), and the settings."""
-    code = code_digest([inspect.getsource(synthetic_profiles), inspect.getsource(bpnet)])
+    code = code_digest([inspect.getsource(m) for m in (synthetic_profiles, bpnet, _training)])
     settings = [args.n_train, args.length, args.epochs, args.channels, args.layers, args.seed]
     return hashlib.sha256((code + repr(settings)).encode()).hexdigest()[:10]
 

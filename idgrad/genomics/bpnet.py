@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from idgrad.genomics._training import train_epochs
+
 __all__ = ["BPNet", "train_bpnet"]
 
 
@@ -79,23 +81,14 @@ def train_bpnet(
     """
     if sequences.shape[0] != profiles.shape[0]:
         raise ValueError(f"{sequences.shape[0]} sequences but {profiles.shape[0]} profiles")
-    gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     log_total = torch.log1p(profiles.sum(dim=1))
-    model.train()
-    history = []
-    for _ in range(epochs):
-        order = torch.randperm(sequences.shape[0], generator=gen)
-        total = 0.0
-        for chunk in order.split(batch_size):
-            opt.zero_grad()
-            logits, counts = model(sequences[chunk])
-            nll = -(profiles[chunk] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            loss = nll + count_weight * ((counts - log_total[chunk]) ** 2).mean()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(chunk)
-        history.append(total / sequences.shape[0])
-    opt.zero_grad(set_to_none=True)
-    model.eval()
-    return history
+
+    def chunk_loss(chunk: torch.Tensor) -> torch.Tensor:
+        logits, counts = model(sequences[chunk])
+        nll = -(profiles[chunk] * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        return nll + count_weight * ((counts - log_total[chunk]) ** 2).mean()
+
+    return train_epochs(
+        model, opt, sequences.shape[0], chunk_loss, epochs=epochs, batch_size=batch_size, seed=seed
+    )

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from idgrad.genomics._training import train_epochs
 from idgrad.genomics.bpnet import BPNet as BPNet
 from idgrad.genomics.bpnet import train_bpnet as train_bpnet
 from idgrad.genomics.motif_recovery import auroc as auroc
@@ -236,21 +237,12 @@ def train_motif_model(
     """
     if sequences.shape[0] != labels.shape[0]:
         raise ValueError(f"{sequences.shape[0]} sequences but {labels.shape[0]} labels")
-    gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
-    model.train()
-    history = []
-    for _ in range(epochs):
-        order = torch.randperm(sequences.shape[0], generator=gen)
-        total = 0.0
-        for chunk in order.split(batch_size):
-            opt.zero_grad()
-            loss = loss_fn(model(sequences[chunk]), labels[chunk].to(torch.float32))
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(chunk)
-        history.append(total / sequences.shape[0])
-    opt.zero_grad(set_to_none=True)
-    model.eval()
-    return history
+
+    def chunk_loss(chunk: torch.Tensor) -> torch.Tensor:
+        return loss_fn(model(sequences[chunk]), labels[chunk].to(torch.float32))
+
+    return train_epochs(
+        model, opt, sequences.shape[0], chunk_loss, epochs=epochs, batch_size=batch_size, seed=seed
+    )
