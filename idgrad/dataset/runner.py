@@ -21,7 +21,6 @@ one block's attribution in :mod:`idgrad.dataset.block_attribution`; its errors i
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import numbers
 import os
 import time
@@ -46,6 +45,7 @@ from idgrad.dataset.resume import EXAMPLES, check_finished, examples_json, setup
 from idgrad.dataset.settings import (
     RESERVED,
     check_arguments,
+    idgrad_version,
     jsonable,
     model_fingerprint,
     resolve_method,
@@ -295,7 +295,7 @@ def attribute_dataset(
                 "inputs": first.spec.to_json(),
                 "first_example": first.digest,
                 "model": fingerprint if fingerprint is not None else model_fingerprint(model),
-                "idgrad": _idgrad_version(),
+                "idgrad": idgrad_version(),
             }
             files: dict[str, bytes] = {}
             if named is not None:
@@ -336,13 +336,6 @@ def _on_device(baselines: Any, dev: torch.device) -> Any:
     if isinstance(baselines, tuple):
         return tuple(b.to(dev) if isinstance(b, torch.Tensor) else b for b in baselines)
     return baselines
-
-
-def _idgrad_version() -> str:
-    try:
-        return importlib.metadata.version("idgrad")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree
-        return "unknown"
 
 
 def _run(
