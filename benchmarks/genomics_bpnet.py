@@ -1,9 +1,9 @@
 """Genomics end to end: IG, IDG (every schedule), DeepLIFT/SHAP and ISM on a BPNet-style model.
 
-Ground truth: :func:`idgrad.genomics.synthetic.planted_profiles` plants motifs with known PWMs
-at known positions (a strong GATA site, the same at low affinity, a medium AP-1 site, a weak
-GC-box, and an E-box that acts only 12 bp upstream of a GATA site), and draws read profiles
-from them. A :class:`~idgrad.genomics.synthetic.BPNet` (dilated residual convolutions, a
+Ground truth: :func:`idgrad.genomics.synthetic_profiles.planted_profiles` plants motifs with
+known PWMs at known positions (a strong GATA site, the same at low affinity, a medium AP-1
+site, a weak GC-box, and an E-box that acts only 12 bp upstream of a GATA site), and draws read
+profiles from them. A :class:`~idgrad.genomics.bpnet.BPNet` (dilated residual convolutions, a
 profile and a count head, ~93k parameters) is trained on them here; it is cached in
 ``benchmarks/cache/`` under a digest of the code that makes the data and trains the model,
 so a rerun skips the training.
@@ -61,7 +61,9 @@ import idgrad
 from benchmarks._common import command_line, machine, markdown_table
 from benchmarks.accuracy import code_digest
 from idgrad.genomics import (
+    _training,
     agreement,
+    bpnet,
     contribution_scores,
     counts_target,
     dinucleotide_shuffle,
@@ -70,15 +72,14 @@ from idgrad.genomics import (
     modisco,
     profile_target,
     pwm_similarity,
-    synthetic,
+    synthetic_profiles,
 )
-from idgrad.genomics.synthetic import (
+from idgrad.genomics.bpnet import BPNet, train_bpnet
+from idgrad.genomics.synthetic_profiles import (
     PROFILE_CLASSES,
     PROFILE_MOTIFS,
-    BPNet,
     ProfileData,
     planted_profiles,
-    train_bpnet,
 )
 
 CACHE = Path(__file__).resolve().parent / "cache"
@@ -303,7 +304,7 @@ def background_shift(actual: torch.Tensor, data: ProfileData) -> dict[str, float
 
 def _digest(args: argparse.Namespace) -> str:
     """The code that makes the data and trains the model (docstrings aside), and the settings."""
-    code = code_digest([inspect.getsource(synthetic)])
+    code = code_digest([inspect.getsource(m) for m in (synthetic_profiles, bpnet, _training)])
     settings = [args.n_train, args.length, args.epochs, args.channels, args.layers, args.seed]
     return hashlib.sha256((code + repr(settings)).encode()).hexdigest()[:10]
 
