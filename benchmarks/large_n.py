@@ -6,8 +6,8 @@ wall time and its peak resident memory (``VmHWM``, :func:`benchmarks.memory._pea
 after a warm-up call at ``n_steps=64``; the reference is IG with the uniform midpoint rule at
 the same ``n_steps``, measured in the same round. Targets (issue 20): IG on every rule and
 IDG on every schedule within 2x the reference's time, memory flat in ``n_steps``; and
-Gauss-Legendre nodes for ``n = 10^6`` in under a second (:func:`idgrad.engine.legendre.gauss_legendre`,
-timed in the parent).
+Gauss-Legendre nodes for ``n = 10^6`` in under a second
+(:func:`idgrad.engine.legendre.gauss_legendre`, timed in the parent).
 
 Run: ``python -m benchmarks.large_n [--quick] [--smoke]``.
 """
@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.smoke:
-        ns, rounds = (2000,), 1
+        ns: tuple[int, ...] = (2000,)
+        rounds = 1
     elif args.quick:
         ns, rounds = (10**4, 10**5), 1
     else:

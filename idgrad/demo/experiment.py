@@ -211,8 +211,9 @@ def equal_cost_steps(n_steps: int, n_pilot_steps: int | None = None) -> tuple[in
     IG with ``n`` points makes ``n + 2`` model evaluations (its gradient points and the two
     endpoints its delta needs). With ``n_pilot_steps=None`` IDG runs idgrad's graded schedule,
     whose ``m`` nodes and the two ends of the path are all gradient points (``m + 2``
-    evaluations): ``m = n``, ``N = 0``. With a pilot size it runs the paper's pilot schedule, which makes ``m + N + 1``
-    (the pilot's ``N + 1`` forward passes include the endpoints): ``m`` is what is left.
+    evaluations): ``m = n``, ``N = 0``. With a pilot size it runs the paper's pilot schedule,
+    which makes ``m + N + 1`` (the pilot's ``N + 1`` forward passes include the endpoints):
+    ``m`` is what is left.
 
     Args:
         n_steps: IG's gradient points, ``>= 1``.

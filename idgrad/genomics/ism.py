@@ -42,10 +42,9 @@ import numpy as np
 import torch
 
 from idgrad.core.guard import ModelGuard
-from idgrad.core.seam import ModelSeam
+from idgrad.core.seam import ModelSeam, resolve_chunk_size
 from idgrad.core.targets import TargetType
 from idgrad.core.validation import ChunkSize, NonFiniteError, check_finite, check_int
-from idgrad.core.seam import resolve_chunk_size
 from idgrad.genomics.sequences import check_one_hot, from_channels_first, to_channels_first
 
 __all__ = ["Agreement", "agreement", "ism", "ism_evaluations"]
