@@ -14,9 +14,9 @@ random projections of the integrand) is read per example:
 * **the gain** of the map under the rough-integrand model (error``^2 ~ integral size^2 h^2``,
   ``h`` the local spacing): the ``n - m`` mapped points against the ``n`` plain ones.
 
-The map is used when the gain clears :data:`ROUGH_MARGIN` on rough paths
-(:data:`GRAY_MARGIN` on slightly rough ones); on smooth paths (roughness below
-:data:`SMOOTH_ROUGHNESS`) only when the feature is narrower than the plain rule's spacing
+The map is used when the gain clears ``ROUGH_MARGIN`` on rough paths
+(``GRAY_MARGIN`` on slightly rough ones); on smooth paths (roughness below
+``SMOOTH_ROUGHNESS``) only when the feature is narrower than the plain rule's spacing
 there, where Gauss-Legendre alone would not resolve it.
 
 Example:
