@@ -94,16 +94,15 @@ ALL_METHODS = (*PATH_METHODS, "DeepLIFT/SHAP", "ISM")
 def path_call(name: str, budget: int) -> tuple[Any, dict[str, Any]]:
     """The path method and its options for ``name`` at ``budget`` evaluations per pair.
 
-    The one place that spells idgrad's schedules (the vocabulary is about to become
-    ``schedule="graded" | "pilot" | "uniform"``): IG on Gauss–Legendre with ``B − 2``
-    gradient points (+ ``F(x')``, ``F(x)``); IDG graded with ``B`` gradient points (its ends
-    among them, nothing forward-only); IDG on the paper's pilot schedule with ``n`` gradient
-    points and an ``N + 1``-point forward pilot, ``n + N + 1 <= B``; uniform IDG like IG.
+    The one place that spells idgrad's schedules: IG on Gauss–Legendre with ``B − 2``
+    gradient points (+ ``F(x')``, ``F(x)``); IDG graded with ``B − 2`` nodes and both ends,
+    every one a gradient point; IDG on the paper's pilot schedule with ``n`` gradient points
+    and an ``N + 1``-point forward pilot, ``n + N + 1 <= B``; uniform IDG like IG.
     """
     if name == "IG":
         return idgrad.integrated_gradients, {"n_steps": budget - 2}
     if name == "IDG graded":
-        return idgrad.integrated_decision_gradients, {"n_steps": budget, "method": "graded"}
+        return idgrad.integrated_decision_gradients, {"n_steps": budget - 2, "schedule": "graded"}
     if name == "IDG pilot":
         n, pilot = max(
             (n, idgrad.default_pilot_steps(n))
@@ -113,10 +112,10 @@ def path_call(name: str, budget: int) -> tuple[Any, dict[str, Any]]:
         return idgrad.integrated_decision_gradients, {
             "n_steps": n,
             "n_pilot_steps": pilot,
-            "method": "riemann_middle",
+            "schedule": "pilot",
         }
     if name == "IDG uniform":
-        return idgrad.integrated_decision_gradients, {"n_steps": budget - 2, "adaptive": False}
+        return idgrad.integrated_decision_gradients, {"n_steps": budget - 2, "schedule": "uniform"}
     raise ValueError(f"unknown path method {name!r}")
 
 
