@@ -61,10 +61,21 @@ PARTS: tuple[Part, ...] = (
         "Performance",
         "Time against the floor (a bare loop of the same forward+backward passes), against "
         "captum 0.9 and the seed package at equal work, peak memory, accuracy per model "
-        "evaluation, GPU throughput: issue 3's targets.",
+        "evaluation, cost at large n_steps, Gauss-Legendre nodes, the JAX adapter against its "
+        "floor, GPU throughput: issues 3, 20 and 21's targets.",
         "python -m benchmarks.run",
         ("performance", "Verdicts"),
-        ("performance", "overhead", "peers", "memory", "accuracy", "gpu"),
+        (
+            "performance",
+            "overhead",
+            "peers",
+            "memory",
+            "accuracy",
+            "large_n",
+            "gauss_legendre",
+            "jax_adapter",
+            "gpu",
+        ),
     ),
     Part(
         "The IDG paper's comparison",

@@ -106,8 +106,9 @@ def run_method(
             if name.endswith("IG")
             else idgrad.integrated_decision_gradients
         )
-        extra = {"schedule": "uniform", "rule": "riemann_middle"}
-        det = method.details(model, flat_x, n_steps=steps, **extra, **common)
+        det = method.details(
+            model, flat_x, n_steps=steps, schedule="uniform", rule="riemann_middle", **common
+        )
     else:
         raise ValueError(name)
     per_pair = det.n_evaluations / (n * r)

@@ -92,9 +92,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    ns: tuple[int, ...]
     if args.smoke:
-        ns: tuple[int, ...] = (2000,)
-        rounds = 1
+        ns, rounds = (2000,), 1
     elif args.quick:
         ns, rounds = (10**4, 10**5), 1
     else:

@@ -177,6 +177,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         _standard,
     ),
     Benchmark(
+        "targets",
+        "targets",
+        "K = 10 targets in one call against 10 calls on the BPNet: IG uniform (shared forward "
+        "passes) and IDG graded (a path per example and target)",
+        "targets.md",
+        "about 12 min (--quick: about 2 min)",
+        False,
+        _standard,
+    ),
+    Benchmark(
         "text",
         "text_convergence",
         "layer IG/IDG convergence on MiniLM word embeddings (|delta| vs steps)",

@@ -54,6 +54,7 @@ __all__ = [
     "RULE_AUTO",
     "SCHEDULE_AUTO",
     "SIGN_MU",
+    "TARGETS",
     "UNIFORM_RULE",
     "ZIP_MAX_INFLATION",
 ]
@@ -103,6 +104,9 @@ GRADED_MIN_STEPS = 8
 INTERNAL_BATCH_SIZE: Literal["auto"] = "auto"
 #: Multiply by ``x - x'`` (global attribution) rather than the path-averaged gradient.
 MULTIPLY_BY_INPUTS = True
+#: ``targets``: None is one target, the one ``target`` names; a list (or ``"all"``) explains
+#: several in one call.
+TARGETS: None = None
 
 # -- Integrated Gradients (and IG x Sign, Left-IG, Blur IG, the layer IG)
 #: IG x Sign's threshold ``mu`` of the sign map.

@@ -52,6 +52,20 @@ def test_large_n_smoke(tmp_path: Path) -> None:
     assert "peak memory flat" in text and "Gauss-Legendre nodes" in text
 
 
+def test_targets_smoke(tmp_path: Path) -> None:
+    text = _run("targets", ["--smoke"], tmp_path)
+    assert (tmp_path / "targets.md").read_text() == text
+    assert "Load average" in text
+    for row in ("| IG, uniform", "| IDG, graded", "| forward + 10 backward passes (idgrad) |"):
+        assert row in text
+    # the shared row forwards each point once; the graded row as many rows as K calls
+    shared, graded = (line for line in text.splitlines() if line.startswith(("| IG", "| IDG")))
+    many, separate = (int(v) for v in shared.split("|")[6].split(" vs "))
+    assert 10 * many == separate
+    many, separate = (int(v) for v in graded.split("|")[6].split(" vs "))
+    assert many == separate
+
+
 def test_peers_smoke(tmp_path: Path) -> None:
     pytest.importorskip("captum")
     pytest.importorskip("integrated_decision_gradients")

@@ -175,7 +175,7 @@ def test_the_idg_classes_adaptive_false_is_deprecated_and_means_uniform(layer: b
 
 def test_class_signature_mirrors_captum() -> None:
     # captum's parameters, in captum's order (``method`` is captum's name for the rule), then
-    # idgrad's schedule options, keyword-only
+    # idgrad's targets and schedule options, keyword-only
     for cls in (IntegratedGradients, IntegratedDecisionGradients):
         params = inspect.signature(cls.attribute).parameters.values()
         positional = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
@@ -191,4 +191,4 @@ def test_class_signature_mirrors_captum() -> None:
             "internal_batch_size",
             "return_convergence_delta",
         ]
-        assert keyword == ["schedule", "rule", "rtol", "max_evaluations"]
+        assert keyword == ["targets", "schedule", "rule", "rtol", "max_evaluations"]

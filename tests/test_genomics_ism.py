@@ -144,7 +144,7 @@ def test_ism_many_targets_equal_separate_calls_and_share_the_forward_passes() ->
     assert sum(calls) == ism_evaluations(x)  # one pass for all three targets
     for k, t in enumerate(targets):
         assert torch.allclose(many[k], ism(model, x, t, internal_batch_size=3), atol=1e-12)
-    with pytest.raises(TypeError, match="target or targets"):
+    with pytest.raises(ValueError, match="not both"):
         ism(model, x, counts_target(), targets=targets)
     with pytest.raises(ValueError, match="empty"):
         ism(model, x, targets=[])

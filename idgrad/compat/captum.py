@@ -31,17 +31,16 @@ from typing import Any, TypeVar
 
 import torch
 
+from idgrad.compat.convergence import completeness_gap
 from idgrad.core.guard import ModelGuard
 from idgrad.core.seam import (
     BaselineType,
     ModelSeam,
+    TargetsType,
     TargetType,
     TensorOrTuple,
-    accumulation_dtype,
     as_input_tuple,
-    chunk_bounds,
     expand_baselines,
-    resolve_chunk_size,
 )
 from idgrad.core.validation import ChunkSize
 from idgrad.defaults import (
@@ -55,6 +54,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.schedules import UNSET, translate_method
 from idgrad.methods import integrated_decision_gradients, integrated_gradients
@@ -108,57 +108,6 @@ def _check_grad_kwargs(grad_kwargs: Mapping[str, Any] | None) -> None:
                 f"calls torch.autograd.grad with {always} (an unused activation gets zero "
                 "gradients), and takes no other options"
             )
-
-
-def _total_per_example(attributions: Any, batch: int) -> torch.Tensor:
-    """Sum of every attribution of each example (tensors, tuples, lists of them)."""
-    tensors = []
-    stack = [attributions]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(item)
-        elif isinstance(item, torch.Tensor):
-            if item.ndim == 0 or item.shape[0] != batch:
-                raise ValueError(
-                    f"attributions of shape {tuple(item.shape)} do not match the {batch} "
-                    "examples of end_point on the first dimension"
-                )
-            tensors.append(
-                item.detach().reshape(batch, -1).to(accumulation_dtype(item.dtype)).sum(1)
-            )
-        else:
-            raise TypeError(
-                f"attributions must be tensors or tuples/lists of them, got {type(item).__name__}"
-            )
-    if not tensors:
-        raise ValueError("attributions is empty")
-    total = tensors[0]
-    for t in tensors[1:]:
-        total = total + t.to(total.device, torch.promote_types(total.dtype, t.dtype))
-    return total
-
-
-def _outputs(seam: ModelSeam, points: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """``F`` at ``points`` (one row per example), forward only, in automatic chunks."""
-    batch = int(points[0].shape[0])
-    values = [
-        seam.scalars(tuple(p[lo:hi] for p in points), torch.arange(lo, hi, device=points[0].device))
-        for lo, hi in chunk_bounds(batch, resolve_chunk_size(INTERNAL_BATCH_SIZE, points))
-    ]
-    return torch.cat(values)
-
-
-def _completeness_gap(
-    seam: ModelSeam,
-    attributions: Any,
-    start: tuple[torch.Tensor, ...],
-    end: tuple[torch.Tensor, ...],
-) -> torch.Tensor:
-    total = _total_per_example(attributions, int(end[0].shape[0]))
-    f_start, f_end = _outputs(seam, start), _outputs(seam, end)
-    change = (f_end - f_start).to(accumulation_dtype(f_end.dtype))
-    return (total.to(change.device, change.dtype) - change).to(f_end.dtype)
 
 
 def _checked_options(cls: str, options: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -278,6 +227,7 @@ class IntegratedGradients(_PathAttribution):
         internal_batch_size: ChunkSize = INTERNAL_BATCH_SIZE,
         return_convergence_delta: bool = False,
         *,
+        targets: TargetsType | None = TARGETS,
         schedule: str | None = SCHEDULE_AUTO,
         rule: str | None = RULE_AUTO,
         rtol: float | None = RTOL,
@@ -287,10 +237,11 @@ class IntegratedGradients(_PathAttribution):
         """Attributions shaped like ``inputs`` (and the delta ``(B,)`` on request).
 
         ``method`` is captum's name for the rule (``rule=``; ``"graded"`` is
-        ``schedule="graded"``); ``schedule``, ``rule``, ``rtol``, ``max_evaluations`` (and for
-        IDG ``n_pilot_steps``) are the functions' (:func:`idgrad.integrated_gradients`,
-        :func:`idgrad.integrated_decision_gradients`). For IDG the delta is the
-        pre-rescaling one.
+        ``schedule="graded"``); ``targets``, ``schedule``, ``rule``, ``rtol``,
+        ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'
+        (:func:`idgrad.integrated_gradients`, :func:`idgrad.integrated_decision_gradients`):
+        with ``targets`` the attributions and the delta gain a leading ``K`` axis. For IDG
+        the delta is the pre-rescaling one.
         """
         return self._call(  # type: ignore[no-any-return]
             return_convergence_delta,
@@ -298,6 +249,7 @@ class IntegratedGradients(_PathAttribution):
             baselines,
             target,
             additional_forward_args,
+            targets=targets,
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
@@ -325,7 +277,7 @@ class IntegratedGradients(_PathAttribution):
         start = expand_baselines(start_point, end)
         seam = ModelSeam.build(self.forward_func, end, target, additional_forward_args)
         with ModelGuard(self.forward_func):
-            return _completeness_gap(seam, attributions, start, end)
+            return completeness_gap(seam, attributions, start, end)
 
 
 class IntegratedDecisionGradients(_DecisionOptions, IntegratedGradients):
@@ -422,6 +374,7 @@ class LayerIntegratedGradients(_PathAttribution):
         attribute_to_layer_input: bool = ATTRIBUTE_TO_LAYER_INPUT,
         grad_kwargs: dict[str, Any] | None = None,
         *,
+        targets: TargetsType | None = TARGETS,
         schedule: str | None = SCHEDULE_AUTO,
         rule: str | None = RULE_AUTO,
         rtol: float | None = RTOL,
@@ -430,9 +383,9 @@ class LayerIntegratedGradients(_PathAttribution):
     ) -> LayerAttributions | tuple[LayerAttributions, torch.Tensor]:
         """Attributions shaped like the layer's activations (and the delta ``(B,)``).
 
-        ``method`` is captum's name for the rule; ``schedule``, ``rule``, ``rtol``,
-        ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'. For IDG the
-        delta is the pre-rescaling one.
+        ``method`` is captum's name for the rule; ``targets``, ``schedule``, ``rule``,
+        ``rtol``, ``max_evaluations`` (and for IDG ``n_pilot_steps``) are the functions'
+        (with ``targets`` a leading ``K`` axis). For IDG the delta is the pre-rescaling one.
 
         ``grad_kwargs`` may only repeat what idgrad's gradient pass always does
         (:data:`GRAD_KWARGS`, e.g. ``{"materialize_grads": True}``); anything else is
@@ -444,6 +397,7 @@ class LayerIntegratedGradients(_PathAttribution):
             baselines,
             target,
             additional_forward_args,
+            targets=targets,
             n_steps=n_steps,
             method=method,
             internal_batch_size=internal_batch_size,
@@ -479,7 +433,7 @@ class LayerIntegratedGradients(_PathAttribution):
             False,
         )
         with ModelGuard(self.forward_func, self.layer):
-            return _completeness_gap(path.seam, attributions, path.baselines, path.inputs)
+            return completeness_gap(path.seam, attributions, path.baselines, path.inputs)
 
 
 class LayerIntegratedDecisionGradients(_DecisionOptions, LayerIntegratedGradients):

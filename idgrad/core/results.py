@@ -12,7 +12,11 @@ returns one of these:
 - :class:`LeftIGDetails`: :class:`PathDetails` plus Left-IG's ``alpha*``.
 - :class:`AGIDetails`: :class:`Details` plus AGI's classes and adversarial paths.
 
-Subclasses only add fields; :func:`dataclasses.replace` makes a modified copy.
+Subclasses only add fields; :func:`dataclasses.replace` makes a modified copy. A call with
+``targets`` (several targets) gives every per-example field a leading ``K`` axis
+(:func:`split_targets`): attributions ``(K, B, ...)``, ``delta`` ``(K, B)``, ``alphas``
+``(K, B, S)``, ...; ``n_gradient_evals`` then counts every target's gradients and
+``n_forward_evals`` the forward-only evaluations made (once for a point the targets shared).
 
 Example:
     >>> import torch
@@ -25,8 +29,8 @@ Example:
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, fields, replace
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -41,11 +45,14 @@ __all__ = [
     "ToleranceWarning",
     "details_wanted",
     "reset_details_wanted",
+    "split_targets",
     "wanting_details",
 ]
 
 #: The form of the attributions: a tensor or tuple like the inputs, or per layer.
 A = TypeVar("A", covariant=True)
+#: Any member of the family.
+AnyDetails = TypeVar("AnyDetails", bound="Details[Any]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,3 +194,38 @@ def wanting_details(wanted: bool) -> object:
 def reset_details_wanted(token: object) -> None:
     """Undo :func:`wanting_details`."""
     _details_wanted.reset(token)  # type: ignore[arg-type]
+
+
+def split_targets(details: AnyDetails, batch_size: int) -> AnyDetails:
+    """The ``K`` axis of a call with ``targets``: each per-example field ``(K B, ...)`` of
+    ``details`` (pseudo-example ``k B + b``) becomes ``(K, B, ...)``.
+
+    Every tensor whose first axis has ``K B`` rows is split (in the attributions too:
+    tuples and lists of them); the evaluation totals are left as they are.
+
+    Example:
+        >>> d = Details(attributions=torch.arange(6.0).reshape(6, 1), delta=torch.zeros(6),
+        ...             n_gradient_evals=6, n_forward_evals=0)
+        >>> s = split_targets(d, batch_size=2)                 # K = 3 targets, B = 2
+        >>> tuple(s.attributions.shape), tuple(s.delta.shape), s.attributions[1, 0].item()
+        ((3, 2, 1), (3, 2), 2.0)
+    """
+    rows = int(details.delta.shape[0])
+    if batch_size < 1 or rows % batch_size:
+        raise ValueError(f"{rows} pseudo-examples do not split into batches of {batch_size}")
+    n_targets = rows // batch_size
+
+    def split(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == rows:
+            return value.reshape(n_targets, batch_size, *value.shape[1:])
+        if isinstance(value, tuple):
+            return tuple(split(v) for v in value)
+        if isinstance(value, list):
+            return [split(v) for v in value]
+        return value
+
+    totals = ("n_gradient_evals", "n_forward_evals")
+    changes = {
+        f.name: split(getattr(details, f.name)) for f in fields(details) if f.name not in totals
+    }
+    return replace(details, **changes)

@@ -1,7 +1,8 @@
 """The one seam between idgrad and a user's model.
 
 Everything that knows how a model is called lives here: inputs are normalised to a
-tuple of tensors once, at the entry; baselines are expanded to the inputs' shapes;
+tuple of tensors once, at the entry, and baselines expanded to the inputs' shapes
+(:mod:`idgrad.core.inputs`, re-exported here);
 ``additional_forward_args`` are sliced per point; the target
 (:class:`idgrad.core.targets.Target`) turns the model's output into one scalar per
 point. :class:`ModelSeam` then offers two calls, ``scalars(points, rows)`` (forward
@@ -13,6 +14,10 @@ reduction per tensor and one host sync per chunk, and raise
 :class:`~idgrad.core.validation.NonFiniteError` naming the example and the point
 (``where``, e.g. its ``alpha``) where they stopped being finite.
 
+With ``targets`` (several targets, :mod:`idgrad.core.fan`) :meth:`ModelSeam.build` returns a
+:class:`~idgrad.core.fan_seam.FanSeam`, whose rows count the ``K B`` pseudo-examples and which
+also gives the ``K`` targets' scalars and gradients from one forward pass.
+
 Example:
     >>> model = torch.nn.Linear(3, 2)
     >>> x = torch.ones(4, 3)
@@ -23,24 +28,23 @@ Example:
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
-from idgrad.core.targets import Target, TargetType, resolve_target
-from idgrad.core.validation import (
-    ChunkSize,
-    NonFiniteError,
-    check_chunk_size,
-    check_device,
-    check_finite,
-    check_floating,
-    check_model_device,
-    finite_flag,
+from idgrad.core.fan import TargetFan, TargetsType
+from idgrad.core.inputs import (
+    FLOATING_HINT,
+    BaselineType,
+    TensorOrTuple,
+    as_input_tuple,
+    check_no_inference_mode,
+    expand_baselines,
+    restore_form,
 )
+from idgrad.core.targets import Target, TargetType, resolve_target
+from idgrad.core.validation import ChunkSize, NonFiniteError, check_chunk_size, finite_flag
 
 __all__ = [
     "AUTO_CHUNK_ELEMENTS",
@@ -50,6 +54,7 @@ __all__ = [
     "PointLabel",
     "Prepared",
     "TargetType",
+    "TargetsType",
     "TensorOrTuple",
     "accumulation_dtype",
     "as_input_tuple",
@@ -64,153 +69,9 @@ __all__ = [
     "total_attribution",
 ]
 
-TensorOrTuple = torch.Tensor | tuple[torch.Tensor, ...]
-BaselineType = None | float | int | torch.Tensor | tuple[None | float | int | torch.Tensor, ...]
 #: Words for the position of the points of a chunk on their paths, used only in error
 #: messages: one string for all of them, or ``where(i)`` for point ``i`` (``"alpha = 0.25"``).
 PointLabel = str | Callable[[int], str]
-
-
-def check_no_inference_mode() -> None:
-    """Refuse to run inside ``torch.inference_mode`` (gradients are impossible there)."""
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            "idgrad needs gradients, which torch.inference_mode() forbids; "
-            "call it outside inference_mode (torch.no_grad() is fine)"
-        )
-
-
-#: Why a path method refuses inputs that are not floating point (the default hint).
-FLOATING_HINT = " (attribute token ids through a layer instead)"
-
-
-def as_input_tuple(
-    inputs: TensorOrTuple,
-    name: str = "inputs",
-    forward_func: Callable[..., Any] | None = None,
-    *,
-    floating: bool = True,
-    hint: str = FLOATING_HINT,
-) -> tuple[tuple[torch.Tensor, ...], bool]:
-    """Normalise ``inputs`` to a tuple of tensors sharing a batch size and device.
-
-    The one check of a model's inputs, used by the methods, the layer methods
-    (:mod:`idgrad.methods.activations`, whose inputs may be token ids) and the noise tunnel.
-    Each tensor must have a non-empty batch axis, live on a real device (one of the
-    model's, with ``forward_func``: :func:`~idgrad.core.validation.check_model_device`)
-    and hold finite values.
-
-    Args:
-        inputs: a tensor ``(B, ...)`` or a tuple (list) of them.
-        name: what the caller calls them, for messages.
-        forward_func: the model, whose device the inputs must be on (None: not checked).
-        floating: refuse tensors that are not floating point (with ``hint`` saying why
-            or what to do instead); False accepts any dtype (token ids).
-        hint: appended to the message refusing a non-floating tensor.
-
-    Returns:
-        ``(tensors, was_tuple)``, the tensors detached.
-
-    Raises:
-        TypeError: not a tensor / tuple of tensors, or not floating point.
-        ValueError: empty batch, mismatched batch sizes or devices, the meta device, NaN
-            or Inf.
-
-    Example:
-        >>> xs, was_tuple = as_input_tuple(torch.ones(2, 3))
-        >>> len(xs), was_tuple
-        (1, False)
-        >>> as_input_tuple(torch.ones(()))
-        Traceback (most recent call last):
-        ...
-        ValueError: inputs must have a batch axis, got a 0-d tensor
-    """
-    was_tuple = isinstance(inputs, (tuple, list))
-    tensors = tuple(inputs) if was_tuple else (inputs,)
-    if not tensors:
-        raise ValueError(f"{name} is an empty tuple")
-    for i, t in enumerate(tensors):
-        label = f"{name}[{i}]" if was_tuple else name
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}")
-        if floating:
-            check_floating(t, label, hint)
-        if t.ndim == 0:
-            raise ValueError(f"{label} must have a batch axis, got a 0-d tensor")
-        if t.shape[0] == 0:
-            raise ValueError(f"{label} is an empty batch (shape {tuple(t.shape)})")
-        if forward_func is not None:
-            check_model_device(forward_func, [t], name)
-        check_device(t, label)
-        check_finite(t, label)
-    batch = tensors[0].shape[0]
-    for i, t in enumerate(tensors[1:], start=1):
-        if t.shape[0] != batch:
-            raise ValueError(f"{name}[{i}] has batch size {t.shape[0]} but {name}[0] has {batch}")
-        if t.device != tensors[0].device:
-            raise ValueError(
-                f"{name}[{i}] is on {t.device} but {name}[0] is on {tensors[0].device}"
-            )
-    # Work on detached views: the caller's tensors keep their graph and flags.
-    return tuple(t.detach() for t in tensors), was_tuple
-
-
-def restore_form(tensors: Sequence[torch.Tensor], was_tuple: bool) -> TensorOrTuple:
-    """Give results back in the form the inputs came in (tensor or tuple)."""
-    return tuple(tensors) if was_tuple else tensors[0]
-
-
-def expand_baselines(
-    baselines: BaselineType, inputs: tuple[torch.Tensor, ...]
-) -> tuple[torch.Tensor, ...]:
-    """Baselines shaped, typed and placed like ``inputs`` (read-only).
-
-    ``None`` gives zeros; a number fills; a tensor must broadcast to its input's
-    shape (e.g. ``(1, ...)`` or ``(...)`` without the batch axis) and be on the
-    input's device (a 0-d tensor counts as a number); a tuple gives one of those per
-    input. Zeros and numbers are a single element broadcast to the input's shape (no
-    memory per example); tensors are copied.
-    """
-    if isinstance(baselines, (tuple, list)):
-        if len(baselines) != len(inputs):
-            raise ValueError(
-                f"got {len(baselines)} baselines for {len(inputs)} inputs; give one per input"
-            )
-        items = tuple(baselines)
-    else:
-        items = (baselines,) * len(inputs)
-    out = []
-    for i, (b, x) in enumerate(zip(items, inputs)):
-        label = f"baselines[{i}]" if len(inputs) > 1 else "baselines"
-        if b is None:
-            out.append(torch.zeros((), dtype=x.dtype, device=x.device).expand(x.shape))
-            continue
-        if isinstance(b, bool) or not isinstance(b, (numbers.Real, torch.Tensor)):
-            raise TypeError(f"{label} must be None, a number or a tensor, got {type(b).__name__}")
-        if isinstance(b, numbers.Real):
-            if not math.isfinite(float(b)):
-                raise ValueError(f"{label} is {b}; it must be finite")
-            out.append(torch.full((), float(b), dtype=x.dtype, device=x.device).expand(x.shape))
-            continue
-        b = b.detach()
-        if b.ndim > 0 and b.device != x.device:
-            raise ValueError(
-                f"{label} is on {b.device} but its input is on {x.device}; "
-                "put inputs and baselines on one device (the model's)"
-            )
-        check_device(b, label)
-        if b.is_complex():
-            raise TypeError(f"{label} must be real, got {b.dtype}")
-        check_finite(b, label)
-        try:
-            expanded = torch.broadcast_to(b, x.shape)
-        except RuntimeError:
-            raise ValueError(
-                f"{label} has shape {tuple(b.shape)}, which does not broadcast to the input "
-                f"shape {tuple(x.shape)}"
-            ) from None
-        out.append(expanded.to(device=x.device, dtype=x.dtype).clone())
-    return tuple(out)
 
 
 class _ExtraArgs:
@@ -282,10 +143,14 @@ class ModelSeam:
     ``n`` points comes with ``rows`` (``(n,)`` long), the example each point belongs to.
     """
 
+    #: The ``K`` targets of a call with ``targets`` (a :class:`~idgrad.core.fan_seam.FanSeam`),
+    #: None for one target.
+    fan: TargetFan | None = None
+
     def __init__(
         self,
         forward_func: Callable[..., Any],
-        target: Target,
+        target: Target | TargetFan,
         extra: _ExtraArgs,
         batch_size: int,
     ) -> None:
@@ -302,11 +167,14 @@ class ModelSeam:
         target: TargetType,
         additional_forward_args: Any,
         chunk_size: int | None = None,
+        targets: TargetsType | TargetFan | None = None,
     ) -> ModelSeam:
         """Validate the target and extra arguments against the batch of ``inputs``.
 
         ``target="predicted"`` is resolved here, by one forward pass over ``inputs``
-        in chunks of at most ``chunk_size`` examples (None: all at once).
+        in chunks of at most ``chunk_size`` examples (None: all at once). With
+        ``targets`` (``target`` must then be None) it returns a
+        :class:`~idgrad.core.fan_seam.FanSeam` (torch models only).
         """
         if not callable(forward_func):
             raise TypeError(
@@ -315,13 +183,28 @@ class ModelSeam:
             )
         batch = int(inputs[0].shape[0])
         extra = _ExtraArgs(additional_forward_args, batch)
-        resolved = resolve_target(
-            target,
-            lambda: model_outputs(forward_func, inputs, additional_forward_args, chunk_size),
-        )
+
+        def outputs() -> Any:
+            return model_outputs(forward_func, inputs, additional_forward_args, chunk_size)
+
         # frameworks hook (idgrad/frameworks): a model of another framework is an adapter
         # that brings its own seam, checked here before any path work
         own_seam = getattr(forward_func, "idgrad_seam", None)
+        if targets is not None:
+            if target is not None:
+                raise ValueError(
+                    "give target (one output) or targets (several), not both; got "
+                    f"target={target!r}"
+                )
+            if own_seam is not None:
+                raise ValueError(
+                    "targets= (several targets in one call) needs a torch model; for a JAX or "
+                    "callback model, call once per target with target=..."
+                )
+            from idgrad.core.fan_seam import FanSeam  # it builds on this module
+
+            return FanSeam.build_fan(forward_func, inputs, targets, extra, outputs)
+        resolved = resolve_target(target, outputs)
         if own_seam is not None:
             return own_seam(inputs, Target(resolved, batch), extra, batch, chunk_size)  # type: ignore[no-any-return]
         return cls(forward_func, Target(resolved, batch), extra, batch)
@@ -329,6 +212,14 @@ class ModelSeam:
     def _call(self, points: tuple[torch.Tensor, ...], rows: torch.Tensor) -> torch.Tensor:
         output = self.forward_func(*points, *self.extra.take(rows))
         return self.target.select(output, rows)
+
+    def repeat_for_targets(self, t: torch.Tensor) -> torch.Tensor:
+        """A per-example tensor ``(B, ...)`` for this seam's rows: itself (one target)."""
+        return t
+
+    def describe_row(self, row: int) -> str:
+        """Words for ``row`` in messages."""
+        return f"example {row}"
 
     def scalars(
         self,
@@ -375,8 +266,8 @@ class ModelSeam:
             self._raise_non_finite(values, grads, rows, where)
         return values, tuple(grads)
 
-    @staticmethod
     def _raise_non_finite(
+        self,
         values: torch.Tensor,
         grads: Sequence[torch.Tensor],
         rows: torch.Tensor,
@@ -391,7 +282,7 @@ class ModelSeam:
             bad |= b.to(bad.device)
         i = int(bad.nonzero()[0, 0])
         label = where(i) if callable(where) else where
-        at = f"example {int(rows[i])}" + (f", {label}" if label else "")
+        at = self.describe_row(int(rows[i])) + (f", {label}" if label else "")
         hint = (
             "; check the model for divisions by zero, overflow, or log/sqrt of values <= 0 "
             "on the path (between the baseline and the input)"
@@ -457,7 +348,12 @@ def total_attribution(attributions: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 class Prepared(NamedTuple):
-    """Inputs as a tuple, baselines expanded, the model seam, the batch size, the chunk."""
+    """Inputs as a tuple, baselines expanded, the model seam, the batch size, the chunk.
+
+    With ``targets`` the inputs and baselines are those of the ``K B`` pseudo-examples
+    (example ``b`` repeated for every target, :meth:`ModelSeam.build`) and ``batch_size``
+    counts them.
+    """
 
     inputs: tuple[torch.Tensor, ...]
     was_tuple: bool
@@ -474,15 +370,24 @@ def prepare(
     target: TargetType,
     additional_forward_args: Any,
     internal_batch_size: ChunkSize,
+    targets: TargetsType | TargetFan | None = None,
 ) -> Prepared:
     """Validate and normalise the arguments every path method takes.
 
     Everything is checked before the first model call, which is the forward pass that
-    resolves ``target="predicted"`` (if given).
+    resolves ``target="predicted"`` (if given). With ``targets`` (``K`` targets) the
+    result holds ``K B`` pseudo-examples, ``r = k B + b`` being example ``b`` explained
+    for ``targets[k]`` (:mod:`idgrad.core.fan_seam`): every method runs on them as on any
+    batch, and ``K`` paths of one example that share their points may share the model's
+    passes (:class:`~idgrad.engine.evaluator.Evaluator`).
     """
     check_no_inference_mode()
     xs, was_tuple = as_input_tuple(inputs, forward_func=forward_func)
     bs = expand_baselines(baselines, xs)
     chunk = resolve_chunk_size(internal_batch_size, xs)
-    seam = ModelSeam.build(forward_func, xs, target, additional_forward_args, chunk)
+    seam = ModelSeam.build(
+        forward_func, xs, target, additional_forward_args, chunk, targets=targets
+    )
+    xs = tuple(seam.repeat_for_targets(x) for x in xs)
+    bs = tuple(seam.repeat_for_targets(b) for b in bs)
     return Prepared(xs, was_tuple, bs, seam, int(xs[0].shape[0]), chunk)

@@ -22,6 +22,8 @@ Metrics and AGI explain a class of a classifier and use :func:`class_indices`, t
 same rules reduced to one class per example; ``None`` (one scalar per example) has
 no class, so they are given ``"predicted"`` or indices instead.
 
+``targets`` (the plural, several outputs in one call) is :mod:`idgrad.core.fan`'s.
+
 Example:
     >>> out = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
     >>> t = Target(-1, batch_size=2)

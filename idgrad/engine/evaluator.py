@@ -16,6 +16,19 @@ returns
   of the integrand at each point (what a schedule may read to decide where to go next,
   without keeping a gradient per point).
 
+With several targets (``targets=``, :class:`~idgrad.core.fan_seam.FanSeam`) the rows are
+the ``K B`` pseudo-examples ``r = k B + b``. When the evaluator is told that the ``K``
+copies of an example share their path (``share_targets``), a grid pass whose points are the
+same for every target (a fixed rule: the uniform schedule, the pilot's forward-only grid,
+the end points) evaluates each point once: one forward pass gives the ``K`` target scalars,
+and ``K`` backward passes over its graph their gradients, taken one target at a time
+(:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`), so a shared chunk
+holds as many points as an unshared one. Other passes (points that depend on the target:
+the pilot schedule's placement, the graded schedule) evaluate every pseudo-example on its
+own path, which gives exactly the single-target answer. ``saved_forward_evals`` counts the
+forward-only evaluations that sharing saved; a shared gradient pass still computes ``K``
+gradients (its saving, ``K - 1`` forward passes per point, shows in the time).
+
 Every point carries its own weights, so the results do not depend on the chunk size
 beyond floating-point summation order. Accumulation is in float64 for float64 inputs and
 float32 otherwise. A NaN or infinite ``F`` or gradient raises
@@ -36,11 +49,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from idgrad.core.fan_seam import FanSeam
 from idgrad.core.seam import ModelSeam, PointLabel, accumulation_dtype, chunk_bounds
 from idgrad.engine.paths import Path, StraightPath, grid_blocks
 
@@ -76,6 +91,10 @@ class Evaluator:
         velocity_in_sums: multiply each gradient by the path's velocity inside the sums
             (a curved path); the straight path's constant velocity ``x - x'`` is applied
             once by the integrand instead.
+        share_targets: with several targets (the seam's ``fan``), the path of pseudo-example
+            ``k B + b`` is that of example ``b`` for every ``k`` (the path is built from
+            the repeated inputs alone), so grid passes whose points coincide may be shared
+            (see the module docstring). False for a path that depends on the target.
     """
 
     def __init__(
@@ -86,8 +105,12 @@ class Evaluator:
         chunk: int | None,
         decision_weighted: bool = False,
         velocity_in_sums: bool | None = None,
+        share_targets: bool = False,
     ) -> None:
         self.seam = seam
+        #: The seam whose K targets share the passes, or None (one target; not shared).
+        self.shared = seam if share_targets and isinstance(seam, FanSeam) else None
+        self.saved_forward_evals = 0
         self.path = path
         self.inputs = inputs
         self.chunk = chunk
@@ -104,23 +127,48 @@ class Evaluator:
 
     # ----------------------------------------------------------------- forward only
 
-    def values(self, rows: np.ndarray, alphas: np.ndarray) -> torch.Tensor:
-        """Forward only: ``F`` at the points (example ``rows[i]`` at ``alphas[i]``), ``(n,)``."""
+    def values(self, rows: np.ndarray, alphas: np.ndarray, n_targets: int = 1) -> torch.Tensor:
+        """Forward only: ``F`` at the points (example ``rows[i]`` at ``alphas[i]``), ``(n,)``.
+
+        ``n_targets > 1``: a shared pass (``rows`` real examples), ``(K, n)``.
+        """
         n = len(rows)
-        out = torch.empty(n, dtype=self.acc, device=self.device)
+        out = torch.empty(n_targets, n, dtype=self.acc, device=self.device)
         for lo, hi in chunk_bounds(n, self.chunk):
             r = torch.as_tensor(rows[lo:hi], dtype=torch.long, device=self.device)
             a = torch.as_tensor(alphas[lo:hi], dtype=torch.float64)
             pts = tuple(p.detach() for p in self.path.points(r, a))
             label = _label(alphas, lo)
-            out[lo:hi] = self.seam.scalars(pts, r, label).to(self.acc)
-        return out
+            if self.shared is None or n_targets == 1:
+                out[0, lo:hi] = self.seam.scalars(pts, r, label).to(self.acc)
+            else:
+                out[:, lo:hi] = self.shared.scalars_per_target(pts, r, label).to(self.acc)
+        return out[0] if n_targets == 1 else out
 
     def grid_values(self, alphas: torch.Tensor) -> torch.Tensor:
         """Forward only: ``F`` on a ``(B, S)`` grid of points, ``(B, S)``."""
         batch, size = alphas.shape
+        alphas_cpu = alphas.detach().to(torch.float64).cpu()
+        base = self._shared_base(alphas_cpu)
+        if base is not None:
+            n_targets = batch // base.shape[0]
+            rows = np.repeat(np.arange(base.shape[0]), size)
+            out = self.values(rows, base.numpy().reshape(-1), n_targets)
+            self.saved_forward_evals += (n_targets - 1) * len(rows)
+            return out.reshape(batch, size)
         rows = np.repeat(np.arange(batch), size)
-        return self.values(rows, alphas.detach().cpu().numpy().reshape(-1)).reshape(batch, size)
+        return self.values(rows, alphas_cpu.numpy().reshape(-1)).reshape(batch, size)
+
+    def _shared_base(self, alphas: torch.Tensor) -> torch.Tensor | None:
+        """The ``(B, S)`` grid of the real examples when every target's block of a ``(K B, S)``
+        grid is the same (and the path is shared), else None."""
+        if self.shared is None or self.shared.fan.n_targets == 1 or alphas.shape[0] != self.batch:
+            return None
+        fan = self.shared.fan
+        blocks = alphas.reshape(fan.n_targets, fan.batch_size, -1)
+        if not torch.equal(blocks, blocks[:1].expand_as(blocks)):
+            return None
+        return alphas[: fan.batch_size]
 
     # ----------------------------------------------------------------- forward + backward
 
@@ -137,8 +185,17 @@ class Evaluator:
         batch, size = alphas.shape
         alphas_cpu = alphas.detach().to(torch.float64).cpu()
         weights_cpu = weights.detach().to(torch.float64).cpu().reshape(weights.shape[0], -1)
-        rows = np.repeat(np.arange(batch), size)
-        result = self._run(rows, alphas_cpu.reshape(-1), weights_cpu, sketch, grid=alphas_cpu)
+        base = None if sketch is not None else self._shared_base(alphas_cpu)
+        if base is not None:
+            n_targets = batch // base.shape[0]
+            rows = np.repeat(np.arange(base.shape[0]), size)
+            per_target = weights_cpu.reshape(len(weights_cpu), n_targets, -1)
+            result = self._run(rows, base.reshape(-1), per_target, None, base, n_targets)
+        else:
+            rows = np.repeat(np.arange(batch), size)
+            result = self._run(
+                rows, alphas_cpu.reshape(-1), weights_cpu.unsqueeze(1), sketch, grid=alphas_cpu
+            )
         return result._replace(
             outputs=result.outputs.reshape(batch, size),
             derivatives=result.derivatives.reshape(batch, size),
@@ -155,11 +212,11 @@ class Evaluator:
         ``weights`` ``(W, n)``. Outputs come back as ``(n,)``.
 
         Points that form a grid (every example, the same number of points each, in order)
-        take the grid's faster path.
+        take the grid's faster path. Scattered points are never shared between targets.
         """
         rows = np.asarray(rows, dtype=np.int64)
         a = torch.as_tensor(np.asarray(alphas, dtype=np.float64))
-        w = torch.as_tensor(np.asarray(weights, dtype=np.float64)).reshape(len(weights), -1)
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64)).reshape(len(weights), 1, -1)
         n = len(rows)
         size = n // self.batch if n % self.batch == 0 else 0
         grid = None
@@ -174,11 +231,18 @@ class Evaluator:
         weights: torch.Tensor,
         sketch: list[torch.Tensor] | None,
         grid: torch.Tensor | None = None,
+        n_targets: int = 1,
     ) -> Pass:
+        """The pass over ``n`` points; ``weights`` ``(W, T, n)``.
+
+        ``n_targets = T > 1``: a shared pass (``rows`` real examples, ``grid`` theirs), whose
+        outputs, derivatives and sums are those of the ``T`` pseudo-example blocks in turn
+        (outputs ``(T n,)``, target-major).
+        """
         n = len(rows)
         n_sets = int(weights.shape[0])
-        outputs = torch.empty(n, dtype=self.acc, device=self.device)
-        derivatives = torch.empty(n, dtype=self.acc, device=self.device)
+        outputs = torch.empty(n_targets, n, dtype=self.acc, device=self.device)
+        derivatives = torch.empty(n_targets, n, dtype=self.acc, device=self.device)
         sums = [
             tuple(
                 torch.zeros(x.shape, dtype=d, device=self.device)
@@ -208,34 +272,46 @@ class Evaluator:
                 ]
             else:
                 pts = tuple(p.detach() for p in self.path.points(rows_dev, alphas[lo:hi]))
-            values, grads = self.seam.scalars_and_grads(pts, rows_dev, _label(alphas_np, lo))
-            flat = [g.to(d).reshape(k, -1) for g, d in zip(grads, self.sum_dtypes)]
-            del grads, pts
-            deriv = torch.zeros(k, dtype=self.acc, device=self.device)
-            if velocities is None:
-                # straight path: F' = grad F . (x - x'), per block a batched matrix product
-                assert self.diffs is not None
-                for g, d in zip(flat, self.diffs):
-                    deriv += _dot_rows(g, d, rows_dev, blocks).to(self.acc)
-            else:
-                for g, v in zip(flat, velocities):
-                    deriv += (g * v).sum(1).to(self.acc)
-                if self.velocity_in_sums:
-                    flat = [g * v for g, v in zip(flat, velocities)]
-            factor = deriv.to(torch.float64) if self.decision_weighted else None
-            if sketches is not None:
-                assert sketch is not None
-                sketches[lo:hi] = self._sketch(flat, velocities, rows_dev, blocks, sketch, factor)
-            coef = weights[:, lo:hi].to(self.device)  # (W, k)
-            if factor is not None:
-                coef = coef * factor
-            for j, g in enumerate(flat):
-                totals = [s[j].view(self.batch, -1) for s in sums]
-                _add_rows(totals, g, coef.to(g.dtype), rows_dev, blocks)
-            outputs[lo:hi] = values.to(self.acc)
-            derivatives[lo:hi] = deriv
-            del flat, values
-        return Pass(outputs, derivatives, sums, sketches)
+            label = _label(alphas_np, lo)
+            per_target: Iterator[tuple[torch.Tensor, ...]]
+            if self.shared is None or n_targets == 1:
+                one, one_grads = self.seam.scalars_and_grads(pts, rows_dev, label)
+                values, per_target = one.unsqueeze(0), iter([one_grads])
+            else:  # one forward pass, then the K targets' gradients one at a time
+                values, per_target = self.shared.scalars_and_grads_per_target(pts, rows_dev, label)
+            del pts
+            for t, grads in enumerate(per_target):
+                flat = [g.to(d).reshape(k, -1) for g, d in zip(grads, self.sum_dtypes)]
+                del grads
+                deriv = torch.zeros(k, dtype=self.acc, device=self.device)
+                if velocities is None:
+                    # straight path: F' = grad F . (x - x'), per block a batched matrix product
+                    assert self.diffs is not None
+                    for g, d in zip(flat, self.diffs):
+                        deriv += _dot_rows(g, d, rows_dev, blocks).to(self.acc)
+                else:
+                    for g, v in zip(flat, velocities):
+                        deriv += (g * v).sum(1).to(self.acc)
+                    if self.velocity_in_sums:
+                        flat = [g * v for g, v in zip(flat, velocities)]
+                factor = deriv.to(torch.float64) if self.decision_weighted else None
+                if sketches is not None:  # only unshared passes (n_targets == 1) sketch
+                    assert sketch is not None
+                    sketches[lo:hi] = self._sketch(
+                        flat, velocities, rows_dev, blocks, sketch, factor
+                    )
+                coef = weights[:, t, lo:hi].to(self.device)  # (W, k)
+                if factor is not None:
+                    coef = coef * factor
+                for j, g in enumerate(flat):
+                    # target t's block of the K B (pseudo-)example sums
+                    totals = [s[j].view(n_targets, -1, g.shape[1])[t] for s in sums]
+                    _add_rows(totals, g, coef.to(g.dtype), rows_dev, blocks)
+                outputs[t, lo:hi] = values[t].to(self.acc)
+                derivatives[t, lo:hi] = deriv
+                del flat
+            del per_target, values
+        return Pass(outputs.reshape(-1), derivatives.reshape(-1), sums, sketches)
 
     def _sketch(
         self,

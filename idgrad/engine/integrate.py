@@ -29,6 +29,7 @@ from idgrad.core.results import GradedDetails, PathDetails, details_wanted
 from idgrad.core.seam import (
     BaselineType,
     Prepared,
+    TargetsType,
     TargetType,
     TensorOrTuple,
     prepare,
@@ -61,21 +62,29 @@ def integrate(
     internal_batch_size: ChunkSize = "auto",
     default_schedule: str = "uniform",
     path: Callable[[Prepared], Path] | None = None,
+    targets: TargetsType | None = None,
 ) -> PathDetails[TensorOrTuple]:
     """A path integral of ``integrand`` from ``baselines`` to ``inputs`` (or along ``path``).
 
     Args:
         forward_func, inputs, baselines, target, additional_forward_args,
-        internal_batch_size: as in :func:`idgrad.integrated_gradients`.
+        internal_batch_size, targets: as in :func:`idgrad.integrated_gradients`.
         integrand: what is integrated (:class:`~idgrad.engine.integrands.Integrand`).
         n_steps, schedule, rule, rtol, max_evaluations, n_pilot_steps: the schedule's
             options (:func:`~idgrad.engine.schedules.make_schedule`).
         default_schedule: the schedule when none is named and no ``rtol`` is given.
-        path: builds the path from the prepared inputs (None: the straight line).
+        path: builds the path from the prepared inputs (None: the straight line); the
+            path of an example must depend on its inputs only (not on its row), so that
+            with ``targets`` the ``K`` copies of an example share it.
 
     Returns:
         :class:`~idgrad.core.results.PathDetails`, or
-        :class:`~idgrad.core.results.GradedDetails` on the graded schedule.
+        :class:`~idgrad.core.results.GradedDetails` on the graded schedule. With
+        ``targets`` every per-example field runs over the ``K B`` pseudo-examples
+        (``k B + b``; :func:`~idgrad.core.results.split_targets` gives them their ``K``
+        axis). ``n_gradient_evals`` counts the gradients computed (``K`` per point, as
+        ``K`` calls would); ``n_forward_evals`` the forward-only evaluations made (a point
+        the ``K`` targets shared counts once).
     """
     policy = make_schedule(
         schedule=schedule,
@@ -87,7 +96,13 @@ def integrate(
         default=default_schedule,
     )
     prep = prepare(
-        forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
+        forward_func,
+        inputs,
+        baselines,
+        target,
+        additional_forward_args,
+        internal_batch_size,
+        targets=targets,
     )
     chosen = StraightPath(prep.inputs, prep.baselines) if path is None else path(prep)
     return run_schedule(policy, prep, integrand, chosen)
@@ -99,14 +114,22 @@ def run_schedule(
     integrand: Integrand,
     path: Path,
     needs_ends: bool | None = None,
+    share_targets: bool = True,
 ) -> PathDetails[TensorOrTuple]:
     """Run ``policy`` along ``path`` for the prepared call and package the details.
 
     ``needs_ends``: whether ``F`` at the path's two ends must be evaluated (None: when the
-    caller reads the details, or the integrand rescales with them).
+    caller reads the details, or the integrand rescales with them). ``share_targets``:
+    with several targets, whether the ``K`` copies of an example share ``path`` (see
+    :class:`~idgrad.engine.evaluator.Evaluator`); False for a path built per target.
     """
     evaluator = Evaluator(
-        prep.seam, path, prep.inputs, prep.chunk, decision_weighted=integrand.decision_weighted
+        prep.seam,
+        path,
+        prep.inputs,
+        prep.chunk,
+        decision_weighted=integrand.decision_weighted,
+        share_targets=share_targets,
     )
     if needs_ends is None:
         needs_ends = details_wanted() or integrand.normalize
@@ -127,7 +150,7 @@ def run_schedule(
         pilot_outputs=out.pilot_outputs,
         evaluations=out.evaluations,
         n_gradient_evals=out.n_gradient_evals,
-        n_forward_evals=out.n_forward_evals,
+        n_forward_evals=out.n_forward_evals - evaluator.saved_forward_evals,
     )
     if out.error is not None:
         return GradedDetails(error=out.error.to(torch.float64), **common)

@@ -148,6 +148,8 @@ def _outputs_to_torch(outputs: Any, device: torch.device) -> torch.Tensor:
 class CallbackSeam(ModelSeam):
     """The seam of a :class:`CallbackModel`: one callback call per chunk of points."""
 
+    target: Target  # one target: ModelSeam.build refuses targets= for an adapter
+
     def __init__(
         self, adapter: CallbackModel, target: Target, extra: _ExtraArgs, batch_size: int
     ) -> None:

@@ -46,6 +46,8 @@ class JaxSeam(ModelSeam):
     floating outputs, a target that selects one scalar, and that ``F`` can be differentiated.
     """
 
+    target: Target  # one target: ModelSeam.build refuses targets= for an adapter
+
     def __init__(
         self,
         adapter: JaxModel,

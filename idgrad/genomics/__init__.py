@@ -81,7 +81,7 @@ from idgrad.genomics.synthetic_profiles import (
     ProfileMotif,
     planted_profiles,
 )
-from idgrad.genomics.targets import counts_target, profile_target, track_target
+from idgrad.genomics.targets import counts_target, profile_target, track_target, window_targets
 
 __all__ = [
     "CTCF_MOTIF",
@@ -135,6 +135,7 @@ __all__ = [
     "to_channels_first",
     "topk_precision",
     "track_target",
+    "window_targets",
     "train_bpnet",
     "train_motif_model",
     "uniform_reference",

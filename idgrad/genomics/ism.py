@@ -35,16 +35,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from idgrad.core.fan import TargetsType, check_targets
+from idgrad.core.fan_seam import FanSeam
 from idgrad.core.guard import ModelGuard
-from idgrad.core.seam import ModelSeam, resolve_chunk_size
+from idgrad.core.seam import ModelSeam, chunk_bounds, resolve_chunk_size
 from idgrad.core.targets import TargetType
-from idgrad.core.validation import ChunkSize, NonFiniteError, check_finite, check_int
+from idgrad.core.validation import ChunkSize, check_finite, check_int
 from idgrad.genomics.sequences import check_one_hot, from_channels_first, to_channels_first
 
 __all__ = ["Agreement", "agreement", "ism", "ism_evaluations"]
@@ -102,7 +104,7 @@ def ism(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
-    targets: Sequence[TargetType] | None = None,
+    targets: TargetsType | None = None,
     center: bool = True,
     positions: tuple[int, int] | None = None,
     internal_batch_size: ChunkSize = "auto",
@@ -121,8 +123,9 @@ def ism(
             per-example indices and per-example ``additional_forward_args`` follow each
             mutant's sequence.
         additional_forward_args: extra arguments of the model, as in the path methods.
-        targets: several targets at once (each any form ``target`` takes): the model runs
-            once per mutant and the result gains a leading axis, ``(K, B, 4, P)``, whose
+        targets: several targets at once, as in the path methods (:mod:`idgrad.core.fan`: a
+            list of anything ``target`` takes, or ``"all"``): the model runs once per mutant
+            for all of them and the result gains a leading axis, ``(K, B, 4, P)``, whose
             ``k``-th slice equals the call with ``target=targets[k]``. Give ``target`` or
             ``targets``, not both.
         center: mean-centre each position over the four bases.
@@ -138,10 +141,11 @@ def ism(
         model's output; ``(K, B, 4, P)`` with ``targets``.
 
     Raises:
-        ValueError: sequences that are not one-hot, positions out of range, or a model
-            output that is NaN or infinite (naming the example, position and base).
-        TypeError: a bad target, ``target`` and ``targets`` together, or a model that
-            does not return tensors.
+        ValueError: sequences that are not one-hot, positions out of range, ``target`` and
+            ``targets`` together, an empty ``targets``.
+        NonFiniteError: a model output that is NaN or infinite (naming the example,
+            position and base).
+        TypeError: a bad target, or a model that does not return tensors.
 
     Example:
         >>> from idgrad.genomics import one_hot
@@ -167,18 +171,12 @@ def ism(
         raise ValueError("sequences is an empty batch")
     lay = check_one_hot(sequences, layout)
     check_finite(sequences, "sequences")
-    if targets is not None and target is not None:
-        raise TypeError("give target or targets, not both")
     if targets is not None:
-        if isinstance(targets, (str, torch.Tensor, np.ndarray)) or not isinstance(
-            targets, Sequence
-        ):
-            raise TypeError(
-                f"targets must be a list of targets (each any form target takes), got "
-                f"{type(targets).__name__}"
+        if target is not None:
+            raise ValueError(
+                f"give target (one output) or targets (several), not both; got target={target!r}"
             )
-        if len(targets) == 0:
-            raise ValueError("targets is empty")
+        check_targets(targets)  # its form, before the model runs
     if not isinstance(center, bool):
         raise TypeError(f"center must be a bool, got {type(center).__name__}")
     user = sequences.detach()
@@ -186,17 +184,15 @@ def ism(
     batch, _, length = (int(s) for s in x.shape)
     start, stop = _check_positions(positions, length)
     chunk = resolve_chunk_size(internal_batch_size, (user,))
-    wanted = list(targets) if targets is not None else [target]
 
     with ModelGuard(forward_func):
-        seams = [
-            ModelSeam.build(forward_func, (user,), t, additional_forward_args, chunk)
-            for t in wanted
-        ]
-        reference = _evaluate(seams, user, torch.arange(batch), chunk, lambda i: "at the input")
+        seam = ModelSeam.build(
+            forward_func, (user,), target, additional_forward_args, chunk, targets=targets
+        )
+        reference = _evaluate(seam, user, torch.arange(batch), chunk, lambda i: "at the input")
         example, position, base = _mutations(x, start, stop)
         effects = torch.zeros(
-            len(wanted), batch, 4, stop - start, dtype=reference.dtype, device=user.device
+            reference.shape[0], batch, 4, stop - start, dtype=reference.dtype, device=user.device
         )
         step = max(int(example.shape[0]), 1) if chunk is None else chunk
         for lo in range(0, int(example.shape[0]), step):
@@ -210,7 +206,7 @@ def ism(
             def where(i: int, pos: torch.Tensor = pos, new: torch.Tensor = new) -> str:
                 return f"the substitution of base {'ACGT'[int(new[i])]} at position {int(pos[i])}"
 
-            values = _evaluate(seams, from_channels_first(mutants, lay), rows, None, where)
+            values = _evaluate(seam, from_channels_first(mutants, lay), rows, None, where)
             ref = reference[:, rows.to(reference.device)]
             effects[:, rows, new, pos - start] = (values - ref).to(effects.dtype)
     if center:
@@ -220,34 +216,24 @@ def ism(
 
 
 def _evaluate(
-    seams: list[ModelSeam],
+    seam: ModelSeam,
     points: torch.Tensor,
     rows: torch.Tensor,
     chunk: int | None,
     where: Callable[[int], str],
 ) -> torch.Tensor:
-    """``(K, n)`` target values of ``points`` (one forward pass per chunk for all K)."""
-    first = seams[0]
+    """``(K, n)`` target values of ``points`` (one forward pass per chunk for all ``K``)."""
     parts = []
-    step = max(int(points.shape[0]), 1) if chunk is None else chunk
-    for lo in range(0, int(points.shape[0]), step):
-        sub_rows = rows[lo : lo + step]
-        with torch.no_grad():
-            output = first.forward_func(
-                points[lo : lo + step], *first.extra.take(sub_rows.to(points.device))
-            )
-            values = torch.stack(
-                [s.target.select(output, sub_rows).detach().reshape(-1) for s in seams]
-            )
-        bad = ~torch.isfinite(values)
-        if bool(bad.any()):
-            k, i = (int(v) for v in torch.nonzero(bad)[0])
-            which = f" (targets[{k}])" if len(seams) > 1 else ""
-            raise NonFiniteError(
-                f"the model's target output{which} is {float(values[k, i])} for example "
-                f"{int(sub_rows[i])}, {where(lo + i)}"
-            )
-        parts.append(values)
+    for lo, hi in chunk_bounds(int(points.shape[0]), chunk):
+        sub_rows = rows[lo:hi].to(points.device)
+
+        def label(i: int, lo: int = lo) -> str:
+            return where(lo + i)
+
+        if isinstance(seam, FanSeam):
+            parts.append(seam.scalars_per_target((points[lo:hi],), sub_rows, label))
+        else:
+            parts.append(seam.scalars((points[lo:hi],), sub_rows, label).unsqueeze(0))
     return torch.cat(parts, dim=1)
 
 

@@ -3,6 +3,8 @@
 Each factory returns a callable ``output -> (n,)`` to pass as ``target=`` to
 :func:`idgrad.integrated_gradients` / :func:`idgrad.integrated_decision_gradients`; the core
 applies it to the model output for a chunk of path points, so it must (and does) act row-wise.
+:func:`window_targets` returns a list of them, one per window along the sequence, to pass as
+``targets=`` (several targets in one call, :mod:`idgrad.core.fan`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["counts_target", "profile_target", "track_target"]
+__all__ = ["counts_target", "profile_target", "track_target", "window_targets"]
 
 Reduce = Literal["sum", "mean"]
 TrackLayout = Literal["NLT", "NTL"]
@@ -280,3 +282,62 @@ def profile_target(
         return (weights * centred).sum(dim=(1, 2))
 
     return target
+
+
+def window_targets(
+    stop: int,
+    width: int,
+    *,
+    start: int = 0,
+    stride: int | None = None,
+    tracks: Sequence[int] | int | None = None,
+    reduce: Reduce = "sum",
+    layout: TrackLayout = "NLT",
+    resolution: int = 1,
+    offset: int = 0,
+    head: int | str | None = None,
+) -> list[Callable[[Any], torch.Tensor]]:
+    """One :func:`track_target` per window along the sequence, for ``targets=``.
+
+    Window ``k`` covers the positions ``[start + k s, start + k s + width)`` (``s = stride``,
+    by default ``width``: windows side by side), for every ``k`` whose window ends at or
+    before ``stop``. Positions are input positions (base pairs); with ``resolution = r > 1``
+    each window sums the output bins it covers, a partly covered bin with the fraction
+    inside (see :func:`track_target`, which takes ``tracks``, ``reduce``, ``layout``,
+    ``resolution``, ``offset`` and ``head`` as here). Passed as ``targets=`` to a path
+    method, the ``K`` windows share every forward pass on the uniform schedule.
+
+    Example:
+        >>> y = torch.arange(8.0).reshape(1, 8)          # one track of 8 positions
+        >>> [t(y).item() for t in window_targets(8, 4)]  # 0+1+2+3, 4+5+6+7
+        [6.0, 22.0]
+        >>> bins = torch.tensor([[1.0, 10.0, 100.0, 1000.0]])  # 4 bins of 32 bp, 1 track
+        >>> [t(bins).item() for t in window_targets(128, 64, resolution=32)]
+        [11.0, 1100.0]
+        >>> [t(bins).item() for t in window_targets(128, 48, stride=40, resolution=32)]
+        [6.0, 82.5, 1050.0]
+    """
+    for name, value, low in (("stop", stop, 1), ("width", width, 1), ("start", start, 0)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
+    step = width if stride is None else stride
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError(f"stride must be an int >= 1, got {stride!r}")
+    if start + width > stop:
+        raise ValueError(
+            f"window_targets: no window of width {width} fits between start {start} and stop {stop}"
+        )
+    return [
+        track_target(
+            (lo, lo + width),
+            tracks,
+            reduce,
+            layout,
+            resolution=resolution,
+            offset=offset,
+            head=head,
+        )
+        for lo in range(start, stop - width + 1, step)
+    ]

@@ -29,9 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from idgrad.core.fan_seam import FanSeam
 from idgrad.core.seam import (
     BaselineType,
     ModelSeam,
+    TargetsType,
     TargetType,
     TensorOrTuple,
     as_input_tuple,
@@ -220,6 +222,7 @@ class LayerPath:
         target: TargetType,
         extra: tuple[Any, ...],
         to_input: bool,
+        targets: TargetsType | None = None,
     ) -> None:
         self.forward_func = forward_func
         self.sites = [_Site(m, i, to_input) for i, m in enumerate(layers)]
@@ -227,7 +230,7 @@ class LayerPath:
         self.baselines = baselines
         self.extra = extra
         self.batch = int(inputs[0].shape[0])
-        self.seam = ModelSeam.build(forward_func, inputs, target, extra)
+        self.seam = ModelSeam.build(forward_func, inputs, target, extra, targets=targets)
         self.counts: list[int] = []
 
     @classmethod
@@ -240,6 +243,7 @@ class LayerPath:
         target: TargetType,
         additional_forward_args: Any,
         attribute_to_layer_input: bool,
+        targets: TargetsType | None = None,
     ) -> tuple[LayerPath, bool]:
         """Check the arguments; the path and whether ``layer`` was a list."""
         if not callable(forward_func):
@@ -249,7 +253,9 @@ class LayerPath:
         xs, _ = as_input_tuple(inputs, forward_func=forward_func, floating=False)
         bs = _model_baselines(baselines, xs)
         extra = _extra_tuple(additional_forward_args)
-        path = cls(forward_func, layers, xs, bs, target, extra, bool(attribute_to_layer_input))
+        path = cls(
+            forward_func, layers, xs, bs, target, extra, bool(attribute_to_layer_input), targets
+        )
         return path, was_list
 
     @contextlib.contextmanager
@@ -266,7 +272,11 @@ class LayerPath:
     def capture(
         self, points: tuple[torch.Tensor, ...], internal_batch_size: ChunkSize, name: str
     ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        """Run the model on ``points`` (``B`` rows): the layers' activations and ``F``."""
+        """Run the model on ``points`` (``B`` rows): the layers' activations and ``F``.
+
+        With several targets ``F`` holds every target's value at every row, ``(K B,)``
+        (row ``k B + b``), from the one pass.
+        """
         values = []
         for site in self.sites:
             site.captured = []
@@ -276,10 +286,12 @@ class LayerPath:
             rows = torch.arange(start, stop, device=points[0].device)
             for site in self.sites:
                 site.mode, site.calls = "capture", 0
+            chunk = tuple(p[start:stop] for p in points)
             try:
-                values.append(
-                    self.seam.scalars(tuple(p[start:stop] for p in points), rows, f"at the {name}")
-                )
+                if isinstance(self.seam, FanSeam):  # every target's F from the one pass
+                    values.append(self.seam.scalars_per_target(chunk, rows, f"at the {name}"))
+                else:
+                    values.append(self.seam.scalars(chunk, rows, f"at the {name}"))
             finally:
                 for site in self.sites:
                     site.mode = "idle"
@@ -304,7 +316,7 @@ class LayerPath:
                 acts.append(a)
             site.captured = []
         self.counts = counts
-        return tuple(acts), torch.cat(values)
+        return tuple(acts), torch.cat(values, -1).reshape(-1)
 
     def forward(self, *args: Any) -> Any:
         """``G``: the model on its inputs with each layer's activation replaced.

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.core.fan import ALL, TargetsType, all_targets, check_targets
 from idgrad.core.results import AGIDetails
 from idgrad.core.seam import (
     PointLabel,
@@ -56,6 +57,7 @@ from idgrad.defaults import (
     AGI_SEED,
     AGI_TOP_K,
     INTERNAL_BATCH_SIZE,
+    TARGETS,
 )
 from idgrad.methods.base import path_method
 
@@ -84,6 +86,45 @@ class _Column:
         scores = torch.softmax(output, dim=1) if self.probabilities else output
         self.last = scores.detach()
         return scores.gather(1, self.columns.to(output.device).unsqueeze(1))[:, 0]
+
+
+class _FormChecked(Exception):
+    """Raised in place of counting the classes: a target's form was checked."""
+
+
+def _no_classes() -> int:
+    raise _FormChecked
+
+
+def _explained_classes(
+    targets: TargetsType, batch: int, scores_at_x: Callable[[], torch.Tensor]
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The scores at ``x`` ``(B, C)`` and one ``(B,)`` class tensor per target.
+
+    Every target's form is checked before the model runs (one forward pass at ``x``).
+    """
+    values = check_targets(targets)
+    if values != ALL:
+        for i, t in enumerate(values):
+            if is_predicted(t):
+                continue
+            try:
+                class_indices(t, batch, _no_classes)
+            except _FormChecked:
+                pass
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"targets[{i}]: {e}") from None
+    scores = scores_at_x()
+    n_classes = int(scores.shape[1])
+    if values == ALL:
+        values = all_targets(scores)  # every class
+    per_target = []
+    for i, t in enumerate(values):
+        try:
+            per_target.append(class_indices(resolve_target(t, scores), batch, n_classes))
+        except ValueError as e:
+            raise ValueError(f"targets[{i}]: {e}") from None
+    return scores, per_target
 
 
 def _check_clip(clip: Any) -> tuple[float, float] | None:
@@ -147,6 +188,7 @@ def adversarial_gradient_integration(
     target: TargetType = "predicted",
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     epsilon: float = AGI_EPSILON,
     max_iter: int = AGI_MAX_ITER,
     top_k: int = AGI_TOP_K,
@@ -175,6 +217,12 @@ def adversarial_gradient_integration(
             (:func:`idgrad.core.targets.class_indices`); the default ``"predicted"`` is
             the predicted class at ``x``. None (one scalar per example) is refused.
         additional_forward_args: as in :func:`~idgrad.methods.ig.integrated_gradients`.
+        targets: several explained classes in one call, as in
+            :func:`~idgrad.methods.ig.integrated_gradients`: a list of class forms (an
+            int, one class per example, ``"predicted"``) or ``"all"`` (every class).
+            Each (example, class) pair gets its own adversarial paths (and its own false
+            classes, drawn as in the call with that ``target``); the result gains a
+            leading ``K`` axis.
         epsilon: step size (per feature, in input units; > 0).
         max_iter: most steps per path.
         top_k: number of false classes per example (unused when ``classes`` is a tensor).
@@ -226,9 +274,11 @@ def adversarial_gradient_integration(
             scores_x.append(column.last)
         return torch.cat(scores_x)
 
-    if is_predicted(target):
+    if targets is not None:
+        scores, per_target = _explained_classes(targets, batch, scores_at_x)
+    elif is_predicted(target):
         scores = scores_at_x()
-        explained = class_indices(resolve_target(target, scores), batch, scores.shape[1])
+        per_target = [class_indices(resolve_target(target, scores), batch, scores.shape[1])]
     else:  # the target's form is checked before the model runs
         computed: list[torch.Tensor] = []
 
@@ -236,19 +286,24 @@ def adversarial_gradient_integration(
             computed.append(scores_at_x())
             return int(computed[0].shape[1])
 
-        explained = class_indices(target, batch, n_classes)
+        per_target = [class_indices(target, batch, n_classes)]
         scores = computed[0]
-    false = _false_classes(classes, top_k, scores, explained, seed)
+    # With targets: K B pseudo-examples, k B + b being example b explaining per_target[k].
+    n_targets = len(per_target)
+    pseudo = n_targets * batch
+    example = torch.arange(pseudo) % batch
+    explained = torch.cat(per_target)
+    false = torch.cat([_false_classes(classes, top_k, scores, e, seed) for e in per_target])
     k = false.shape[1]
     n_forward = batch
-    start = scores.gather(1, explained.to(device).unsqueeze(1))[:, 0]
+    start = scores[example].gather(1, explained.to(device).unsqueeze(1))[:, 0]
 
-    # One path per (example, false class): q = b * k + m.
-    n_paths = batch * k
-    path_rows = torch.arange(batch).repeat_interleave(k)
+    # One path per (pseudo-example, false class): q = r * k + m.
+    n_paths = pseudo * k
+    path_rows = example.repeat_interleave(k)
     path_false = false.reshape(-1)
     path_target = explained.repeat_interleave(k)
-    state = [x.repeat_interleave(k, dim=0).clone() for x in xs]
+    state = [x[example.to(device)].repeat_interleave(k, dim=0) for x in xs]
     acc = [torch.zeros(s.shape, dtype=accumulation_dtype(s.dtype), device=device) for s in state]
     running = torch.ones(n_paths, dtype=torch.bool)
     reached = torch.zeros(n_paths, dtype=torch.bool)
@@ -316,9 +371,9 @@ def adversarial_gradient_integration(
         )
         end_values[idx_dev] = values.to(end_values.dtype)
         n_forward += idx.numel()
-    summed = [a.reshape((batch, k) + a.shape[1:]).sum(1) for a in acc]
-    total = torch.stack([s.reshape(batch, -1).sum(1) for s in summed]).sum(0)
-    end_outputs = end_values.reshape(batch, k)
+    summed = [a.reshape((pseudo, k) + a.shape[1:]).sum(1) for a in acc]
+    total = torch.stack([s.reshape(pseudo, -1).sum(1) for s in summed]).sum(0)
+    end_outputs = end_values.reshape(pseudo, k)
     delta = total.to(start.dtype) - (start.unsqueeze(1) - end_outputs).sum(1)
     attributions = restore_form(to_input_dtypes(summed, xs), prep.was_tuple)
     return AGIDetails(
@@ -326,8 +381,8 @@ def adversarial_gradient_integration(
         delta=delta,
         target=explained,
         false_classes=false,
-        n_iterations=iterations.reshape(batch, k),
-        reached=reached.reshape(batch, k),
+        n_iterations=iterations.reshape(pseudo, k),
+        reached=reached.reshape(pseudo, k),
         start=start,
         end_outputs=end_outputs,
         n_gradient_evals=n_grad,

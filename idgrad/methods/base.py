@@ -10,7 +10,11 @@ callable:
   methods, the points and values along the path.
 
 Both go through one :class:`~idgrad.core.guard.ModelGuard`, so every public method leaves
-the model's buffers as found and warns about a model in train mode. The wrapper
+the model's buffers as found and warns about a model in train mode. A method that takes
+``targets`` (several targets in one call) runs on ``K B`` pseudo-examples; the wrapper
+refuses ``target`` and ``targets`` together before any work, and gives every per-example
+field of the result its leading ``K`` axis
+(:func:`~idgrad.core.results.split_targets`). The wrapper
 keeps the function's name, docstring (doctests are collected from it), signature
 (``inspect.signature``, ``help``) and, for type checkers, its parameters
 (``typing.ParamSpec``).
@@ -38,11 +42,13 @@ import types
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
 
+from idgrad.core.fan import check_targets
 from idgrad.core.guard import ModelGuard
 from idgrad.core.results import (
     Details,
     details_wanted,
     reset_details_wanted,
+    split_targets,
     wanting_details,
 )
 from idgrad.frameworks.boundary import bind
@@ -74,6 +80,7 @@ class PathMethod(Generic[P, D]):
         #: the caller's guard and computes what the caller's caller asked for.
         self.impl: Callable[P, D] = impl
         signature = inspect.signature(impl)
+        self._signature = signature
         self.__signature__ = signature.replace(return_annotation=returns)
         self._model_positions = [
             i for i, name in enumerate(signature.parameters) if name in _MODEL_ARGUMENTS
@@ -98,12 +105,34 @@ class PathMethod(Generic[P, D]):
         args, kwargs = call.args, call.kwargs
         models = [args[i] for i in self._model_positions if i < len(args)]
         models += [kwargs[name] for name in _MODEL_ARGUMENTS if name in kwargs]
+        bound = self._check_targets(args, kwargs) if kwargs.get("targets") is not None else None
         token = wanting_details(wanted)
         try:
             with ModelGuard(*models):
-                return call.finish(self.impl(*args, **kwargs))  # type: ignore[no-any-return]
+                details = self.impl(*args, **kwargs)
+                if bound is not None:
+                    details = split_targets(details, _batch_size(bound.arguments["inputs"]))
+                return call.finish(details)  # type: ignore[no-any-return]
         finally:
             reset_details_wanted(token)
+
+    def _check_targets(self, args: Any, kwargs: Any) -> inspect.BoundArguments:
+        """Refuse ``target`` with ``targets`` and a ``targets`` of the wrong form, before any work.
+
+        ``target`` may be left out, None, or its default (AGI's ``"predicted"``).
+        """
+        bound = self._signature.bind_partial(*args, **kwargs)
+        given = bound.arguments.get("target")
+        default = self._signature.parameters["target"].default
+        if given is not None and not (
+            isinstance(given, str) and isinstance(default, str) and given == default
+        ):
+            raise ValueError(
+                f"{self.__name__}: give target (one output) or targets (several), not both; "
+                f"got target={given!r}"
+            )
+        check_targets(kwargs["targets"])
+        return bound
 
     def __call__(self: PathMethod[P, Details[A]], *args: P.args, **kwargs: P.kwargs) -> A:
         """The attributions (see the method's docstring)."""
@@ -144,3 +173,9 @@ def captum_result(
         d = attribution_method.details(*args, **kwargs)
         return d.attributions, d.delta
     return attribution_method(*args, **kwargs)
+
+
+def _batch_size(inputs: Any) -> int:
+    """``B`` of validated inputs (a tensor, or a tuple/list of tensors)."""
+    first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+    return int(first.shape[0])

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import Prepared, TargetType, TensorOrTuple
+from idgrad.core.seam import Prepared, TargetsType, TargetType, TensorOrTuple
 from idgrad.core.validation import ChunkSize, check_number
 from idgrad.defaults import (
     BLUR_MAX_SIGMA,
@@ -37,6 +37,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.integrands import Integrand
 from idgrad.engine.integrate import integrate
@@ -109,6 +110,7 @@ def blur_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     max_sigma: float = BLUR_MAX_SIGMA,
     schedule: str | None = SCHEDULE_AUTO,
@@ -135,7 +137,7 @@ def blur_integrated_gradients(
     at ``sigma = 0`` it is the identity.
 
     Args:
-        forward_func, target, additional_forward_args, internal_batch_size: as in
+        forward_func, target, additional_forward_args, targets, internal_batch_size: as in
             :func:`~idgrad.methods.ig.integrated_gradients`.
         inputs: tensor ``(B, C, *spatial)`` (or ``(B, L)``) or a tuple of them.
         n_steps, schedule, rule, rtol, max_evaluations, method: as in
@@ -184,4 +186,5 @@ def blur_integrated_gradients(
         internal_batch_size=internal_batch_size,
         default_schedule=IG_SCHEDULE,
         path=blur_path,
+        targets=targets,
     )

@@ -55,6 +55,7 @@ import torch
 from idgrad.core.results import PathDetails
 from idgrad.core.seam import (
     BaselineType,
+    TargetsType,
     TargetType,
     TensorOrTuple,
     accumulation_dtype,
@@ -65,7 +66,13 @@ from idgrad.core.seam import (
     to_input_dtypes,
 )
 from idgrad.core.validation import ChunkSize, check_int, check_number
-from idgrad.defaults import GUIDED_FRACTION, GUIDED_MAX_DIST, INTERNAL_BATCH_SIZE, N_STEPS
+from idgrad.defaults import (
+    GUIDED_FRACTION,
+    GUIDED_MAX_DIST,
+    INTERNAL_BATCH_SIZE,
+    N_STEPS,
+    TARGETS,
+)
 from idgrad.engine.evaluator import Evaluator
 from idgrad.engine.paths import StraightPath
 from idgrad.methods.base import path_method
@@ -125,6 +132,7 @@ def guided_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int = N_STEPS,
     fraction: float = GUIDED_FRACTION,
     max_dist: float = GUIDED_MAX_DIST,
@@ -140,10 +148,12 @@ def guided_integrated_gradients(
     All features of all inputs (a tuple) form one feature vector per example. The
     path is built step by step (each step needs the previous gradient), all examples
     at once; each step's gradient is evaluated in chunks of at most
-    ``internal_batch_size`` examples.
+    ``internal_batch_size`` examples. The path depends on the target's gradient, so with
+    ``targets`` every (example, target) pair follows its own path (nothing is shared but
+    the forward pass at ``x``).
 
     Args:
-        forward_func, inputs, baselines, target, additional_forward_args,
+        forward_func, inputs, baselines, target, additional_forward_args, targets,
         internal_batch_size: as in :func:`~idgrad.methods.ig.integrated_gradients`.
         n_steps: gradient evaluations per example (the path has ``n_steps`` pieces).
         fraction: share of the features moved per selection, in ``(0, 1]``.
@@ -171,7 +181,13 @@ def guided_integrated_gradients(
     fraction = check_number(fraction, "fraction", minimum=0.0, maximum=1.0, open_minimum=True)
     max_dist = check_number(max_dist, "max_dist", minimum=0.0, maximum=1.0)
     prep = prepare(
-        forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
+        forward_func,
+        inputs,
+        baselines,
+        target,
+        additional_forward_args,
+        internal_batch_size,
+        targets=targets,
     )
     batch = prep.batch_size
     xs, bs = prep.inputs, prep.baselines
@@ -228,7 +244,7 @@ def guided_integrated_gradients(
         attr += piece
         derivatives[:, step - 1] = piece.sum(1) * n_steps
     ends = torch.ones(batch, 1, dtype=torch.float64)
-    evaluator = Evaluator(prep.seam, StraightPath(xs, bs), xs, prep.chunk)
+    evaluator = Evaluator(prep.seam, StraightPath(xs, bs), xs, prep.chunk, share_targets=True)
     end = evaluator.grid_values(ends)[:, 0].to(work)
     start = outputs[:, 0]
     delta = attr.sum(1) - (end - start)
@@ -249,5 +265,5 @@ def guided_integrated_gradients(
         end=end,
         evaluations=torch.full((batch,), n_steps + 1, dtype=torch.int64),
         n_gradient_evals=batch * n_steps,
-        n_forward_evals=batch,
+        n_forward_evals=batch - evaluator.saved_forward_evals,
     )

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple
+from idgrad.core.seam import BaselineType, TargetsType, TargetType, TensorOrTuple
 from idgrad.core.validation import ChunkSize
 from idgrad.defaults import (
     IDG_SCHEDULE,
@@ -42,6 +42,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.integrands import IDGWarning, Integrand
 from idgrad.engine.integrate import integrate
@@ -59,6 +60,7 @@ def integrated_decision_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     schedule: str | None = SCHEDULE_AUTO,
     rule: str | None = RULE_AUTO,
@@ -77,7 +79,7 @@ def integrated_decision_gradients(
     ``s_b = (F(x) - F(x')) / sum_k w_k F'(alpha_k)^2`` if ``normalize`` else 1.
 
     Args:
-        forward_func, inputs, baselines, target, additional_forward_args,
+        forward_func, inputs, baselines, target, additional_forward_args, targets,
         internal_batch_size, multiply_by_inputs: as in
             :func:`~idgrad.methods.ig.integrated_gradients`.
         n_steps: gradient evaluations per example (None: 50, or as many as ``rtol``
@@ -139,4 +141,5 @@ def integrated_decision_gradients(
         n_pilot_steps=n_pilot_steps,
         internal_batch_size=internal_batch_size,
         default_schedule=IDG_SCHEDULE,
+        targets=targets,
     )

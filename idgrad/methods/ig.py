@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple
+from idgrad.core.seam import BaselineType, TargetsType, TargetType, TensorOrTuple
 from idgrad.core.validation import ChunkSize
 from idgrad.defaults import (
     IG_SCHEDULE,
@@ -27,6 +27,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.integrands import Integrand
 from idgrad.engine.integrate import integrate
@@ -44,6 +45,7 @@ def integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     schedule: str | None = SCHEDULE_AUTO,
     rule: str | None = RULE_AUTO,
@@ -71,6 +73,15 @@ def integrated_gradients(
             element: for every example), or a callable ``output -> (n,)``.
         additional_forward_args: extra arguments after the inputs; tensors whose first
             axis is ``B`` are sliced per example, others are passed as they are.
+        targets: several outputs in one call, instead of ``target``: a list
+            ``[t_1, ..., t_K]`` of anything ``target`` takes, or ``"all"`` (one target per
+            index of the model's output after the batch axis, row-major; see
+            :mod:`idgrad.core.fan`). The result gains a leading ``K`` axis whose ``k``-th
+            slice is the call with ``target=t_k``, and so do the details. Where the points
+            do not depend on the target (the uniform schedule) the ``K`` targets share each
+            forward pass, and ``K`` backward passes over its graph give their gradients
+            (:meth:`~idgrad.core.fan_seam.FanSeam.scalars_and_grads_per_target`); the pilot
+            and graded schedules give each (example, target) pair its own path.
         n_steps: gradient evaluations per example (None: 50, or as many as ``rtol`` needs).
         schedule: where the points go (:mod:`idgrad.engine.schedules`): ``"uniform"`` (a
             rule), ``"pilot"`` (the IDG paper's schedule) or ``"graded"`` (where the
@@ -95,7 +106,9 @@ def integrated_gradients(
         method: deprecated: a rule (use ``rule=``) or ``"graded"`` (use ``schedule=``).
 
     Returns:
-        Attributions shaped like ``inputs``. ``integrated_gradients.details(...)`` returns a
+        Attributions shaped like ``inputs`` (with ``targets``: ``(K, B, ...)``, and every
+        per-example field of the details ``(K, B, ...)``).
+        ``integrated_gradients.details(...)`` returns a
         :class:`~idgrad.core.results.PathDetails` whose ``delta`` is
         ``sum(IG) - (F(x) - F(x'))`` ``(B,)`` (with ``multiply_by_inputs=False``:
         ``sum_k w_k F'(alpha_k) - (F(x) - F(x'))``), with the points, weights, ``F`` and
@@ -116,6 +129,10 @@ def integrated_gradients(
         >>> exact = x * (smooth(x) - smooth(0 * x)) / x.sum()  # all features share the path
         >>> bool(g.error[0] < 1e-6), bool(((g.attributions - exact).norm() / exact.norm()) < 1e-6)
         (True, True)
+        >>> linear = torch.nn.Linear(2, 3).double()      # several targets in one call
+        >>> many = integrated_gradients(linear, x, targets=[0, 2])
+        >>> many.shape, torch.allclose(many[1], integrated_gradients(linear, x, target=2))
+        (torch.Size([2, 1, 2]), True)
     """
     schedule, rule = translate_method("integrated_gradients", schedule, rule, method)
     return integrate(
@@ -132,4 +149,5 @@ def integrated_gradients(
         max_evaluations=max_evaluations,
         internal_batch_size=internal_batch_size,
         default_schedule=IG_SCHEDULE,
+        targets=targets,
     )

@@ -21,7 +21,14 @@ from typing import Any, Union
 import torch
 
 from idgrad.core.results import PathDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, as_input_tuple, restore_form
+from idgrad.core.seam import (
+    BaselineType,
+    TargetsType,
+    TargetType,
+    TensorOrTuple,
+    as_input_tuple,
+    restore_form,
+)
 from idgrad.core.validation import ChunkSize
 from idgrad.defaults import (
     INTERNAL_BATCH_SIZE,
@@ -32,6 +39,7 @@ from idgrad.defaults import (
     RULE_AUTO,
     SCHEDULE_AUTO,
     SIGN_MU,
+    TARGETS,
 )
 from idgrad.engine.schedules import UNSET, translate_method
 from idgrad.methods.base import path_method
@@ -78,6 +86,7 @@ def integrated_gradients_sign(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     schedule: str | None = SCHEDULE_AUTO,
     rule: str | None = RULE_AUTO,
@@ -111,6 +120,7 @@ def integrated_gradients_sign(
         baselines,
         target,
         additional_forward_args,
+        targets=targets,
         n_steps=n_steps,
         schedule=schedule,
         rule=rule,
@@ -122,6 +132,11 @@ def integrated_gradients_sign(
     attr = out.attributions
     attr_t = tuple(attr) if isinstance(attr, tuple) else (attr,)
     signed = restore_form(
-        tuple(a * s.to(a.dtype) for a, s in zip(attr_t, signs)), isinstance(attr, tuple)
+        # with targets the attributions hold K copies of the batch: the signs repeat
+        tuple(
+            (a.reshape(-1, *s.shape) * s.to(a.dtype)).reshape(a.shape)
+            for a, s in zip(attr_t, signs)
+        ),
+        isinstance(attr, tuple),
     )
     return dataclasses.replace(out, attributions=signed)

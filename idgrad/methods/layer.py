@@ -48,11 +48,13 @@ from typing import Any, cast
 from idgrad.core.results import PathDetails
 from idgrad.core.seam import (
     BaselineType,
+    TargetsType,
     TargetType,
     TensorOrTuple,
     check_no_inference_mode,
     prepare,
 )
+from idgrad.core.targets import Target
 from idgrad.core.validation import ChunkSize, check_chunk_size
 from idgrad.defaults import (
     ATTRIBUTE_TO_LAYER_INPUT,
@@ -67,6 +69,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.integrands import Integrand
 from idgrad.engine.integrate import run_schedule
@@ -94,6 +97,7 @@ def _run(
     additional_forward_args: Any,
     internal_batch_size: ChunkSize,
     attribute_to_layer_input: bool,
+    targets: TargetsType | None,
 ) -> PathDetails[LayerAttributions]:
     check_no_inference_mode()
     check_chunk_size(internal_batch_size)
@@ -105,7 +109,11 @@ def _run(
         target,
         additional_forward_args,
         attribute_to_layer_input,
+        targets,
     )
+    seam_target = path.seam.target
+    # "predicted" (and "all") resolved once, at the inputs
+    one_target = seam_target.value if isinstance(seam_target, Target) else None
     with path.hooked():
         acts_end, f_end = path.capture(path.inputs, internal_batch_size, "inputs")
         acts_start, f_start = path.capture(path.baselines, internal_batch_size, "baselines")
@@ -113,9 +121,10 @@ def _run(
             path.forward,
             acts_end,
             acts_start,
-            path.seam.target.value,  # "predicted" resolved once, at the inputs
+            one_target,
             path.inputs + path.extra,
             internal_batch_size,
+            targets=path.seam.fan,
         )
         details = run_schedule(policy, prep, integrand, StraightPath(prep.inputs, prep.baselines))
     acc = details.delta.dtype
@@ -147,6 +156,7 @@ def layer_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     schedule: str | None = SCHEDULE_AUTO,
     rule: str | None = RULE_AUTO,
@@ -174,8 +184,8 @@ def layer_integrated_gradients(
         baselines: model inputs whose activations start the path: None (zeros), a
             number, a tensor broadcastable to the input (e.g. pad-token ids), or a tuple.
             Integer inputs need integer baselines.
-        target, additional_forward_args, n_steps, schedule, rule, rtol, max_evaluations,
-        internal_batch_size, multiply_by_inputs, method: as in
+        target, additional_forward_args, targets, n_steps, schedule, rule, rtol,
+        max_evaluations, internal_batch_size, multiply_by_inputs, method: as in
             :func:`idgrad.integrated_gradients`;
             ``internal_batch_size`` also bounds the two capture passes, which the
             evaluation counts include (``max_evaluations`` caps the path's points).
@@ -227,6 +237,7 @@ def layer_integrated_gradients(
         additional_forward_args,
         internal_batch_size,
         attribute_to_layer_input,
+        targets,
     )
 
 
@@ -239,6 +250,7 @@ def layer_integrated_decision_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     schedule: str | None = SCHEDULE_AUTO,
     rule: str | None = RULE_AUTO,
@@ -262,7 +274,7 @@ def layer_integrated_decision_gradients(
     delta tells).
 
     Args:
-        forward_func, layer, inputs, baselines, target, additional_forward_args,
+        forward_func, layer, inputs, baselines, target, additional_forward_args, targets,
         internal_batch_size, attribute_to_layer_input, multiply_by_inputs: as in
             :func:`layer_integrated_gradients`.
         n_steps, schedule, rule, rtol, max_evaluations, n_pilot_steps, normalize, method,
@@ -313,4 +325,5 @@ def layer_integrated_decision_gradients(
         additional_forward_args,
         internal_batch_size,
         attribute_to_layer_input,
+        targets,
     )

@@ -35,7 +35,14 @@ from typing import Any
 import torch
 
 from idgrad.core.results import LeftIGDetails
-from idgrad.core.seam import BaselineType, TargetType, TensorOrTuple, prepare, total_attribution
+from idgrad.core.seam import (
+    BaselineType,
+    TargetsType,
+    TargetType,
+    TensorOrTuple,
+    prepare,
+    total_attribution,
+)
 from idgrad.core.validation import ChunkSize, check_int, check_number
 from idgrad.defaults import (
     IG_SCHEDULE,
@@ -50,6 +57,7 @@ from idgrad.defaults import (
     RTOL,
     RULE_AUTO,
     SCHEDULE_AUTO,
+    TARGETS,
 )
 from idgrad.engine.evaluator import Evaluator
 from idgrad.engine.integrands import Integrand
@@ -127,6 +135,7 @@ def left_integrated_gradients(
     target: TargetType = None,
     additional_forward_args: Any = None,
     *,
+    targets: TargetsType | None = TARGETS,
     n_steps: int | None = N_STEPS_AUTO,
     fraction: float = LEFT_FRACTION,
     schedule: str | None = SCHEDULE_AUTO,
@@ -147,7 +156,7 @@ def left_integrated_gradients(
     https://arxiv.org/abs/2010.12697.
 
     Args:
-        forward_func, inputs, baselines, target, additional_forward_args,
+        forward_func, inputs, baselines, target, additional_forward_args, targets,
         internal_batch_size, multiply_by_inputs: as in
             :func:`~idgrad.methods.ig.integrated_gradients`.
         n_steps, schedule, rule, rtol, max_evaluations, method: as in
@@ -189,11 +198,21 @@ def left_integrated_gradients(
         else check_int(n_pilot_steps, "n_pilot_steps")
     )
     prep = prepare(
-        forward_func, inputs, baselines, target, additional_forward_args, internal_batch_size
+        forward_func,
+        inputs,
+        baselines,
+        target,
+        additional_forward_args,
+        internal_batch_size,
+        targets=targets,
     )
     batch = prep.batch_size
     straight = Evaluator(
-        prep.seam, StraightPath(prep.inputs, prep.baselines), prep.inputs, prep.chunk
+        prep.seam,
+        StraightPath(prep.inputs, prep.baselines),
+        prep.inputs,
+        prep.chunk,
+        share_targets=True,  # the pilot's grid is every target's
     )
     grid = torch.linspace(0.0, 1.0, n_pilot + 1, dtype=torch.float64)
     pilot_alphas = grid.unsqueeze(0).expand(batch, -1)
@@ -219,6 +238,7 @@ def left_integrated_gradients(
         Integrand(multiply_by_inputs=multiply_by_inputs),
         StraightPath(ends, prep.baselines),
         needs_ends=False,
+        share_targets=False,  # alpha* depends on the target
     )
     attributions = run.attributions
     s = scale.cpu().unsqueeze(1)
@@ -273,5 +293,8 @@ def left_integrated_gradients(
         pilot_alphas=pilot_alphas,
         pilot_outputs=pilot_outputs,
         evaluations=run.evaluations + n_pilot + 1 + spent // batch,
-        n_forward_evals=run.n_forward_evals + batch * (n_pilot + 1) + spent,
+        n_forward_evals=run.n_forward_evals
+        + batch * (n_pilot + 1)
+        + spent
+        - straight.saved_forward_evals,
     )

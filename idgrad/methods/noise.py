@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 import torch
 
+from idgrad.core.fan import ALL, all_targets, check_targets
 from idgrad.core.guard import ModelGuard
 from idgrad.core.seam import (
     TensorOrTuple,
@@ -131,14 +132,18 @@ def _tile(value: Any, batch: int, copies: int) -> Any:
     return value
 
 
-def _checked_target(target: Any, batch: int) -> Any:
+def _checked_target(target: Any, batch: int, label: str = "") -> Any:
     """``target`` checked by :class:`idgrad.core.targets.Target`, before any noise is drawn.
 
     One index per example becomes a tensor ``(B,)`` or ``(B, depth)`` that
     :func:`_expand_kwargs` repeats for the noisy copies; None, one index for every
-    example (an int, a tuple, one element) and a callable are returned as given.
+    example (an int, a tuple, one element) and a callable are returned as given. ``label``
+    starts the messages (``"targets[k]: "``).
     """
-    t = Target(target, batch)
+    try:
+        t = Target(target, batch)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{label}{e}") from None
     if t.per_example is None:
         return target
     return t.per_example[:, 0] if t.depth == 1 else t.per_example
@@ -156,6 +161,52 @@ def _predicted(model: Any, xs: tuple[torch.Tensor, ...], kwargs: dict[str, Any])
     return predicted_classes(outputs)
 
 
+def _resolved_targets(
+    model: Any, xs: tuple[torch.Tensor, ...], kwargs: dict[str, Any]
+) -> list[Any]:
+    """``targets`` with ``"all"`` and ``"predicted"`` resolved at the clean inputs (one
+    forward pass if either is asked for), so that every noisy sample explains them."""
+    targets = kwargs["targets"]
+    if targets != ALL and not any(is_predicted(t) for t in targets):
+        return list(targets)
+    if not callable(model):
+        raise TypeError(
+            "targets='all' or 'predicted' needs the model at the clean inputs: pass "
+            "forward_func=model (or a method object with .forward_func)"
+        )
+    chunk = resolve_chunk_size(kwargs.get("internal_batch_size", INTERNAL_BATCH_SIZE), xs)
+    outputs = model_outputs(model, xs, kwargs.get("additional_forward_args"), chunk)
+    if targets == ALL:
+        return all_targets(outputs)
+    return [predicted_classes(outputs) if is_predicted(t) else t for t in targets]
+
+
+def _samples_first(a: torch.Tensor, n_targets: int, copies: int, batch: int) -> torch.Tensor:
+    """Attributions ``(K, copies B, ...)`` of a call with ``targets`` as ``(copies K B, ...)``
+    (sample-major, as the moments take them); without targets (``n_targets = 0``) as they are."""
+    if n_targets == 0:
+        return a
+    if a.ndim < 2 or a.shape[:2] != (n_targets, copies * batch):
+        raise ValueError(
+            f"the method returned attributions of shape {tuple(a.shape)} for {n_targets} "
+            f"targets and a batch of {copies * batch}; expected ({n_targets}, "
+            f"{copies * batch}, ...)"
+        )
+    rest = a.shape[2:]
+    return a.reshape(n_targets, copies, batch, *rest).transpose(0, 1).reshape(-1, *rest)
+
+
+def _samples_last(delta: torch.Tensor, n_targets: int, copies: int, batch: int) -> torch.Tensor:
+    """A delta ``(copies B,)`` (or ``(K, copies B)``) as ``(B, copies)`` (``(K, B, copies)``)."""
+    k = max(n_targets, 1)
+    return delta.reshape(k, copies, batch).transpose(1, 2)
+
+
+def _with_k_axis(t: torch.Tensor, n_targets: int, batch: int) -> torch.Tensor:
+    """A result over the ``K B`` (example, target) rows as ``(K, B, ...)``."""
+    return t if n_targets == 0 else t.reshape(n_targets, batch, *t.shape[1:])
+
+
 def _expand_kwargs(kwargs: dict[str, Any], batch: int, copies: int) -> dict[str, Any]:
     """Per-example ``target``, ``baselines`` and ``additional_forward_args`` for the tiled batch."""
     out = dict(kwargs)
@@ -163,6 +214,8 @@ def _expand_kwargs(kwargs: dict[str, Any], batch: int, copies: int) -> dict[str,
         return out
     if "target" in kwargs:
         out["target"] = _tile(kwargs["target"], batch, copies)
+    if kwargs.get("targets") is not None:
+        out["targets"] = [_tile(t, batch, copies) for t in kwargs["targets"]]
     for key in ("baselines", "additional_forward_args"):
         if key not in kwargs:  # methods without baselines (Blur IG, AGI) must not get one
             continue
@@ -288,12 +341,16 @@ def noise_tunnel(
             repeated for the noisy copies. ``target="predicted"`` is resolved once, by
             one forward pass of the model at the clean inputs, so every noisy sample
             explains the clean input's class (not the class each sample happens to
-            get).
+            get). ``targets`` (a list, or ``"all"``; see :mod:`idgrad.core.fan`) is
+            handled the same way, entry by entry (``"all"`` and ``"predicted"`` resolved
+            at the clean inputs), and the method explains them all on each noisy batch.
 
     Returns:
         Attributions in the method's form (tensor, tuple, list per layer), or
         ``(attributions, delta)`` with ``delta`` of shape ``(B, nt_samples)`` when
-        ``return_convergence_delta=True``.
+        ``return_convergence_delta=True``. With ``targets``: a leading ``K`` axis,
+        ``(K, B, ...)`` and a delta ``(K, B, nt_samples)``, slice ``k`` being the noise
+        tunnel with ``target=t_k`` (the same noise).
 
     Example:
         >>> import torch, idgrad
@@ -333,6 +390,14 @@ def noise_tunnel(
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     if "inputs" in method_kwargs:
         raise TypeError("pass inputs as noise_tunnel's own argument, not in method_kwargs")
+    targets = method_kwargs.get("targets")
+    if targets is not None:
+        if method_kwargs.get("target") is not None:
+            raise ValueError(
+                "give target (one output) or targets (several), not both; got "
+                f"target={method_kwargs['target']!r}"
+            )
+        targets = check_targets(targets)
     batch = int(xs[0].shape[0])
 
     def draw(x: torch.Tensor, sd: float) -> torch.Tensor:
@@ -347,10 +412,18 @@ def noise_tunnel(
     target = method_kwargs.get("target")
     if not is_predicted(target) and "target" in method_kwargs:
         method_kwargs["target"] = _checked_target(target, batch)
+    if targets is not None and targets != ALL:
+        method_kwargs["targets"] = [
+            t if is_predicted(t) else _checked_target(t, batch, f"targets[{k}]: ")
+            for k, t in enumerate(targets)
+        ]
     models = (attribution_method, method_kwargs.get("forward_func"), method_kwargs.get("layer"))
     with ModelGuard(*models):
         if is_predicted(target):  # the clean input's class, explained on every sample
             method_kwargs["target"] = _predicted(model, xs, method_kwargs)
+        if targets is not None:  # "all" and "predicted" resolved at the clean inputs
+            method_kwargs["targets"] = _resolved_targets(model, xs, method_kwargs)
+        n_targets = 0 if targets is None else len(method_kwargs["targets"])
         while done < nt_samples:
             copies = min(per_call, nt_samples - done)
             with torch.no_grad():
@@ -360,12 +433,17 @@ def noise_tunnel(
             out = fn(inputs=noisy if was_tuple else noisy[0], **kwargs)
             if with_delta:
                 out, delta = out
-                deltas.append(torch.as_tensor(delta).detach().reshape(copies, batch).T)
+                delta = _samples_last(torch.as_tensor(delta).detach(), n_targets, copies, batch)
+                deltas.append(delta.reshape(-1, copies))
             leaves, spec = _flatten(out)
-            moments.update(leaves, batch, copies)
+            leaves = [_samples_first(a, n_targets, copies, batch) for a in leaves]
+            moments.update(leaves, max(n_targets, 1) * batch, copies)
             done += copies
-    results = [r.to(leaf.dtype) for r, leaf in zip(moments.result(nt_type), leaves)]
+    results = [
+        _with_k_axis(r.to(leaf.dtype), n_targets, batch)
+        for r, leaf in zip(moments.result(nt_type), leaves)
+    ]
     attributions = _unflatten(results, spec)
     if with_delta:
-        return attributions, torch.cat(deltas, 1)
+        return attributions, _with_k_axis(torch.cat(deltas, 1), n_targets, batch)
     return attributions
