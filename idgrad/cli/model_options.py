@@ -29,7 +29,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="TorchScript file (torch.jit.save), torch.export archive (.pt2, torch.export.save "
         "with a dynamic batch dimension), or a state dict (torch.save) with --factory; "
         "the format is read from the content. Nothing is unpickled beyond weights_only. "
-        "Without it, --factory builds the whole model (e.g. a JAX model with its weights)",
+        "(default: none; then --factory builds the whole model, e.g. a JAX model with its "
+        "weights)",
     )
     p.add_argument(
         "--factory",
