@@ -12,9 +12,10 @@ its quartiles, by the wall clock and by CPU time, the model's work (rows forward
 gradients) and the largest relative difference between the two results.
 
 * IG, uniform schedule (Gauss-Legendre: the points fixed in advance): the ``K`` targets share
-  each forward pass; ``K`` backward passes over its graph give their gradients. The forward
-  pass is what is saved: at best ``K (f + b) / (f + K b)`` with ``f``, ``b`` the costs of a
-  forward and a backward pass.
+  each forward pass; ``K`` backward passes over its graph give their gradients (a shared
+  chunk holds ``chunk // K`` points). The forward pass is what is saved: about
+  ``K (f + b) / (f + K b)`` with ``f``, ``b`` the costs of a forward and a backward pass, and
+  the small graph that the ``K`` backward passes re-read stays in cache.
 * IDG, graded schedule: the points depend on each target's ``F`` along the path, so every
   (example, target) pair is its own path (``K B`` pseudo-examples in one call) and nothing
   is shared: what one call can gain is only bigger batches and less per-call overhead.
@@ -214,8 +215,16 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median)")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no timing claims")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a busy shared machine two OpenMP threads spin-wait "
+        "on each other, and the bigger chunks of a call with targets= suffer most)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     channels, layers = 64, 7
     if args.smoke:
         args.batch, args.length, args.steps, args.rounds = 2, 60, 4, 1
@@ -263,9 +272,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         f"parameters (random weights), input {args.batch} x 4 x {args.length} one-hot, float32. "
         f"Targets: the count head and the profile head over 9 windows (BPNet's detached "
         f'softmax). n_steps = {args.steps}; internal_batch_size "auto" ({chunk} points per '
-        f"pass, shared or not). Median over {args.rounds} interleaved rounds of the paired "
-        f"ratio (quartiles in brackets), by the wall clock and by the process's CPU time (the "
-        f"steadier of the two on a shared machine).\n\n"
+        f"pass; a shared pass takes {max(1, (chunk or k) // k)} points and their {k} "
+        f"gradients). Torch threads: {torch.get_num_threads()}. Median over {args.rounds} "
+        f"interleaved rounds of the paired ratio (quartiles in brackets), by the wall clock "
+        f"and by the process's CPU time (the steadier of the two on a shared machine).\n\n"
     )
     text += markdown_table(
         [

@@ -306,17 +306,19 @@ def test_pilot_shares_its_forward_pilot_and_graded_shares_nothing() -> None:
     assert sum(many.grad_calls) == len(targets) * sum(one.grad_calls)
 
 
-def test_a_shared_chunk_holds_as_many_points_as_an_unshared_one() -> None:
+def test_a_shared_chunk_holds_chunk_over_k_points() -> None:
     x = _x()
     rec = _Recorder(Net())
     idgrad.integrated_gradients(rec, x, targets=[0, 1, 2], n_steps=10, internal_batch_size=7)
-    # the K gradients of a chunk come one target at a time: the chunk is not divided by K
-    assert max(rec.grad_calls) == 7 and sum(rec.grad_calls) == 30
+    assert max(rec.grad_calls) == 7 // 3 and sum(rec.grad_calls) == 30  # 2 points, 6 gradients
+    rec = _Recorder(Net())
+    idgrad.integrated_gradients(rec, x, targets=[0, 1, 2], n_steps=10, internal_batch_size=2)
+    assert max(rec.grad_calls) == 1  # never fewer than one point
     rec = _Recorder(Net())
     idgrad.integrated_gradients(
         rec, x, targets=[0, 1, 2], n_steps=10, internal_batch_size=7, schedule="graded"
     )
-    assert max(rec.grad_calls) <= 7  # a path per (example, target): plain chunks
+    assert max(rec.grad_calls) == 7  # a path per (example, target): plain chunks
 
 
 @pytest.mark.parametrize("schedule", ["uniform", "pilot", "graded"])
@@ -376,7 +378,7 @@ def test_k_backward_passes_over_one_forward_pass_per_chunk() -> None:
     singles = [idgrad.integrated_gradients(model.net, x, target=t, n_steps=9) for t in targets]
     _CountingIdentity.backward_calls = 0
     many = idgrad.integrated_gradients(model, x, targets=targets, n_steps=9, internal_batch_size=12)
-    n_chunks = -(-27 // 12)
+    n_chunks = -(-27 // (12 // 4))  # a shared chunk holds chunk // K points
     assert model.grad_forwards == n_chunks
     assert _CountingIdentity.backward_calls == len(targets) * n_chunks
     for k, single in enumerate(singles):

@@ -122,9 +122,8 @@ class FanSeam(ModelSeam):
         from the returned iterator (``d F_k / d point``, one tensor per input, as
         :meth:`~idgrad.core.seam.ModelSeam.scalars_and_grads` gives them for one target):
         ``K`` backward passes over the one graph of the forward pass, which is kept until
-        the last, so that only one target's gradients are held at a time (a chunk of
-        shared points needs the memory of an unshared one). Take them in order, all of
-        them.
+        the last, so that only one target's gradients are held at a time. Take them in
+        order, all of them.
 
         Why not one batched vector-Jacobian product (``torch.autograd.grad(...,
         is_grads_batched=True)``, the backward pass under ``torch.vmap``)? On the CPU it was
