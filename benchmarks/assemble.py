@@ -98,11 +98,12 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "Genomics",
-        "Planted motifs with dinucleotide-shuffled references: motif recovery (top-k "
-        "precision, AUROC) and accuracy of IG and IDG at equal cost.",
-        "python -m benchmarks.genomics_motifs",
+        "A BPNet-style model end to end (IG, IDG, DeepLIFT/SHAP and ISM through TF-MoDISco), "
+        "ISM's memory, K targets in one call against K calls, and the earlier planted-motif "
+        "CNN.",
+        "python -m benchmarks.genomics_bpnet; python -m benchmarks.targets",
         ("genomics", "In short"),
-        ("genomics",),
+        ("genomics", "targets"),
     ),
     Part(
         "Dataset-scale attribution",
