@@ -61,10 +61,21 @@ PARTS: tuple[Part, ...] = (
         "Performance",
         "Time against the floor (a bare loop of the same forward+backward passes), against "
         "captum 0.9 and the seed package at equal work, peak memory, accuracy per model "
-        "evaluation, GPU throughput: issue 3's targets.",
+        "evaluation, cost at large n_steps, Gauss-Legendre nodes, the JAX adapter against its "
+        "floor, GPU throughput: issues 3, 20 and 21's targets.",
         "python -m benchmarks.run",
         ("performance", "Verdicts"),
-        ("performance", "overhead", "peers", "memory", "accuracy", "gpu"),
+        (
+            "performance",
+            "overhead",
+            "peers",
+            "memory",
+            "accuracy",
+            "large_n",
+            "gauss_legendre",
+            "jax_adapter",
+            "gpu",
+        ),
     ),
     Part(
         "The IDG paper's comparison",
@@ -87,11 +98,12 @@ PARTS: tuple[Part, ...] = (
     ),
     Part(
         "Genomics",
-        "Planted motifs with dinucleotide-shuffled references: motif recovery (top-k "
-        "precision, AUROC) and accuracy of IG and IDG at equal cost.",
-        "python -m benchmarks.genomics_motifs",
+        "A BPNet-style model end to end (IG, IDG, DeepLIFT/SHAP and ISM through TF-MoDISco), "
+        "ISM's memory, K targets in one call against K calls, and the earlier planted-motif "
+        "CNN.",
+        "python -m benchmarks.genomics_bpnet; python -m benchmarks.targets",
         ("genomics", "In short"),
-        ("genomics",),
+        ("genomics", "targets"),
     ),
     Part(
         "Dataset-scale attribution",

@@ -1,9 +1,9 @@
 """Genomics end to end: IG, IDG (every schedule), DeepLIFT/SHAP and ISM on a BPNet-style model.
 
-Ground truth: :func:`idgrad.genomics.synthetic.planted_profiles` plants motifs with known PWMs
-at known positions (a strong GATA site, the same at low affinity, a medium AP-1 site, a weak
-GC-box, and an E-box that acts only 12 bp upstream of a GATA site), and draws read profiles
-from them. A :class:`~idgrad.genomics.synthetic.BPNet` (dilated residual convolutions, a
+Ground truth: :func:`idgrad.genomics.synthetic_profiles.planted_profiles` plants motifs with
+known PWMs at known positions (a strong GATA site, the same at low affinity, a medium AP-1
+site, a weak GC-box, and an E-box that acts only 12 bp upstream of a GATA site), and draws read
+profiles from them. A :class:`~idgrad.genomics.bpnet.BPNet` (dilated residual convolutions, a
 profile and a count head, ~93k parameters) is trained on them here; it is cached in
 ``benchmarks/cache/`` under a digest of the code that makes the data and trains the model,
 so a rerun skips the training.
@@ -61,7 +61,9 @@ import idgrad
 from benchmarks._common import command_line, machine, markdown_table
 from benchmarks.accuracy import code_digest
 from idgrad.genomics import (
+    _training,
     agreement,
+    bpnet,
     contribution_scores,
     counts_target,
     dinucleotide_shuffle,
@@ -70,15 +72,14 @@ from idgrad.genomics import (
     modisco,
     profile_target,
     pwm_similarity,
-    synthetic,
+    synthetic_profiles,
 )
-from idgrad.genomics.synthetic import (
+from idgrad.genomics.bpnet import BPNet, train_bpnet
+from idgrad.genomics.synthetic_profiles import (
     PROFILE_CLASSES,
     PROFILE_MOTIFS,
-    BPNet,
     ProfileData,
     planted_profiles,
-    train_bpnet,
 )
 
 CACHE = Path(__file__).resolve().parent / "cache"
@@ -93,16 +94,15 @@ ALL_METHODS = (*PATH_METHODS, "DeepLIFT/SHAP", "ISM")
 def path_call(name: str, budget: int) -> tuple[Any, dict[str, Any]]:
     """The path method and its options for ``name`` at ``budget`` evaluations per pair.
 
-    The one place that spells idgrad's schedules (the vocabulary is about to become
-    ``schedule="graded" | "pilot" | "uniform"``): IG on Gauss–Legendre with ``B − 2``
-    gradient points (+ ``F(x')``, ``F(x)``); IDG graded with ``B`` gradient points (its ends
-    among them, nothing forward-only); IDG on the paper's pilot schedule with ``n`` gradient
-    points and an ``N + 1``-point forward pilot, ``n + N + 1 <= B``; uniform IDG like IG.
+    The one place that spells idgrad's schedules: IG on Gauss–Legendre with ``B − 2``
+    gradient points (+ ``F(x')``, ``F(x)``); IDG graded with ``B − 2`` nodes and both ends,
+    every one a gradient point; IDG on the paper's pilot schedule with ``n`` gradient points
+    and an ``N + 1``-point forward pilot, ``n + N + 1 <= B``; uniform IDG like IG.
     """
     if name == "IG":
         return idgrad.integrated_gradients, {"n_steps": budget - 2}
     if name == "IDG graded":
-        return idgrad.integrated_decision_gradients, {"n_steps": budget, "method": "graded"}
+        return idgrad.integrated_decision_gradients, {"n_steps": budget - 2, "schedule": "graded"}
     if name == "IDG pilot":
         n, pilot = max(
             (n, idgrad.default_pilot_steps(n))
@@ -112,10 +112,10 @@ def path_call(name: str, budget: int) -> tuple[Any, dict[str, Any]]:
         return idgrad.integrated_decision_gradients, {
             "n_steps": n,
             "n_pilot_steps": pilot,
-            "method": "riemann_middle",
+            "schedule": "pilot",
         }
     if name == "IDG uniform":
-        return idgrad.integrated_decision_gradients, {"n_steps": budget - 2, "adaptive": False}
+        return idgrad.integrated_decision_gradients, {"n_steps": budget - 2, "schedule": "uniform"}
     raise ValueError(f"unknown path method {name!r}")
 
 
@@ -303,7 +303,7 @@ def background_shift(actual: torch.Tensor, data: ProfileData) -> dict[str, float
 
 def _digest(args: argparse.Namespace) -> str:
     """The code that makes the data and trains the model (docstrings aside), and the settings."""
-    code = code_digest([inspect.getsource(synthetic)])
+    code = code_digest([inspect.getsource(m) for m in (synthetic_profiles, bpnet, _training)])
     settings = [args.n_train, args.length, args.epochs, args.channels, args.layers, args.seed]
     return hashlib.sha256((code + repr(settings)).encode()).hexdigest()[:10]
 

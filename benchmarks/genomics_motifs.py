@@ -1,4 +1,4 @@
-"""Planted-motif benchmark: IG vs IDG (uniform and adaptive) at equal cost, shuffled references.
+"""Planted-motif benchmark: IG vs IDG (uniform, pilot schedule) at equal cost, shuffled references.
 
 Ground truth: synthetic sequences (``idgrad.genomics.planted_motifs``) whose label is "a GATA-like
 ``AGATAA`` and/or a CTCF-like core motif was planted"; a small CNN is trained on them here (a few
@@ -7,9 +7,9 @@ dinucleotide-shuffled references each (expected attributions), for the logit and
 probability (a saturating target, the case IDG was designed for).
 
 Every method gets the same number of model evaluations per (sequence, reference) pair, forward-only
-ones included: IG and uniform IDG use ``B - 2`` gradient points (+ ``F(x')``, ``F(x)``), adaptive
-IDG uses ``n`` gradient points + an ``N + 1``-point pilot with ``n + N + 1 <= B``. The counts are
-taken from ``Details`` and checked.
+ones included: IG and uniform IDG use ``B - 2`` gradient points (+ ``F(x')``, ``F(x)``), IDG on
+the pilot schedule uses ``n`` gradient points + an ``N + 1``-point pilot with
+``n + N + 1 <= B``. The counts are taken from ``Details`` and checked.
 
 Reported per method and budget ``B``:
 
@@ -51,7 +51,7 @@ from idgrad.genomics import (
 )
 
 
-def adaptive_split(budget: int) -> tuple[int, int]:
+def pilot_split(budget: int) -> tuple[int, int]:
     """Largest ``n`` gradient points with ``n + N(n) + 1 <= budget`` (default pilot ``N``)."""
     best = None
     for n in range(1, budget):
@@ -59,7 +59,7 @@ def adaptive_split(budget: int) -> tuple[int, int]:
         if n + pilot + 1 <= budget:
             best = (n, pilot)
     if best is None:
-        raise ValueError(f"budget {budget} too small for adaptive IDG")
+        raise ValueError(f"budget {budget} too small for IDG on the pilot schedule")
     return best
 
 
@@ -87,17 +87,16 @@ def run_method(
     elif name == "IDG uniform":
         steps, pilot = budget - 2, None
         det = idgrad.integrated_decision_gradients.details(
-            model, flat_x, n_steps=steps, adaptive=False, **common
+            model, flat_x, n_steps=steps, schedule="uniform", rule="riemann_middle", **common
         )
-    elif name == "IDG adaptive":
-        steps, pilot = adaptive_split(budget)
+    elif name == "IDG pilot":
+        steps, pilot = pilot_split(budget)
         det = idgrad.integrated_decision_gradients.details(
             model,
             flat_x,
             n_steps=steps,
             n_pilot_steps=pilot,
-            adaptive=True,
-            method="riemann_middle",  # the paper's pilot schedule (this table's "adaptive")
+            schedule="pilot",  # the paper's schedule (midpoints inside the pilot's intervals)
             **common,
         )
     elif name.startswith("reference"):
@@ -107,8 +106,9 @@ def run_method(
             if name.endswith("IG")
             else idgrad.integrated_decision_gradients
         )
-        extra = {"method": "riemann_middle"} if name.endswith("IG") else {"adaptive": False}
-        det = method.details(model, flat_x, n_steps=steps, **extra, **common)
+        det = method.details(
+            model, flat_x, n_steps=steps, schedule="uniform", rule="riemann_middle", **common
+        )
     else:
         raise ValueError(name)
     per_pair = det.n_evaluations / (n * r)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "logit": None,
         "probability": torch.sigmoid,
     }
-    methods = ["IG", "IDG uniform", "IDG adaptive"]
+    methods = ["IG", "IDG uniform", "IDG pilot"]
     rows: list[dict[str, Any]] = []
     widths: dict[str, float] = {}
     ref_check: dict[str, float] = {}

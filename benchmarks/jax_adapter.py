@@ -172,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--out", type=Path, default=None, help="results folder")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [[r["n_steps"], f"{r['peak_mb']:.0f}", f"{r['setup_mb']:.0f}"] for r in mem],
     )
     text += f"\nPeak RSS flat in n_steps (within 5%): {verdict(flat)}.\n"
-    write_result("jax_adapter_quick" if args.quick else "jax_adapter", text)
+    write_result("jax_adapter_quick" if args.quick else "jax_adapter", text, args.out)
     return 0
 
 

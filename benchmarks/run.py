@@ -207,6 +207,17 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         _standard,
     ),
     Benchmark(
+        "jax_adapter",
+        "jax_adapter",
+        "the JAX adapter's points per second against a plain jit(vmap(value_and_grad)) loop, "
+        "peak memory in n_steps",
+        "jax_adapter.md (jax_adapter_quick.md with --quick)",
+        "about 5 min",
+        False,
+        _standard,
+        "the jax extra",
+    ),
+    Benchmark(
         "large_n",
         "large_n",
         "cost at n_steps = 10^4..10^6 on a tiny MLP: every rule and schedule against uniform "

@@ -178,3 +178,19 @@ def test_blur_ig_takes_the_graded_schedule_and_rtol() -> None:
     assert isinstance(d, GradedDetails) and (d.error <= 1e-6).all()
     assert _rel(d.attributions, ref) < 1e-6
     assert d.delta.abs().max() < 1e-6
+
+
+def test_a_rough_example_that_stalls_is_not_called_a_floor() -> None:
+    # A small ReLU MLP in float32 (the README's): its integrand is piecewise constant, so a
+    # round may leave the estimate where it was by chance. The warning must blame the budget
+    # (raise max_evaluations or rtol), not a precision floor the model does not have.
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    x = torch.rand(4, 8)
+    with pytest.warns(ToleranceWarning) as caught:
+        d = idg.details(model, x, target=1, rtol=1e-3)
+    message = str(caught[0].message)
+    assert "raise max_evaluations or rtol" in message
+    assert "no longer falling" not in message and "precision" not in message
+    missed = d.error > 1e-3
+    assert bool(missed.any()) and bool((d.evaluations[missed] > 300).all())

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from idgrad.engine import legendre
-from idgrad.engine.legendre import gauss_legendre
+from idgrad.engine.legendre import bessel, gauss_legendre, stieltjes
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -215,29 +214,29 @@ def test_other_intervals() -> None:
 def test_bessel_functions_and_zeros() -> None:
     mp = pytest.importorskip("mpmath")
     for z in (0.1, 2.404825557695773, 7.5, 30.0, 63.0, 150.0):
-        j0, j1 = legendre._bessel_j0_j1(z)
+        j0, j1 = bessel._bessel_j0_j1(z)
         assert abs(j0 - float(mp.besselj(0, z))) <= EPS * 0.5
         assert abs(j1 - float(mp.besselj(1, z))) <= EPS * 0.5
-    assert legendre._bessel_j0_j1(0.0) == (1.0, 0.0)
+    assert bessel._bessel_j0_j1(0.0) == (1.0, 0.0)
     with pytest.raises(ValueError):
-        legendre._bessel_j0_j1(-1.0)
-    zeros, j1 = legendre._bessel_j0_zeros(10)
+        bessel._bessel_j0_j1(-1.0)
+    zeros, j1 = bessel._bessel_j0_zeros(10)
     for k in range(1, 11):
         assert abs(zeros[k - 1] - float(mp.besseljzero(0, k))) <= EPS * zeros[k - 1]
         assert abs(j1[k - 1] - float(mp.besselj(1, mp.besseljzero(0, k)))) <= EPS
     # the Taylor series about the zeros, as the boundary's Newton iteration uses it
     z = zeros + np.array([0.009, -0.009] * 5)
-    near0, near1 = legendre._bessel_near_zeros(z, zeros, j1)
-    exact0 = np.array([legendre._bessel_j0_j1(float(t))[0] for t in z])
-    exact1 = np.array([legendre._bessel_j0_j1(float(t))[1] for t in z])
+    near0, near1 = bessel._bessel_near_zeros(z, zeros, j1)
+    exact0 = np.array([bessel._bessel_j0_j1(float(t))[0] for t in z])
+    exact1 = np.array([bessel._bessel_j0_j1(float(t))[1] for t in z])
     assert np.max(np.abs(near0 - exact0)) <= 2 * EPS and np.max(np.abs(near1 - exact1)) <= 2 * EPS
     with pytest.raises(RuntimeError, match="left its Bessel zero"):
-        legendre._bessel_near_zeros(zeros + 0.1, zeros, j1)
+        bessel._bessel_near_zeros(zeros + 0.1, zeros, j1)
 
 
 def test_expansion_coefficients() -> None:
     """Spot values of the derived series (by hand from the recurrences of the docstring)."""
-    a, b = legendre._bessel_expansion_series()
+    a, b = bessel._bessel_expansion_series()
     # b_0 = (1 - theta cot theta) / (8 theta) = theta/24 + theta^3/360 + theta^5/3780 + ...
     assert b[0][:6] == (0, Fraction(1, 24), 0, Fraction(1, 360), 0, Fraction(1, 3780))
     # a_1' = -(b_0'' + psi b_0) / 2 with psi = 2 b_0', so a_1 = -(b_0' + b_0^2) / 2 (a_1(0) = -1/48)
@@ -251,7 +250,7 @@ def test_expansion_coefficients() -> None:
     # every a_s is even, every b_s odd
     assert all(c == 0 for s in a for c in s[1::2]) and all(c == 0 for s in b for c in s[::2])
     # Gamma(x + 1/4) / Gamma(x + 3/4) = x^(-1/2) exp(-1/(64 x^2) + 5/(2048 x^4) - ...)
-    c = legendre._gamma_ratio_coefficients()
+    c = stieltjes._gamma_ratio_coefficients()
     assert c[0] == 1 / 64 and c[1] == -5 / 2048
     mp = pytest.importorskip("mpmath")
     for x in (20.75, 40.75, 1000.75):
@@ -264,7 +263,7 @@ def test_expansion_coefficients() -> None:
 def test_stieltjes_terms_stay_bounded() -> None:
     """The interior's cost per node does not grow with n (O(n) overall)."""
     terms = [
-        legendre._stieltjes_terms(n, math.pi * (4 * 11 - 1) / (4 * n + 2))
+        stieltjes._stieltjes_terms(n, math.pi * (4 * 11 - 1) / (4 * n + 2))
         for n in (40, 10**3, 10**6, 10**9)
     ]
     assert max(terms) <= 17 and terms[-1] == terms[-2]

@@ -25,9 +25,10 @@ import numpy as np
 import pytest
 import torch
 
-from idgrad.files.exported import _check_graph, _unsafe_expression, load_exported_program
+from idgrad.files.exported import _check_graph, load_exported_program
 from idgrad.files.limits import FileLimits
 from idgrad.files.loading import LoadError, UnsafeFileError, import_factory, load_model, load_tensor
+from idgrad.files.shape_expressions import unsafe_expression
 
 ARCHIVE_KINDS = [
     "weight-pickle",
@@ -162,7 +163,7 @@ def test_old_export_format_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_shape_expression_rules(text: str, problem: str | None) -> None:
-    got = _unsafe_expression(text)
+    got = unsafe_expression(text)
     if problem is None:
         assert got is None
     else:
@@ -401,7 +402,7 @@ def test_a_record_that_does_not_inflate_as_declared_is_refused(
     ],
 )
 def test_shape_expressions_that_cost_too_much(text: str, problem: str | None) -> None:
-    got = _unsafe_expression(text)
+    got = unsafe_expression(text)
     if problem is None:
         assert got is None
     else:
@@ -411,16 +412,16 @@ def test_shape_expressions_that_cost_too_much(text: str, problem: str | None) ->
 def test_every_limit_can_be_raised_for_a_trusted_file(clean_archive: Path, tmp_path: Path) -> None:
     """Each refusal names its limit, and the caller who raises it gets the file read."""
     deep = "Max(" * 65 + "s0" + ")" * 65
-    assert _unsafe_expression(deep, FileLimits(expression_depth=100)) is None
+    assert unsafe_expression(deep, FileLimits(expression_depth=100)) is None
     many = "Add(" + ", ".join(["s0"] * 600) + ")"
-    assert _unsafe_expression(many, FileLimits(expression_nodes=2000)) is None
+    assert unsafe_expression(many, FileLimits(expression_nodes=2000)) is None
     power = "s0**2000"  # 128000 bits
-    assert "integer_bits=65536" in str(_unsafe_expression(power))
-    assert _unsafe_expression(power, FileLimits(integer_bits=2**17)) is None
+    assert "integer_bits=65536" in str(unsafe_expression(power))
+    assert unsafe_expression(power, FileLimits(integer_bits=2**17)) is None
     long = "Add(" + ", ".join(["s0"] * 1100) + ")"
-    assert "expression_chars=4096" in str(_unsafe_expression(long))
+    assert "expression_chars=4096" in str(unsafe_expression(long))
     raised = FileLimits(expression_chars=5000, expression_nodes=5000)
-    assert _unsafe_expression(long, raised) is None
+    assert unsafe_expression(long, raised) is None
     # a big but honest archive: its graph padded to 3 MB and deflated (about 150 times
     # its size on disk), read once the caller raises both limits it passes
     padded = hostile.inflated_archive(clean_archive, tmp_path / "padded.pt2", 3 * 2**20)

@@ -209,7 +209,7 @@ def heatmap_path(out: Path) -> Path:
 
 def _input_files(args: argparse.Namespace) -> list[Path]:
     """Every file the command reads: an output may never be one of them."""
-    files = [*args.input, args.model]
+    files = [*args.input, *([args.model] if args.model is not None else [])]  # --factory alone
     for value in (args.baseline, args.target):
         if value is not None and Path(str(value)).suffix.lower() in (".npy", ".pt"):
             files.append(Path(str(value)))

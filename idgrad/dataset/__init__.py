@@ -22,18 +22,14 @@ Example:
     (5, 3)
 """
 
+from idgrad.dataset.array_dataset import ArrayDataset
 from idgrad.dataset.batch import BatchAttributor
+from idgrad.dataset.errors import DatasetError, DatasetItemError
+from idgrad.dataset.image_folder import ImageFolderDataset
 from idgrad.dataset.manifest import InputsChangedError, ResumeMismatchError
 from idgrad.dataset.results import DatasetAttributions, load_attributions, merge
-from idgrad.dataset.runner import (
-    METHODS,
-    DatasetError,
-    DatasetItemError,
-    DatasetRun,
-    attribute_dataset,
-)
+from idgrad.dataset.runner import METHODS, DatasetRun, attribute_dataset
 from idgrad.dataset.settings import model_fingerprint, resolve_method
-from idgrad.dataset.sources import ArrayDataset, ImageFolderDataset
 from idgrad.dataset.store import DamagedBlockError, DamagedRunError, IncompleteRunError
 
 __all__ = [

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
-from idgrad.dataset.runner import check_method_options
+from idgrad.dataset.preflight import check_method_options
 from idgrad.dataset.settings import resolve_method
 from idgrad.files.loading import load_model
 

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from idgrad.dataset import distributed
+from idgrad.dataset.collate import Collate, Guarded
 from idgrad.dataset.manifest import (
     EXAMPLES,
     FORMAT,
@@ -34,7 +35,6 @@ from idgrad.dataset.manifest import (
     manifest_path,
     read_manifest,
 )
-from idgrad.dataset.sources import Collate, Guarded
 from idgrad.dataset.store import BLOCKS, BlockStore, write_json_atomic
 from idgrad.ops.outputs import write_file
 

@@ -13,15 +13,14 @@ single-process run writes.
 What ``target`` means for a block lives in :mod:`idgrad.dataset.block_targets`
 (:mod:`idgrad.core.targets`' rules, and ``"label"``); the settings, the output folder's
 set-up and the resume checks in :mod:`idgrad.dataset.settings` and
-:mod:`idgrad.dataset.resume`. The module is a little over 500 lines because
-:func:`attribute_dataset`'s docstring, the contract of a run (resume, sharding,
-faults), takes nearly a hundred of them.
+:mod:`idgrad.dataset.resume`; the checks before any work in :mod:`idgrad.dataset.preflight`;
+one block's attribution in :mod:`idgrad.dataset.block_attribution`; its errors in
+:mod:`idgrad.dataset.errors`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import numbers
 import os
 import time
@@ -30,45 +29,40 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from idgrad.dataset import distributed
+from idgrad.dataset.block_attribution import attribute_block
 from idgrad.dataset.block_targets import BlockTargets, guarded_outputs
+from idgrad.dataset.collate import Collate, Guarded
+from idgrad.dataset.errors import DatasetError as DatasetError
+from idgrad.dataset.errors import DatasetItemError as DatasetItemError
+from idgrad.dataset.errors import ExampleNamer
 from idgrad.dataset.manifest import InputsChangedError
+from idgrad.dataset.preflight import check_method_options, first_target, probe_first_example
 from idgrad.dataset.resume import EXAMPLES, check_finished, examples_json, setup
 from idgrad.dataset.settings import (
     RESERVED,
     check_arguments,
+    idgrad_version,
     jsonable,
     model_fingerprint,
     resolve_method,
 )
-from idgrad.dataset.sources import (
-    Batch,
-    Collate,
-    ExampleNames,
-    Guarded,
-    as_map_dataset,
-    example_names,
-    item_digest,
-    spec_of,
-    split_item,
-)
-from idgrad.dataset.store import OK, BlockStore, InputSpec, write_json_atomic
+from idgrad.dataset.sources import as_map_dataset, example_names
+from idgrad.dataset.store import BlockStore, write_json_atomic
 from idgrad.defaults import DATASET_BATCH_SIZE
 from idgrad.frameworks.boundary import at_boundary
 from idgrad.methods.registry import METHODS as REGISTERED_METHODS
 from idgrad.ops.progress import Progress
 
+# DatasetError, DatasetItemError and check_method_options, defined here before, stay
+# importable from here.
 __all__ = [
     "METHODS",
-    "DatasetError",
-    "DatasetItemError",
     "DatasetRun",
     "attribute_dataset",
-    "check_method_options",
     "model_fingerprint",
     "resolve_method",
 ]
@@ -76,41 +70,6 @@ __all__ = [
 #: Method names accepted by :func:`attribute_dataset` (and ``idgrad dataset --method``):
 #: the shared registry of :mod:`idgrad.methods.registry` (``_`` may stand for ``-``).
 METHODS = REGISTERED_METHODS
-
-
-class DatasetError(RuntimeError):
-    """A block of the dataset could not be attributed (and no single item is to blame)."""
-
-
-class DatasetItemError(DatasetError):
-    """One example could not be loaded or attributed.
-
-    Attributes:
-        index: the example's index in the dataset.
-        message: what went wrong.
-        name: the example's name when the dataset names its examples (an image
-            folder: the file's path relative to the folder), else None.
-    """
-
-    def __init__(self, index: int, message: str, name: str | None = None) -> None:
-        where = f"example {index}" + (f" ({name})" if name is not None else "")
-        super().__init__(
-            f"{where}: {message} (pass skip_errors=True / --skip-errors to record "
-            "it as failed and go on; blocks already written are kept)"
-        )
-        self.index = index
-        self.message = message
-        self.name = name
-
-
-class _Names:
-    """How errors name example ``i``: its name when the dataset gives one."""
-
-    def __init__(self, names: ExampleNames | None) -> None:
-        self.names = names
-
-    def __call__(self, index: int) -> str | None:
-        return None if self.names is None else self.names.names[index]
 
 
 class DatasetRun(NamedTuple):
@@ -161,122 +120,6 @@ def _model_device(model: Any) -> torch.device:
         for b in model.buffers():
             return b.device
     return torch.device("cpu")
-
-
-class _Probe(NamedTuple):
-    example: int  # its index in the dataset (``index`` would shadow tuple.index)
-    spec: InputSpec
-    digest: str
-    inputs: tuple[torch.Tensor, ...]
-    label: Any  # None when the items carry no label
-
-
-def _probe(dataset: Any, skip_errors: bool, name: _Names) -> _Probe:
-    """Index, spec, digest, inputs and label of the first loadable example."""
-    for i in range(len(dataset)):
-        try:
-            inputs, was_tuple, label = split_item(dataset[i])
-        except ImportError:
-            raise  # a missing package is a set-up error, not a bad example
-        except Exception as err:
-            if skip_errors:
-                continue
-            raise DatasetItemError(i, f"{type(err).__name__}: {err}", name(i)) from err
-        for k, t in enumerate(inputs):
-            if not t.is_floating_point():
-                where = f"example {i}" + (f" ({name(i)})" if name(i) is not None else "")
-                raise TypeError(
-                    f"{where}: input {k} has dtype {t.dtype}; attributions need "
-                    "floating-point inputs (convert in the dataset)"
-                )
-        return _Probe(i, spec_of(inputs, was_tuple), item_digest(inputs), inputs, label)
-    raise DatasetError("no example of the dataset could be loaded")
-
-
-class _ModelReached(Exception):
-    """Raised by the stand-in model of :func:`check_method_options`: the checks passed."""
-
-
-def _stand_in(*args: Any, **kwargs: Any) -> Any:
-    raise _ModelReached
-
-
-def check_method_options(
-    fn: Callable[..., Any],
-    inputs: tuple[torch.Tensor, ...],
-    was_tuple: bool,
-    target: Any,
-    baselines: Any,
-    kwargs: Mapping[str, Any],
-) -> None:
-    """The method's own checks of its options, once, before any example is attributed.
-
-    The method is called on one example with a stand-in for the model that stops it at
-    its first model evaluation: every check the method makes before it evaluates the
-    model (``n_steps``, the baselines, ``internal_batch_size``, ``rtol``, ...) runs, and
-    no model evaluation is spent. A setting that every example would fail on is thus a
-    set-up error, raised here, rather than a dataset of failed examples.
-
-    Raises:
-        ValueError, TypeError: the method's own error, saying it concerns the settings.
-        DatasetError: the method failed otherwise before evaluating the model.
-    """
-    call = dict(kwargs)
-    if baselines is not None:
-        call["baselines"] = baselines
-    clean = tuple(torch.nan_to_num(t) for t in inputs)  # an example's NaN is its own problem
-    try:
-        fn.details(  # type: ignore[attr-defined]
-            _stand_in, clean if was_tuple else clean[0], target=target, **call
-        )
-    except _ModelReached:
-        return
-    except (ValueError, TypeError) as err:
-        raise type(err)(
-            f"the method's settings are refused (a set-up error, checked before any "
-            f"example is attributed): {err}"
-        ) from err
-    except Exception as err:
-        raise DatasetError(
-            f"the method failed before evaluating the model (a set-up error, checked "
-            f"before any example is attributed): {type(err).__name__}: {err}"
-        ) from err
-
-
-def _attribute(
-    fn: Callable[..., Any],
-    model: Any,
-    inputs: tuple[torch.Tensor, ...],
-    was_tuple: bool,
-    target: Any,
-    baselines: Any,
-    kwargs: Mapping[str, Any],
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    call = dict(kwargs)
-    if baselines is not None:
-        call["baselines"] = baselines
-    d = fn.details(model, inputs if was_tuple else inputs[0], target=target, **call)  # type: ignore[attr-defined]
-    attr, delta = d.attributions, d.delta
-    attrs = list(attr) if was_tuple else [attr]
-    return attrs, delta
-
-
-def _fill_records(
-    rec: np.ndarray,
-    spec: InputSpec,
-    positions: list[int],
-    attrs: list[torch.Tensor],
-    delta: torch.Tensor,
-    targets: np.ndarray,
-) -> None:
-    for name, a in zip(spec.field_names(), attrs):
-        a = a.detach().cpu()
-        if a.dtype == torch.bfloat16:
-            a = a.float()
-        rec[name][positions] = a.numpy()
-    rec["delta"][positions] = delta.detach().cpu().double().numpy()
-    rec["target"][positions] = targets
-    rec["status"][positions] = OK
 
 
 @at_boundary(models=("model",), numpy_inputs=None)  # frameworks hook
@@ -333,9 +176,9 @@ def attribute_dataset(
     **Faults.** An example that cannot be loaded (an exception in
     ``dataset[i]``), whose input has a different shape or dtype than the first
     example's, contains NaN/Inf, or makes the method fail on its own raises
-    :class:`DatasetItemError` naming its index; with ``skip_errors=True`` it is
-    recorded as failed (NaN, ``status`` 1, the message in the index) and the run goes
-    on. Blocks written before are never touched.
+    :class:`~idgrad.dataset.errors.DatasetItemError` naming its index; with
+    ``skip_errors=True`` it is recorded as failed (NaN, ``status`` 1, the message in the
+    index) and the run goes on. Blocks written before are never touched.
 
     Args:
         method: an idgrad path method (e.g. :func:`idgrad.integrated_decision_gradients`)
@@ -425,9 +268,9 @@ def attribute_dataset(
         error: BaseException | None = None
         try:
             named = example_names(dataset)
-            name = _Names(named)
+            name = ExampleNamer(named)
             targets = BlockTargets(target, n)
-            first = _probe(dataset, skip_errors, name)
+            first = probe_first_example(dataset, skip_errors, name)
             if targets.needs_labels and first.label is None:
                 raise ValueError("target='label' but the dataset's items carry no label")
             one = tuple(t[None].to(dev) for t in first.inputs)
@@ -438,7 +281,7 @@ def attribute_dataset(
                 fn,
                 one,
                 first.spec.was_tuple,
-                _first_target(targets, first, output),
+                first_target(targets, first, output),
                 _on_device(baselines, dev),
                 kwargs,
             )
@@ -452,7 +295,7 @@ def attribute_dataset(
                 "inputs": first.spec.to_json(),
                 "first_example": first.digest,
                 "model": fingerprint if fingerprint is not None else model_fingerprint(model),
-                "idgrad": _idgrad_version(),
+                "idgrad": idgrad_version(),
             }
             files: dict[str, bytes] = {}
             if named is not None:
@@ -495,23 +338,6 @@ def _on_device(baselines: Any, dev: torch.device) -> Any:
     return baselines
 
 
-def _first_target(targets: BlockTargets, first: _Probe, output: Any) -> Any:
-    """The target the method gets for the first example (0 if it has none of its own)."""
-    labels = None if first.label is None else [first.label]
-    try:
-        target, _ = targets.for_block([first.example], labels, lambda: output)
-    except (ValueError, TypeError):  # e.g. a NaN output: that example's own problem
-        return 0
-    return target
-
-
-def _idgrad_version() -> str:
-    try:
-        return importlib.metadata.version("idgrad")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree
-        return "unknown"
-
-
 def _run(
     fn: Callable[..., Any],
     model: Any,
@@ -525,7 +351,7 @@ def _run(
     skip_errors: bool,
     progress: bool,
     recompute_changed: bool,
-    name: _Names,
+    name: ExampleNamer,
 ) -> DatasetRun:
     start = time.perf_counter()
     spec = store.spec
@@ -586,7 +412,7 @@ def _run(
     try:
         for batch in loader:
             block = batch.indices[0] // store.block_size
-            rec, errors = _attribute_block(
+            rec, errors = attribute_block(
                 fn, model, batch, store, targets, baselines, kwargs, extra, dev, skip_errors, name
             )
             t0 = time.perf_counter()
@@ -623,77 +449,3 @@ def _run(
         tuple(damaged),
         tuple(changed),
     )
-
-
-def _attribute_block(
-    fn: Callable[..., Any],
-    model: Any,
-    batch: Batch,
-    store: BlockStore,
-    targets: BlockTargets,
-    baselines: Any,
-    kwargs: dict[str, Any],
-    extra: Any,
-    dev: torch.device,
-    skip_errors: bool,
-    name: _Names,
-) -> tuple[np.ndarray, dict[int, str]]:
-    """The records of one block and the messages of its failed examples."""
-    errors = dict(batch.errors)
-    if errors and not skip_errors:
-        first = min(errors)
-        raise DatasetItemError(first, errors[first], name(first))
-    rec = store.empty_records(batch.indices)
-    if batch.inputs is None:
-        return rec, errors
-    spec = store.spec
-    inputs = tuple(t.to(dev) for t in batch.inputs)
-    good_indices = [batch.indices[p] for p in batch.good]
-
-    def attribute(rows: tuple[torch.Tensor, ...], indices: list[int], labels: Any) -> Any:
-        target, recorded = targets.for_block(
-            indices, labels, lambda: guarded_outputs(model, rows, extra)
-        )
-        attrs, delta = _attribute(fn, model, rows, spec.was_tuple, target, baselines, kwargs)
-        return attrs, delta, recorded
-
-    try:
-        attrs, delta, recorded = attribute(inputs, good_indices, batch.labels)
-        _fill_records(rec, spec, batch.good, attrs, delta, recorded)
-        return rec, errors
-    except Exception as block_error:
-        if len(batch.good) == 1 and not skip_errors:
-            raise DatasetItemError(
-                good_indices[0],
-                f"{type(block_error).__name__}: {block_error}",
-                name(good_indices[0]),
-            ) from block_error
-        err = block_error
-    # Find the culprit(s): attribute the examples one at a time.
-    for j, (pos, i) in enumerate(zip(batch.good, good_indices)):
-        one = tuple(t[j : j + 1] for t in inputs)
-        labels = None if batch.labels is None else batch.labels[j : j + 1]
-        try:
-            attrs, delta, recorded = attribute(one, [i], labels)
-        except Exception as item_error:
-            if not skip_errors:
-                raise DatasetItemError(
-                    i, f"{type(item_error).__name__}: {item_error}", name(i)
-                ) from item_error
-            errors[i] = f"{type(item_error).__name__}: {item_error}"
-            continue
-        if skip_errors:
-            _fill_records(rec, spec, [pos], attrs, delta, recorded)
-    r = store.block_range(batch.indices[0] // store.block_size)
-    if not skip_errors:
-        raise DatasetError(
-            f"examples {r.start}..{r.stop - 1} failed together but not one by one: "
-            f"{type(err).__name__}: {err}"
-        ) from err
-    if len(good_indices) > 1 and all(i in errors for i in good_indices):
-        # Every example failing on its own is a set-up error (model, target, method
-        # arguments), not bad data: stop instead of recording the whole dataset as failed.
-        raise DatasetError(
-            f"every example of {r.start}..{r.stop - 1} failed: {type(err).__name__}: {err}"
-        ) from err
-    return rec, errors

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import inspect
 import math
 import numbers
@@ -28,6 +29,7 @@ __all__ = [
     "RESERVED",
     "check_arguments",
     "digest",
+    "idgrad_version",
     "jsonable",
     "model_fingerprint",
     "resolve_method",
@@ -110,6 +112,14 @@ def model_fingerprint(model: Any) -> str:
         name = getattr(model, "__qualname__", type(model).__qualname__)
         h.update(f"callable:{getattr(model, '__module__', '?')}.{name}".encode())
     return h.hexdigest()
+
+
+def idgrad_version() -> str:
+    """The version of idgrad that makes a run (``"unknown"`` when run from a source tree)."""
+    try:
+        return importlib.metadata.version("idgrad")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
 
 
 def digest(values: Any) -> str:

@@ -4,7 +4,7 @@ A small file can ask for a great deal of work: a ``.pt2`` archive of 300 KB whos
 inflates to 300 MB, a shape expression of 30 characters whose value has a billion digits,
 a PNG of 100 bytes that declares 20000 x 20000 pixels. Every reader in :mod:`idgrad.files`
 checks what a file declares against these limits *before* doing the work, and refuses with
-an error that names the limit (:class:`idgrad.files.loading.UnsafeFileError` for model
+an error that names the limit (:class:`idgrad.files.errors.UnsafeFileError` for model
 files, ``OSError`` for images). The defaults live in :mod:`idgrad.defaults` and leave room
 for every honest file we know of; a caller who trusts a bigger file raises one limit for
 one call, e.g. ``load_model(path, limits=FileLimits(pt2_json_bytes=2**30))``. See the

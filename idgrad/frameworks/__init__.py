@@ -6,7 +6,8 @@ the adapter (JAX arrays: :class:`~idgrad.frameworks.jax.JaxModel`; numpy arrays:
 inputs' framework. Wrap the model yourself where its kind cannot be told from the inputs.
 Modules: :mod:`~idgrad.frameworks.protocol` (what the engine needs from a model),
 :mod:`~idgrad.frameworks.boundary` (the conversions at a public function's entry and exit),
-:mod:`~idgrad.frameworks.jax` (imports jax, so only when asked) and
+:mod:`~idgrad.frameworks.jax` (imports jax, so only when asked; its seam and compiled
+programs: :mod:`~idgrad.frameworks.jax_seam`, :mod:`~idgrad.frameworks.jax_programs`) and
 :mod:`~idgrad.frameworks.callback`.
 
 Example:

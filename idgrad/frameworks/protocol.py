@@ -51,7 +51,7 @@ __all__ = ["ModelAdapter"]
 class ModelAdapter(ABC):
     """A model of another framework, seen by idgrad's engine (see the module docstring).
 
-    Subclasses set :attr:`framework` and implement the four methods below.
+    Subclasses set ``framework`` and implement the four methods below.
     """
 
     #: The framework's name, in messages (``"jax"``, ``"callback"``).

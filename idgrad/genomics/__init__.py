@@ -7,7 +7,10 @@ Modules: :mod:`~idgrad.genomics.sequences`, :mod:`~idgrad.genomics.references`,
 :mod:`~idgrad.genomics.contributions`, :mod:`~idgrad.genomics.ism`,
 :mod:`~idgrad.genomics.motifs` (modisco-lite, lazy), :mod:`~idgrad.genomics.bigwig`
 (pybigtools, lazy), :mod:`~idgrad.genomics.plots` (matplotlib, lazy),
-:mod:`~idgrad.genomics.synthetic`.
+:mod:`~idgrad.genomics.synthetic` (planted motifs and a small CNN),
+:mod:`~idgrad.genomics.motif_recovery` (scores against the planted mask),
+:mod:`~idgrad.genomics.synthetic_profiles` and :mod:`~idgrad.genomics.bpnet` (the same for
+a profile model).
 
 Example:
     >>> import idgrad
@@ -23,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from idgrad.genomics.bigwig import read_bigwig, write_bigwig
+from idgrad.genomics.bpnet import BPNet, train_bpnet
 from idgrad.genomics.contributions import (
     Contributions,
     actual_contributions,
@@ -34,6 +38,7 @@ from idgrad.genomics.contributions import (
 )
 from idgrad.genomics.expected import expected_attributions, repeat_per_reference
 from idgrad.genomics.ism import Agreement, agreement, ism, ism_evaluations
+from idgrad.genomics.motif_recovery import auroc, topk_precision
 from idgrad.genomics.motifs import (
     ModiscoResults,
     Pattern,
@@ -64,19 +69,17 @@ from idgrad.genomics.sequences import (
 from idgrad.genomics.synthetic import (
     CTCF_MOTIF,
     GATA_MOTIF,
-    PROFILE_CLASSES,
-    PROFILE_MOTIFS,
-    BPNet,
     MotifData,
-    ProfileData,
-    ProfileMotif,
-    auroc,
     motif_cnn,
     planted_motifs,
-    planted_profiles,
-    topk_precision,
-    train_bpnet,
     train_motif_model,
+)
+from idgrad.genomics.synthetic_profiles import (
+    PROFILE_CLASSES,
+    PROFILE_MOTIFS,
+    ProfileData,
+    ProfileMotif,
+    planted_profiles,
 )
 from idgrad.genomics.targets import counts_target, profile_target, track_target, window_targets
 

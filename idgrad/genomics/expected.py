@@ -97,7 +97,7 @@ def expected_attributions(
             reference, others pass through.
         reduce: ``"mean"`` for ``(N, ...)``, ``"none"`` for the per-reference ``(N, R, ...)``.
         **method_kwargs: passed to ``method`` (``n_steps``, ``internal_batch_size``,
-            ``multiply_by_inputs``, ``adaptive``, IDG's ``method``, …; the first four
+            ``multiply_by_inputs``, ``schedule``, ``rule``, ``rtol``, …; the first four
             arguments are positional, so these names reach the method).
 
     Returns:

@@ -112,10 +112,10 @@ def integrated_decision_gradients(
         >>> import torch
         >>> model = lambda x: torch.sigmoid(20 * (x.sum(1) - 1.0))
         >>> x = torch.tensor([[1.0, 0.5]], dtype=torch.float64)
-        >>> d = integrated_decision_gradients.details(model, x, n_steps=32)
+        >>> d = integrated_decision_gradients.details(model, x, n_steps=64)
         >>> bool(abs(d.attributions.sum() - (model(x) - model(0 * x))) < 1e-12)  # completeness
         True
-        >>> abs(d.delta.item()) < 1e-6  # quadrature error on integral of F'
+        >>> abs(d.delta.item()) < 1e-6  # quadrature error on the integral of F' (32: 3e-5)
         True
         >>> g = integrated_decision_gradients.details(model, x, rtol=1e-4)
         >>> bool(g.error[0] < 1e-4)

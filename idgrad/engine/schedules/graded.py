@@ -19,8 +19,8 @@ Budgets below :data:`MIN_BUDGET` are the plain rule at once (nothing can be lear
 The estimate of each example's relative error comes from the final rule's projections
 (:func:`idgrad.engine.estimate.estimate_errors`). With ``rtol``, rounds follow: an example
 above ``rtol`` gets a fresh rule with as many points as its estimate says it needs (rough:
-``n E / rtol``, smooth: twice as many), within ``max_evaluations``; an example whose
-estimate stops falling (a noise floor) or that reaches the cap stops, with a
+``n E / rtol``, smooth: twice as many), within ``max_evaluations``; an example at the
+rounding level, or smooth and no longer falling (a noise floor), or at the cap stops, with a
 :class:`~idgrad.core.results.ToleranceWarning` saying which and why.
 
 Example:
@@ -39,7 +39,7 @@ import torch
 
 from idgrad.core.guard import user_stacklevel
 from idgrad.core.results import ToleranceWarning
-from idgrad.engine.estimate import combine, half_errors, spectral_errors
+from idgrad.engine.estimate import combine, half_errors, matmul, spectral_errors
 from idgrad.engine.evaluator import Evaluator, Pass
 from idgrad.engine.maps import SinhMap
 from idgrad.engine.rules import rule_points
@@ -56,8 +56,11 @@ PROBE_SHARE, PROBE_MIN, PROBE_MAX = 0.25, 4, 64
 SKETCH_SIZE = 32
 #: The first budget of a tolerance run, and the extra share its rounds aim above the need.
 RTOL_START, RTOL_MARGIN = 32, 1.25
-#: An estimate that falls by less than this factor in two rounds running, or that is within
-#: this many times the rounding level, has hit a floor.
+#: A smooth example's estimate that falls by less than ``STALL`` in two rounds running, or
+#: any estimate below ``NEAR_ROUNDING`` times the inputs' machine epsilon, has hit a floor
+#: (the precision the model's outputs allow). A rough example's estimate may stall for a
+#: round by chance (where its jumps fall between the nodes), so it stops only at the floor
+#: or at ``max_evaluations``.
 STALL, NEAR_ROUNDING = 0.8, 100.0
 
 
@@ -304,13 +307,10 @@ class _Run:
             f2 = derivs**2
             parity = np.arange(k) % 2
             in_t = f2 if rho is None else f2 / rho
-            totals = np.stack(
-                [
-                    in_t @ t_weights,
-                    in_t @ (2 * t_weights * (parity == 0)),
-                    in_t @ (2 * t_weights * (parity == 1)),
-                ]
-            )  # (3, C): sum w F'^2 on the rule and its halves
+            halves = np.stack(
+                [t_weights, 2 * t_weights * (parity == 0), 2 * t_weights * (parity == 1)], axis=1
+            )
+            totals = matmul(in_t, halves).T  # (3, C): sum w F'^2 on the rule and its halves
             safe = np.where(np.abs(totals) > 0, totals, 1.0)
             full, first, second = (
                 full / safe[0][:, None],
@@ -385,9 +385,10 @@ class _Run:
             for r in todo:
                 if self.stop_reason[r] or self.rule.error[r] <= policy.rtol:
                     continue
-                rounding = NEAR_ROUNDING * 8 * self.eps * math.sqrt(float(self.rule.size[r]))
+                rounding = NEAR_ROUNDING * self.eps
                 slow = self.rule.error[r] > STALL * before[r]
-                if self.rule.error[r] <= rounding or (slow and self.slow[r]):
+                stalled = slow and self.slow[r] and not self.rule.rough[r]
+                if self.rule.error[r] <= rounding or stalled:
                     self.stop_reason[r] = "floor"
                 self.slow[r] = slow
         return self._assemble(policy.rtol)

@@ -14,9 +14,9 @@ random projections of the integrand) is read per example:
 * **the gain** of the map under the rough-integrand model (error``^2 ~ integral size^2 h^2``,
   ``h`` the local spacing): the ``n - m`` mapped points against the ``n`` plain ones.
 
-The map is used when the gain clears :data:`ROUGH_MARGIN` on rough paths
-(:data:`GRAY_MARGIN` on slightly rough ones); on smooth paths (roughness below
-:data:`SMOOTH_ROUGHNESS`) only when the feature is narrower than the plain rule's spacing
+The map is used when the gain clears ``ROUGH_MARGIN`` on rough paths
+(``GRAY_MARGIN`` on slightly rough ones); on smooth paths (roughness below
+``SMOOTH_ROUGHNESS``) only when the feature is narrower than the plain rule's spacing
 there, where Gauss-Legendre alone would not resolve it.
 
 Example:
@@ -36,6 +36,7 @@ import math
 
 import numpy as np
 
+from idgrad.engine.estimate import matmul
 from idgrad.engine.maps import SinhMap, fit_map
 
 __all__ = [
@@ -146,7 +147,7 @@ def roughness(nodes: np.ndarray, sketches: np.ndarray, window: int = 5) -> np.nd
     resid_map = _residual_maps(tuple(nodes.tolist()), window)
     starts = np.arange(m - window + 1)
     y = sketches[:, starts[:, None] + np.arange(window)]  # (C, W, window, r)
-    resid = np.matmul(resid_map[None], y)
+    resid = matmul(resid_map[None], y)
     centred = y - y.mean(2, keepdims=True)
     rel = np.sqrt((resid**2).sum((2, 3)) / np.maximum((centred**2).sum((2, 3)), 1e-300))
     return np.median(rel, axis=1)
